@@ -1,0 +1,32 @@
+# Helpers for the project's own targets (tests, examples, tools, benchmarks).
+
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()
+
+set(GROWTH_SANITIZE "" CACHE STRING "Sanitizers for our own targets, e.g. address,undefined or thread")
+
+find_package(Threads REQUIRED)
+find_package(OpenMP)
+
+# growth_target(<target>): optimisation, warnings, sanitizers, threads.
+function(growth_target tgt)
+  target_link_libraries(${tgt} PRIVATE growth::growth Threads::Threads)
+  set_target_properties(${tgt} PROPERTIES CXX_EXTENSIONS OFF)
+  target_compile_options(${tgt} PRIVATE -Wall -Wextra -Wpedantic -Werror -march=x86-64-v3
+    $<$<CONFIG:Release>:-O3>)
+  if(GROWTH_SANITIZE)
+    target_compile_options(${tgt} PRIVATE -fsanitize=${GROWTH_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_link_options(${tgt} PRIVATE -fsanitize=${GROWTH_SANITIZE})
+  endif()
+endfunction()
+
+# growth_eigen_target(<target>): a growth_target that also uses Eigen (the reference BERT) with OpenMP.
+function(growth_eigen_target tgt)
+  growth_target(${tgt})
+  find_package(Eigen3 3.4 REQUIRED NO_MODULE)
+  target_link_libraries(${tgt} PRIVATE Eigen3::Eigen)
+  if(OpenMP_CXX_FOUND AND NOT GROWTH_SANITIZE MATCHES "thread")
+    target_link_libraries(${tgt} PRIVATE OpenMP::OpenMP_CXX)
+  endif()
+endfunction()

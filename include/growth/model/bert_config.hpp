@@ -1,0 +1,112 @@
+#pragma once
+/// @file bert_config.hpp
+/// The shape of a BERT: Hugging Face BertConfig fields, plus the low-cost variants of the CompoundGrow
+/// paper (stored under a "growth" key in config.json so the folder stays a loadable HF checkpoint).
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+
+namespace growth::model {
+
+struct bert_config {
+  // Hugging Face BertConfig fields.
+  std::size_t vocab_size = 30522;
+  std::size_t hidden_size = 768;
+  std::size_t num_hidden_layers = 12;
+  std::size_t num_attention_heads = 12;
+  std::size_t intermediate_size = 3072;
+  std::string hidden_act = "gelu";
+  double hidden_dropout_prob = 0.1;
+  double attention_probs_dropout_prob = 0.1;
+  std::size_t max_position_embeddings = 512;
+  std::size_t type_vocab_size = 2;
+  double initializer_range = 0.02;
+  double layer_norm_eps = 1e-12;
+  std::size_t pad_token_id = 0;
+
+  // Low-cost variants (paper-notes.md section 2 and 3). Empty / 0 / 1 means "standard BERT".
+  /// Layers whose FFN is shared (literally smaller: intermediate_size / ffn_share_factor neurons).
+  std::vector<std::size_t> ffn_shared_layers;
+  std::size_t ffn_share_factor = 1;  ///< k = 1/rho
+  /// Layers whose two FFN matrices are factorised W = U V with rank ffn_rank.
+  std::vector<std::size_t> ffn_factorized_layers;
+  std::size_t ffn_rank = 0;
+  /// Mean embedding pooling factor (1 = off).
+  std::size_t pool_size = 1;
+
+  [[nodiscard]] std::size_t head_dim() const { return hidden_size / num_attention_heads; }
+  [[nodiscard]] bool is_shared(std::size_t layer) const {
+    return std::find(ffn_shared_layers.begin(), ffn_shared_layers.end(), layer) != ffn_shared_layers.end();
+  }
+  [[nodiscard]] bool is_factorized(std::size_t layer) const {
+    return std::find(ffn_factorized_layers.begin(), ffn_factorized_layers.end(), layer) != ffn_factorized_layers.end();
+  }
+  /// FFN neurons of a layer: intermediate_size, or intermediate_size / k for a shared layer.
+  [[nodiscard]] std::size_t layer_intermediate_size(std::size_t layer) const {
+    return is_shared(layer) ? intermediate_size / ffn_share_factor : intermediate_size;
+  }
+  [[nodiscard]] bool is_standard() const {
+    return ffn_shared_layers.empty() && ffn_factorized_layers.empty() && pool_size == 1;
+  }
+
+  /// Throws growth::error naming the field when the config is not a valid BERT.
+  void validate() const {
+    auto positive = [](std::size_t v, const char* field) {
+      if (v == 0) throw error(std::string("config field ") + field, "a positive integer", "0");
+    };
+    positive(vocab_size, "vocab_size");
+    positive(hidden_size, "hidden_size");
+    positive(num_hidden_layers, "num_hidden_layers");
+    positive(num_attention_heads, "num_attention_heads");
+    positive(intermediate_size, "intermediate_size");
+    positive(max_position_embeddings, "max_position_embeddings");
+    positive(type_vocab_size, "type_vocab_size");
+    if (hidden_size % num_attention_heads != 0)
+      throw error("config field num_attention_heads",
+                  "a divisor of hidden_size " + std::to_string(hidden_size),
+                  std::to_string(num_attention_heads));
+    if (hidden_act != "gelu")
+      throw error("config field hidden_act", "\"gelu\" (erf form)", "\"" + hidden_act + "\"");
+    if (!(layer_norm_eps > 0)) throw error("config field layer_norm_eps", "a positive number", std::to_string(layer_norm_eps));
+    if (!(hidden_dropout_prob >= 0 && hidden_dropout_prob < 1))
+      throw error("config field hidden_dropout_prob", "in [0, 1)", std::to_string(hidden_dropout_prob));
+    if (!(attention_probs_dropout_prob >= 0 && attention_probs_dropout_prob < 1))
+      throw error("config field attention_probs_dropout_prob", "in [0, 1)", std::to_string(attention_probs_dropout_prob));
+    if (pad_token_id >= vocab_size)
+      throw error("config field pad_token_id", "< vocab_size " + std::to_string(vocab_size), std::to_string(pad_token_id));
+    for (auto l : ffn_shared_layers) {
+      if (l >= num_hidden_layers)
+        throw error("config field growth.ffn_shared_layers", "layer indices < " + std::to_string(num_hidden_layers),
+                    std::to_string(l));
+    }
+    for (auto l : ffn_factorized_layers) {
+      if (l >= num_hidden_layers)
+        throw error("config field growth.ffn_factorized_layers",
+                    "layer indices < " + std::to_string(num_hidden_layers), std::to_string(l));
+      if (is_shared(l))
+        throw error("config field growth.ffn_factorized_layers", "layers not also in ffn_shared_layers",
+                    "layer " + std::to_string(l) + " in both");
+    }
+    if (!ffn_shared_layers.empty()) {
+      if (ffn_share_factor < 1 || intermediate_size % ffn_share_factor != 0)
+        throw error("config field growth.ffn_share_factor",
+                    "a divisor of intermediate_size " + std::to_string(intermediate_size),
+                    std::to_string(ffn_share_factor));
+    }
+    if (!ffn_factorized_layers.empty() && (ffn_rank == 0 || ffn_rank > std::min(hidden_size, intermediate_size)))
+      throw error("config field growth.ffn_rank", "in [1, min(hidden_size, intermediate_size)]", std::to_string(ffn_rank));
+    if (pool_size == 0) throw error("config field growth.pool_size", "a positive integer", "0");
+    // Refuse sizes that would allocate absurd memory before anything is allocated (hostile configs).
+    const double params = static_cast<double>(vocab_size + max_position_embeddings + type_vocab_size) * hidden_size +
+                          static_cast<double>(num_hidden_layers) *
+                              (4.0 * hidden_size * hidden_size + 2.0 * hidden_size * intermediate_size);
+    if (params > 4e9)
+      throw error("config", "at most 4e9 parameters", std::to_string(params) + " parameters (refused before allocating)");
+  }
+};
+
+}  // namespace growth::model

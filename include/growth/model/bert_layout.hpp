@@ -1,0 +1,182 @@
+#pragma once
+/// @file bert_layout.hpp
+/// The BERT parameter layout, written once: every parameter's Hugging Face name, its shape as a function
+/// of the config, the role it plays and which model dimension each of its axes belongs to. Checkpoint I/O,
+/// the reference model's flat buffers, the optimizer and whole-model growth all loop over this list.
+///
+/// Weights are stored as PyTorch stores them: nn.Linear weight is (out, in), row-major.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "bert_config.hpp"
+
+namespace growth::model {
+
+/// Which model dimension an axis runs over. Growth picks the axis's map from this.
+enum class dim {
+  hidden,      ///< the residual stream (hidden_size)
+  attn,        ///< the concatenated heads (num_heads x head_dim; equals hidden_size in HF BERT)
+  ffn,         ///< FFN neurons of the parameter's layer
+  rank,        ///< rank of a factorised FFN matrix
+  vocab,       ///< vocabulary
+  position,    ///< max_position_embeddings
+  token_type,  ///< type_vocab_size
+};
+
+/// Whether an axis produces values along its dimension (rows of an out x in weight, biases, LN params,
+/// embeddings) or consumes them (columns: the fan-in). Growth scales fan-in axes, copies fan-out axes.
+enum class side { out, in };
+
+/// What a parameter is. Growth rules that differ per role switch on this.
+enum class role {
+  word_embeddings,
+  position_embeddings,
+  token_type_embeddings,
+  embeddings_ln_weight,
+  embeddings_ln_bias,
+  query_weight,
+  query_bias,
+  key_weight,
+  key_bias,
+  value_weight,
+  value_bias,
+  attention_output_weight,
+  attention_output_bias,
+  attention_ln_weight,
+  attention_ln_bias,
+  intermediate_weight,    ///< FFN in: (I, H)
+  intermediate_bias,      ///< (I)
+  intermediate_weight_u,  ///< factorised FFN in: W1 = U1 V1, U1 (I, r)
+  intermediate_weight_v,  ///< V1 (r, H)
+  output_weight,          ///< FFN out: (H, I)
+  output_bias,            ///< (H)
+  output_weight_u,        ///< factorised FFN out: W2 = U2 V2, U2 (H, r)
+  output_weight_v,        ///< V2 (r, I)
+  output_ln_weight,
+  output_ln_bias,
+  head_dense_weight,  ///< cls.predictions.transform.dense
+  head_dense_bias,
+  head_ln_weight,
+  head_ln_bias,
+  head_output_bias,  ///< cls.predictions.bias (the decoder weight is tied to word_embeddings)
+};
+
+struct axis_spec {
+  dim d;
+  side s;
+};
+
+struct param_spec {
+  std::string name;
+  role r;
+  int layer = -1;  ///< encoder layer, -1 outside the encoder
+  std::vector<std::size_t> shape;
+  std::vector<axis_spec> axes;  ///< one per shape entry
+  bool decay = true;            ///< AdamW weight decay applies (false for LayerNorm and biases)
+  [[nodiscard]] std::size_t numel() const {
+    std::size_t n = 1;
+    for (auto s : shape) n *= s;
+    return n;
+  }
+  [[nodiscard]] bool is_layernorm() const {
+    switch (r) {
+      case role::embeddings_ln_weight:
+      case role::embeddings_ln_bias:
+      case role::attention_ln_weight:
+      case role::attention_ln_bias:
+      case role::output_ln_weight:
+      case role::output_ln_bias:
+      case role::head_ln_weight:
+      case role::head_ln_bias: return true;
+      default: return false;
+    }
+  }
+};
+
+/// The extent of dimension d in layer `layer` of a model with config c.
+inline std::size_t extent_of(const bert_config& c, dim d, int layer) {
+  switch (d) {
+    case dim::hidden: return c.hidden_size;
+    case dim::attn: return c.hidden_size;
+    case dim::ffn: return layer >= 0 ? c.layer_intermediate_size(static_cast<std::size_t>(layer)) : c.intermediate_size;
+    case dim::rank: return c.ffn_rank;
+    case dim::vocab: return c.vocab_size;
+    case dim::position: return c.max_position_embeddings;
+    case dim::token_type: return c.type_vocab_size;
+  }
+  return 0;
+}
+
+inline std::string layer_prefix(std::size_t l) { return "bert.encoder.layer." + std::to_string(l) + "."; }
+
+/// Every parameter of BertForMaskedLM with config c, in a fixed order (the order of the flat buffers).
+/// The tied decoder weight (cls.predictions.decoder.weight) is not listed: it is word_embeddings.
+inline std::vector<param_spec> bert_parameters(const bert_config& c) {
+  std::vector<param_spec> p;
+  auto add = [&](std::string name, role r, int layer, std::vector<axis_spec> axes, bool decay) {
+    param_spec s{std::move(name), r, layer, {}, std::move(axes), decay};
+    for (auto a : s.axes) s.shape.push_back(extent_of(c, a.d, layer));
+    p.push_back(std::move(s));
+  };
+  const axis_spec H_out{dim::hidden, side::out}, H_in{dim::hidden, side::in};
+  const axis_spec A_out{dim::attn, side::out}, A_in{dim::attn, side::in};
+  const axis_spec I_out{dim::ffn, side::out}, I_in{dim::ffn, side::in};
+  const axis_spec R_out{dim::rank, side::out}, R_in{dim::rank, side::in};
+
+  add("bert.embeddings.word_embeddings.weight", role::word_embeddings, -1, {{dim::vocab, side::out}, H_out}, true);
+  add("bert.embeddings.position_embeddings.weight", role::position_embeddings, -1, {{dim::position, side::out}, H_out}, true);
+  add("bert.embeddings.token_type_embeddings.weight", role::token_type_embeddings, -1, {{dim::token_type, side::out}, H_out}, true);
+  add("bert.embeddings.LayerNorm.weight", role::embeddings_ln_weight, -1, {H_out}, false);
+  add("bert.embeddings.LayerNorm.bias", role::embeddings_ln_bias, -1, {H_out}, false);
+  for (std::size_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string pre = layer_prefix(l);
+    const int L = static_cast<int>(l);
+    add(pre + "attention.self.query.weight", role::query_weight, L, {A_out, H_in}, true);
+    add(pre + "attention.self.query.bias", role::query_bias, L, {A_out}, false);
+    add(pre + "attention.self.key.weight", role::key_weight, L, {A_out, H_in}, true);
+    add(pre + "attention.self.key.bias", role::key_bias, L, {A_out}, false);
+    add(pre + "attention.self.value.weight", role::value_weight, L, {A_out, H_in}, true);
+    add(pre + "attention.self.value.bias", role::value_bias, L, {A_out}, false);
+    add(pre + "attention.output.dense.weight", role::attention_output_weight, L, {H_out, A_in}, true);
+    add(pre + "attention.output.dense.bias", role::attention_output_bias, L, {H_out}, false);
+    add(pre + "attention.output.LayerNorm.weight", role::attention_ln_weight, L, {H_out}, false);
+    add(pre + "attention.output.LayerNorm.bias", role::attention_ln_bias, L, {H_out}, false);
+    if (c.is_factorized(l)) {
+      add(pre + "intermediate.dense.weight_u", role::intermediate_weight_u, L, {I_out, R_in}, true);
+      add(pre + "intermediate.dense.weight_v", role::intermediate_weight_v, L, {R_out, H_in}, true);
+    } else {
+      add(pre + "intermediate.dense.weight", role::intermediate_weight, L, {I_out, H_in}, true);
+    }
+    add(pre + "intermediate.dense.bias", role::intermediate_bias, L, {I_out}, false);
+    if (c.is_factorized(l)) {
+      add(pre + "output.dense.weight_u", role::output_weight_u, L, {H_out, R_in}, true);
+      add(pre + "output.dense.weight_v", role::output_weight_v, L, {R_out, I_in}, true);
+    } else {
+      add(pre + "output.dense.weight", role::output_weight, L, {H_out, I_in}, true);
+    }
+    add(pre + "output.dense.bias", role::output_bias, L, {H_out}, false);
+    add(pre + "output.LayerNorm.weight", role::output_ln_weight, L, {H_out}, false);
+    add(pre + "output.LayerNorm.bias", role::output_ln_bias, L, {H_out}, false);
+  }
+  add("cls.predictions.transform.dense.weight", role::head_dense_weight, -1, {H_out, H_in}, true);
+  add("cls.predictions.transform.dense.bias", role::head_dense_bias, -1, {H_out}, false);
+  add("cls.predictions.transform.LayerNorm.weight", role::head_ln_weight, -1, {H_out}, false);
+  add("cls.predictions.transform.LayerNorm.bias", role::head_ln_bias, -1, {H_out}, false);
+  add("cls.predictions.bias", role::head_output_bias, -1, {{dim::vocab, side::out}}, false);
+  return p;
+}
+
+/// Names that may appear in a Hugging Face checkpoint and are ties of listed parameters.
+inline bool is_tied_alias(const std::string& name) {
+  return name == "cls.predictions.decoder.weight" || name == "cls.predictions.decoder.bias";
+}
+
+/// Total parameter count.
+inline std::size_t parameter_count(const bert_config& c) {
+  std::size_t n = 0;
+  for (const auto& s : bert_parameters(c)) n += s.numel();
+  return n;
+}
+
+}  // namespace growth::model
