@@ -126,6 +126,14 @@ class axis_map {
     }
   }
 
+  /// The same map with every weight squared: how Adam's second moment v transforms when the parameter
+  /// transforms by this map (v scales like the square of the weight; growth-methods.md 0.6).
+  [[nodiscard]] axis_map squared() const {
+    axis_map m = *this;
+    for (auto& w : m.weight_) w = w * w;
+    return m;
+  }
+
   /// The map after this one: (b.after(a)) applied to x equals b applied to (a applied to x).
   [[nodiscard]] axis_map then(const axis_map& b) const {
     if (b.in_extent() != out_extent())

@@ -1,0 +1,23 @@
+#pragma once
+// The growth tool's subcommands register themselves here: each tools/cmd_<name>.cpp defines one
+// static growth_tool::registrar, so adding a subcommand never touches main.cpp.
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace growth_tool {
+
+/// setup(app) adds a subcommand and its options to app, and sets its callback.
+using setup_fn = std::function<void(CLI::App& app)>;
+
+inline std::vector<std::pair<std::string, setup_fn>>& registry() {
+  static std::vector<std::pair<std::string, setup_fn>> r;
+  return r;
+}
+
+struct registrar {
+  registrar(std::string name, setup_fn f) { registry().emplace_back(std::move(name), std::move(f)); }
+};
+
+}  // namespace growth_tool
