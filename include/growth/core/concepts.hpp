@@ -35,6 +35,10 @@ struct tensor_traits<tensor_view<T, R, S>> {
   static T* data(const tensor_view<T, R, S>& t) { return t.data(); }
 };
 
+/// A const view object still views mutable elements (like std::span<T> const).
+template <class T, std::size_t R, class S>
+struct tensor_traits<const tensor_view<T, R, S>> : tensor_traits<tensor_view<T, R, S>> {};
+
 template <class T, std::size_t R>
 struct tensor_traits<tensor<T, R>> {
   using value_type = T;

@@ -14,7 +14,8 @@
 ///                        (w_{e_0} * ... * w_{e_{R-1}}) * in[idx_{e_0}, ..., idx_{e_{R-1}}]
 /// Arithmetic is in compute_t<T> (float for float/half/bf16, double for double): the weights are
 /// rounded to compute_t, multiplied in axis order, the product multiplies the input element, terms are
-/// summed in lexicographic entry order starting from zero, and the sum is rounded once to T. Every
+/// summed in lexicographic entry order starting from zero (each term added with one fused multiply-add,
+/// s = fma(x, w, s), never a compiler-chosen contraction), and the sum is rounded once to T. Every
 /// executor (host here, CUDA in adapters/cuda.cuh) follows exactly this order, so results are
 /// bit-identical across backends.
 ///
@@ -175,8 +176,11 @@ struct tensor_map {
   }
   /// Identity on every axis but `axis`, where m applies.
   static tensor_map along(const std::array<std::size_t, R>& in_extents, std::size_t axis, axis_map m) {
+    if (axis >= R) throw error("tensor_map::along axis", "an axis < " + std::to_string(R), std::to_string(axis));
     tensor_map t;
-    for (std::size_t a = 0; a < R; ++a) t.axes[a] = a == axis ? std::move(m) : axis_map::identity(in_extents[a]);
+    for (std::size_t a = 0; a < R; ++a)
+      if (a != axis) t.axes[a] = axis_map::identity(in_extents[a]);
+    std::swap(t.axes[axis], m);  // (a move; clang-tidy-14 misreads `= std::move(m)` here as a const use)
     return t;
   }
 };
@@ -211,6 +215,37 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
   for (std::size_t e = 0; e < inner_w.size(); ++e) inner_w[e] = static_cast<C>(inner.weight()[e]);
   const bool inner_identity = inner.is_identity();
   const bool inner_gather = inner.is_gather();
+  // A gather along the inner axis, as runs: consecutive outputs reading consecutive inputs with one weight,
+  // or consecutive zero outputs (src0 < 0). The paths below copy or scale whole runs (memcpy / vectorised
+  // loops) with exactly the per-element arithmetic of the entry-by-entry loop, so results are unchanged.
+  struct inner_run {
+    std::size_t out0, len;
+    std::int64_t src0;
+    C w;
+  };
+  std::vector<inner_run> runs;
+  if (inner_gather && !inner_identity) {
+    const auto off = inner.offsets();
+    const auto idx = inner.index();
+    for (std::size_t j = 0; j < n_out; ++j) {
+      const std::size_t e = off[j];
+      const bool z = off[j + 1] == e;
+      const std::int64_t src = z ? -1 : idx[e];
+      const C w = z ? C(0) : inner_w[e];
+      if (!runs.empty()) {
+        inner_run& r = runs.back();
+        if (z && r.src0 < 0) {
+          ++r.len;
+          continue;
+        }
+        if (!z && r.src0 >= 0 && r.w == w && r.src0 + static_cast<std::int64_t>(r.len) == src) {
+          ++r.len;
+          continue;
+        }
+      }
+      runs.push_back({j, 1, src, w});
+    }
+  }
 
   bool lead_gather = true;
   for (std::size_t a = 0; a < last; ++a) lead_gather = lead_gather && m.axes[a].is_gather();
@@ -220,12 +255,34 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
 
   // Writes sum over inner entries of in_row, times the leading weight, into acc (general path).
   auto accumulate_row = [&](const T* in_row, C w_lead) {
+    if (inner_identity) {  // entry j of row j, weight 1
+      if (in_s == 1) {
+        for (std::size_t j = 0; j < n_out; ++j) acc[j] = std::fma(to_compute(in_row[j]), w_lead * inner_w[j], acc[j]);
+      } else {
+        for (std::size_t j = 0; j < n_out; ++j)
+          acc[j] = std::fma(to_compute(in_row[j * in_s]), w_lead * inner_w[j], acc[j]);
+      }
+      return;
+    }
+    if (inner_gather) {  // zero runs add nothing
+      for (const inner_run& r : runs) {
+        if (r.src0 < 0) continue;
+        const T* i = in_row + r.src0 * in_s;
+        C* a = acc.data() + r.out0;
+        const C w = w_lead * r.w;
+        for (std::size_t j = 0; j < r.len; ++j) a[j] = std::fma(to_compute(i[j * in_s]), w, a[j]);
+      }
+      return;
+    }
     const auto off = inner.offsets();
     const auto idx = inner.index();
     for (std::size_t j = 0; j < n_out; ++j) {
       C s = acc[j];
       for (std::size_t e = off[j]; e < off[j + 1]; ++e)
-        s += to_compute(in_row[idx[e] * in_s]) * (w_lead * inner_w[e]);
+        // One explicit fused multiply-add per term: with a plain `s += x * w` GCC contracts to FMA only
+        // where the ISA has it (-march=x86-64-v3 yes, -O0 / nvcc's host pass no), so bits would depend
+        // on flags; the CUDA executor uses the same fma.
+        s = std::fma(to_compute(in_row[idx[e] * in_s]), w_lead * inner_w[e], s);
       acc[j] = s;
     }
   };
@@ -242,15 +299,27 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
       }
       return;
     }
-    const auto off = inner.offsets();
-    const auto idx = inner.index();
-    for (std::size_t j = 0; j < n_out; ++j) {
-      const std::size_t e = off[j];
-      out_row[j * out_s] = off[j + 1] == e ? T(C(0)) : from_compute<T>(to_compute(in_row[idx[e] * in_s]) * (w_lead * inner_w[e]));
+    for (const inner_run& r : runs) {
+      T* o = out_row + static_cast<std::ptrdiff_t>(r.out0) * out_s;
+      if (r.src0 < 0) {
+        for (std::size_t j = 0; j < r.len; ++j) o[j * out_s] = T(C(0));
+        continue;
+      }
+      const T* i = in_row + r.src0 * in_s;
+      const C w = w_lead * r.w;
+      if (w == C(1) && in_s == 1 && out_s == 1) {
+        std::memcpy(o, i, r.len * sizeof(T));
+      } else if (in_s == 1 && out_s == 1) {
+        for (std::size_t j = 0; j < r.len; ++j) o[j] = from_compute<T>(to_compute(i[j]) * w);
+      } else {
+        for (std::size_t j = 0; j < r.len; ++j) o[j * out_s] = from_compute<T>(to_compute(i[j * in_s]) * w);
+      }
     }
   };
   auto zero_row = [&](T* out_row) {
-    for (std::size_t j = 0; j < n_out; ++j) out_row[j * out_s] = T(C(0));
+    if (out_s == 1) std::fill_n(out_row, n_out, T(C(0)));
+    else
+      for (std::size_t j = 0; j < n_out; ++j) out_row[j * out_s] = T(C(0));
   };
 
   // Iterate over the leading output multi-index.

@@ -101,9 +101,11 @@ struct bert_config {
       throw error("config field growth.ffn_rank", "in [1, min(hidden_size, intermediate_size)]", std::to_string(ffn_rank));
     if (pool_size == 0) throw error("config field growth.pool_size", "a positive integer", "0");
     // Refuse sizes that would allocate absurd memory before anything is allocated (hostile configs).
-    const double params = static_cast<double>(vocab_size + max_position_embeddings + type_vocab_size) * hidden_size +
-                          static_cast<double>(num_hidden_layers) *
-                              (4.0 * hidden_size * hidden_size + 2.0 * hidden_size * intermediate_size);
+    // Every size goes to double before any arithmetic: a size_t sum of hostile sizes could wrap around.
+    const auto d = [](std::size_t v) { return static_cast<double>(v); };
+    const double params = (d(vocab_size) + d(max_position_embeddings) + d(type_vocab_size)) * d(hidden_size) +
+                          d(num_hidden_layers) * (4.0 * d(hidden_size) * d(hidden_size) +
+                                                  2.0 * d(hidden_size) * d(intermediate_size));
     if (params > 4e9)
       throw error("config", "at most 4e9 parameters", std::to_string(params) + " parameters (refused before allocating)");
   }

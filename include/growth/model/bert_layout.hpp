@@ -97,8 +97,8 @@ struct param_spec {
 /// The extent of dimension d in layer `layer` of a model with config c.
 inline std::size_t extent_of(const bert_config& c, dim d, int layer) {
   switch (d) {
-    case dim::hidden: return c.hidden_size;
-    case dim::attn: return c.hidden_size;
+    case dim::hidden:
+    case dim::attn: return c.hidden_size;  // BERT's attention width is its hidden size
     case dim::ffn: return layer >= 0 ? c.layer_intermediate_size(static_cast<std::size_t>(layer)) : c.intermediate_size;
     case dim::rank: return c.ffn_rank;
     case dim::vocab: return c.vocab_size;

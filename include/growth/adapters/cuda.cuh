@@ -1,0 +1,602 @@
+#pragma once
+/// @file cuda.cuh
+/// CUDA adapter: device tensors as growth::tensor_view<T, R, growth::cuda_space>, and the
+/// executor<cuda_space> that applies index maps (index_map.hpp) on the GPU with BIT-IDENTICAL results to
+/// the host executor. Include it only from .cu translation units compiled by nvcc with -std=c++20
+/// (never together with Eigen); it is not part of the umbrella header.
+///
+/// Arithmetic order (the contract of index_map.hpp, mirrored here operation by operation):
+///  - weights are rounded once from double to compute_t<T> on the host, exactly as host_apply does;
+///  - the leading-axis weight is C(1) * w_0 * w_1 * ... in axis order, then times the last-axis weight;
+///  - fast path (every axis a gather): out = T(x * w) with one rounded multiply; an identity last axis with
+///    w == 1 and unit last-axis strides copies the bits (the host memcpy's);
+///  - general path: s = 0; s = fma(x, w, s) per term in lexicographic entry order; out = T(s).
+/// Every multiply is __fmul_rn / __dmul_rn and every accumulation __fmaf_rn / __fma_rn, so nvcc's own
+/// contraction cannot change a bit. 16-bit conversions use dtype.hpp's GROWTH_HD bit-level code.
+///
+/// Streams: every operation is enqueued on growth::cuda::current_stream(), a thread-local stream
+/// (default: the legacy default stream, 0). Set it for a scope with growth::cuda::stream_guard (e.g. to
+/// libtorch's current stream). Results are ready after synchronising that stream; download() does so.
+///
+/// Errors: every CUDA runtime call is checked; a failure throws growth::error naming the call and the
+/// cudaError name and string. Shapes, ranks and map indices are checked on the host before anything runs.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../core/concepts.hpp"
+#include "../core/dtype.hpp"
+#include "../core/error.hpp"
+#include "../core/index_map.hpp"
+#include "../core/tensor.hpp"
+
+#define GROWTH_ADAPTER_CUDA 1
+
+namespace growth {
+
+/// Memory-space tag of device memory (global memory of the current CUDA device).
+struct cuda_space {
+  static constexpr const char* name = "cuda";
+};
+
+namespace cuda {
+
+/// Throws growth::error("CUDA call <call>", "cudaSuccess", "<name> (<string>)") unless e == cudaSuccess.
+inline void check(cudaError_t e, const char* call) {
+  if (e != cudaSuccess)
+    throw error(std::string("CUDA call ") + call, "cudaSuccess",
+                std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")");
+}
+
+}  // namespace cuda
+}  // namespace growth
+
+/// Checks a CUDA runtime call; the message names the call as written.
+#define GROWTH_CUDA_CHECK(...) ::growth::cuda::check((__VA_ARGS__), #__VA_ARGS__)
+
+namespace growth {
+namespace cuda {
+
+namespace detail {
+inline cudaStream_t& stream_slot() {
+  thread_local cudaStream_t s = nullptr;
+  return s;
+}
+}  // namespace detail
+
+/// The stream this thread's growth operations are enqueued on (0, the legacy default stream, unless set).
+inline cudaStream_t current_stream() { return detail::stream_slot(); }
+
+/// Makes `s` the current stream of this thread for the guard's lifetime, then restores the previous one.
+class stream_guard {
+ public:
+  explicit stream_guard(cudaStream_t s) : prev_(detail::stream_slot()) { detail::stream_slot() = s; }
+  ~stream_guard() { detail::stream_slot() = prev_; }
+  stream_guard(const stream_guard&) = delete;
+  stream_guard& operator=(const stream_guard&) = delete;
+
+ private:
+  cudaStream_t prev_;
+};
+
+/// Number of usable CUDA devices; 0 (never an exception) when there is no driver or no GPU, so tests can
+/// skip. `why` receives the runtime's message in that case.
+inline int device_count(std::string* why = nullptr) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    if (why) *why = std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")";
+    (void)cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return 0;
+  }
+  if (n == 0 && why) *why = "cudaGetDeviceCount returned 0";
+  return n;
+}
+
+/// Row-major view of device memory.
+template <class T, std::size_t R>
+tensor_view<T, R, cuda_space> device_view(T* ptr, const std::array<std::size_t, R>& extents) {
+  return tensor_view<T, R, cuda_space>(ptr, extents);
+}
+/// Strided view of device memory (strides in elements).
+template <class T, std::size_t R>
+tensor_view<T, R, cuda_space> device_view(T* ptr, const std::array<std::size_t, R>& extents,
+                                          const std::array<std::ptrdiff_t, R>& strides) {
+  return tensor_view<T, R, cuda_space>(ptr, extents, strides);
+}
+
+/// Owning device allocation of n elements (cudaMalloc / cudaFree). Move-only.
+template <class T>
+class buffer {
+ public:
+  buffer() = default;
+  explicit buffer(std::size_t n) : n_(n) {
+    if (n) GROWTH_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), n * sizeof(T)));
+  }
+  buffer(buffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  buffer& operator=(buffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      p_ = std::exchange(o.p_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  buffer(const buffer&) = delete;
+  buffer& operator=(const buffer&) = delete;
+  ~buffer() { reset(); }
+  [[nodiscard]] T* data() const { return p_; }
+  [[nodiscard]] std::size_t size() const { return n_; }
+
+ private:
+  void reset() noexcept {
+    if (p_) (void)cudaFree(p_);  // destructors must not throw; cudaFree also orders after pending work
+    p_ = nullptr;
+    n_ = 0;
+  }
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+/// Owning row-major device tensor; models growth::tensor_like (memory space cuda_space).
+template <class T, std::size_t R>
+class device_tensor {
+ public:
+  using value_type = T;
+  static constexpr std::size_t rank = R;
+  device_tensor() = default;
+  explicit device_tensor(const std::array<std::size_t, R>& extents) : extents_(extents), buf_(count(extents)) {}
+  [[nodiscard]] tensor_view<T, R, cuda_space> view() { return {buf_.data(), extents_}; }
+  [[nodiscard]] tensor_view<const T, R, cuda_space> view() const { return {buf_.data(), extents_}; }
+  [[nodiscard]] T* data() const { return buf_.data(); }
+  [[nodiscard]] const std::array<std::size_t, R>& extents() const { return extents_; }
+  [[nodiscard]] std::size_t extent(std::size_t a) const { return extents_[a]; }
+  [[nodiscard]] std::size_t size() const { return buf_.size(); }
+
+ private:
+  static std::size_t count(const std::array<std::size_t, R>& e) {
+    std::size_t n = 1;
+    for (auto v : e) n *= v;
+    return n;
+  }
+  std::array<std::size_t, R> extents_{};
+  buffer<T> buf_;
+};
+
+}  // namespace cuda
+
+template <class T, std::size_t R>
+struct tensor_traits<cuda::device_tensor<T, R>> {
+  using value_type = T;
+  using memory_space = cuda_space;
+  static constexpr std::size_t rank = R;
+  static std::size_t extent(const cuda::device_tensor<T, R>& t, std::size_t a) { return t.extent(a); }
+  static std::ptrdiff_t stride(const cuda::device_tensor<T, R>& t, std::size_t a) { return t.view().stride(a); }
+  static T* data(const cuda::device_tensor<T, R>& t) { return t.data(); }
+};
+template <class T, std::size_t R>
+struct tensor_traits<const cuda::device_tensor<T, R>> {
+  using value_type = const T;
+  using memory_space = cuda_space;
+  static constexpr std::size_t rank = R;
+  static std::size_t extent(const cuda::device_tensor<T, R>& t, std::size_t a) { return t.extent(a); }
+  static std::ptrdiff_t stride(const cuda::device_tensor<T, R>& t, std::size_t a) { return t.view().stride(a); }
+  static const T* data(const cuda::device_tensor<T, R>& t) { return t.data(); }
+};
+
+namespace cuda {
+namespace detail {
+
+// Rounded arithmetic that nvcc may not contract or reorder.
+__device__ __forceinline__ float mul(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float fma_rn(float a, float b, float c) { return __fmaf_rn(a, b, c); }
+__device__ __forceinline__ double fma_rn(double a, double b, double c) { return __fma_rn(a, b, c); }
+
+/// One axis's CSR arrays in device memory (weights already rounded to the compute type).
+template <class C>
+struct axis_args {
+  const std::int64_t* off;
+  const std::int64_t* idx;
+  const C* w;
+};
+
+/// Everything a kernel needs, passed by value (a few hundred bytes).
+template <class C, int R>
+struct map_args {
+  axis_args<C> ax[R];
+  std::int64_t out_ext[R];
+  std::int64_t in_str[R];
+  std::int64_t out_str[R];
+  std::int64_t lead_count;  // product of the leading axes' output extents
+  std::int64_t n_out;       // output extent of the last axis
+  bool inner_identity;
+  bool unit_inner;          // both last-axis strides are 1 (the host's memcpy / contiguous-loop condition)
+};
+
+template <int R>
+__device__ __forceinline__ void lead_index(std::int64_t row, const std::int64_t* out_ext, std::int64_t* oi) {
+  for (int a = R - 2; a >= 0; --a) {
+    oi[a] = row % out_ext[a];
+    row /= out_ext[a];
+  }
+}
+
+/// Fast path: every axis a gather (one or zero entries per row). Threads run along the last axis
+/// (blockDim.x) and over leading rows (blockDim.y), grid-stride in both. With Vec, rows are known to be
+/// 16-byte aligned and unit-stride with an identity last axis, and each thread moves 16 bytes.
+template <class T, int R, bool Vec>
+__global__ void gather_kernel(const T* __restrict__ in, T* __restrict__ out, map_args<compute_t<T>, R> p) {
+  using C = compute_t<T>;
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  const std::int64_t n = p.n_out;
+  const std::int64_t n_vec = Vec ? n / V : 0;
+  const std::int64_t items = Vec ? n_vec + (n - n_vec * V) : n;
+  const std::int64_t is = p.in_str[R - 1], os = p.out_str[R - 1];
+  for (std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y; row < p.lead_count;
+       row += static_cast<std::int64_t>(gridDim.x) * blockDim.y) {
+    std::int64_t oi[R > 1 ? R - 1 : 1];
+    lead_index<R>(row, p.out_ext, oi);
+    std::int64_t in_off = 0, out_off = 0;
+    C w = C(1);
+    bool zero = false;
+    for (int a = 0; a < R - 1; ++a) {
+      out_off += oi[a] * p.out_str[a];
+      if (zero) continue;
+      const std::int64_t b = p.ax[a].off[oi[a]];
+      if (p.ax[a].off[oi[a] + 1] == b) {
+        zero = true;
+        continue;
+      }
+      in_off += p.ax[a].idx[b] * p.in_str[a];
+      w = mul(w, p.ax[a].w[b]);
+    }
+    T* orow = out + out_off;
+    const T* irow = in + in_off;
+    for (std::int64_t it = static_cast<std::int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; it < items;
+         it += static_cast<std::int64_t>(gridDim.y) * blockDim.x) {
+      if constexpr (Vec) {
+        if (it < n_vec) {
+          uint4* o4 = reinterpret_cast<uint4*>(orow) + it;
+          if (zero) {  // T(C(0)) is all-zero bits for every element type
+            *o4 = make_uint4(0u, 0u, 0u, 0u);
+          } else if (w == C(1)) {
+            *o4 = reinterpret_cast<const uint4*>(irow)[it];
+          } else {
+            uint4 v = reinterpret_cast<const uint4*>(irow)[it];
+            T e[V];
+            memcpy(e, &v, 16);
+#pragma unroll
+            for (int k = 0; k < V; ++k) e[k] = from_compute<T>(mul(to_compute(e[k]), w));
+            memcpy(&v, e, 16);
+            *o4 = v;
+          }
+          continue;
+        }
+        const std::int64_t j = n_vec * V + (it - n_vec);
+        orow[j] = zero ? T(C(0)) : w == C(1) ? irow[j] : from_compute<T>(mul(to_compute(irow[j]), w));
+      } else {
+        const std::int64_t j = it;
+        if (zero) {
+          orow[j * os] = T(C(0));
+        } else if (p.inner_identity) {
+          orow[j * os] = (p.unit_inner && w == C(1)) ? irow[j * is] : from_compute<T>(mul(to_compute(irow[j * is]), w));
+        } else {
+          const std::int64_t b = p.ax[R - 1].off[j];
+          orow[j * os] = p.ax[R - 1].off[j + 1] == b
+                             ? T(C(0))
+                             : from_compute<T>(mul(to_compute(irow[p.ax[R - 1].idx[b] * is]), mul(w, p.ax[R - 1].w[b])));
+        }
+      }
+    }
+  }
+}
+
+/// General path: one thread per output element (last axis fastest, so stores coalesce). The sum runs over
+/// the cartesian product of the leading rows' entries (lexicographic, last leading axis fastest), and
+/// inside it over the last axis's entries, each term added with one fma, exactly like host_apply.
+template <class T, int R>
+__global__ void general_kernel(const T* __restrict__ in, T* __restrict__ out, map_args<compute_t<T>, R> p) {
+  using C = compute_t<T>;
+  const std::int64_t total = p.lead_count * p.n_out;
+  const std::int64_t is = p.in_str[R - 1], os = p.out_str[R - 1];
+  const axis_args<C> inner = p.ax[R - 1];
+  for (std::int64_t flat = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; flat < total;
+       flat += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t row = flat / p.n_out, j = flat % p.n_out;
+    std::int64_t oi[R > 1 ? R - 1 : 1], cur[R > 1 ? R - 1 : 1], beg[R > 1 ? R - 1 : 1], end[R > 1 ? R - 1 : 1];
+    lead_index<R>(row, p.out_ext, oi);
+    std::int64_t out_off = 0;
+    bool empty = false;
+    for (int a = 0; a < R - 1; ++a) {
+      out_off += oi[a] * p.out_str[a];
+      beg[a] = cur[a] = p.ax[a].off[oi[a]];
+      end[a] = p.ax[a].off[oi[a] + 1];
+      empty = empty || beg[a] == end[a];
+    }
+    C s = C(0);
+    if (!empty) {
+      const std::int64_t e0 = inner.off[j], e1 = inner.off[j + 1];
+      for (;;) {
+        std::int64_t in_off = 0;
+        C w = C(1);
+        for (int a = 0; a < R - 1; ++a) {
+          in_off += p.ax[a].idx[cur[a]] * p.in_str[a];
+          w = mul(w, p.ax[a].w[cur[a]]);
+        }
+        for (std::int64_t e = e0; e < e1; ++e) s = fma_rn(to_compute(in[in_off + inner.idx[e] * is]), mul(w, inner.w[e]), s);
+        int a = R - 1;
+        while (a-- > 0) {
+          if (++cur[a] < end[a]) break;
+          cur[a] = beg[a];
+        }
+        if (a < 0) break;
+      }
+    }
+    out[out_off + j * os] = from_compute<T>(s);
+  }
+}
+
+/// c = a . b, one thread per element of c, each a sequential fma loop over k from zero (host matmul's order).
+template <class T>
+__global__ void matmul_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c, std::int64_t n,
+                              std::int64_t K, std::int64_t pcols, std::int64_t as0, std::int64_t as1, std::int64_t bs0,
+                              std::int64_t bs1, std::int64_t cs0, std::int64_t cs1) {
+  using C = compute_t<T>;
+  const std::int64_t total = n * pcols;
+  for (std::int64_t flat = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; flat < total;
+       flat += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t i = flat / pcols, j = flat % pcols;
+    C acc = C(0);
+    for (std::int64_t k = 0; k < K; ++k) acc = fma_rn(to_compute(a[i * as0 + k * as1]), to_compute(b[k * bs0 + j * bs1]), acc);
+    c[i * cs0 + j * cs1] = from_compute<T>(acc);
+  }
+}
+
+inline unsigned grid_cap(std::int64_t blocks, std::int64_t cap) {
+  return static_cast<unsigned>(std::max<std::int64_t>(1, std::min(blocks, cap)));
+}
+
+}  // namespace detail
+
+/// A tensor_map's CSR arrays uploaded once to the device (weights rounded to C = compute_t of the element
+/// type: float for float/float16/bfloat16, double for double). growth::executor<cuda_space>::apply builds a
+/// temporary one per call; keep one yourself to apply the same map many times without re-uploading.
+/// Memory is stream-ordered (cudaMallocAsync / cudaFreeAsync) on the stream current at construction;
+/// applying it on another stream requires ordering that stream before destruction.
+template <std::size_t R, class C = float>
+class device_map {
+  static_assert(std::is_same_v<C, float> || std::is_same_v<C, double>, "device_map: C is float or double");
+
+ public:
+  explicit device_map(const tensor_map<R>& m) : stream_(current_stream()) {
+    for (std::size_t a = 0; a < R; ++a) m.axes[a].check("device_map axis " + std::to_string(a));
+    // One host block: per axis [offsets int64][index int64][weights C], each 8-byte aligned.
+    std::array<std::size_t, R> off_at{}, idx_at{}, w_at{};
+    std::size_t bytes = 0;
+    for (std::size_t a = 0; a < R; ++a) {
+      const axis_map& am = m.axes[a];
+      off_at[a] = bytes;
+      bytes += am.offsets().size() * 8;
+      idx_at[a] = bytes;
+      bytes += am.index().size() * 8;
+      w_at[a] = bytes;
+      bytes += (am.weight().size() * sizeof(C) + 7) / 8 * 8;
+      identity_[a] = am.is_identity();
+      gather_[a] = am.is_gather();
+      in_ext_[a] = am.in_extent();
+      out_ext_[a] = am.out_extent();
+    }
+    std::vector<unsigned char> host(std::max<std::size_t>(bytes, 8));
+    for (std::size_t a = 0; a < R; ++a) {
+      const axis_map& am = m.axes[a];
+      for (std::size_t i = 0; i < am.offsets().size(); ++i) {
+        const auto v = static_cast<std::int64_t>(am.offsets()[i]);
+        std::memcpy(host.data() + off_at[a] + i * 8, &v, 8);
+      }
+      if (!am.index().empty()) std::memcpy(host.data() + idx_at[a], am.index().data(), am.index().size() * 8);
+      for (std::size_t e = 0; e < am.weight().size(); ++e) {
+        const C w = static_cast<C>(am.weight()[e]);  // the host executor's rounding
+        std::memcpy(host.data() + w_at[a] + e * sizeof(C), &w, sizeof(C));
+      }
+    }
+    GROWTH_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dev_), host.size(), stream_));
+    // From pageable memory the copy is staged before the call returns, so `host` may go away after it.
+    const cudaError_t e = cudaMemcpyAsync(dev_, host.data(), host.size(), cudaMemcpyHostToDevice, stream_);
+    if (e != cudaSuccess) {
+      (void)cudaFreeAsync(dev_, stream_);
+      check(e, "cudaMemcpyAsync(device_map arrays)");
+    }
+    for (std::size_t a = 0; a < R; ++a) {
+      axes_[a].off = reinterpret_cast<const std::int64_t*>(dev_ + off_at[a]);
+      axes_[a].idx = reinterpret_cast<const std::int64_t*>(dev_ + idx_at[a]);
+      axes_[a].w = reinterpret_cast<const C*>(dev_ + w_at[a]);
+    }
+  }
+  device_map(const device_map&) = delete;
+  device_map& operator=(const device_map&) = delete;
+  ~device_map() {
+    if (dev_) (void)cudaFreeAsync(dev_, stream_);
+  }
+
+  [[nodiscard]] std::array<std::size_t, R> in_extents() const { return in_ext_; }
+  [[nodiscard]] std::array<std::size_t, R> out_extents() const { return out_ext_; }
+  [[nodiscard]] bool is_identity(std::size_t a) const { return identity_[a]; }
+  [[nodiscard]] bool is_gather(std::size_t a) const { return gather_[a]; }
+  [[nodiscard]] const detail::axis_args<C>& axis(std::size_t a) const { return axes_[a]; }
+
+ private:
+  cudaStream_t stream_;
+  unsigned char* dev_ = nullptr;
+  std::array<detail::axis_args<C>, R> axes_{};
+  std::array<bool, R> identity_{}, gather_{};
+  std::array<std::size_t, R> in_ext_{}, out_ext_{};
+};
+
+namespace detail {
+
+/// Launches the fast or the general kernel for a prepared map on the current stream.
+template <class T, std::size_t R>
+void launch(const device_map<R, compute_t<T>>& dm, tensor_view<const T, R, cuda_space> in,
+            tensor_view<T, R, cuda_space> out) {
+  using C = compute_t<T>;
+  constexpr int RI = static_cast<int>(R);
+  map_args<C, RI> p{};
+  p.lead_count = 1;
+  bool all_gather = true;
+  for (std::size_t a = 0; a < R; ++a) {
+    p.ax[a] = dm.axis(a);
+    p.out_ext[a] = static_cast<std::int64_t>(out.extent(a));
+    p.in_str[a] = in.stride(a);
+    p.out_str[a] = out.stride(a);
+    if (a + 1 < R) p.lead_count *= p.out_ext[a];
+    all_gather = all_gather && dm.is_gather(a);
+  }
+  p.n_out = static_cast<std::int64_t>(out.extent(R - 1));
+  p.inner_identity = dm.is_identity(R - 1);
+  p.unit_inner = in.stride(R - 1) == 1 && out.stride(R - 1) == 1;
+  if (p.lead_count == 0 || p.n_out == 0) return;
+  const cudaStream_t s = current_stream();
+  if (all_gather) {
+    // 16-byte path: identity last axis, unit strides, and every row start 16-byte aligned (base pointers
+    // aligned and every leading stride a multiple of 16 bytes).
+    bool vec = p.inner_identity && p.unit_inner &&
+               (reinterpret_cast<std::uintptr_t>(in.data()) % 16 == 0) &&
+               (reinterpret_cast<std::uintptr_t>(out.data()) % 16 == 0);
+    for (std::size_t a = 0; a + 1 < R && vec; ++a)
+      vec = (in.stride(a) * static_cast<std::ptrdiff_t>(sizeof(T))) % 16 == 0 &&
+            (out.stride(a) * static_cast<std::ptrdiff_t>(sizeof(T))) % 16 == 0;
+    constexpr std::int64_t V = 16 / static_cast<std::int64_t>(sizeof(T));
+    const std::int64_t items = vec ? p.n_out / V + p.n_out % V : p.n_out;
+    const std::int64_t bx = std::min<std::int64_t>(256, (items + 31) / 32 * 32);
+    const std::int64_t by = 256 / bx;
+    const dim3 block(static_cast<unsigned>(bx), static_cast<unsigned>(by));
+    const dim3 grid(grid_cap((p.lead_count + by - 1) / by, 1 << 20), grid_cap((items + bx - 1) / bx, 65535));
+    if (vec) gather_kernel<T, RI, true><<<grid, block, 0, s>>>(in.data(), out.data(), p);
+    else gather_kernel<T, RI, false><<<grid, block, 0, s>>>(in.data(), out.data(), p);
+    check(cudaGetLastError(), "gather_kernel launch");
+  } else {
+    const std::int64_t total = p.lead_count * p.n_out;
+    general_kernel<T, RI><<<grid_cap((total + 255) / 256, 1 << 20), 256, 0, s>>>(in.data(), out.data(), p);
+    check(cudaGetLastError(), "general_kernel launch");
+  }
+}
+
+}  // namespace detail
+}  // namespace cuda
+
+/// The CUDA executor (see the file comment for its arithmetic and stream rules).
+template <>
+struct executor<cuda_space> {
+  /// out = m(in) on the device: the map's arrays are uploaded for this call (stream-ordered) and freed after.
+  template <class T, std::size_t R>
+  static void apply(const tensor_map<R>& m, tensor_view<const T, R, cuda_space> in, tensor_view<T, R, cuda_space> out) {
+    cuda::device_map<R, compute_t<T>> dm(m);
+    cuda::detail::launch<T, R>(dm, in, out);
+  }
+  /// out = m(in) with a map already on the device (no upload): what the benchmark times.
+  template <class T, std::size_t R>
+  static void apply(const cuda::device_map<R, compute_t<T>>& dm, tensor_view<const T, R, cuda_space> in,
+                    tensor_view<T, R, cuda_space> out, std::string_view name = "tensor") {
+    growth::detail::check_extents<R>(name, "input shape", dm.in_extents(), in.extents());
+    growth::detail::check_extents<R>(name, "output shape", dm.out_extents(), out.extents());
+    cuda::detail::launch<T, R>(dm, in, out);
+  }
+  /// c = a . b; each element a sequential fma loop over k in compute_t, as executor<host_space>::matmul.
+  template <class T>
+  static void matmul(tensor_view<const T, 2, cuda_space> a, tensor_view<const T, 2, cuda_space> b,
+                     tensor_view<T, 2, cuda_space> c) {
+    if (a.extent(1) != b.extent(0))
+      throw error("matmul inner extents", "b.extent(0) == " + std::to_string(a.extent(1)), std::to_string(b.extent(0)));
+    if (c.extent(0) != a.extent(0) || c.extent(1) != b.extent(1))
+      throw error("matmul output shape", growth::detail::shape_string(std::array<std::size_t, 2>{a.extent(0), b.extent(1)}),
+                  growth::detail::shape_string(c.extents()));
+    const auto n = static_cast<std::int64_t>(a.extent(0)), p = static_cast<std::int64_t>(b.extent(1));
+    if (n * p == 0) return;
+    cuda::detail::matmul_kernel<T><<<cuda::detail::grid_cap((n * p + 255) / 256, 1 << 20), 256, 0, cuda::current_stream()>>>(
+        a.data(), b.data(), c.data(), n, static_cast<std::int64_t>(a.extent(1)), p, a.stride(0), a.stride(1), b.stride(0),
+        b.stride(1), c.stride(0), c.stride(1));
+    cuda::check(cudaGetLastError(), "matmul_kernel launch");
+  }
+  /// Copies a host tensor into device view `out` (same extents, any strides on either side). Returns once
+  /// `src` may be reused (pageable copies are staged); the device side completes in stream order.
+  template <class T, std::size_t R>
+  static void upload(tensor_view<const T, R> src, tensor_view<T, R, cuda_space> out) {
+    growth::detail::check_extents<R>("upload", "destination shape", src.extents(), out.extents());
+    if (src.size() == 0) return;
+    const cudaStream_t s = cuda::current_stream();
+    if (src.is_contiguous() && out.is_contiguous()) {
+      GROWTH_CUDA_CHECK(cudaMemcpyAsync(out.data(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, s));
+      return;
+    }
+    // Pack on the host (host identity map), copy, then scatter on the device (device identity map).
+    tensor<T, R> packed(src.extents());
+    tensor_map<R> id;
+    for (std::size_t a = 0; a < R; ++a) id.axes[a] = axis_map::identity(src.extent(a));
+    growth::detail::host_apply<T, R>(id, src, packed.view());
+    T* tmp = nullptr;
+    GROWTH_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&tmp), src.size() * sizeof(T), s));
+    const cudaError_t e = cudaMemcpyAsync(tmp, packed.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, s);
+    if (e == cudaSuccess) {
+      try {
+        apply<T, R>(id, tensor_view<const T, R, cuda_space>(tmp, src.extents()), out);
+      } catch (...) {
+        (void)cudaFreeAsync(tmp, s);
+        throw;
+      }
+    }
+    (void)cudaFreeAsync(tmp, s);
+    cuda::check(e, "cudaMemcpyAsync(upload)");
+  }
+  /// Copies device view `src` into host view `out` (any strides) and synchronises the current stream.
+  template <class T, std::size_t R>
+  static void download(tensor_view<const T, R, cuda_space> src, tensor_view<T, R> out) {
+    growth::detail::check_extents<R>("download", "destination shape", src.extents(), out.extents());
+    if (src.size() == 0) return;
+    const cudaStream_t s = cuda::current_stream();
+    if (src.is_contiguous() && out.is_contiguous()) {
+      GROWTH_CUDA_CHECK(cudaMemcpyAsync(out.data(), src.data(), src.size() * sizeof(T), cudaMemcpyDeviceToHost, s));
+      GROWTH_CUDA_CHECK(cudaStreamSynchronize(s));
+      return;
+    }
+    tensor_map<R> id;
+    for (std::size_t a = 0; a < R; ++a) id.axes[a] = axis_map::identity(src.extent(a));
+    cuda::device_tensor<T, R> packed(src.extents());
+    apply<T, R>(id, src, packed.view());
+    tensor<T, R> host(src.extents());
+    GROWTH_CUDA_CHECK(cudaMemcpyAsync(host.data(), packed.data(), src.size() * sizeof(T), cudaMemcpyDeviceToHost, s));
+    GROWTH_CUDA_CHECK(cudaStreamSynchronize(s));
+    growth::detail::host_apply<T, R>(id, tensor_view<const T, R>(host.view()), out);
+  }
+};
+
+namespace cuda {
+
+/// Host tensor -> device view (see executor<cuda_space>::upload).
+template <class T, std::size_t R>
+void upload(tensor_view<const T, R> src, tensor_view<T, R, cuda_space> out) {
+  executor<cuda_space>::upload<T, R>(src, out);
+}
+/// Device view -> host view, synchronising the current stream.
+template <class T, std::size_t R>
+void download(tensor_view<const T, R, cuda_space> src, tensor_view<T, R> out) {
+  executor<cuda_space>::download<T, R>(src, out);
+}
+/// Writes zeros into every element of a device view, through the index-map mechanism (an all-empty map
+/// on axis 0 reads nothing).
+template <class T, std::size_t R>
+void zero(tensor_view<T, R, cuda_space> out) {
+  const auto m = tensor_map<R>::along(out.extents(), 0, axis_map::zeros(out.extent(0), out.extent(0)));
+  executor<cuda_space>::apply<T, R>(m, tensor_view<const T, R, cuda_space>(out), out);
+}
+
+}  // namespace cuda
+}  // namespace growth

@@ -1,0 +1,402 @@
+#pragma once
+/// @file checkpoint.hpp
+/// Checkpoint folders in the Hugging Face layout, so transformers' BertForMaskedLM.from_pretrained(dir)
+/// can load what we write:
+///   config.json            (config_json.hpp; includes the "growth" low-cost fields)
+///   model.safetensors      (F32, every tensor of model::bert_parameters(config), metadata {"format": "pt"}
+///                           which transformers requires; the tied decoder weight is not written)
+///   vocab.txt              (one token per line, id = line number)
+///   optimizer.safetensors  (optional: AdamW moments "<param>.exp_avg" / "<param>.exp_avg_sq", F32; the step
+///                           count in metadata "step", the caller's lr-schedule state as other metadata)
+///   trainer_state.json     (optional: free-form JSON the trainer passes in)
+///
+/// Saving is atomic for the folder as a whole: everything is written into a sibling temp folder
+/// ".<name>.tmp-XXXXXX", fsynced, and then swapped in with renameat2(RENAME_EXCHANGE) (or a plain rename
+/// when the folder does not exist yet), so a crash leaves either the old or the new checkpoint, never a
+/// mix of files from two steps. An existing folder is only replaced when it holds nothing but checkpoint
+/// files (so a mistyped path cannot wipe unrelated data). Everything is validated before anything is
+/// written.
+///
+/// Loading is strict: every parameter of bert_parameters(config) must be present with its exact shape
+/// (F32, F16, BF16 or F64 accepted, converted to float); tied aliases (cls.predictions.decoder.weight /
+/// .bias) may be present and must then equal the tensors they alias; HF's non-persistent buffer
+/// bert.embeddings.position_ids is ignored; any other tensor is an error (unless allow_unknown_tensors).
+#include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28)
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../model/bert_layout.hpp"
+#include "../model/parameter_set.hpp"
+#include "atomic_file.hpp"
+#include "config_json.hpp"
+#include "json.hpp"
+#include "safetensors.hpp"
+
+namespace growth::io {
+
+/// AdamW state as flat float buffers in bert_parameters(config) order (same layout as checkpoint::params).
+struct optimizer_state {
+  std::vector<float> exp_avg;
+  std::vector<float> exp_avg_sq;
+  std::uint64_t step = 0;
+  std::map<std::string, std::string> extra;  ///< lr-schedule state etc., stored as safetensors metadata
+};
+
+/// What save_checkpoint takes for the optimizer: views of m and v (same names and shapes as the params).
+template <class T>
+struct optimizer_views {
+  const model::parameter_set<T>& exp_avg;
+  const model::parameter_set<T>& exp_avg_sq;
+  std::uint64_t step = 0;
+  std::map<std::string, std::string> extra;
+};
+
+struct checkpoint {
+  model::bert_config config;
+  std::vector<std::string> vocab;
+  std::vector<float> params;  ///< flat, bert_parameters(config) order, each row-major
+  std::optional<optimizer_state> opt;
+  json trainer_state;  ///< null when the folder has no trainer_state.json
+
+  /// Views of params (or of another buffer with the same layout, e.g. opt->exp_avg) by parameter name.
+  [[nodiscard]] model::parameter_set<float> views(std::vector<float>& buffer) const {
+    return flat_views(config, buffer);
+  }
+  [[nodiscard]] model::parameter_set<float> views() { return flat_views(config, params); }
+
+  /// Parameter views over a flat buffer laid out in bert_parameters(c) order.
+  static model::parameter_set<float> flat_views(const model::bert_config& c, std::vector<float>& buffer) {
+    model::parameter_set<float> set;
+    std::size_t off = 0;
+    const auto specs = model::bert_parameters(c);
+    std::size_t total = 0;
+    for (const auto& s : specs) total += s.numel();
+    if (buffer.size() != total)
+      throw error("flat parameter buffer", std::to_string(total) + " floats", std::to_string(buffer.size()));
+    for (const auto& s : specs) {
+      set.add(model::param_view<float>::make(s.name, s.shape, buffer.data() + off));
+      off += s.numel();
+    }
+    return set;
+  }
+};
+
+struct load_options {
+  bool allow_unknown_tensors = false;  ///< ignore tensors that are not BertForMaskedLM parameters
+  bool allow_nonfinite = false;        ///< accept NaN/Inf in tensors
+  bool load_optimizer = true;          ///< read optimizer.safetensors when present
+};
+
+namespace detail {
+
+inline const char* const checkpoint_files[] = {"config.json", "model.safetensors", "vocab.txt",
+                                               "optimizer.safetensors", "trainer_state.json"};
+
+/// Contiguous float copy of a (possibly strided, any element type) parameter view, or a direct pointer
+/// when it is already dense float.
+template <class T>
+const float* dense_float(const model::param_view<T>& p, std::vector<float>& scratch) {
+  using U = std::remove_const_t<T>;
+  bool dense = true;
+  std::ptrdiff_t s = 1;
+  for (std::size_t a = p.shape.size(); a-- > 0;) {
+    if (p.shape[a] != 1 && p.strides[a] != s) dense = false;
+    s *= static_cast<std::ptrdiff_t>(p.shape[a]);
+  }
+  if constexpr (std::is_same_v<U, float>) {
+    if (dense) return p.data;
+  }
+  const std::size_t n = p.numel();
+  scratch.resize(n);
+  std::vector<std::size_t> idx(p.shape.size(), 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::ptrdiff_t off = 0;
+    for (std::size_t a = 0; a < idx.size(); ++a) off += static_cast<std::ptrdiff_t>(idx[a]) * p.strides[a];
+    scratch[i] = static_cast<float>(p.data[off]);
+    for (std::size_t a = idx.size(); a-- > 0;) {  // odometer increment, last axis fastest (row-major)
+      if (++idx[a] < p.shape[a]) break;
+      idx[a] = 0;
+    }
+  }
+  return scratch.data();
+}
+
+/// Checks that `set` holds exactly the parameters of `specs` with their shapes.
+template <class T>
+void check_parameter_set(const model::parameter_set<T>& set, const std::vector<model::param_spec>& specs,
+                         const std::string& what) {
+  for (const auto& s : specs) {
+    const auto* p = set.find(s.name);
+    if (!p) throw error(what + " parameter " + s.name, "present (config needs it)", "missing");
+    if (p->shape != s.shape)
+      throw error(what + " parameter " + s.name + " shape", growth::detail::shape_string(s.shape),
+                  growth::detail::shape_string(p->shape));
+  }
+  if (set.size() != specs.size()) {
+    for (const auto& p : set) {
+      bool known = false;
+      for (const auto& s : specs) known = known || s.name == p.name;
+      if (!known) throw error(what + " parameter " + p.name, "a parameter of this config", "an unknown name");
+    }
+  }
+}
+
+inline void check_vocab(const std::vector<std::string>& vocab, std::size_t vocab_size, const std::string& what) {
+  if (vocab.empty()) throw error(what, "at least one token", "an empty vocabulary");
+  if (vocab.size() > vocab_size)
+    throw error(what, "at most vocab_size = " + std::to_string(vocab_size) + " tokens", std::to_string(vocab.size()));
+  std::map<std::string_view, std::size_t> seen;
+  for (std::size_t i = 0; i < vocab.size(); ++i) {
+    const auto& t = vocab[i];
+    if (t.find('\n') != std::string::npos || t.find('\r') != std::string::npos)
+      throw error(what + " token " + std::to_string(i), "no line breaks", "a token containing one");
+    if (!valid_utf8(t)) throw error(what + " token " + std::to_string(i), "valid UTF-8", "invalid bytes");
+    auto [it, fresh] = seen.emplace(t, i);
+    if (!fresh)
+      throw error(what + " token \"" + t + "\"", "unique tokens",
+                  "lines " + std::to_string(it->second + 1) + " and " + std::to_string(i + 1));
+  }
+}
+
+/// Creates a fresh temp folder beside dir.
+inline std::filesystem::path make_temp_dir_beside(const std::filesystem::path& dir) {
+  std::string t = (dir.parent_path() / ("." + dir.filename().string() + ".tmp-XXXXXX")).string();
+  std::vector<char> buf(t.begin(), t.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) throw error("checkpoint folder " + dir.string(), "a temp folder creatable beside it",
+                                          errno_text(errno));
+  return std::filesystem::path(buf.data());
+}
+
+/// Moves the fully written temp folder to dir (swap when dir exists), removes the old one, fsyncs parent.
+inline void publish_dir(const std::filesystem::path& tmp, const std::filesystem::path& dir) {
+  const std::string what = "checkpoint folder " + dir.string();
+  if (std::filesystem::exists(dir)) {
+    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
+      // File systems without RENAME_EXCHANGE: move the old folder aside, then rename (two steps; a crash in
+      // between leaves the complete old folder under ".<name>.old-XXXXXX" and the new one in the temp).
+      const int e = errno;
+      if (e != EINVAL && e != ENOSYS) throw error(what, "replaceable (renameat2)", errno_text(e));
+      const auto old = make_temp_dir_beside(dir.parent_path() / (dir.filename().string() + ".old"));
+      std::filesystem::remove(old);
+      std::filesystem::rename(dir, old);
+      std::filesystem::rename(tmp, dir);
+      std::filesystem::remove_all(old);
+    } else {
+      std::filesystem::remove_all(tmp);  // now holds the old checkpoint
+    }
+  } else {
+    std::filesystem::rename(tmp, dir);
+  }
+  fsync_dir(dir.parent_path());
+}
+
+inline std::vector<std::string> read_vocab(const std::filesystem::path& p) {
+  const std::string text = read_file(p);
+  std::vector<std::string> vocab;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    vocab.push_back(text.substr(start, nl - start));  // like HF load_vocab: only "\n" is stripped
+    start = nl + 1;
+  }
+  return vocab;
+}
+
+}  // namespace detail
+
+/// Writes vocab.txt atomically (one token per line).
+inline void save_vocab(const std::filesystem::path& p, const std::vector<std::string>& vocab) {
+  detail::check_vocab(vocab, vocab.size(), "vocabulary");
+  std::string s;
+  for (const auto& t : vocab) {
+    s += t;
+    s += '\n';
+  }
+  write_file_atomic(p, s);
+}
+/// Reads vocab.txt (one token per line, id = line index).
+inline std::vector<std::string> load_vocab(const std::filesystem::path& p) {
+  auto v = detail::read_vocab(p);
+  detail::check_vocab(v, v.size(), p.string());
+  return v;
+}
+
+/// Saves a checkpoint folder (see the file comment). params (and the optional m / v) must hold exactly
+/// the parameters of bert_parameters(config) with their shapes; any element type and strides; written F32.
+template <class T>
+void save_checkpoint(const std::filesystem::path& dir, const model::bert_config& config,
+                     const model::parameter_set<T>& params, const std::vector<std::string>& vocab,
+                     const optimizer_views<std::type_identity_t<T>>* opt = nullptr,
+                     const json& trainer_state = json()) {
+  // Validate everything before touching the disk.
+  config.validate();
+  const auto specs = model::bert_parameters(config);
+  detail::check_parameter_set(params, specs, "checkpoint");
+  if (opt) {
+    detail::check_parameter_set(opt->exp_avg, specs, "optimizer exp_avg");
+    detail::check_parameter_set(opt->exp_avg_sq, specs, "optimizer exp_avg_sq");
+    if (opt->extra.count("step")) throw error("optimizer extra metadata", "no key \"step\" (use the step field)", "\"step\"");
+  }
+  detail::check_vocab(vocab, config.vocab_size, "checkpoint vocabulary");
+  std::filesystem::path target = dir;
+  if (target.filename().empty()) target = target.parent_path();  // "ckpt/" -> "ckpt"
+  if (std::filesystem::exists(target)) {
+    if (!std::filesystem::is_directory(target))
+      throw error("checkpoint folder " + target.string(), "a folder (or nothing)", "a file");
+    for (const auto& e : std::filesystem::directory_iterator(target)) {
+      const std::string n = e.path().filename().string();
+      bool ok = false;
+      for (const char* f : detail::checkpoint_files) ok = ok || n == f;
+      if (!ok)
+        throw error("checkpoint folder " + target.string(),
+                    "only checkpoint files before it is replaced", "an unrelated entry \"" + n + "\"");
+    }
+  }
+
+  const auto tmp = detail::make_temp_dir_beside(target);
+  try {
+    save_config(tmp / "config.json", config);
+    save_vocab(tmp / "vocab.txt", vocab);
+    {
+      std::vector<std::vector<float>> scratch(specs.size());
+      safetensors_writer w;
+      w.set_metadata("format", "pt");
+      for (std::size_t i = 0; i < specs.size(); ++i)
+        w.add<float>(specs[i].name, specs[i].shape, detail::dense_float(params.at(specs[i].name), scratch[i]));
+      w.write(tmp / "model.safetensors");
+    }
+    if (opt) {
+      std::vector<std::vector<float>> scratch(2 * specs.size());
+      safetensors_writer w;
+      w.set_metadata("format", "pt");
+      w.set_metadata("step", std::to_string(opt->step));
+      for (const auto& [k, v] : opt->extra) w.set_metadata(k, v);
+      for (std::size_t i = 0; i < specs.size(); ++i) {
+        w.add<float>(specs[i].name + ".exp_avg", specs[i].shape,
+                     detail::dense_float(opt->exp_avg.at(specs[i].name), scratch[2 * i]));
+        w.add<float>(specs[i].name + ".exp_avg_sq", specs[i].shape,
+                     detail::dense_float(opt->exp_avg_sq.at(specs[i].name), scratch[2 * i + 1]));
+      }
+      w.write(tmp / "optimizer.safetensors");
+    }
+    if (!trainer_state.is_null()) write_file_atomic(tmp / "trainer_state.json", trainer_state.dump(2) + "\n");
+    detail::fsync_dir(tmp);
+    detail::publish_dir(tmp, target);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+/// Saves a loaded (or assembled) checkpoint struct.
+inline void save_checkpoint(const std::filesystem::path& dir, checkpoint& ck) {
+  auto p = ck.views();
+  if (ck.opt) {
+    auto m = ck.views(ck.opt->exp_avg);
+    auto v = ck.views(ck.opt->exp_avg_sq);
+    optimizer_views<float> ov{m, v, ck.opt->step, ck.opt->extra};
+    save_checkpoint(dir, ck.config, p, ck.vocab, &ov, ck.trainer_state);
+  } else {
+    save_checkpoint(dir, ck.config, p, ck.vocab, nullptr, ck.trainer_state);
+  }
+}
+
+/// Loads a checkpoint folder strictly (see the file comment).
+inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_options& opt = {}) {
+  checkpoint ck;
+  ck.config = load_config(dir / "config.json");
+  ck.vocab = detail::read_vocab(dir / "vocab.txt");
+  detail::check_vocab(ck.vocab, ck.config.vocab_size, (dir / "vocab.txt").string());
+  const auto specs = model::bert_parameters(ck.config);
+  std::size_t total = 0;
+  for (const auto& s : specs) total += s.numel();
+
+  // Reads every spec tensor named prefix+name+suffix into a flat buffer; checks the file has nothing else.
+  auto read_all = [&](const safetensors_reader& rd, const std::string& suffix, std::vector<float>& out) {
+    out.assign(total, 0.0f);
+    std::size_t off = 0;
+    for (const auto& s : specs) {
+      rd.read<float>(s.name + suffix, std::span<float>(out.data() + off, s.numel()), s.shape);
+      off += s.numel();
+    }
+  };
+  {
+    safetensors_reader rd(dir / "model.safetensors", reader_options{opt.allow_nonfinite});
+    read_all(rd, "", ck.params);
+    std::set<std::string> known;
+    for (const auto& s : specs) known.insert(s.name);
+    auto views = ck.views();
+    for (const auto& n : rd.names()) {
+      if (known.count(n) || n == "bert.embeddings.position_ids") continue;
+      if (model::is_tied_alias(n)) {
+        const std::string target = n == "cls.predictions.decoder.weight" ? "bert.embeddings.word_embeddings.weight"
+                                                                           : "cls.predictions.bias";
+        const auto& tv = views.at(target);
+        std::vector<float> alias(tv.numel());
+        rd.read<float>(n, std::span<float>(alias), tv.shape);
+        for (std::size_t i = 0; i < alias.size(); ++i)
+          if (alias[i] != tv.data[i])
+            throw error("checkpoint " + (dir / "model.safetensors").string() + ": tensor " + n,
+                        "equal to the tied " + target, "a difference at element " + std::to_string(i));
+        continue;
+      }
+      if (!opt.allow_unknown_tensors)
+        throw error("checkpoint " + (dir / "model.safetensors").string() + ": tensor " + n,
+                    "a BertForMaskedLM parameter of this config", "an unknown tensor");
+    }
+  }
+  const auto opt_path = dir / "optimizer.safetensors";
+  if (opt.load_optimizer && std::filesystem::exists(opt_path)) {
+    safetensors_reader rd(opt_path, reader_options{opt.allow_nonfinite});
+    optimizer_state st;
+    read_all(rd, ".exp_avg", st.exp_avg);
+    read_all(rd, ".exp_avg_sq", st.exp_avg_sq);
+    if (rd.names().size() != 2 * specs.size()) {
+      for (const auto& n : rd.names()) {
+        const bool ok = (n.size() > 8 && n.compare(n.size() - 8, 8, ".exp_avg") == 0) ||
+                        (n.size() > 11 && n.compare(n.size() - 11, 11, ".exp_avg_sq") == 0);
+        std::string base = n.substr(0, n.rfind(".exp_avg"));
+        bool known = false;
+        for (const auto& s : specs) known = known || s.name == base;
+        if (!ok || !known)
+          throw error("checkpoint " + opt_path.string() + ": tensor " + n, "<parameter>.exp_avg or .exp_avg_sq",
+                      "an unknown tensor");
+      }
+    }
+    for (const auto& [k, v] : rd.metadata()) {
+      if (k == "format") continue;
+      if (k == "step") {
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long s = std::strtoull(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0' || errno != 0 || v[0] == '-')
+          throw error("checkpoint " + opt_path.string() + ": metadata step", "a non-negative integer", "\"" + v + "\"");
+        st.step = s;
+      } else {
+        st.extra[k] = v;
+      }
+    }
+    if (!rd.metadata().count("step"))
+      throw error("checkpoint " + opt_path.string() + ": metadata step", "present", "missing");
+    ck.opt = std::move(st);
+  }
+  const auto ts = dir / "trainer_state.json";
+  if (std::filesystem::exists(ts)) ck.trainer_state = json::parse(read_file(ts), ts.string());
+  return ck;
+}
+
+}  // namespace growth::io

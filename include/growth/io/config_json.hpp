@@ -1,0 +1,166 @@
+#pragma once
+/// @file config_json.hpp
+/// growth::model::bert_config <-> Hugging Face config.json.
+///
+/// Written: the HF BertConfig fields (architectures ["BertForMaskedLM"], model_type "bert", sizes,
+/// hidden_act, dropouts, initializer_range, layer_norm_eps, pad_token_id, position_embedding_type
+/// "absolute") plus a "growth" object with the low-cost variant fields (ffn_shared_layers,
+/// ffn_share_factor, ffn_factorized_layers, ffn_rank, pool_size). HF keeps unknown keys as attributes,
+/// so the folder stays loadable by transformers.
+///
+/// Read (config_from_json): missing fields get HF's BertConfig defaults (the bert_config defaults);
+/// wrong types or values throw growth::error naming the field; model_type must be "bert" and
+/// position_embedding_type "absolute" when present; other HF bookkeeping keys (transformers_version,
+/// torch_dtype, use_cache, ...) are ignored; unknown keys inside "growth" are errors (they are ours, so a
+/// typo would silently change nothing). validate() runs at the end.
+///
+/// Partial configs (apply_overrides): `growth grow --to target.json` names only the fields that change.
+/// Every key must be a known field (a typo is an error, not a silent no-op), except the HF bookkeeping
+/// keys, so a full config.json is also a valid override.
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../model/bert_config.hpp"
+#include "atomic_file.hpp"
+#include "json.hpp"
+
+namespace growth::io {
+
+namespace detail {
+/// Keys HF writes into config.json that do not change the architecture we build.
+inline bool is_hf_bookkeeping_key(std::string_view k) {
+  static const char* const keys[] = {"architectures",      "model_type",         "transformers_version",
+                                     "torch_dtype",        "use_cache",          "classifier_dropout",
+                                     "gradient_checkpointing", "_name_or_path",  "is_decoder",
+                                     "add_cross_attention", "chunk_size_feed_forward", "output_attentions",
+                                     "output_hidden_states", "return_dict",      "bos_token_id",
+                                     "eos_token_id",        "tie_word_embeddings", "id2label",
+                                     "label2id",            "problem_type",       "tokenizer_class",
+                                     "directionality",      "pooler_fc_size",     "pooler_num_attention_heads",
+                                     "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type"};
+  for (const char* key : keys)
+    if (k == key) return true;
+  return false;
+}
+
+inline std::string field_subject(std::string_view key) { return "config field " + std::string(key); }
+
+inline std::vector<std::size_t> layer_list(const json& v, std::string_view key) {
+  std::vector<std::size_t> out;
+  for (const auto& e : v.as_array(field_subject(key))) out.push_back(e.as_size(field_subject(key) + " entry"));
+  return out;
+}
+
+/// Applies one top-level key; returns false when the key is not a config field.
+inline bool apply_config_key(model::bert_config& c, const std::string& k, const json& v, bool strict_growth) {
+  const std::string subj = field_subject(k);
+  auto size_field = [&](std::size_t& dst) { dst = v.as_size(subj); };
+  auto prob_field = [&](double& dst) { dst = v.as_double(subj); };
+  if (k == "vocab_size") size_field(c.vocab_size);
+  else if (k == "hidden_size") size_field(c.hidden_size);
+  else if (k == "num_hidden_layers") size_field(c.num_hidden_layers);
+  else if (k == "num_attention_heads") size_field(c.num_attention_heads);
+  else if (k == "intermediate_size") size_field(c.intermediate_size);
+  else if (k == "hidden_act") c.hidden_act = v.as_string(subj);
+  else if (k == "hidden_dropout_prob") prob_field(c.hidden_dropout_prob);
+  else if (k == "attention_probs_dropout_prob") prob_field(c.attention_probs_dropout_prob);
+  else if (k == "max_position_embeddings") size_field(c.max_position_embeddings);
+  else if (k == "type_vocab_size") size_field(c.type_vocab_size);
+  else if (k == "initializer_range") prob_field(c.initializer_range);
+  else if (k == "layer_norm_eps") prob_field(c.layer_norm_eps);
+  else if (k == "pad_token_id") size_field(c.pad_token_id);
+  else if (k == "position_embedding_type") {
+    if (v.as_string(subj) != "absolute") throw error(subj, "\"absolute\"", v.describe());
+  } else if (k == "model_type") {
+    if (v.as_string(subj) != "bert") throw error(subj, "\"bert\"", v.describe());
+  } else if (k == "architectures") {
+    for (const auto& a : v.as_array(subj)) (void)a.as_string(subj + " entry");
+  } else if (k == "growth") {
+    for (const auto& [gk, gv] : v.as_object(subj)) {
+      const std::string gs = field_subject("growth." + gk);
+      if (gk == "ffn_shared_layers") c.ffn_shared_layers = layer_list(gv, "growth." + gk);
+      else if (gk == "ffn_share_factor") c.ffn_share_factor = gv.as_size(gs);
+      else if (gk == "ffn_factorized_layers") c.ffn_factorized_layers = layer_list(gv, "growth." + gk);
+      else if (gk == "ffn_rank") c.ffn_rank = gv.as_size(gs);
+      else if (gk == "pool_size") c.pool_size = gv.as_size(gs);
+      else if (strict_growth)
+        throw error(gs, "one of ffn_shared_layers, ffn_share_factor, ffn_factorized_layers, ffn_rank, pool_size",
+                    "an unknown key");
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+}  // namespace detail
+
+/// The config.json object for c (HF field order, then "growth").
+inline json config_to_json(const model::bert_config& c) {
+  json j = json::object();
+  j["architectures"] = json::array({json("BertForMaskedLM")});
+  j["model_type"] = "bert";
+  j["vocab_size"] = c.vocab_size;
+  j["hidden_size"] = c.hidden_size;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["intermediate_size"] = c.intermediate_size;
+  j["hidden_act"] = c.hidden_act;
+  j["hidden_dropout_prob"] = c.hidden_dropout_prob;
+  j["attention_probs_dropout_prob"] = c.attention_probs_dropout_prob;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["type_vocab_size"] = c.type_vocab_size;
+  j["initializer_range"] = c.initializer_range;
+  j["layer_norm_eps"] = c.layer_norm_eps;
+  j["pad_token_id"] = c.pad_token_id;
+  j["position_embedding_type"] = "absolute";
+  json g = json::object();
+  auto list = [](const std::vector<std::size_t>& v) {
+    json a = json::array();
+    for (auto x : v) a.push_back(x);
+    return a;
+  };
+  g["ffn_shared_layers"] = list(c.ffn_shared_layers);
+  g["ffn_share_factor"] = c.ffn_share_factor;
+  g["ffn_factorized_layers"] = list(c.ffn_factorized_layers);
+  g["ffn_rank"] = c.ffn_rank;
+  g["pool_size"] = c.pool_size;
+  j["growth"] = std::move(g);
+  return j;
+}
+
+/// Returns base with the fields present in `overrides` replaced, then validated. Every key must be a
+/// config field or HF bookkeeping; anything else is an error naming the key.
+inline model::bert_config apply_overrides(model::bert_config base, const json& overrides) {
+  for (const auto& [k, v] : overrides.as_object("config overrides")) {
+    if (!detail::apply_config_key(base, k, v, true) && !detail::is_hf_bookkeeping_key(k))
+      throw error(detail::field_subject(k), "a BertConfig field or \"growth\"", "an unknown key");
+  }
+  base.validate();
+  return base;
+}
+
+/// Parses a full config.json object; missing fields get HF defaults, unknown HF keys are ignored.
+inline model::bert_config config_from_json(const json& j) {
+  model::bert_config c;
+  for (const auto& [k, v] : j.as_object("config.json")) (void)detail::apply_config_key(c, k, v, true);
+  c.validate();
+  return c;
+}
+
+/// Reads config.json; field errors are prefixed with the file name.
+inline model::bert_config load_config(const std::filesystem::path& p) {
+  const json j = json::parse(read_file(p), p.string());
+  try {
+    return config_from_json(j);
+  } catch (const error& e) {
+    throw error(p.string() + ": " + e.what());
+  }
+}
+inline void save_config(const std::filesystem::path& p, const model::bert_config& c) {
+  c.validate();
+  write_file_atomic(p, config_to_json(c).dump(2) + "\n");
+}
+
+}  // namespace growth::io

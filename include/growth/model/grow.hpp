@@ -1,0 +1,397 @@
+#pragma once
+/// @file grow.hpp
+/// Whole-model growth: one transition from a BERT of config `from` to a BERT of config `to`, in any
+/// combination of dimensions (depth, FFN width, hidden width, heads, position table), out of the paper's
+/// low-cost variants (shared or factorised FFN), with the AdamW moments carried along.
+///
+/// It is a loop over the layout (bert_layout.hpp), not a list of hand-written cases: every new parameter
+/// is one old parameter (chosen by its role and the depth plan) pushed through a tensor_map whose axis
+/// maps come from the unit_map of the dimension each axis runs over (fan_out maps on producing axes,
+/// fan_in maps on consuming axes). Order, as one composed map per parameter:
+///   1. depth: new layer i reads old layer plan.src[i] (identity layers: residual-branch outputs zeroed,
+///      LayerNorm hand-off; see ops/depth.hpp);
+///   2. leaving a low-cost variant: a shared FFN is un-shared (tile x k, fan-in / k) and a factorised FFN is
+///      multiplied out (W = U V) at the old width;
+///   3. width: FFN neurons (split / asymmetric split), hidden units (replicate / mean-pad), heads
+///      (add / duplicate);
+///   4. length: the position-embedding table.
+///
+/// Optimizer state (policy map): Adam's m transforms like the GRADIENT, and v like its square. For an
+/// exact operator the grown model's gradient is the small model's gradient pushed through the same index
+/// maps with fan_out and fan_in swapped (a replica consumed with fraction p receives p times the gradient;
+/// a column scaled by p sees the unscaled input), divided by any extra scale put on the weight itself
+/// (the MLM head LayerNorm's 1/k). With m and v mapped this way, one AdamW step of the grown model gives
+/// exactly the mapped gradients and moments of the small model's step (Staged Training's check), and the
+/// per-coordinate update m/sqrt(v) is that of the source coordinate. Zeroed, fresh and un-factorised
+/// tensors start with zero moments. Policy reset: all moments zero (the paper's code).
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/index_map.hpp"
+#include "../core/unit_map.hpp"
+#include "../ops/depth.hpp"
+#include "../ops/heads.hpp"
+#include "../ops/length.hpp"
+#include "../ops/width.hpp"
+#include "bert_config.hpp"
+#include "bert_layout.hpp"
+#include "parameter_set.hpp"
+
+namespace growth::model {
+
+enum class ffn_growth { split, split_asym };
+enum class hidden_growth { replicate, mean_pad };
+enum class heads_growth { add, duplicate };
+enum class optimizer_policy { map, reset };
+
+struct grow_options {
+  depth_mode depth = depth_mode::stack;
+  ffn_growth ffn = ffn_growth::split;
+  hidden_growth hidden = hidden_growth::replicate;
+  heads_growth heads = heads_growth::duplicate;
+  length_mode length = length_mode::tile;
+  optimizer_policy optimizer = optimizer_policy::map;
+  std::uint64_t seed = 0;
+  /// Standard deviation of fresh values (new heads' Q/K/V rows, random position rows); <0: the target
+  /// config's initializer_range.
+  double init_std = -1;
+};
+
+/// Adam moments of a model, as parameter sets laid out like the parameters.
+template <class T, class Space = host_space>
+struct moments {
+  parameter_set<T, Space> m;
+  parameter_set<T, Space> v;
+};
+
+/// Whether growing `from` into `to` with `opt` preserves the network's function exactly (up to float
+/// rounding), and if not, why.
+struct exactness {
+  bool exact = true;
+  std::vector<std::string> reasons;
+};
+
+namespace detail {
+
+inline void require_grow(bool cond, const std::string& field, const std::string& expected, const std::string& actual) {
+  if (!cond) throw error("target config field " + field, expected, actual);
+}
+
+/// Suffix of a parameter name after "bert.encoder.layer.N." (or the whole name outside the encoder).
+inline std::string name_in_layer(const param_spec& s) {
+  if (s.layer < 0) return s.name;
+  const std::string pre = layer_prefix(static_cast<std::size_t>(s.layer));
+  return s.name.substr(pre.size());
+}
+
+/// Everything that is decided once per transition: the depth plan and the unit map of every dimension.
+struct transition {
+  depth_plan depth;
+  unit_map hidden, attn, position;
+  std::vector<unit_map> ffn;  ///< per NEW layer: the FFN neuron map from its source layer's FFN
+  double head_ln_scale = 1;   ///< extra scale on the MLM-head LayerNorm (tied decoder under replication)
+  double ln_gain_scale = 1;   ///< extra scale on every LayerNorm gain (mean padding)
+  exactness exact;
+};
+
+inline transition plan_transition(const bert_config& from, const bert_config& to, const grow_options& o) {
+  from.validate();
+  to.validate();
+  auto grows = [](std::size_t a, std::size_t b, const char* field) {
+    require_grow(b >= a, field, ">= " + std::to_string(a) + " (growth never shrinks a dimension)", std::to_string(b));
+  };
+  grows(from.num_hidden_layers, to.num_hidden_layers, "num_hidden_layers");
+  grows(from.hidden_size, to.hidden_size, "hidden_size");
+  grows(from.num_attention_heads, to.num_attention_heads, "num_attention_heads");
+  grows(from.intermediate_size, to.intermediate_size, "intermediate_size");
+  grows(from.max_position_embeddings, to.max_position_embeddings, "max_position_embeddings");
+  require_grow(to.vocab_size == from.vocab_size, "vocab_size", std::to_string(from.vocab_size) + " (unchanged)",
+               std::to_string(to.vocab_size));
+  require_grow(to.type_vocab_size == from.type_vocab_size, "type_vocab_size",
+               std::to_string(from.type_vocab_size) + " (unchanged)", std::to_string(to.type_vocab_size));
+  if (to.head_dim() != from.head_dim())
+    throw error("target config fields hidden_size / num_attention_heads",
+                "head size " + std::to_string(from.head_dim()) + " (heads grow at fixed head size)",
+                "head size " + std::to_string(to.head_dim()) + " (" + std::to_string(to.hidden_size) + " / " +
+                    std::to_string(to.num_attention_heads) + ")");
+  // Low-cost variants may be kept or left, never entered by growth.
+  if (!to.ffn_shared_layers.empty() && !from.ffn_shared_layers.empty())
+    require_grow(to.ffn_share_factor == from.ffn_share_factor, "growth.ffn_share_factor",
+                 std::to_string(from.ffn_share_factor), std::to_string(to.ffn_share_factor));
+  if (!to.ffn_shared_layers.empty() && from.ffn_shared_layers.empty())
+    throw error("target config field growth.ffn_shared_layers", "empty (growth cannot enter FFN sharing)", "non-empty");
+  if (!to.ffn_factorized_layers.empty() && from.ffn_factorized_layers.empty())
+    throw error("target config field growth.ffn_factorized_layers", "empty (growth cannot enter factorisation)",
+                "non-empty");
+  if (!to.ffn_factorized_layers.empty() && to.ffn_rank != from.ffn_rank)
+    throw error("target config field growth.ffn_rank", std::to_string(from.ffn_rank), std::to_string(to.ffn_rank));
+  if (to.pool_size != 1 && to.pool_size != from.pool_size)
+    throw error("target config field growth.pool_size", "1 or " + std::to_string(from.pool_size),
+                std::to_string(to.pool_size));
+
+  transition t;
+  t.depth = plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth);
+  if (to.num_hidden_layers != from.num_hidden_layers && o.depth != depth_mode::identity) {
+    t.exact.exact = false;
+    t.exact.reasons.push_back(o.depth == depth_mode::stack ? "depth by stacking computes f(f(x))"
+                                                           : "depth by interpolation repeats layers");
+  }
+  // Every new layer's low-cost status must be derivable from its source layer's.
+  for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
+    const auto s = static_cast<std::size_t>(t.depth.src[i]);
+    if (to.is_shared(i) && !from.is_shared(s))
+      throw error("target config field growth.ffn_shared_layers",
+                  "only layers whose source layer " + std::to_string(s) + " is shared", "layer " + std::to_string(i));
+    if (to.is_factorized(i) && !from.is_factorized(s))
+      throw error("target config field growth.ffn_factorized_layers",
+                  "only layers whose source layer " + std::to_string(s) + " is factorised", "layer " + std::to_string(i));
+    if (to.is_factorized(i) && to.intermediate_size != from.intermediate_size)
+      throw error("target config field intermediate_size",
+                  std::to_string(from.intermediate_size) + " while layer " + std::to_string(i) + " stays factorised",
+                  std::to_string(to.intermediate_size));
+  }
+
+  // Hidden units.
+  if (to.hidden_size == from.hidden_size) {
+    t.hidden = unit_map::identity(from.hidden_size);
+  } else if (o.hidden == hidden_growth::replicate) {
+    if (to.hidden_size % from.hidden_size != 0)
+      throw error("target config field hidden_size",
+                  "a multiple of " + std::to_string(from.hidden_size) + " for --hidden replicate",
+                  std::to_string(to.hidden_size));
+    t.hidden = hidden_replicate(from.hidden_size, to.hidden_size);
+    t.head_ln_scale = static_cast<double>(from.hidden_size) / static_cast<double>(to.hidden_size);
+  } else {
+    t.hidden = hidden_mean_pad(from.hidden_size, to.hidden_size);
+    t.ln_gain_scale = std::sqrt(static_cast<double>(from.hidden_size) / static_cast<double>(to.hidden_size));
+    t.exact.exact = false;
+    t.exact.reasons.push_back("hidden mean padding is not exact in post-LN BERT");
+  }
+  // Attention channels: heads at fixed head size.
+  if (to.num_attention_heads == from.num_attention_heads) {
+    t.attn = unit_map::identity(from.hidden_size);
+  } else if (o.heads == heads_growth::add) {
+    t.attn = heads_add(from.num_attention_heads, to.num_attention_heads, from.head_dim());
+  } else {
+    t.attn = heads_duplicate(from.num_attention_heads, to.num_attention_heads, from.head_dim());
+  }
+  // Position table.
+  if (to.max_position_embeddings == from.max_position_embeddings) {
+    t.position = unit_map::identity(from.max_position_embeddings);
+  } else {
+    t.position = position_grow(from.max_position_embeddings, to.max_position_embeddings, o.length);
+  }
+  // FFN neurons, per new layer (from its source layer's current FFN).
+  const std::size_t I = from.intermediate_size, I2 = to.intermediate_size;
+  const split_mode sm = o.ffn == ffn_growth::split_asym ? split_mode::asymmetric : split_mode::round_robin;
+  for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
+    const auto s = static_cast<std::size_t>(t.depth.src[i]);
+    unit_map m;
+    if (from.is_shared(s) && !to.is_shared(i)) {
+      m = ffn_unshare(from.layer_intermediate_size(s), from.ffn_share_factor);
+    } else if (from.is_shared(s)) {
+      m = unit_map::identity(from.layer_intermediate_size(s));
+    } else {
+      m = unit_map::identity(I);
+    }
+    if (!to.is_shared(i) && I2 != I) {
+      // Distinct seed per new layer so asymmetric fractions differ between layers.
+      unit_map w = ffn_split(I, I2, sm, o.seed * 1000003ULL + i);
+      m = unit_map{m.fan_out.then(w.fan_out), m.fan_in.then(w.fan_in), w.fresh};
+    }
+    t.ffn.push_back(std::move(m));
+  }
+  return t;
+}
+
+/// The axis map of one axis of a new parameter, for weights (grad = false) or for Adam's m (grad = true:
+/// fan_out and fan_in swapped, see the file comment).
+inline const axis_map& axis_for(const transition& t, const axis_spec& a, std::size_t new_layer, bool grad,
+                                 const axis_map& identity_vocab, const axis_map& identity_type, const axis_map& identity_rank) {
+  const bool out = (a.s == side::out) != grad;
+  switch (a.d) {
+    case dim::hidden: return out ? t.hidden.fan_out : t.hidden.fan_in;
+    case dim::attn: return out ? t.attn.fan_out : t.attn.fan_in;
+    case dim::ffn: return out ? t.ffn[new_layer].fan_out : t.ffn[new_layer].fan_in;
+    case dim::position: return t.position.fan_out;  // rows are looked up, never consumed: copy
+    case dim::vocab: return identity_vocab;
+    case dim::token_type: return identity_type;
+    case dim::rank: return identity_rank;
+  }
+  return identity_vocab;
+}
+
+template <class T, std::size_t R>
+tensor_map<R> scaled(tensor_map<R> m, double s) {
+  if (s == 1.0) return m;
+  axis_map& a = m.axes[0];
+  axis_map b(a.in_extent());
+  for (std::size_t i = 0; i < a.out_extent(); ++i) {
+    b.begin_row();
+    for (std::size_t e = a.offsets()[i]; e < a.offsets()[i + 1]; ++e) b.add_entry(a.index()[e], a.weight()[e] * s);
+  }
+  m.axes[0] = std::move(b);
+  return m;
+}
+
+template <class T, class Space, std::size_t R>
+void fill_value(tensor_view<T, R, Space> out, double value) {
+  std::array<std::size_t, R> e = out.extents();
+  tensor<T, R> host(e, T(static_cast<compute_t<T>>(value)));
+  executor<Space>::template upload<T, R>(tensor_view<const T, R>(host.view()), out);
+}
+
+}  // namespace detail
+
+/// Checks a transition and reports whether it is exact, without touching any tensor.
+inline exactness check_growth(const bert_config& from, const bert_config& to, const grow_options& o) {
+  return detail::plan_transition(from, to, o).exact;
+}
+
+/// Grows the parameters `src` of a model with config `from` into `dst`, laid out for config `to` (the
+/// caller allocates dst with bert_parameters(to)). With `opt_src`/`opt_dst`, Adam moments follow the
+/// policy in `o`. Everything is checked before anything is written.
+template <class T, class Space>
+exactness grow(const bert_config& from, const parameter_set<T, Space>& src, const bert_config& to,
+               const parameter_set<T, Space>& dst, const grow_options& o,
+               const moments<T, Space>* opt_src = nullptr, const moments<T, Space>* opt_dst = nullptr) {
+  const detail::transition t = detail::plan_transition(from, to, o);
+  const auto old_specs = bert_parameters(from);
+  const auto new_specs = bert_parameters(to);
+  // Check every tensor before writing any.
+  auto check_set = [](const std::vector<param_spec>& specs, const parameter_set<T, Space>& set, const char* what) {
+    for (const auto& s : specs) {
+      const auto& p = set.at(s.name);
+      if (p.shape != s.shape)
+        throw error(std::string(what) + " parameter " + s.name, ::growth::detail::shape_string(s.shape),
+                    ::growth::detail::shape_string(p.shape));
+    }
+  };
+  check_set(old_specs, src, "source");
+  check_set(new_specs, dst, "destination");
+  if (opt_dst) {
+    check_set(new_specs, opt_dst->m, "destination exp_avg");
+    check_set(new_specs, opt_dst->v, "destination exp_avg_sq");
+    if (o.optimizer == optimizer_policy::map) {
+      if (!opt_src) throw error("grow: optimizer policy map", "the source model's Adam moments", "none given");
+      check_set(old_specs, opt_src->m, "source exp_avg");
+      check_set(old_specs, opt_src->v, "source exp_avg_sq");
+    }
+  }
+  const double init_std = o.init_std >= 0 ? o.init_std : to.initializer_range;
+  const axis_map id_vocab = axis_map::identity(from.vocab_size);
+  const axis_map id_type = axis_map::identity(from.type_vocab_size);
+  const axis_map id_rank = axis_map::identity(from.ffn_rank);
+
+  std::uint64_t stream = 0;
+  for (const auto& s : new_specs) {
+    ++stream;
+    const auto& out = dst.at(s.name);
+    const std::size_t nl = s.layer >= 0 ? static_cast<std::size_t>(s.layer) : 0;
+    const bool in_layer = s.layer >= 0;
+    const std::int64_t src_layer = in_layer ? t.depth.src[nl] : -1;
+    const bool inserted = in_layer && t.depth.inserted[nl];
+
+    // What this parameter becomes: zero, a constant, or a mapped source tensor.
+    enum class kind { mapped, zero, unit_gain, unit_bias, unfactor } k = kind::mapped;
+    std::string src_name;
+    double extra = 1;  // extra scale on the weight itself
+    const std::string suffix = detail::name_in_layer(s);
+    if (in_layer) {
+      std::int64_t from_layer = src_layer;
+      if (s.r == role::output_ln_weight || s.r == role::output_ln_bias) {
+        from_layer = t.depth.output_ln_src[nl];
+        if (from_layer == -2) k = s.r == role::output_ln_weight ? kind::unit_gain : kind::unit_bias;
+      }
+      if ((s.r == role::attention_ln_weight || s.r == role::attention_ln_bias) && t.depth.attention_ln_unit[nl])
+        k = s.r == role::attention_ln_weight ? kind::unit_gain : kind::unit_bias;
+      if (inserted && (s.r == role::attention_output_weight || s.r == role::attention_output_bias ||
+                       s.r == role::output_weight || s.r == role::output_bias))
+        k = kind::zero;
+      if (k == kind::mapped && from_layer >= 0) {
+        const auto fl = static_cast<std::size_t>(from_layer);
+        src_name = layer_prefix(fl) + suffix;
+        if ((s.r == role::intermediate_weight || s.r == role::output_weight) && from.is_factorized(fl)) k = kind::unfactor;
+      }
+    } else {
+      src_name = s.name;
+      if (s.r == role::head_ln_weight || s.r == role::head_ln_bias) extra = t.head_ln_scale;
+    }
+    if (s.is_layernorm() && (s.r == role::embeddings_ln_weight || s.r == role::attention_ln_weight ||
+                             s.r == role::output_ln_weight || s.r == role::head_ln_weight))
+      extra *= t.ln_gain_scale;
+
+    auto write = [&]<std::size_t R>(std::integral_constant<std::size_t, R>) {
+      const auto ov = out.template as<R>();
+      auto zero_moments = [&] {
+        if (!opt_dst) return;
+        detail::fill_value<T, Space, R>(opt_dst->m.at(s.name).template as<R>(), 0.0);
+        detail::fill_value<T, Space, R>(opt_dst->v.at(s.name).template as<R>(), 0.0);
+      };
+      if (k == kind::zero || k == kind::unit_bias) {
+        detail::fill_value<T, Space, R>(ov, 0.0);
+        zero_moments();
+        return;
+      }
+      if (k == kind::unit_gain) {
+        detail::fill_value<T, Space, R>(ov, 1.0);
+        zero_moments();
+        return;
+      }
+      tensor_map<R> wm, gm;
+      for (std::size_t a = 0; a < R; ++a) {
+        wm.axes[a] = detail::axis_for(t, s.axes[a], nl, false, id_vocab, id_type, id_rank);
+        gm.axes[a] = detail::axis_for(t, s.axes[a], nl, true, id_vocab, id_type, id_rank);
+      }
+      if (k == kind::unfactor) {
+        if constexpr (R == 2) {
+          // W = U V at the old width, then the width maps. Host only (needs a temporary).
+          if constexpr (!std::is_same_v<Space, host_space>) {
+            throw error("grow: un-factorising " + src_name, "host memory", "a device tensor (grow on the host)");
+          } else {
+            const auto& u = src.at(src_name + "_u");
+            const auto& v = src.at(src_name + "_v");
+            tensor<std::remove_const_t<T>, 2> w({u.shape[0], v.shape[1]});
+            executor<Space>::template matmul<std::remove_const_t<T>>(u.template as<2>(), v.template as<2>(), w.view());
+            apply(wm, w, ov, s.name);
+            zero_moments();
+          }
+        }
+        return;
+      }
+      apply(detail::scaled<T, R>(wm, extra), src.at(src_name).template as<R>(), ov, s.name);
+      // Fresh rows: new heads' Q/K/V channels, random position rows.
+      for (std::size_t a = 0; a < R; ++a) {
+        const unit_map* um = nullptr;
+        if (s.axes[a].s == side::out && s.axes[a].d == dim::attn) um = &t.attn;
+        if (s.axes[a].d == dim::position) um = &t.position;
+        if (s.axes[a].s == side::out && s.axes[a].d == dim::ffn) um = &t.ffn[nl];
+        if (s.axes[a].s == side::out && s.axes[a].d == dim::hidden) um = &t.hidden;
+        if (um && !um->fresh.empty()) {
+          bool any = false;
+          for (bool f : um->fresh) any = any || f;
+          if (any) fill_fresh(ov, a, um->fresh, o.seed, stream, init_std);
+        }
+      }
+      if (!opt_dst) return;
+      if (o.optimizer == optimizer_policy::reset) {
+        zero_moments();
+        return;
+      }
+      const auto g = detail::scaled<T, R>(gm, 1.0 / extra);
+      tensor_map<R> g2;
+      for (std::size_t a = 0; a < R; ++a) g2.axes[a] = g.axes[a].squared();
+      apply(g, opt_src->m.at(src_name).template as<R>(), opt_dst->m.at(s.name).template as<R>(), s.name + ".exp_avg");
+      apply(g2, opt_src->v.at(src_name).template as<R>(), opt_dst->v.at(s.name).template as<R>(), s.name + ".exp_avg_sq");
+    };
+    if (s.shape.size() == 1) write(std::integral_constant<std::size_t, 1>{});
+    else write(std::integral_constant<std::size_t, 2>{});
+  }
+  return t.exact;
+}
+
+}  // namespace growth::model

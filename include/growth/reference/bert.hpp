@@ -1,0 +1,594 @@
+#pragma once
+/// @file bert.hpp
+/// growth::reference::bert<T>: a CPU BertForMaskedLM (Hugging Face architecture, post-LN) with
+/// forward, hand-written backward and MLM loss, in Eigen. It is the oracle that proves the growth
+/// operators: parameters carry the HF names and PyTorch's (out, in) row-major layout.
+///
+/// Layout of a step, llm.c style: forward caches what backward needs, layer by layer; backward walks
+/// the same code in reverse. All activations for a (batch, seq) shape are allocated on the first step
+/// with that shape and reused afterwards (Eigen's GEMM still allocates its own packing buffers).
+///
+/// Semantics that matter for parity with HF:
+///  - embeddings = LN(word[id] + position[s] + type[t]) then dropout; the pad_token_id row of the word
+///    embeddings gets no gradient from the lookup (nn.Embedding(padding_idx)), only from the tied decoder;
+///  - attention scores get (1 - mask) * lowest(T) added (HF adds finfo.min), softmax, dropout on probs;
+///  - GELU is the erf form; LayerNorm eps from the config;
+///  - the MLM head (dense, GELU, LN, decoder tied to word embeddings + cls.predictions.bias) is computed
+///    only for target rows during training: rows with label -100 do not touch the loss, so this is exact
+///    and saves (1 - target fraction) of the head's FLOPs;
+///  - low-cost variants: shared layers have a literally smaller FFN (layer_intermediate_size), factorised
+///    layers compute x W1^T as (x V1^T) U1^T (no nonlinearity between) and likewise for W2.
+///  - mean embedding pooling (pool_size > 1) is not implemented here; the constructor refuses it.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "../model/bert_config.hpp"
+#include "../model/bert_layout.hpp"
+#include "../model/parameter_set.hpp"
+#include "batch.hpp"
+#include "flat_buffer.hpp"
+#include "kernels.hpp"
+
+namespace growth::reference {
+
+template <class T>
+class bert {
+  static_assert(std::is_floating_point_v<T>, "bert<T> needs float or double");
+  using mat = detail::mat<T>;
+  using cmap = detail::cmap<T>;
+  using map = detail::map<T>;
+  using cvmap = detail::cvmap<T>;
+  using vmap = detail::vmap<T>;
+  using row_vec = detail::row_vec<T>;
+  using index = Eigen::Index;
+
+ public:
+  using scalar = T;
+
+  explicit bert(const model::bert_config& c) : cfg_(c) {
+    cfg_.validate();
+    if (cfg_.pool_size != 1)
+      throw error("config field growth.pool_size", "1 (mean embedding pooling is not implemented in reference::bert)",
+                  std::to_string(cfg_.pool_size));
+    layout_ = flat_layout(cfg_);
+    params_.resize(layout_.total);
+    grads_.resize(layout_.total);
+    locate();
+  }
+
+  /// BERT init (HF _init_weights): weights and embeddings N(0, initializer_range), the pad_token_id row
+  /// of the word embeddings 0, biases 0, LayerNorm weight 1 and bias 0. Parameter i draws from the
+  /// counter-based stream (seed, i), so the values do not depend on anything else.
+  void init(std::uint64_t seed) {
+    const auto sd = static_cast<T>(cfg_.initializer_range);
+    for (std::size_t i = 0; i < layout_.specs.size(); ++i) {
+      const auto& s = layout_.specs[i];
+      T* p = params_.data() + layout_.offsets[i];
+      const std::size_t n = s.numel();
+      const bool is_bias = s.shape.size() == 1;
+      if (s.is_layernorm()) {
+        const bool weight = s.name.ends_with(".weight");
+        std::fill(p, p + n, weight ? T(1) : T(0));
+      } else if (is_bias) {
+        std::fill(p, p + n, T(0));
+      } else {
+        rng r(seed, i);
+        for (std::size_t j = 0; j < n; ++j) p[j] = static_cast<T>(r.normal()) * sd;
+      }
+      if (s.r == model::role::word_embeddings) std::fill(p + cfg_.pad_token_id * cfg_.hidden_size, p + (cfg_.pad_token_id + 1) * cfg_.hidden_size, T(0));
+    }
+  }
+
+  [[nodiscard]] const model::bert_config& config() const { return cfg_; }
+  [[nodiscard]] const flat_layout& layout() const { return layout_; }
+  [[nodiscard]] std::span<T> flat_params() { return params_.span(); }
+  [[nodiscard]] std::span<const T> flat_params() const { return params_.span(); }
+  [[nodiscard]] std::span<T> flat_grads() { return grads_.span(); }
+  [[nodiscard]] std::span<const T> flat_grads() const { return grads_.span(); }
+  /// Named views (HF names) into the parameter / gradient buffers.
+  [[nodiscard]] model::parameter_set<T> parameters() { return layout_.views(params_.data()); }
+  [[nodiscard]] model::parameter_set<T> gradients() { return layout_.views(grads_.data()); }
+
+  /// Training step's forward and backward (dropout on, seeded): sets the gradients (overwrites them).
+  mlm_result forward_backward(const batch& b, std::uint64_t dropout_seed) {
+    auto r = run(b, true, dropout_seed, nullptr);
+    backward(b);
+    return r;
+  }
+  /// Training-mode forward only (same dropout masks as forward_backward with this seed), no gradients.
+  mlm_result forward_train(const batch& b, std::uint64_t dropout_seed) { return run(b, true, dropout_seed, nullptr); }
+  /// Evaluation: dropout off, no gradients. If logits is given it receives B x S x V logits (row-major,
+  /// float), computed for every position as HF does.
+  mlm_result evaluate(const batch& b, std::vector<float>* logits = nullptr) { return run(b, false, 0, logits); }
+
+ private:
+  // ---------------------------------------------------------------------------------------------
+  // Where each parameter lives in the flat buffers.
+  struct layer_offsets {
+    std::size_t wq = 0, bq = 0, wk = 0, bk = 0, wv = 0, bv = 0, wo = 0, bo = 0, ln1_g = 0, ln1_b = 0;
+    std::size_t w1 = 0, w1u = 0, w1v = 0, b1 = 0, w2 = 0, w2u = 0, w2v = 0, b2 = 0, ln2_g = 0, ln2_b = 0;
+    std::size_t inter = 0;
+    bool factorized = false;
+  };
+  struct offsets {
+    std::size_t word = 0, pos = 0, type = 0, eln_g = 0, eln_b = 0;
+    std::size_t head_w = 0, head_b = 0, head_g = 0, head_bln = 0, head_bias = 0;
+    std::vector<layer_offsets> layer;
+  };
+
+  void locate() {
+    off_.layer.assign(cfg_.num_hidden_layers, {});
+    for (std::size_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+      off_.layer[l].inter = cfg_.layer_intermediate_size(l);
+      off_.layer[l].factorized = cfg_.is_factorized(l);
+    }
+    using model::role;
+    for (std::size_t i = 0; i < layout_.specs.size(); ++i) {
+      const auto& s = layout_.specs[i];
+      const std::size_t o = layout_.offsets[i];
+      layer_offsets* L = s.layer >= 0 ? &off_.layer[static_cast<std::size_t>(s.layer)] : nullptr;
+      switch (s.r) {
+        case role::word_embeddings: off_.word = o; break;
+        case role::position_embeddings: off_.pos = o; break;
+        case role::token_type_embeddings: off_.type = o; break;
+        case role::embeddings_ln_weight: off_.eln_g = o; break;
+        case role::embeddings_ln_bias: off_.eln_b = o; break;
+        case role::query_weight: L->wq = o; break;
+        case role::query_bias: L->bq = o; break;
+        case role::key_weight: L->wk = o; break;
+        case role::key_bias: L->bk = o; break;
+        case role::value_weight: L->wv = o; break;
+        case role::value_bias: L->bv = o; break;
+        case role::attention_output_weight: L->wo = o; break;
+        case role::attention_output_bias: L->bo = o; break;
+        case role::attention_ln_weight: L->ln1_g = o; break;
+        case role::attention_ln_bias: L->ln1_b = o; break;
+        case role::intermediate_weight: L->w1 = o; break;
+        case role::intermediate_weight_u: L->w1u = o; break;
+        case role::intermediate_weight_v: L->w1v = o; break;
+        case role::intermediate_bias: L->b1 = o; break;
+        case role::output_weight: L->w2 = o; break;
+        case role::output_weight_u: L->w2u = o; break;
+        case role::output_weight_v: L->w2v = o; break;
+        case role::output_bias: L->b2 = o; break;
+        case role::output_ln_weight: L->ln2_g = o; break;
+        case role::output_ln_bias: L->ln2_b = o; break;
+        case role::head_dense_weight: off_.head_w = o; break;
+        case role::head_dense_bias: off_.head_b = o; break;
+        case role::head_ln_weight: off_.head_g = o; break;
+        case role::head_ln_bias: off_.head_bln = o; break;
+        case role::head_output_bias: off_.head_bias = o; break;
+      }
+    }
+  }
+
+  // Parameter / gradient access as Eigen maps.
+  [[nodiscard]] cmap W(std::size_t o, std::size_t rows, std::size_t cols) const {
+    return cmap(params_.data() + o, static_cast<index>(rows), static_cast<index>(cols));
+  }
+  [[nodiscard]] cvmap B(std::size_t o, std::size_t n) const { return cvmap(params_.data() + o, static_cast<index>(n)); }
+  [[nodiscard]] map dW(std::size_t o, std::size_t rows, std::size_t cols) {
+    return map(grads_.data() + o, static_cast<index>(rows), static_cast<index>(cols));
+  }
+  [[nodiscard]] vmap dB(std::size_t o, std::size_t n) { return vmap(grads_.data() + o, static_cast<index>(n)); }
+  [[nodiscard]] const T* P(std::size_t o) const { return params_.data() + o; }
+  [[nodiscard]] T* G(std::size_t o) { return grads_.data() + o; }
+
+  // ---------------------------------------------------------------------------------------------
+  // Workspace: every activation backward needs, sized once per (batch, seq).
+  struct layer_cache {
+    mat q, k, v, ctx, h1, xhat1, t1, f, g, t2, xhat2, out;
+    std::vector<T> rstd1, rstd2;
+    aligned_buffer<T> probs, probs_drop;  // B*A*S*S; probs_drop used only when attention dropout is on
+    std::vector<std::uint8_t> pmask, amask, omask;
+  };
+  struct workspace {
+    std::size_t b = 0, s = 0;
+    mat emb_xhat, emb_ln, x0;
+    std::vector<T> emb_rstd;
+    std::vector<std::uint8_t> emask;
+    std::vector<layer_cache> layers;
+    std::vector<T> key_bias;  // B*S: 0 or lowest(T) per key
+    // MLM head over selected rows (capacity B*S).
+    std::vector<std::size_t> rows;
+    std::vector<std::int32_t> row_label;
+    std::vector<double> row_loss;
+    std::vector<std::uint8_t> row_hit;
+    mat hsel, ht, hxhat, z, logits, hd;
+    std::vector<T> hrstd;
+    // Gradient scratch.
+    mat dx, dtmp, dq, dk, dv, dctx, dg, dt;
+    aligned_buffer<T> dprobs;
+  };
+
+  void prepare(std::size_t b, std::size_t s) {
+    if (ws_.b == b && ws_.s == s) return;
+    const auto n = static_cast<index>(b * s), h = static_cast<index>(cfg_.hidden_size);
+    const std::size_t pp = b * cfg_.num_attention_heads * s * s;
+    index imax = 0;
+    for (const auto& L : off_.layer) imax = std::max(imax, static_cast<index>(L.inter));
+    const auto r = static_cast<index>(std::max<std::size_t>(cfg_.ffn_rank, 1));
+    const bool attn_drop = cfg_.attention_probs_dropout_prob > 0;
+    ws_.emb_xhat.resize(n, h);
+    ws_.emb_ln.resize(n, h);
+    ws_.x0.resize(n, h);
+    ws_.emb_rstd.assign(static_cast<std::size_t>(n), T(0));
+    ws_.emask.assign(static_cast<std::size_t>(n * h), 0);
+    ws_.layers.resize(cfg_.num_hidden_layers);
+    for (std::size_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+      auto& c = ws_.layers[l];
+      const auto I = static_cast<index>(off_.layer[l].inter);
+      for (mat* m : {&c.q, &c.k, &c.v, &c.ctx, &c.h1, &c.xhat1, &c.xhat2, &c.out}) m->resize(n, h);
+      c.f.resize(n, I);
+      c.g.resize(n, I);
+      if (off_.layer[l].factorized) {
+        c.t1.resize(n, r);
+        c.t2.resize(n, r);
+      }
+      c.rstd1.assign(static_cast<std::size_t>(n), T(0));
+      c.rstd2.assign(static_cast<std::size_t>(n), T(0));
+      c.probs.resize(pp);
+      c.probs_drop.resize(attn_drop ? pp : 0);
+      c.pmask.assign(attn_drop ? pp : 0, 0);
+      c.amask.assign(static_cast<std::size_t>(n * h), 0);
+      c.omask.assign(static_cast<std::size_t>(n * h), 0);
+    }
+    ws_.key_bias.assign(static_cast<std::size_t>(n), T(0));
+    ws_.rows.reserve(static_cast<std::size_t>(n));
+    ws_.row_label.reserve(static_cast<std::size_t>(n));
+    ws_.row_loss.assign(static_cast<std::size_t>(n), 0.0);
+    ws_.row_hit.assign(static_cast<std::size_t>(n), 0);
+    for (mat* m : {&ws_.hsel, &ws_.ht, &ws_.hxhat, &ws_.z, &ws_.hd}) m->resize(n, h);
+    ws_.logits.resize(n, static_cast<index>(cfg_.vocab_size));
+    ws_.hrstd.assign(static_cast<std::size_t>(n), T(0));
+    for (mat* m : {&ws_.dx, &ws_.dtmp, &ws_.dq, &ws_.dk, &ws_.dv, &ws_.dctx}) m->resize(n, h);
+    ws_.dg.resize(n, imax);
+    ws_.dt.resize(n, r);
+    ws_.dprobs.resize(pp);
+    ws_.b = b;
+    ws_.s = s;
+  }
+
+  // Dropout sites: 0 = embeddings; layer l: 1+3l attention probs, 2+3l attention output, 3+3l FFN output.
+  [[nodiscard]] detail::dropout<T> hidden_dropout(std::uint64_t site) const {
+    return detail::dropout<T>(cfg_.hidden_dropout_prob, seed_, site, train_);
+  }
+  [[nodiscard]] detail::dropout<T> probs_dropout(std::size_t l) const {
+    return detail::dropout<T>(cfg_.attention_probs_dropout_prob, seed_, 1 + 3 * l, train_);
+  }
+
+  // y = x W^T + bias for a (out, in) weight at offset w.
+  template <class X, class Y>
+  void linear(const X& x, std::size_t w, std::size_t bias, std::size_t out, std::size_t in, Y&& y) const {
+    y.noalias() = x * W(w, out, in).transpose();
+    y.rowwise() += B(bias, out);
+  }
+  // Backward of y = x W^T (+ b): dW += dy^T x, db += colsum(dy); dx = dy W (or += when accumulate).
+  template <class DY, class X, class DX>
+  void linear_backward(const DY& dy, const X& x, std::size_t w, std::size_t bias, std::size_t out, std::size_t in,
+                       DX&& dx, bool accumulate, bool has_bias = true) {
+    dW(w, out, in).noalias() += dy.transpose() * x;
+    if (has_bias) dB(bias, out).noalias() += dy.colwise().sum();
+    if (accumulate)
+      dx.noalias() += dy * W(w, out, in);
+    else
+      dx.noalias() = dy * W(w, out, in);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Forward (train or eval). Fills the workspace caches, returns loss and accuracy.
+  mlm_result run(const batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out) {
+    bt.validate(cfg_);
+    prepare(bt.batch_size, bt.seq_len);
+    train_ = train;
+    seed_ = seed;
+    const std::size_t S = bt.seq_len, N = bt.tokens(), H = cfg_.hidden_size;
+    const T eps = static_cast<T>(cfg_.layer_norm_eps);
+
+    // Embeddings: word + position + token type, LayerNorm, dropout.
+    for (std::size_t n = 0; n < N; ++n) {
+      const T* w = P(off_.word) + static_cast<std::size_t>(bt.input_ids[n]) * H;
+      const T* p = P(off_.pos) + (n % S) * H;
+      const T* t = P(off_.type) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
+      T* e = ws_.emb_ln.data() + n * H;
+      for (std::size_t j = 0; j < H; ++j) e[j] = w[j] + p[j] + t[j];
+    }
+    detail::layernorm_forward<T>(ws_.emb_ln, P(off_.eln_g), P(off_.eln_b), eps, ws_.emb_xhat, ws_.emb_rstd.data(),
+                                 ws_.emb_ln);
+    ws_.x0 = ws_.emb_ln;
+    hidden_dropout(0).apply(ws_.x0.data(), ws_.emask.data(), N * H);
+
+    for (std::size_t n = 0; n < N; ++n) ws_.key_bias[n] = bt.attention_mask[n] ? T(0) : std::numeric_limits<T>::lowest();
+
+    for (std::size_t l = 0; l < cfg_.num_hidden_layers; ++l) layer_forward(l, l == 0 ? ws_.x0 : ws_.layers[l - 1].out);
+
+    // MLM head rows: the targets (training / plain evaluation) or every position (logits requested).
+    ws_.rows.clear();
+    ws_.row_label.clear();
+    for (std::size_t n = 0; n < N; ++n) {
+      if (logits_out || bt.labels[n] != ignore_label) {
+        ws_.rows.push_back(n);
+        ws_.row_label.push_back(bt.labels[n]);
+      }
+    }
+    auto r = head_forward(train);
+    if (logits_out) {
+      logits_out->resize(N * cfg_.vocab_size);
+      const T* src = ws_.logits.data();  // head_forward keeps raw logits when not training
+      for (std::size_t i = 0; i < N * cfg_.vocab_size; ++i) (*logits_out)[i] = static_cast<float>(src[i]);
+    }
+    return r;
+  }
+
+  void layer_forward(std::size_t l, const mat& xin) {
+    const auto& o = off_.layer[l];
+    auto& c = ws_.layers[l];
+    const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.s;
+    const T eps = static_cast<T>(cfg_.layer_norm_eps);
+
+    // Self-attention: q, k, v projections, then per (sequence, head) softmax(q k^T / sqrt(d) + mask) v.
+    linear(xin, o.wq, o.bq, H, H, c.q);
+    linear(xin, o.wk, o.bk, H, H, c.k);
+    linear(xin, o.wv, o.bv, H, H, c.v);
+    attention_forward(l);
+
+    // Attention output dense, dropout, residual, LayerNorm.
+    linear(c.ctx, o.wo, o.bo, H, H, c.h1);
+    hidden_dropout(2 + 3 * l).apply(c.h1.data(), c.amask.data(), N * H);
+    c.h1 += xin;
+    detail::layernorm_forward<T>(c.h1, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1, c.rstd1.data(), c.h1);
+
+    // FFN: dense (or factorised U V), GELU, dense (or U V), dropout, residual, LayerNorm.
+    if (o.factorized) {
+      c.t1.noalias() = c.h1 * W(o.w1v, R, H).transpose();
+      linear(c.t1, o.w1u, o.b1, I, R, c.f);
+    } else {
+      linear(c.h1, o.w1, o.b1, I, H, c.f);
+    }
+    detail::gelu_forward<T>(c.f, c.g);
+    if (o.factorized) {
+      c.t2.noalias() = c.g * W(o.w2v, R, I).transpose();
+      linear(c.t2, o.w2u, o.b2, H, R, c.out);
+    } else {
+      linear(c.g, o.w2, o.b2, H, I, c.out);
+    }
+    hidden_dropout(3 + 3 * l).apply(c.out.data(), c.omask.data(), N * H);
+    c.out += c.h1;
+    detail::layernorm_forward<T>(c.out, P(o.ln2_g), P(o.ln2_b), eps, c.xhat2, c.rstd2.data(), c.out);
+  }
+
+  void attention_forward(std::size_t l) {
+    auto& c = ws_.layers[l];
+    const std::size_t A = cfg_.num_attention_heads, d = cfg_.head_dim(), S = ws_.s, Bn = ws_.b;
+    const T scale = T(1) / std::sqrt(static_cast<T>(d));
+    const auto drop = probs_dropout(l);
+    const auto is = static_cast<index>(S), id = static_cast<index>(d);
+    const auto pairs = static_cast<std::ptrdiff_t>(Bn * A);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (pairs > 1 && S * S * d > 4096)
+#endif
+    for (std::ptrdiff_t bh = 0; bh < pairs; ++bh) {
+      const std::size_t b = static_cast<std::size_t>(bh) / A, h = static_cast<std::size_t>(bh) % A;
+      const index r0 = static_cast<index>(b * S), c0 = static_cast<index>(h * d);
+      const std::size_t base = static_cast<std::size_t>(bh) * S * S;
+      map p(c.probs.data() + base, is, is);
+      p.noalias() = (c.q.block(r0, c0, is, id) * scale) * c.k.block(r0, c0, is, id).transpose();
+      cvmap kb(ws_.key_bias.data() + b * S, is);
+      for (index i = 0; i < is; ++i) {
+        p.row(i) += kb;
+        const T mx = p.row(i).maxCoeff();
+        p.row(i).array() = (p.row(i).array() - mx).exp();
+        p.row(i) /= p.row(i).sum();
+      }
+      const T* pv = c.probs.data() + base;
+      if (drop.active) {
+        T* pd = c.probs_drop.data() + base;
+        std::uint8_t* m = c.pmask.data() + base;
+        for (std::size_t i = 0; i < S * S; ++i) {
+          const bool k = drop.keep(base + i);
+          m[i] = k ? 1 : 0;
+          pd[i] = k ? pv[i] * drop.scale : T(0);
+        }
+        pv = pd;
+      }
+      c.ctx.block(r0, c0, is, id).noalias() = cmap(pv, is, is) * c.v.block(r0, c0, is, id);
+    }
+  }
+
+  mlm_result head_forward(bool train) {
+    const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, M = ws_.rows.size();
+    const mat& xl = ws_.layers.back().out;
+    mlm_result res;
+    if (M == 0) return res;
+    const auto im = static_cast<index>(M);
+    for (std::size_t t = 0; t < M; ++t) ws_.hsel.row(static_cast<index>(t)) = xl.row(static_cast<index>(ws_.rows[t]));
+    auto hsel = ws_.hsel.topRows(im);
+    auto ht = ws_.ht.topRows(im);
+    auto z = ws_.z.topRows(im);
+    auto lg = ws_.logits.topRows(im);
+    linear(hsel, off_.head_w, off_.head_b, H, H, ht);
+    detail::gelu_forward<T>(ht, z);
+    detail::layernorm_forward<T>(z, P(off_.head_g), P(off_.head_bln), static_cast<T>(cfg_.layer_norm_eps),
+                                 ws_.hxhat.topRows(im), ws_.hrstd.data(), z);
+    linear(z, off_.word, off_.head_bias, V, H, lg);
+
+    // Cross-entropy per target row; in training the row becomes dloss/dlogits = (softmax - onehot) / targets.
+    std::size_t targets = 0;
+    for (auto y : ws_.row_label) targets += y != ignore_label ? 1 : 0;
+    const T inv_targets = targets ? T(1) / static_cast<T>(targets) : T(0);
+    detail::parallel_rows(M, V * 4, [&](std::size_t t0, std::size_t t1) {
+      for (std::size_t t = t0; t < t1; ++t) {
+        const std::int32_t y = ws_.row_label[t];
+        auto row = lg.row(static_cast<index>(t));
+        if (y == ignore_label) {
+          ws_.row_loss[t] = 0;
+          ws_.row_hit[t] = 0;
+          if (train) row.setZero();
+          continue;
+        }
+        index arg = 0;
+        const T mx = row.maxCoeff(&arg);
+        const double lse = static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum()));
+        ws_.row_loss[t] = lse - static_cast<double>(row(y));
+        ws_.row_hit[t] = arg == y ? 1 : 0;
+        if (train) {
+          row.array() = (row.array() - static_cast<T>(lse)).exp() * inv_targets;
+          row(y) -= inv_targets;
+        }
+      }
+    });
+    double loss = 0;
+    std::size_t hits = 0;
+    for (std::size_t t = 0; t < M; ++t) {
+      loss += ws_.row_loss[t];
+      hits += ws_.row_hit[t];
+    }
+    res.targets = targets;
+    if (targets) {
+      res.loss = loss / static_cast<double>(targets);
+      res.accuracy = static_cast<double>(hits) / static_cast<double>(targets);
+    }
+    return res;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Backward, the forward read bottom to top. Gradients are overwritten.
+  void backward(const batch& bt) {
+    std::fill(grads_.data(), grads_.data() + grads_.size(), T(0));
+    const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, N = bt.tokens(), S = bt.seq_len;
+    const std::size_t M = ws_.rows.size();
+    ws_.dx.setZero();
+
+    if (M > 0) {
+      const auto im = static_cast<index>(M);
+      auto dl = ws_.logits.topRows(im);
+      auto z = ws_.z.topRows(im);
+      auto hd = ws_.hd.topRows(im);
+      // Decoder (tied to word embeddings) + output bias.
+      linear_backward(dl, z, off_.word, off_.head_bias, V, H, hd, false);
+      // Head LayerNorm, GELU, dense.
+      detail::layernorm_backward<T>(hd, ws_.hxhat.topRows(im), ws_.hrstd.data(), P(off_.head_g), G(off_.head_g),
+                                    G(off_.head_bln), hd);
+      detail::gelu_backward<T>(ws_.ht.topRows(im), hd);
+      auto dsel = ws_.ht.topRows(im);  // ht is no longer needed: reuse it for d(hsel)
+      linear_backward(hd, ws_.hsel.topRows(im), off_.head_w, off_.head_b, H, H, dsel, false);
+      for (std::size_t t = 0; t < M; ++t) ws_.dx.row(static_cast<index>(ws_.rows[t])) += dsel.row(static_cast<index>(t));
+    }
+
+    for (std::size_t l = cfg_.num_hidden_layers; l-- > 0;) layer_backward(l, l == 0 ? ws_.x0 : ws_.layers[l - 1].out);
+
+    // Embeddings: dropout, LayerNorm, then scatter-add into the three tables (fixed order).
+    hidden_dropout(0).backward(ws_.dx.data(), ws_.emask.data(), N * H);
+    detail::layernorm_backward<T>(ws_.dx, ws_.emb_xhat, ws_.emb_rstd.data(), P(off_.eln_g), G(off_.eln_g),
+                                  G(off_.eln_b), ws_.dx);
+    for (std::size_t n = 0; n < N; ++n) {
+      const T* de = ws_.dx.data() + n * H;
+      const auto id = static_cast<std::size_t>(bt.input_ids[n]);
+      T* gw = G(off_.word) + id * H;
+      T* gp = G(off_.pos) + (n % S) * H;
+      T* gt = G(off_.type) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
+      const bool to_word = id != cfg_.pad_token_id;  // nn.Embedding(padding_idx): no gradient to the pad row
+      for (std::size_t j = 0; j < H; ++j) {
+        if (to_word) gw[j] += de[j];
+        gp[j] += de[j];
+        gt[j] += de[j];
+      }
+    }
+  }
+
+  // On entry ws_.dx = dloss/d(layer output); on exit dloss/d(layer input xin).
+  void layer_backward(std::size_t l, const mat& xin) {
+    const auto& o = off_.layer[l];
+    auto& c = ws_.layers[l];
+    const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.s;
+    const auto in = static_cast<index>(N);
+    auto& dx = ws_.dx;
+    auto& dtmp = ws_.dtmp;
+    auto dg = ws_.dg.leftCols(static_cast<index>(I));
+
+    // Output LayerNorm (in place), then the residual keeps dx as d(h1) and dropout gives d(FFN out).
+    detail::layernorm_backward<T>(dx, c.xhat2, c.rstd2.data(), P(o.ln2_g), G(o.ln2_g), G(o.ln2_b), dx);
+    dtmp = dx;
+    hidden_dropout(3 + 3 * l).backward(dtmp.data(), c.omask.data(), N * H);
+    if (o.factorized) {
+      auto dt = ws_.dt.topRows(in);
+      linear_backward(dtmp, c.t2, o.w2u, o.b2, H, R, dt, false);
+      linear_backward(dt, c.g, o.w2v, 0, R, I, dg, false, false);
+    } else {
+      linear_backward(dtmp, c.g, o.w2, o.b2, H, I, dg, false);
+    }
+    detail::gelu_backward<T>(c.f, dg);
+    if (o.factorized) {
+      auto dt = ws_.dt.topRows(in);
+      linear_backward(dg, c.t1, o.w1u, o.b1, I, R, dt, false);
+      linear_backward(dt, c.h1, o.w1v, 0, R, H, dx, true, false);
+    } else {
+      linear_backward(dg, c.h1, o.w1, o.b1, I, H, dx, true);
+    }
+
+    // Attention LayerNorm, residual (dx stays as d(xin) so far), dropout, output dense.
+    detail::layernorm_backward<T>(dx, c.xhat1, c.rstd1.data(), P(o.ln1_g), G(o.ln1_g), G(o.ln1_b), dx);
+    dtmp = dx;
+    hidden_dropout(2 + 3 * l).backward(dtmp.data(), c.amask.data(), N * H);
+    linear_backward(dtmp, c.ctx, o.wo, o.bo, H, H, ws_.dctx, false);
+
+    attention_backward(l);
+    linear_backward(ws_.dq, xin, o.wq, o.bq, H, H, dx, true);
+    linear_backward(ws_.dk, xin, o.wk, o.bk, H, H, dx, true);
+    linear_backward(ws_.dv, xin, o.wv, o.bv, H, H, dx, true);
+  }
+
+  // d(ctx) -> d(q), d(k), d(v): dPd = dctx v^T, dv = Pd^T dctx, dP = dropout'(dPd),
+  // dS = P * (dP - rowsum(dP * P)), dq = dS k / sqrt(d), dk = dS^T q / sqrt(d).
+  void attention_backward(std::size_t l) {
+    auto& c = ws_.layers[l];
+    const std::size_t A = cfg_.num_attention_heads, d = cfg_.head_dim(), S = ws_.s, Bn = ws_.b;
+    const T scale = T(1) / std::sqrt(static_cast<T>(d));
+    const auto drop = probs_dropout(l);
+    const auto is = static_cast<index>(S), id = static_cast<index>(d);
+    const auto pairs = static_cast<std::ptrdiff_t>(Bn * A);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (pairs > 1 && S * S * d > 4096)
+#endif
+    for (std::ptrdiff_t bh = 0; bh < pairs; ++bh) {
+      const std::size_t b = static_cast<std::size_t>(bh) / A, h = static_cast<std::size_t>(bh) % A;
+      const index r0 = static_cast<index>(b * S), c0 = static_cast<index>(h * d);
+      const std::size_t base = static_cast<std::size_t>(bh) * S * S;
+      cmap p(c.probs.data() + base, is, is);
+      cmap pd(drop.active ? c.probs_drop.data() + base : c.probs.data() + base, is, is);
+      map dp(ws_.dprobs.data() + base, is, is);
+      auto dctx = ws_.dctx.block(r0, c0, is, id);
+      dp.noalias() = dctx * c.v.block(r0, c0, is, id).transpose();
+      ws_.dv.block(r0, c0, is, id).noalias() = pd.transpose() * dctx;
+      if (drop.active) {
+        const std::uint8_t* m = c.pmask.data() + base;
+        T* dpp = dp.data();
+        for (std::size_t i = 0; i < S * S; ++i) dpp[i] = m[i] ? dpp[i] * drop.scale : T(0);
+      }
+      for (index i = 0; i < is; ++i) {
+        const T dot = p.row(i).dot(dp.row(i));
+        dp.row(i).array() = p.row(i).array() * (dp.row(i).array() - dot) * scale;
+      }
+      ws_.dq.block(r0, c0, is, id).noalias() = dp * c.k.block(r0, c0, is, id);
+      ws_.dk.block(r0, c0, is, id).noalias() = dp.transpose() * c.q.block(r0, c0, is, id);
+    }
+  }
+
+  model::bert_config cfg_;
+  flat_layout layout_;
+  offsets off_;
+  aligned_buffer<T> params_, grads_;
+  workspace ws_;
+  bool train_ = false;
+  std::uint64_t seed_ = 0;
+};
+
+}  // namespace growth::reference

@@ -1,0 +1,42 @@
+#pragma once
+/// @file flops.hpp
+/// FLOP model of one BERT MLM training step, the one the schedule cost model must agree with.
+///
+/// Counted: every matrix product, 2 FLOPs per multiply-add. Not counted: element-wise work (LayerNorm,
+/// GELU, softmax, dropout, residuals, embedding lookups, AdamW), which is O(tokens x hidden) and small.
+/// Per token, forward, for a sequence of length S:
+///   each layer l: 2*(4 H^2)                       Q, K, V and the attention output dense
+///               + 4 H I_l                          FFN, I_l = layer_intermediate_size(l)
+///                 (factorised: 4 r (H + I_l), since x V^T then (.) U^T for both matrices)
+///               + 4 S H                            q k^T and probs v (the quadratic term)
+///   MLM head, only on target tokens (fraction f of tokens): f * (2 H^2 + 2 H V)
+/// Backward = 2 x forward (each product needs d(input) and d(weight); layer 0's d(input) is needed for
+/// the embedding gradients). Training = 3 x forward.
+#include <cstddef>
+
+#include "../model/bert_config.hpp"
+
+namespace growth::reference {
+
+/// Forward FLOPs per token of one encoder layer l at sequence length S.
+inline double layer_forward_flops_per_token(const model::bert_config& c, std::size_t layer, std::size_t seq_len) {
+  const double H = static_cast<double>(c.hidden_size), S = static_cast<double>(seq_len);
+  const double I = static_cast<double>(c.layer_intermediate_size(layer));
+  const double ffn = c.is_factorized(layer) ? 4.0 * static_cast<double>(c.ffn_rank) * (H + I) : 4.0 * H * I;
+  return 8.0 * H * H + ffn + 4.0 * S * H;
+}
+
+/// Forward FLOPs per input token; target_fraction = MLM targets / tokens (the head runs on targets only).
+inline double forward_flops_per_token(const model::bert_config& c, std::size_t seq_len, double target_fraction) {
+  double f = 0;
+  for (std::size_t l = 0; l < c.num_hidden_layers; ++l) f += layer_forward_flops_per_token(c, l, seq_len);
+  const double H = static_cast<double>(c.hidden_size), V = static_cast<double>(c.vocab_size);
+  return f + target_fraction * (2.0 * H * H + 2.0 * H * V);
+}
+
+/// Training (forward + backward) FLOPs per input token: 3 x forward.
+inline double training_flops_per_token(const model::bert_config& c, std::size_t seq_len, double target_fraction) {
+  return 3.0 * forward_flops_per_token(c, seq_len, target_fraction);
+}
+
+}  // namespace growth::reference

@@ -1,0 +1,217 @@
+#pragma once
+/// @file schedule/json.hpp
+/// Schedule files: a runtime_schedule <-> JSON (growth::io::json), strict in what it reads.
+///
+/// Format (every stage field has the default of stage.hpp when absent, except the five required shape sizes):
+/// ```json
+/// {"vocab_size": 30522, "batch_size": 256, "masked_per_mille": 150,
+///  "stages": [
+///    {"steps": 1000,
+///     "shape": {"layers": 2, "hidden": 256, "heads": 4, "ffn": 1024, "seq_len": 128, "max_positions": 0,
+///               "ffn_share_factor": 4, "ffn_shared_every": 1, "ffn_rank": 0, "ffn_factorized_every": 0,
+///               "pool_size": 2},
+///     "enter": {"depth": "stack", "ffn": "split", "hidden": "replicate", "heads": "duplicate",
+///               "length": "tile", "optimizer": "reset", "lr": "restart_warmup", "seed": 0}}]}
+/// ```
+/// Unknown keys are errors (a typo must not silently fall back to a default). Every error names the stage
+/// index and the field ("schedule stage 1 field shape.hidden: expected ..., got ..."). After reading, the
+/// schedule is validated with the same rules as a compile-time schedule (check.hpp).
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "../core/error.hpp"
+#include "../io/atomic_file.hpp"
+#include "../io/json.hpp"
+#include "schedule.hpp"
+#include "stage.hpp"
+
+namespace growth::sched {
+
+namespace detail {
+
+inline std::string subject(std::size_t stage_index, std::string_view path) {
+  std::string s = "schedule";
+  if (stage_index != no_stage) s += " stage " + std::to_string(stage_index);
+  s += " field ";
+  s += path;
+  return s;
+}
+
+/// Rejects keys outside `allowed`.
+inline void only_keys(const io::json& obj, std::initializer_list<std::string_view> allowed, std::size_t stage_index,
+                      std::string_view prefix) {
+  for (const auto& kv : obj.as_object(subject(stage_index, prefix.empty() ? "(top level)" : prefix))) {
+    bool known = false;
+    std::string list;
+    for (auto a : allowed) {
+      known = known || a == kv.first;
+      if (!list.empty()) list += ", ";
+      list += a;
+    }
+    if (!known) {
+      const std::string path = prefix.empty() ? kv.first : std::string(prefix) + "." + kv.first;
+      throw error(subject(stage_index, path), "one of the known keys (" + list + ")", "an unknown key");
+    }
+  }
+}
+
+inline void read_size(const io::json& obj, std::string_view key, std::size_t& out, bool required,
+                      std::size_t stage_index, std::string_view prefix) {
+  const std::string path = prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
+  const io::json* v = obj.find(key);
+  if (v == nullptr) {
+    if (required) throw error(subject(stage_index, path), "present", "missing");
+    return;
+  }
+  out = v->as_size(subject(stage_index, path));
+}
+
+template <class E, std::size_t N>
+void read_enum(const io::json& obj, std::string_view key, E& out, const enum_names<E, N>& names,
+               std::size_t stage_index) {
+  const std::string path = "enter." + std::string(key);
+  const io::json* v = obj.find(key);
+  if (v == nullptr) return;
+  const std::string& s = v->as_string(subject(stage_index, path));
+  const auto e = names.parse(s);
+  if (!e) throw error(subject(stage_index, path), names.alternatives(), "\"" + s + "\"");
+  out = *e;
+}
+
+/// A seed: a non-negative JSON integer, or a decimal string for seeds above 2^63-1.
+inline std::uint64_t read_seed(const io::json& v, std::size_t stage_index) {
+  const std::string where = subject(stage_index, "enter.seed");
+  if (!v.is_string()) return static_cast<std::uint64_t>(v.as_size(where));
+  const std::string& s = v.as_string(where);
+  std::uint64_t out = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+    throw error(where, "a non-negative integer or a decimal string below 2^64", v.describe());
+  return out;
+}
+
+}  // namespace detail
+
+/// The schedule as JSON (every field written, so the file documents itself).
+inline io::json to_json(const runtime_schedule& s) {
+  io::json j = io::json::object();
+  j["vocab_size"] = s.run.vocab_size;
+  j["batch_size"] = s.run.batch_size;
+  j["masked_per_mille"] = s.run.masked_per_mille;
+  io::json stages = io::json::array();
+  for (std::size_t i = 0; i < s.stages.size(); ++i) {
+    const stage& st = s.stages[i];
+    io::json js = io::json::object();
+    js["steps"] = st.steps;
+    io::json sh = io::json::object();
+    sh["layers"] = st.shape.layers;
+    sh["hidden"] = st.shape.hidden;
+    sh["heads"] = st.shape.heads;
+    sh["ffn"] = st.shape.ffn;
+    sh["seq_len"] = st.shape.seq_len;
+    sh["max_positions"] = st.shape.max_positions;
+    sh["ffn_share_factor"] = st.shape.ffn_share_factor;
+    sh["ffn_shared_every"] = st.shape.ffn_shared_every;
+    sh["ffn_rank"] = st.shape.ffn_rank;
+    sh["ffn_factorized_every"] = st.shape.ffn_factorized_every;
+    sh["pool_size"] = st.shape.pool_size;
+    js["shape"] = std::move(sh);
+    io::json en = io::json::object();
+    en["depth"] = to_string(st.enter.depth);
+    en["ffn"] = to_string(st.enter.ffn);
+    en["hidden"] = to_string(st.enter.hidden);
+    en["heads"] = to_string(st.enter.heads);
+    en["length"] = to_string(st.enter.length);
+    en["optimizer"] = to_string(st.enter.optimizer);
+    en["lr"] = to_string(st.enter.lr);
+    // JSON integers stop at 2^63-1 (growth::io::json); larger seeds are written as a decimal string.
+    if (st.enter.seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      en["seed"] = std::to_string(st.enter.seed);
+    else
+      en["seed"] = st.enter.seed;
+    js["enter"] = std::move(en);
+    stages.push_back(std::move(js));
+  }
+  j["stages"] = std::move(stages);
+  return j;
+}
+
+/// Reads a schedule from parsed JSON and validates it (throws growth::error naming the stage and field).
+inline runtime_schedule schedule_from_json(const io::json& j) {
+  using detail::read_size;
+  constexpr std::size_t top = no_stage;
+  detail::only_keys(j, {"vocab_size", "batch_size", "masked_per_mille", "stages"}, top, "");
+  runtime_schedule s;
+  read_size(j, "vocab_size", s.run.vocab_size, true, top, "");
+  read_size(j, "batch_size", s.run.batch_size, true, top, "");
+  read_size(j, "masked_per_mille", s.run.masked_per_mille, false, top, "");
+  const io::json* stages = j.find("stages");
+  if (stages == nullptr) throw error(detail::subject(top, "stages"), "present", "missing");
+  const auto& arr = stages->as_array(detail::subject(top, "stages"));
+  s.stages.reserve(arr.size());
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    const io::json& js = arr[i];
+    detail::only_keys(js, {"steps", "shape", "enter"}, i, "");
+    stage st;
+    read_size(js, "steps", st.steps, true, i, "");
+    const io::json* sh = js.find("shape");
+    if (sh == nullptr) throw error(detail::subject(i, "shape"), "present", "missing");
+    detail::only_keys(*sh,
+                      {"layers", "hidden", "heads", "ffn", "seq_len", "max_positions", "ffn_share_factor",
+                       "ffn_shared_every", "ffn_rank", "ffn_factorized_every", "pool_size"},
+                      i, "shape");
+    model_shape& m = st.shape;
+    read_size(*sh, "layers", m.layers, true, i, "shape");
+    read_size(*sh, "hidden", m.hidden, true, i, "shape");
+    read_size(*sh, "heads", m.heads, true, i, "shape");
+    read_size(*sh, "ffn", m.ffn, true, i, "shape");
+    read_size(*sh, "seq_len", m.seq_len, true, i, "shape");
+    read_size(*sh, "max_positions", m.max_positions, false, i, "shape");
+    read_size(*sh, "ffn_share_factor", m.ffn_share_factor, false, i, "shape");
+    read_size(*sh, "ffn_shared_every", m.ffn_shared_every, false, i, "shape");
+    read_size(*sh, "ffn_rank", m.ffn_rank, false, i, "shape");
+    read_size(*sh, "ffn_factorized_every", m.ffn_factorized_every, false, i, "shape");
+    read_size(*sh, "pool_size", m.pool_size, false, i, "shape");
+    if (const io::json* en = js.find("enter")) {
+      detail::only_keys(*en, {"depth", "ffn", "hidden", "heads", "length", "optimizer", "lr", "seed"}, i, "enter");
+      detail::read_enum(*en, "depth", st.enter.depth, depth_op_names, i);
+      detail::read_enum(*en, "ffn", st.enter.ffn, ffn_op_names, i);
+      detail::read_enum(*en, "hidden", st.enter.hidden, hidden_op_names, i);
+      detail::read_enum(*en, "heads", st.enter.heads, heads_op_names, i);
+      detail::read_enum(*en, "length", st.enter.length, length_op_names, i);
+      detail::read_enum(*en, "optimizer", st.enter.optimizer, optimizer_policy_names, i);
+      detail::read_enum(*en, "lr", st.enter.lr, lr_action_names, i);
+      if (const io::json* seed = en->find("seed")) st.enter.seed = detail::read_seed(*seed, i);
+    }
+    s.stages.push_back(st);
+  }
+  s.validate();
+  return s;
+}
+
+/// Parses schedule text; `what` names the source in JSON syntax errors.
+inline runtime_schedule parse_schedule(std::string_view text, std::string_view what = "schedule") {
+  return schedule_from_json(io::json::parse(text, what));
+}
+
+/// Reads and validates a schedule file.
+inline runtime_schedule load_schedule(const std::filesystem::path& p) {
+  return parse_schedule(io::read_file(p), "schedule file " + p.string());
+}
+
+/// Validates, then writes the schedule atomically (pretty-printed, 2-space indent).
+inline void save_schedule(const std::filesystem::path& p, const runtime_schedule& s) {
+  s.validate();
+  io::write_file_atomic(p, to_json(s).dump(2) + "\n");
+}
+
+}  // namespace growth::sched
