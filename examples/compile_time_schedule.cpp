@@ -5,6 +5,7 @@
 //   compile_time_schedule out.json   also writes the schedule file the runtime trainer reads
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 // g++ 12 at -O3 reports a false -Wrestrict inside std::string concatenation when it inlines
 // growth::io::write_file_atomic's temp-name construction (GCC bug 105329); silence it only for that header.
@@ -17,6 +18,7 @@
 #pragma GCC diagnostic pop
 #endif
 #include <growth/schedule/presets.hpp>
+#include <growth/schedule/transition.hpp>
 
 using namespace growth::sched;
 using compound = presets::compound_grow_demo;
@@ -42,13 +44,27 @@ int main(int argc, char** argv) {
   const run_settings& run = compound::run;
   std::printf("CompoundGrow demo schedule: vocab %zu, batch %zu, %.1f%% masked; training FLOPs = 3 x forward\n\n",
               run.vocab_size, run.batch_size, run.masked_per_mille / 10.0);
-  std::printf("%-5s %-56s %-6s %-7s %12s %8s\n", "stage", "shape", "enter", "steps", "GFLOPs/step", "share");
+  std::printf("%-5s %-56s %-14s %-7s %12s %8s\n", "stage", "shape", "enter", "steps", "GFLOPs/step", "share");
   for (std::size_t i = 0; i < compound::size; ++i) {
     const stage& st = compound::stages[i];
     const stage_cost c = compound::cost_of_stage(i);
-    std::string enter = i == 0 ? "-" : std::string(to_string(st.enter.depth));
-    if (i > 0 && st.shape.layers == compound::stages[i - 1].shape.layers) enter = std::string(to_string(st.enter.ffn));
-    std::printf("%-5zu %-56s %-6s %-7zu %12.2f %7.1f%%\n", i, describe(st.shape).c_str(), enter.c_str(), st.steps,
+    std::string enter = i == 0 ? "-" : "";
+    if (i > 0) {
+      // The operators applied to enter this stage: only those whose dimension changes.
+      const transition t = describe_transition(compound::stages[i - 1], st);
+      auto add = [&](bool on, std::string_view what) {
+        if (!on) return;
+        if (!enter.empty()) enter += "+";
+        enter += what;
+      };
+      add(t.depth, to_string(st.enter.depth));
+      add(t.ffn_split || t.ffn_unshare || t.ffn_unfactorize, to_string(st.enter.ffn));
+      add(t.hidden, to_string(st.enter.hidden));
+      add(t.heads, to_string(st.enter.heads));
+      add(t.positions, to_string(st.enter.length));
+      add(t.unpool, "unpool");
+    }
+    std::printf("%-5zu %-56s %-14s %-7zu %12.2f %7.1f%%\n", i, describe(st.shape).c_str(), enter.c_str(), st.steps,
                 c.flops_per_step / 1e9, 100.0 * c.share);
   }
   std::printf("\ntotal %.3f PFLOPs over %zu steps; baseline (last stage's model for %zu steps) %.3f PFLOPs\n",

@@ -8,7 +8,7 @@
 # compiled with the standard library only. CLANG_TIDY=... picks another binary.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-inc="$root/include"
+inc="$(realpath "$root/include")"
 tidy=${CLANG_TIDY:-clang-tidy-14}
 if ! command -v "$tidy" >/dev/null 2>&1; then
   echo "clang-tidy.sh: $tidy not found (Debian: apt-get install clang-tidy-14)" >&2
@@ -21,9 +21,9 @@ headers=()
 for t in "${targets[@]}"; do
   p="$inc/growth/$t"
   if [ -d "$p" ]; then
-    while IFS= read -r h; do headers+=("$h"); done < <(find "$p" -name '*.hpp' | sort)
+    while IFS= read -r h; do headers+=("$(realpath "$h")"); done < <(find "$p" -name '*.hpp' | sort)
   elif [ -f "$p" ]; then
-    headers+=("$p")
+    headers+=("$(realpath "$p")")
   else
     echo "clang-tidy.sh: no such header or folder: include/growth/$t" >&2
     exit 2
@@ -35,11 +35,19 @@ trap 'rm -rf "$tmp"' EXIT
 tu="$tmp/lint_tu.cpp"
 : >"$tu"
 n=0
+cxx=${CXX:-c++}
+# A header qualifies when everything it includes, transitively, is growth itself or the C/C++ standard
+# library: list its dependencies with the compiler (-M) and reject any other path, or a missing one.
+std_re='^(/usr/include/c\+\+/|/usr/lib/gcc/|/usr/include/x86_64-linux-gnu/|/usr/include/(sys|bits|asm|asm-generic|linux|gnu)/|/usr/include/[^/]+\.h$)'
 for h in "${headers[@]}"; do
   rel=${h#"$inc/"}
-  # A standard header has neither a '/' nor a '.' in its name; growth's own are quoted or <growth/...>.
-  if grep -E '^\s*#\s*include\s*<[^>]*[./][^>]*>' "$h" | grep -vq '<growth/'; then
-    echo "clang-tidy.sh: skipping $rel (includes non-standard headers)"
+  if ! deps=$("$cxx" -std=c++20 -I"$inc" -x c++ -M "$h" 2>/dev/null); then
+    echo "clang-tidy.sh: skipping $rel (does not preprocess with the standard library alone)"
+    continue
+  fi
+  other=$(echo "$deps" | tr ' \\' '\n\n' | grep -v -e '^$' -e ':$' | xargs -r realpath -m | grep -v "^$inc/" | grep -Ev "$std_re" | head -1 || true)
+  if [ -n "$other" ]; then
+    echo "clang-tidy.sh: skipping $rel (includes $other)"
     continue
   fi
   echo "#include <$rel>" >>"$tu"

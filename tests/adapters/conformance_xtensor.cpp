@@ -25,6 +25,8 @@ static_assert(models<xt::xtensor<float, 2>, 2, true>());
 static_assert(models<xt::xtensor<double, 3>, 3, true>());
 static_assert(models<xt::xtensor<double, 4, xt::layout_type::column_major>, 4, true>());
 static_assert(std::is_same_v<value_type_of<xt::xtensor<double, 2>>, double>);
+static_assert(models<xt::xtensor_fixed<float, xt::xshape<2, 3>>, 2, true>());
+static_assert(models<xt::xtensor_fixed<double, xt::xshape<4>>, 1, true>());
 static_assert(std::is_same_v<value_type_of<const xt::xtensor<float, 2>>, float>);
 
 // xt::adapt with a std::array shape has a static rank.

@@ -129,7 +129,7 @@ TEST_CASE("eigen: compile-time vectors are rank 1, with their inner stride") {
   }
 }
 
-TEST_CASE("eigen: view() reports the layout; shape errors name the tensor") {
+TEST_CASE("eigen: view() reports the layout and shape errors name the tensor") {
   Eigen::Matrix<double, 3, 4, Eigen::RowMajor> rm;
   Eigen::Matrix<double, 3, 4> cm;
   auto vr = growth::view(rm);

@@ -3,6 +3,8 @@
 #include <growth/adapters/xtensor.hpp>
 #include <growth/core/index_map.hpp>
 
+#include <algorithm>
+#include <array>
 #include <vector>
 
 #include "adapter_test_util.hpp"
@@ -38,8 +40,8 @@ TEST_CASE_TEMPLATE("xtensor: maps on xtensor, column-major, adapt and xarray equ
       const auto oe = m.out_extents();
 
       SUBCASE("xt::xtensor row-major, const input") {
-        xt::xtensor<T, 2> a = xt::zeros<T>({n0, n1});
-        xt::xtensor<T, 2> b = xt::zeros<T>({oe[0], oe[1]});
+        xt::xtensor<T, 2> a(std::array<std::size_t, 2>{n0, n1});
+        xt::xtensor<T, 2> b(std::array<std::size_t, 2>{oe[0], oe[1]});
         fill_from(a, in);
         const auto& ca = a;
         apply(m, ca, b, "xtensor");
@@ -60,8 +62,8 @@ TEST_CASE_TEMPLATE("xtensor: maps on xtensor, column-major, adapt and xarray equ
         CHECK(vout == want.storage());
       }
       SUBCASE("xt::xarray through xt_view") {
-        xt::xarray<T> a = xt::zeros<T>({n0, n1});
-        xt::xarray<T> b = xt::zeros<T>({oe[0], oe[1]});
+        auto a = xt::xarray<T>::from_shape({n0, n1});
+        auto b = xt::xarray<T>::from_shape({oe[0], oe[1]});
         fill_from(a, in);
         apply(m, xt_view<2>(std::as_const(a)), xt_view<2>(b));
         check_equal(b, want);
@@ -70,7 +72,7 @@ TEST_CASE_TEMPLATE("xtensor: maps on xtensor, column-major, adapt and xarray equ
   }
 }
 
-TEST_CASE("xtensor: rank 3 with a gather on the middle axis; xt_view checks the rank") {
+TEST_CASE("xtensor: rank 3 with a gather on the middle axis, and xt_view checks the rank") {
   rng r(5, 2);
   const auto in = adapter_test::random_tensor<float, 3>(r, {2, 3, 4});
   tensor_map<3> m;
@@ -84,7 +86,7 @@ TEST_CASE("xtensor: rank 3 with a gather on the middle axis; xt_view checks the 
   apply(m, a, b);
   CHECK(std::vector<float>(b.begin(), b.end()) == want.storage());
 
-  xt::xarray<float> x = xt::zeros<float>({2, 3});
+  auto x = xt::xarray<float>::from_shape({2, 3});
   CHECK_THROWS_WITH_AS(xt_view<3>(x), doctest::Contains("xt_view: expected an xtensor container of rank 3, got rank 2"),
                        growth::error);
   auto v = xt_view<2>(x);

@@ -311,7 +311,7 @@ void op_cases(std::uint64_t seed) {
   const std::size_t L = 2, H = 16, F = 24, heads = 2;
   const unit_map ffn = ffn_split(F, 2 * F, split_mode::random, seed);
   const unit_map asym = ffn_split(F, 2 * F, split_mode::asymmetric, seed);
-  const unit_map hid = hidden_replicate(H, 24);
+  const unit_map hid = hidden_replicate(H, 2 * H);
   const unit_map pad = hidden_mean_pad(H, 24);
   const unit_map hds = heads_duplicate(heads, 2 * heads, H / heads);
   for (const unit_map* u : {&ffn, &asym, &hid, &pad, &hds}) {
@@ -326,6 +326,65 @@ void op_cases(std::uint64_t seed) {
   const auto plan = plan_depth(L, 2 * L, depth_mode::stack);
   check_map<T, 3>("op depth stack",
                   tensor_map<3>{{depth_layer_map(plan, depth_part::residual_out, L), axis_map::identity(H), axis_map::identity(F)}}, seed);
+
+  // The operator functions themselves on device tensors vs host tensors.
+  auto host_random = [&](auto t, std::uint64_t s) {
+    rng r(seed * 1000 + s, 23);
+    for (auto& x : t.storage()) x = random_value<T>(r);
+    return t;
+  };
+  auto dev = [](const auto& h) {
+    using H = std::remove_cvref_t<decltype(h)>;
+    cuda::device_tensor<T, H::rank> d(h.extents());
+    cuda::upload<T, H::rank>(h.view(), d.view());
+    return d;
+  };
+  auto same = [&](const auto& d, const auto& h, const char* what) {
+    using H = std::remove_cvref_t<decltype(h)>;
+    H back(h.extents());
+    cuda::download<T, H::rank>(d.view(), back.view());
+    std::string where;
+    expect(same_bits(h.storage(), back.storage(), where), std::string(what) + " <" + type_name<T>() + ">: " + where);
+  };
+  {  // ffn_grow (grow_matrix, grow_vector, fill_fresh through upload)
+    const auto w1 = host_random(tensor<T, 2>({F, H}), 1);
+    const auto b1 = host_random(tensor<T, 1>({F}), 2);
+    const auto w2 = host_random(tensor<T, 2>({H, F}), 3);
+    tensor<T, 2> w1o({2 * F, H}), w2o({H, 2 * F});
+    tensor<T, 1> b1o({2 * F});
+    auto dw1 = dev(w1), dw2 = dev(w2), dw1o = dev(w1o), dw2o = dev(w2o);
+    auto db1 = dev(b1), db1o = dev(b1o);
+    const unit_map u = ffn_split(F, 2 * F, split_mode::round_robin, seed);
+    ffn_grow(u, w1, b1, w2, w1o, b1o, w2o, seed, 0.02);
+    ffn_grow(u, dw1, db1, dw2, dw1o, db1o, dw2o, seed, 0.02);
+    same(dw1o, w1o, "ffn_grow W1");
+    same(db1o, b1o, "ffn_grow b1");
+    same(dw2o, w2o, "ffn_grow W2");
+  }
+  {  // grow_layers, grow_layer_norms (fill_slices), unfactorize (matmul)
+    const auto w = host_random(tensor<T, 3>({L, H, F}), 4);
+    tensor<T, 3> wo({2 * L, H, F});
+    auto dw = dev(w), dwo = dev(wo);
+    for (depth_mode mode : {depth_mode::stack, depth_mode::interpolate, depth_mode::identity}) {
+      const auto p = plan_depth(L, 2 * L, mode);
+      grow_layers(p, w, wo, true);
+      grow_layers(p, dw, dwo, true);
+      same(dwo, wo, "grow_layers");
+      const auto g = host_random(tensor<T, 2>({L, H}), 5), b = host_random(tensor<T, 2>({L, H}), 6);
+      tensor<T, 2> go({2 * L, H}), bo({2 * L, H});
+      auto dg = dev(g), db = dev(b), dgo = dev(go), dbo = dev(bo);
+      grow_layer_norms(p, depth_part::output_ln, g, b, go, bo);
+      grow_layer_norms(p, depth_part::output_ln, dg, db, dgo, dbo);
+      same(dgo, go, "grow_layer_norms gamma");
+      same(dbo, bo, "grow_layer_norms beta");
+    }
+    const auto uu = host_random(tensor<T, 2>({13, 7}), 7), vv = host_random(tensor<T, 2>({7, 19}), 8);
+    tensor<T, 2> ww({13, 19});
+    auto du = dev(uu), dv = dev(vv), dww = dev(ww);
+    unfactorize(uu, vv, ww);
+    unfactorize(du, dv, dww);
+    same(dww, ww, "unfactorize");
+  }
 }
 #endif
 

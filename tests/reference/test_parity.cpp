@@ -3,6 +3,9 @@
 // Compared: logits of every position, loss, every gradient, parameters after one AdamW step (fed the
 // golden gradients, so the optimizer is tested on its own; clipping is active). Criterion per tensor:
 //   max |ours - torch| <= tol * max |torch|   (tol 1e-10 in double, 1e-4 in float).
+// The attention key bias has an identically zero gradient (softmax ignores a per-row constant), so both
+// sides hold rounding noise there; gradients are therefore compared with max |torch| floored at 1e-3 x
+// the largest gradient entry of the model.
 // The golden files are safetensors; this test reads them with its own 30-line reader so that it does
 // not depend on the library's I/O code.
 #include <doctest/doctest.h>
@@ -81,8 +84,8 @@ struct golden_file {
 };
 
 template <class A, class B>
-double rel_max_diff(const A& ours, const B& ref) {
-  double num = 0, den = 0;
+double rel_max_diff(const A& ours, const B& ref, double floor = 0) {
+  double num = 0, den = floor;
   for (std::size_t i = 0; i < ref.size(); ++i) {
     num = std::max(num, std::abs(static_cast<double>(ours[i]) - static_cast<double>(ref[i])));
     den = std::max(den, std::abs(static_cast<double>(ref[i])));
@@ -116,11 +119,13 @@ void check_parity(const std::string& file, double tol) {
   const auto tr = m.forward_backward(b, 99);
   CHECK(std::abs(tr.loss - loss_ref) <= tol * std::abs(loss_ref));
   CHECK(tr.targets == static_cast<std::size_t>(std::count_if(b.labels.begin(), b.labels.end(), [](auto y) { return y != -100; })));
-  double worst = 0;
+  double worst = 0, grad_scale = 0;
   std::string worst_name;
+  for (const auto& p : m.gradients())
+    for (double x : g.f64("grad." + p.name)) grad_scale = std::max(grad_scale, std::abs(x));
   for (const auto& p : m.gradients()) {
     const auto ref = g.f64("grad." + p.name);
-    const double e = rel_max_diff(std::vector<T>(p.data, p.data + p.numel()), ref);
+    const double e = rel_max_diff(std::vector<T>(p.data, p.data + p.numel()), ref, 1e-3 * grad_scale);
     if (e > worst) {
       worst = e;
       worst_name = p.name;

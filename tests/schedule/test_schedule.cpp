@@ -9,6 +9,7 @@
 #include <random>
 #include <unistd.h>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <growth/io/json.hpp>
@@ -114,7 +115,87 @@ static_assert(check(std::array{s0, stage{1, model_shape{.layers = 2, .hidden = 6
                                                         .seq_len = 32, .pool_size = 2}}})
                   .code == check_code::lowcost_entered);
 
+// the remaining stage-local rules
+static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+                                                    .ffn_share_factor = 1, .ffn_shared_every = 1}}})
+                  .code == check_code::share_factor_too_small);
+static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+                                                    .ffn_share_factor = 2}}})
+                  .code == check_code::share_factor_without_sharing);
+static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+                                                    .ffn_rank = 65, .ffn_factorized_every = 1}}})
+                  .code == check_code::rank_out_of_range);
+static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+                                                    .ffn_rank = 8}}})
+                  .code == check_code::rank_without_factorization);
+static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+                                                    .ffn_share_factor = 4, .ffn_shared_every = 1, .ffn_rank = 8,
+                                                    .ffn_factorized_every = 2}}})
+                  .code == check_code::shared_and_factorized);
+// the share factor cannot change while layers stay shared
+static_assert(check(std::array{stage{1, shared2}, stage{1, [] {
+                                                         auto s = shared2;
+                                                         s.ffn_share_factor = 2;
+                                                         return s;
+                                                       }()}})
+                  .code == check_code::lowcost_changed);
+
+/// One failing schedule per check_code (except ok), for the message test below.
+std::vector<std::pair<check_code, std::vector<stage>>> failing_examples() {
+  auto with = [](model_shape s, auto f) {
+    f(s);
+    return s;
+  };
+  const stage full{1, plain(2, 64, 4, 256, 32)};
+  return {
+      {check_code::no_stages, {}},
+      {check_code::not_positive, {stage{0, plain(2, 64, 4, 256, 32)}}},
+      {check_code::heads_not_divisor, {stage{1, plain(2, 64, 3, 256, 32)}}},
+      {check_code::seq_len_exceeds_positions, {stage{1, with(plain(2, 64, 4, 256, 32), [](auto& s) { s.max_positions = 16; })}}},
+      {check_code::share_factor_too_small, {stage{1, with(shared2, [](auto& s) { s.ffn_share_factor = 1; })}}},
+      {check_code::share_factor_not_divisor, {stage{1, with(shared2, [](auto& s) { s.ffn_share_factor = 3; })}}},
+      {check_code::share_factor_without_sharing, {stage{1, with(shared2, [](auto& s) { s.ffn_shared_every = 0; })}}},
+      {check_code::rank_out_of_range, {stage{1, with(full.shape, [](auto& s) { s.ffn_factorized_every = 1; })}}},
+      {check_code::rank_without_factorization, {stage{1, with(full.shape, [](auto& s) { s.ffn_rank = 2; })}}},
+      {check_code::shared_and_factorized,
+       {stage{1, with(shared2, [](auto& s) { s.ffn_factorized_every = 2; s.ffn_rank = 2; })}}},
+      {check_code::shrinks, {full, stage{1, plain(1, 64, 4, 256, 32)}}},
+      {check_code::head_size_changed, {full, stage{1, plain(2, 128, 4, 256, 32)}}},
+      {check_code::not_integer_factor, {full, stage{1, plain(2, 96, 6, 256, 32)}}},
+      {check_code::lowcost_entered, {full, stage{1, shared2}, full}},
+      {check_code::lowcost_changed, {stage{1, shared2}, stage{1, with(shared2, [](auto& s) { s.ffn_share_factor = 2; })}}},
+      {check_code::exit_op_mismatch, {stage{1, shared2}, full}},
+      {check_code::ffn_grows_with_lowcost, {stage{1, shared2}, stage{1, plain(2, 64, 4, 512, 32), growth_ops{.ffn = ffn_op::unshare}}}},
+      {check_code::ffn_grow_op_mismatch, {full, stage{1, plain(2, 64, 4, 512, 32), growth_ops{.ffn = ffn_op::unfactorize}}}},
+      {check_code::depth_pattern,
+       {stage{1, with(shared2, [](auto& s) { s.ffn_shared_every = 2; })},
+        stage{1, with(shared2, [](auto& s) { s.ffn_shared_every = 2; s.layers = 3; }), growth_ops{.depth = depth_op::identity}}}},
+      {check_code::last_not_standard, {stage{1, with(full.shape, [](auto& s) { s.pool_size = 2; })}}},
+  };
+}
+
 }  // namespace
+
+TEST_CASE("every rule has a failing example and a message in words") {
+  const auto examples = failing_examples();
+  CHECK(examples.size() + 2 == static_cast<std::size_t>(check_code::last_not_standard) + 1);  // + ok, out_of_range
+  for (const auto& [code, stages] : examples) {
+    CAPTURE(static_cast<int>(code));
+    const auto r = check_schedule(stages, small_run);
+    CHECK(r.code == code);
+    try {
+      validate(stages, small_run);
+      FAIL("no error");
+    } catch (const growth::error& e) {
+      const std::string m = e.what();
+      CAPTURE(m);
+      CHECK(m.rfind("schedule ", 0) == 0);
+      CHECK(m.find(": expected ") != std::string::npos);
+      CHECK(m.find(", got ") != std::string::npos);
+      CHECK(m.find('?') == std::string::npos);
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -200,7 +281,7 @@ TEST_CASE("describe_transition says which operators a stage change applies") {
   const auto& st = compound::stages;
   static_assert(describe_transition(st[0], st[1]) == transition{.depth = true});
   static_assert(describe_transition(st[1], st[2]) == transition{.ffn_unshare = true, .unpool = true});
-  static_assert(!describe_transition(st[1], st[2]).changes_parameters() == false);
+  static_assert(describe_transition(st[1], st[2]).changes_parameters());
   constexpr auto all = describe_transition(everything_grows::stages[0], everything_grows::stages[1]);
   static_assert(all == transition{.depth = true, .ffn_split = true, .hidden = true, .heads = true, .positions = true,
                                   .seq_len = true});

@@ -29,7 +29,7 @@ namespace {
 
 template <class T>
 at::ScalarType st() {
-  return detail::torch_scalar_type<T>();
+  return growth::detail::torch_scalar_type<T>();
 }
 
 /// A random torch tensor of `shape` whose values are exactly representable in T; `kind` picks the memory
@@ -87,7 +87,7 @@ void operators_match(std::uint64_t seed) {
     const int okind = (kind + 1) % 3;
     // grow_matrix with the width operators' maps (FFN split both sides, hidden replicate / mean-pad, heads)
     const unit_map maps[] = {ffn_split(I, 2 * I, split_mode::random, seed), ffn_split(I, 2 * I, split_mode::asymmetric, seed),
-                             hidden_replicate(I, 30), hidden_mean_pad(I, 30), heads_duplicate(heads, 2 * heads, I / heads),
+                             hidden_replicate(I, 2 * I), hidden_mean_pad(I, 30), heads_duplicate(heads, 2 * heads, I / heads),
                              heads_add(heads, 3, I / heads)};
     for (const unit_map& u : maps) {
       const auto n = static_cast<std::int64_t>(u.new_extent());
@@ -228,22 +228,22 @@ TEST_CASE("torch_view is zero-copy and keeps strides and storage offset") {
 
 TEST_CASE("mismatches throw growth::error naming the tensor, the expectation and the value") {
   at::Tensor t = torch::zeros({3, 4}, torch::dtype(torch::kFloat));
-  CHECK_THROWS_WITH_AS(torch_view<double, 2>(t, "bert.encoder.layer.0.output.dense.weight"),
+  CHECK_THROWS_WITH_AS((torch_view<double, 2>(t, "bert.encoder.layer.0.output.dense.weight")),
                        doctest::Contains("bert.encoder.layer.0.output.dense.weight dtype: expected Double, got Float"),
                        growth::error);
-  CHECK_THROWS_WITH_AS(torch_view<float, 3>(t, "W"), doctest::Contains("W rank: expected 3, got 2 (shape [3, 4])"),
+  CHECK_THROWS_WITH_AS((torch_view<float, 3>(t, "W")), doctest::Contains("W rank: expected 3, got 2 (shape [3, 4])"),
                        growth::error);
-  CHECK_THROWS_WITH_AS(torch_view<float, 2>(at::Tensor(), "W"), doctest::Contains("W: expected a defined tensor"),
+  CHECK_THROWS_WITH_AS((torch_view<float, 2>(at::Tensor(), "W")), doctest::Contains("W: expected a defined tensor"),
                        growth::error);
   CHECK_THROWS_WITH_AS((torch_view<float, 2, cuda_space>(t, "W")), doctest::Contains("W device: expected CUDA, got cpu"),
                        growth::error);
-  CHECK_THROWS_WITH_AS(torch_tensor<float16, 2>(t, "M"), doctest::Contains("M dtype: expected Half, got Float"), growth::error);
+  CHECK_THROWS_WITH_AS((torch_tensor<float16, 2>(t, "M")), doctest::Contains("M dtype: expected Half, got Float"), growth::error);
   at::Tensor sp = torch::eye(3).to_sparse();
   CHECK_THROWS_WITH_AS((torch_view<float, 2>(sp, "S")), doctest::Contains("S layout: expected strided"), growth::error);
   // An operator given a wrong output shape names it and writes nothing.
   at::Tensor out = torch::full({5, 4}, 3.0);
   const axis_map rows = axis_map::identity(3);
-  CHECK_THROWS_WITH_AS(grow_matrix(rows, axis_map::identity(4), torch_tensor<float, 2>(t), torch_tensor<float, 2>(out), "Wq"),
+  CHECK_THROWS_WITH_AS((grow_matrix(rows, axis_map::identity(4), torch_tensor<float, 2>(t), torch_tensor<float, 2>(out), "Wq")),
                        doctest::Contains("Wq (output shape): expected [3, 4], got [5, 4]"), growth::error);
   CHECK(out.eq(3.0).all().item<bool>());
 }

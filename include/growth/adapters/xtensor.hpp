@@ -26,10 +26,12 @@
 #if __has_include(<xtensor/containers/xtensor.hpp>)
 #include <xtensor/containers/xadapt.hpp>
 #include <xtensor/containers/xarray.hpp>
+#include <xtensor/containers/xfixed.hpp>
 #include <xtensor/containers/xtensor.hpp>
 #else
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
+#include <xtensor/xfixed.hpp>
 #include <xtensor/xtensor.hpp>
 #endif
 

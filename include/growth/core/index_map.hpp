@@ -218,12 +218,18 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
   // A gather along the inner axis, as runs: consecutive outputs reading consecutive inputs with one weight,
   // or consecutive zero outputs (src0 < 0). The paths below copy or scale whole runs (memcpy / vectorised
   // loops) with exactly the per-element arithmetic of the entry-by-entry loop, so results are unchanged.
+  // Short runs (as from unequal split fractions) are merged into scatter runs (scatter = true): per-element
+  // sources sc_src[sc0 + j] and weights sc_w[sc0 + j], so a row does not pay a run's overhead per element.
   struct inner_run {
     std::size_t out0, len;
     std::int64_t src0;
     C w;
+    bool scatter = false;
+    std::size_t sc0 = 0;
   };
   std::vector<inner_run> runs;
+  std::vector<std::int64_t> sc_src;
+  std::vector<C> sc_w;
   if (inner_gather && !inner_identity) {
     const auto off = inner.offsets();
     const auto idx = inner.index();
@@ -245,6 +251,20 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
       }
       runs.push_back({j, 1, src, w});
     }
+    std::vector<inner_run> merged;
+    for (const inner_run& r : runs) {
+      if (r.src0 >= 0 && r.len < 8) {
+        if (merged.empty() || !merged.back().scatter) merged.push_back({r.out0, 0, 0, C(0), true, sc_src.size()});
+        for (std::size_t j = 0; j < r.len; ++j) {
+          sc_src.push_back(r.src0 + static_cast<std::int64_t>(j));
+          sc_w.push_back(r.w);
+        }
+        merged.back().len += r.len;
+      } else {
+        merged.push_back(r);
+      }
+    }
+    runs.swap(merged);
   }
 
   bool lead_gather = true;
@@ -255,20 +275,25 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
 
   // Writes sum over inner entries of in_row, times the leading weight, into acc (general path).
   auto accumulate_row = [&](const T* in_row, C w_lead) {
-    if (inner_identity) {  // entry j of row j, weight 1
+    if (inner_identity) {  // entry j of row j, weight exactly 1, so w_lead * 1 == w_lead
+      C* a = acc.data();
       if (in_s == 1) {
-        for (std::size_t j = 0; j < n_out; ++j) acc[j] = std::fma(to_compute(in_row[j]), w_lead * inner_w[j], acc[j]);
+        for (std::size_t j = 0; j < n_out; ++j) a[j] = std::fma(to_compute(in_row[j]), w_lead, a[j]);
       } else {
-        for (std::size_t j = 0; j < n_out; ++j)
-          acc[j] = std::fma(to_compute(in_row[j * in_s]), w_lead * inner_w[j], acc[j]);
+        for (std::size_t j = 0; j < n_out; ++j) a[j] = std::fma(to_compute(in_row[j * in_s]), w_lead, a[j]);
       }
       return;
     }
     if (inner_gather) {  // zero runs add nothing
       for (const inner_run& r : runs) {
+        C* a = acc.data() + r.out0;
+        if (r.scatter) {
+          for (std::size_t j = 0; j < r.len; ++j)
+            a[j] = std::fma(to_compute(in_row[sc_src[r.sc0 + j] * in_s]), w_lead * sc_w[r.sc0 + j], a[j]);
+          continue;
+        }
         if (r.src0 < 0) continue;
         const T* i = in_row + r.src0 * in_s;
-        C* a = acc.data() + r.out0;
         const C w = w_lead * r.w;
         for (std::size_t j = 0; j < r.len; ++j) a[j] = std::fma(to_compute(i[j * in_s]), w, a[j]);
       }
@@ -301,8 +326,21 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
     }
     for (const inner_run& r : runs) {
       T* o = out_row + static_cast<std::ptrdiff_t>(r.out0) * out_s;
+      if (r.scatter) {
+        const std::int64_t* src = sc_src.data() + r.sc0;
+        const C* w = sc_w.data() + r.sc0;
+        if (in_s == 1 && out_s == 1) {
+          for (std::size_t j = 0; j < r.len; ++j) o[j] = from_compute<T>(to_compute(in_row[src[j]]) * (w_lead * w[j]));
+        } else {
+          for (std::size_t j = 0; j < r.len; ++j)
+            o[j * out_s] = from_compute<T>(to_compute(in_row[src[j] * in_s]) * (w_lead * w[j]));
+        }
+        continue;
+      }
       if (r.src0 < 0) {
-        for (std::size_t j = 0; j < r.len; ++j) o[j * out_s] = T(C(0));
+        if (out_s == 1) std::fill_n(o, r.len, T(C(0)));
+        else
+          for (std::size_t j = 0; j < r.len; ++j) o[j * out_s] = T(C(0));
         continue;
       }
       const T* i = in_row + r.src0 * in_s;
@@ -382,7 +420,11 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
         if (a == static_cast<std::size_t>(-1)) break;
       }
     }
-    for (std::size_t j = 0; j < n_out; ++j) out_row[j * out_s] = from_compute<T>(acc[j]);
+    if (out_s == 1) {
+      for (std::size_t j = 0; j < n_out; ++j) out_row[j] = from_compute<T>(acc[j]);
+    } else {
+      for (std::size_t j = 0; j < n_out; ++j) out_row[j * out_s] = from_compute<T>(acc[j]);
+    }
   }
 }
 

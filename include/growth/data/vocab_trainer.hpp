@@ -75,7 +75,12 @@ class vocab_trainer {
       word_count.push_back(n);
     }
     for (char32_t c : plain) intern(detail::encode(std::u32string(1, c)));
-    for (char32_t c : cont) intern("##" + detail::encode(std::u32string(1, c)));
+    auto continuation = [](const std::string& ch) {
+      std::string t("##");  // appended, not "##" + ch: GCC 12 warns falsely (-Wrestrict) on that
+      t += ch;
+      return t;
+    };
+    for (char32_t c : cont) intern(continuation(detail::encode(std::u32string(1, c))));
     if (tokens.size() > opt_.vocab_size)
       throw error("vocab_trainer vocab_size", "at least " + std::to_string(tokens.size()) +
                                                   " (5 special tokens + the alphabet of the text)",
@@ -85,7 +90,7 @@ class vocab_trainer {
     for (std::size_t w = 0; w < word_cps.size(); ++w)
       for (std::size_t i = 0; i < word_cps[w].size(); ++i) {
         const std::string ch = detail::encode(std::u32string(1, word_cps[w][i]));
-        words[w].push_back(ids.at(i == 0 ? ch : "##" + ch));
+        words[w].push_back(ids.at(i == 0 ? ch : continuation(ch)));
       }
 
     using key_t = std::uint64_t;  // (left id << 32) | right id

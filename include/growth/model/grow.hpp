@@ -22,12 +22,21 @@
 /// a column scaled by p sees the unscaled input), divided by any extra scale put on the weight itself
 /// (the MLM head LayerNorm's 1/k). With m and v mapped this way, one AdamW step of the grown model gives
 /// exactly the mapped gradients and moments of the small model's step (Staged Training's check), and the
-/// per-coordinate update m/sqrt(v) is that of the source coordinate. Zeroed, fresh and un-factorised
-/// tensors start with zero moments. Policy reset: all moments zero (the paper's code).
+/// per-coordinate update m/sqrt(v) is that of the source coordinate (global gradient-norm clipping
+/// aside: the grown gradient has another norm). Zeroed, fresh and un-factorised
+/// tensors start with zero moments, and so does every weight of an inserted identity layer except its
+/// hand-off output LayerNorm (their gradient is exactly zero at the growth point: the layer's residual
+/// outputs are zero). Position rows added by tile / interpolate copy (mix) the moments of the rows they
+/// copy (a heuristic: those rows are unused by the old model).
+///
+/// Streaming: plan_growth() + grow_parameter() grow one parameter at a time (growth_sources() says which
+/// old tensors it reads), so file-to-file growth never holds two whole models.
+/// Policy reset: all moments zero (the paper's code).
+#include <array>
 #include <cmath>
 #include <cstdint>
-#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -43,7 +52,9 @@
 
 namespace growth::model {
 
-enum class ffn_growth { split, split_asym };
+/// FFN neuron growth: ffn_split with split_mode round_robin (split), asymmetric (split_asym) or random
+/// (split_random: seeded old neuron per new neuron). All exact.
+enum class ffn_growth { split, split_asym, split_random };
 enum class hidden_growth { replicate, mean_pad };
 enum class heads_growth { add, duplicate };
 enum class optimizer_policy { map, reset };
@@ -187,7 +198,9 @@ inline transition plan_transition(const bert_config& from, const bert_config& to
   }
   // FFN neurons, per new layer (from its source layer's current FFN).
   const std::size_t I = from.intermediate_size, I2 = to.intermediate_size;
-  const split_mode sm = o.ffn == ffn_growth::split_asym ? split_mode::asymmetric : split_mode::round_robin;
+  const split_mode sm = o.ffn == ffn_growth::split_asym    ? split_mode::asymmetric
+                        : o.ffn == ffn_growth::split_random ? split_mode::random
+                                                             : split_mode::round_robin;
   for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
     const auto s = static_cast<std::size_t>(t.depth.src[i]);
     unit_map m;
@@ -252,119 +265,139 @@ inline exactness check_growth(const bert_config& from, const bert_config& to, co
   return detail::plan_transition(from, to, o).exact;
 }
 
-/// Grows the parameters `src` of a model with config `from` into `dst`, laid out for config `to` (the
-/// caller allocates dst with bert_parameters(to)). With `opt_src`/`opt_dst`, Adam moments follow the
-/// policy in `o`. Everything is checked before anything is written.
-template <class T, class Space>
-exactness grow(const bert_config& from, const parameter_set<T, Space>& src, const bert_config& to,
-               const parameter_set<T, Space>& dst, const grow_options& o,
-               const moments<T, Space>* opt_src = nullptr, const moments<T, Space>* opt_dst = nullptr) {
-  const detail::transition t = detail::plan_transition(from, to, o);
-  const auto old_specs = bert_parameters(from);
-  const auto new_specs = bert_parameters(to);
-  // Check every tensor before writing any.
-  auto check_set = [](const std::vector<param_spec>& specs, const parameter_set<T, Space>& set, const char* what) {
-    for (const auto& s : specs) {
-      const auto& p = set.at(s.name);
-      if (p.shape != s.shape)
-        throw error(std::string(what) + " parameter " + s.name, ::growth::detail::shape_string(s.shape),
-                    ::growth::detail::shape_string(p.shape));
+/// A planned transition: the checked configs, the per-dimension maps and both layouts. Build it once
+/// with plan_growth(), then grow every parameter with grow_parameter() (in any order, e.g. streaming one
+/// tensor at a time from file to file) or all at once with grow().
+struct grow_plan {
+  bert_config from, to;
+  grow_options options;
+  detail::transition t;
+  std::vector<param_spec> old_specs, new_specs;
+};
+
+/// Checks the transition (throws growth::error naming the offending target field) and plans it.
+inline grow_plan plan_growth(const bert_config& from, const bert_config& to, const grow_options& o) {
+  grow_plan p{from, to, o, detail::plan_transition(from, to, o), bert_parameters(from), bert_parameters(to)};
+  return p;
+}
+
+namespace detail {
+
+/// What new parameter `s` becomes: zero, a constant, a mapped source tensor, or an un-factorised one.
+enum class grow_kind { mapped, zero, unit_gain, unit_bias, unfactor };
+struct grow_source {
+  grow_kind k = grow_kind::mapped;
+  std::string src_name;  ///< the source parameter (for unfactor: the name without _u/_v)
+  double extra = 1;      ///< extra scale on the weight itself
+};
+
+inline grow_source source_of(const grow_plan& p, const param_spec& s) {
+  const transition& t = p.t;
+  grow_source g;
+  const std::size_t nl = s.layer >= 0 ? static_cast<std::size_t>(s.layer) : 0;
+  if (s.layer >= 0) {
+    const std::int64_t src_layer = t.depth.src[nl];
+    const bool inserted = t.depth.inserted[nl];
+    std::int64_t from_layer = src_layer;
+    if (s.r == role::output_ln_weight || s.r == role::output_ln_bias) {
+      from_layer = t.depth.output_ln_src[nl];
+      if (from_layer == unit_layer_norm) g.k = s.r == role::output_ln_weight ? grow_kind::unit_gain : grow_kind::unit_bias;
     }
-  };
-  check_set(old_specs, src, "source");
-  check_set(new_specs, dst, "destination");
-  if (opt_dst) {
-    check_set(new_specs, opt_dst->m, "destination exp_avg");
-    check_set(new_specs, opt_dst->v, "destination exp_avg_sq");
-    if (o.optimizer == optimizer_policy::map) {
-      if (!opt_src) throw error("grow: optimizer policy map", "the source model's Adam moments", "none given");
-      check_set(old_specs, opt_src->m, "source exp_avg");
-      check_set(old_specs, opt_src->v, "source exp_avg_sq");
+    if ((s.r == role::attention_ln_weight || s.r == role::attention_ln_bias) && t.depth.attention_ln_unit[nl])
+      g.k = s.r == role::attention_ln_weight ? grow_kind::unit_gain : grow_kind::unit_bias;
+    if (inserted && (s.r == role::attention_output_weight || s.r == role::attention_output_bias ||
+                     s.r == role::output_weight || s.r == role::output_bias))
+      g.k = grow_kind::zero;
+    if (g.k == grow_kind::mapped && from_layer >= 0) {
+      const auto fl = static_cast<std::size_t>(from_layer);
+      g.src_name = layer_prefix(fl) + name_in_layer(s);
+      if ((s.r == role::intermediate_weight || s.r == role::output_weight) && p.from.is_factorized(fl))
+        g.k = grow_kind::unfactor;
     }
+  } else {
+    g.src_name = s.name;
+    if (s.r == role::head_ln_weight || s.r == role::head_ln_bias) g.extra = t.head_ln_scale;
   }
-  const double init_std = o.init_std >= 0 ? o.init_std : to.initializer_range;
-  const axis_map id_vocab = axis_map::identity(from.vocab_size);
-  const axis_map id_type = axis_map::identity(from.type_vocab_size);
-  const axis_map id_rank = axis_map::identity(from.ffn_rank);
+  if (s.r == role::embeddings_ln_weight || s.r == role::attention_ln_weight || s.r == role::output_ln_weight ||
+      s.r == role::head_ln_weight)
+    g.extra *= t.ln_gain_scale;
+  return g;
+}
 
-  std::uint64_t stream = 0;
-  for (const auto& s : new_specs) {
-    ++stream;
-    const auto& out = dst.at(s.name);
-    const std::size_t nl = s.layer >= 0 ? static_cast<std::size_t>(s.layer) : 0;
-    const bool in_layer = s.layer >= 0;
-    const std::int64_t src_layer = in_layer ? t.depth.src[nl] : -1;
-    const bool inserted = in_layer && t.depth.inserted[nl];
+}  // namespace detail
 
-    // What this parameter becomes: zero, a constant, or a mapped source tensor.
-    enum class kind { mapped, zero, unit_gain, unit_bias, unfactor } k = kind::mapped;
-    std::string src_name;
-    double extra = 1;  // extra scale on the weight itself
-    const std::string suffix = detail::name_in_layer(s);
-    if (in_layer) {
-      std::int64_t from_layer = src_layer;
-      if (s.r == role::output_ln_weight || s.r == role::output_ln_bias) {
-        from_layer = t.depth.output_ln_src[nl];
-        if (from_layer == -2) k = s.r == role::output_ln_weight ? kind::unit_gain : kind::unit_bias;
-      }
-      if ((s.r == role::attention_ln_weight || s.r == role::attention_ln_bias) && t.depth.attention_ln_unit[nl])
-        k = s.r == role::attention_ln_weight ? kind::unit_gain : kind::unit_bias;
-      if (inserted && (s.r == role::attention_output_weight || s.r == role::attention_output_bias ||
-                       s.r == role::output_weight || s.r == role::output_bias))
-        k = kind::zero;
-      if (k == kind::mapped && from_layer >= 0) {
-        const auto fl = static_cast<std::size_t>(from_layer);
-        src_name = layer_prefix(fl) + suffix;
-        if ((s.r == role::intermediate_weight || s.r == role::output_weight) && from.is_factorized(fl)) k = kind::unfactor;
-      }
-    } else {
-      src_name = s.name;
-      if (s.r == role::head_ln_weight || s.r == role::head_ln_bias) extra = t.head_ln_scale;
+/// The source parameters (names in the old model) that new parameter `i` of the plan reads: none for
+/// zeroed / unit tensors, one for a mapped tensor, two (U and V) for an un-factorised one.
+inline std::vector<std::string> growth_sources(const grow_plan& p, std::size_t i) {
+  const auto g = detail::source_of(p, p.new_specs.at(i));
+  if (g.k == detail::grow_kind::unfactor) return {g.src_name + "_u", g.src_name + "_v"};
+  if (g.k == detail::grow_kind::mapped) return {g.src_name};
+  return {};
+}
+
+/// Grows new parameter `i` of the plan: reads its sources (growth_sources) from `src` and writes
+/// dst.at(new_specs[i].name); with opt_dst, also writes its Adam moments (policy of the plan's options;
+/// opt_src must then hold the sources' moments for policy map). Sets only need to hold the names used.
+/// Shapes are checked by apply() before each write; grow() checks every tensor before writing any.
+template <class T, class Space>
+void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Space>& src,
+                    const parameter_set<T, Space>& dst, const moments<T, Space>* opt_src = nullptr,
+                    const moments<T, Space>* opt_dst = nullptr) {
+  using detail::grow_kind;
+  const detail::transition& t = p.t;
+  const grow_options& o = p.options;
+  const param_spec& s = p.new_specs.at(i);
+  const auto g = detail::source_of(p, s);
+  const auto& out = dst.at(s.name);
+  const std::size_t nl = s.layer >= 0 ? static_cast<std::size_t>(s.layer) : 0;
+  const std::uint64_t stream = i + 1;  // distinct noise per parameter, independent of the growth order
+  const double init_std = o.init_std >= 0 ? o.init_std : p.to.initializer_range;
+  const axis_map id_vocab = axis_map::identity(p.from.vocab_size);
+  const axis_map id_type = axis_map::identity(p.from.type_vocab_size);
+  const axis_map id_rank = axis_map::identity(p.from.ffn_rank);
+
+  auto write = [&]<std::size_t R>(std::integral_constant<std::size_t, R>) {
+    const auto ov = out.template as<R>();
+    auto zero_moments = [&] {
+      if (!opt_dst) return;
+      detail::fill_value<T, Space, R>(opt_dst->m.at(s.name).template as<R>(), 0.0);
+      detail::fill_value<T, Space, R>(opt_dst->v.at(s.name).template as<R>(), 0.0);
+    };
+    if (g.k == grow_kind::zero || g.k == grow_kind::unit_bias) {
+      detail::fill_value<T, Space, R>(ov, 0.0);
+      zero_moments();
+      return;
     }
-    if (s.is_layernorm() && (s.r == role::embeddings_ln_weight || s.r == role::attention_ln_weight ||
-                             s.r == role::output_ln_weight || s.r == role::head_ln_weight))
-      extra *= t.ln_gain_scale;
-
-    auto write = [&]<std::size_t R>(std::integral_constant<std::size_t, R>) {
-      const auto ov = out.template as<R>();
-      auto zero_moments = [&] {
-        if (!opt_dst) return;
-        detail::fill_value<T, Space, R>(opt_dst->m.at(s.name).template as<R>(), 0.0);
-        detail::fill_value<T, Space, R>(opt_dst->v.at(s.name).template as<R>(), 0.0);
-      };
-      if (k == kind::zero || k == kind::unit_bias) {
-        detail::fill_value<T, Space, R>(ov, 0.0);
-        zero_moments();
-        return;
-      }
-      if (k == kind::unit_gain) {
-        detail::fill_value<T, Space, R>(ov, 1.0);
-        zero_moments();
-        return;
-      }
-      tensor_map<R> wm, gm;
-      for (std::size_t a = 0; a < R; ++a) {
-        wm.axes[a] = detail::axis_for(t, s.axes[a], nl, false, id_vocab, id_type, id_rank);
-        gm.axes[a] = detail::axis_for(t, s.axes[a], nl, true, id_vocab, id_type, id_rank);
-      }
-      if (k == kind::unfactor) {
-        if constexpr (R == 2) {
-          // W = U V at the old width, then the width maps. Host only (needs a temporary).
-          if constexpr (!std::is_same_v<Space, host_space>) {
-            throw error("grow: un-factorising " + src_name, "host memory", "a device tensor (grow on the host)");
-          } else {
-            const auto& u = src.at(src_name + "_u");
-            const auto& v = src.at(src_name + "_v");
-            tensor<std::remove_const_t<T>, 2> w({u.shape[0], v.shape[1]});
-            executor<Space>::template matmul<std::remove_const_t<T>>(u.template as<2>(), v.template as<2>(), w.view());
-            apply(wm, w, ov, s.name);
-            zero_moments();
-          }
+    if (g.k == grow_kind::unit_gain) {
+      detail::fill_value<T, Space, R>(ov, 1.0);
+      zero_moments();
+      return;
+    }
+    tensor_map<R> wm, gm;
+    for (std::size_t a = 0; a < R; ++a) {
+      wm.axes[a] = detail::axis_for(t, s.axes[a], nl, false, id_vocab, id_type, id_rank);
+      gm.axes[a] = detail::axis_for(t, s.axes[a], nl, true, id_vocab, id_type, id_rank);
+    }
+    if (g.k == grow_kind::unfactor) {
+      if constexpr (R == 2) {
+        // W = U V at the old width, then the width maps. Host only (needs a temporary).
+        if constexpr (!std::is_same_v<Space, host_space>) {
+          throw error("grow: un-factorising " + g.src_name, "host memory", "a device tensor (grow on the host)");
+        } else {
+          const auto& u = src.at(g.src_name + "_u");
+          const auto& v = src.at(g.src_name + "_v");
+          tensor<std::remove_const_t<T>, 2> w({u.shape[0], v.shape[1]});
+          executor<Space>::template matmul<std::remove_const_t<T>>(u.template as<2>(), v.template as<2>(), w.view());
+          apply(wm, w, ov, s.name);
+          zero_moments();
         }
-        return;
       }
-      apply(detail::scaled<T, R>(wm, extra), src.at(src_name).template as<R>(), ov, s.name);
-      // Fresh rows: new heads' Q/K/V channels, random position rows.
+      return;
+    }
+    apply(detail::scaled<T, R>(wm, g.extra), src.at(g.src_name).template as<R>(), ov, s.name);
+    // Fresh rows of weight matrices: new heads' Q/K/V rows, random position rows. Biases of new units
+    // stay zero, as at initialisation.
+    if constexpr (R == 2) {
       for (std::size_t a = 0; a < R; ++a) {
         const unit_map* um = nullptr;
         if (s.axes[a].s == side::out && s.axes[a].d == dim::attn) um = &t.attn;
@@ -374,24 +407,64 @@ exactness grow(const bert_config& from, const parameter_set<T, Space>& src, cons
         if (um && !um->fresh.empty()) {
           bool any = false;
           for (bool f : um->fresh) any = any || f;
-          if (any) fill_fresh(ov, a, um->fresh, o.seed, stream, init_std);
+          if (any) fill_fresh(ov, a, um->fresh, o.seed, stream, init_std, s.name);
         }
       }
-      if (!opt_dst) return;
-      if (o.optimizer == optimizer_policy::reset) {
-        zero_moments();
-        return;
-      }
-      const auto g = detail::scaled<T, R>(gm, 1.0 / extra);
-      tensor_map<R> g2;
-      for (std::size_t a = 0; a < R; ++a) g2.axes[a] = g.axes[a].squared();
-      apply(g, opt_src->m.at(src_name).template as<R>(), opt_dst->m.at(s.name).template as<R>(), s.name + ".exp_avg");
-      apply(g2, opt_src->v.at(src_name).template as<R>(), opt_dst->v.at(s.name).template as<R>(), s.name + ".exp_avg_sq");
-    };
-    if (s.shape.size() == 1) write(std::integral_constant<std::size_t, 1>{});
-    else write(std::integral_constant<std::size_t, 2>{});
+    }
+    if (!opt_dst) return;
+    // An inserted identity layer's residual outputs are zero, so at the growth point every other weight
+    // of it has zero gradient (nothing downstream reads it): like the gradient, its moments start at
+    // zero. The exception is the output LayerNorm that took over the old layer's affine: it sees exactly
+    // the old layer's LN gradient, so it takes that layer's moments.
+    const bool inserted_zero_grad = s.layer >= 0 && t.depth.inserted[nl] && s.r != role::output_ln_weight &&
+                                    s.r != role::output_ln_bias;
+    if (o.optimizer == optimizer_policy::reset || inserted_zero_grad) {
+      zero_moments();
+      return;
+    }
+    if (!opt_src) throw error("grow: optimizer policy map", "the source model's Adam moments", "none given");
+    const auto gmap = detail::scaled<T, R>(gm, 1.0 / g.extra);
+    tensor_map<R> g2;
+    for (std::size_t a = 0; a < R; ++a) g2.axes[a] = gmap.axes[a].squared();
+    apply(gmap, opt_src->m.at(g.src_name).template as<R>(), opt_dst->m.at(s.name).template as<R>(), s.name + ".exp_avg");
+    apply(g2, opt_src->v.at(g.src_name).template as<R>(), opt_dst->v.at(s.name).template as<R>(),
+          s.name + ".exp_avg_sq");
+  };
+  if (s.shape.size() == 1) write(std::integral_constant<std::size_t, 1>{});
+  else write(std::integral_constant<std::size_t, 2>{});
+}
+
+/// Grows the parameters `src` of a model with config `from` into `dst`, laid out for config `to` (the
+/// caller allocates dst with bert_parameters(to)). With `opt_src`/`opt_dst`, Adam moments follow the
+/// policy in `o`. Everything is checked before anything is written.
+template <class T, class Space>
+exactness grow(const bert_config& from, const parameter_set<T, Space>& src, const bert_config& to,
+               const parameter_set<T, Space>& dst, const grow_options& o,
+               const moments<T, Space>* opt_src = nullptr, const moments<T, Space>* opt_dst = nullptr) {
+  const grow_plan p = plan_growth(from, to, o);
+  // Check every tensor before writing any.
+  auto check_set = [](const std::vector<param_spec>& specs, const parameter_set<T, Space>& set, const char* what) {
+    for (const auto& s : specs) {
+      const auto* q = set.find(s.name);
+      if (!q) throw error(std::string(what) + " parameter " + s.name, "present", "missing");
+      if (q->shape != s.shape)
+        throw error(std::string(what) + " parameter " + s.name, ::growth::detail::shape_string(s.shape),
+                    ::growth::detail::shape_string(q->shape));
+    }
+  };
+  check_set(p.old_specs, src, "source");
+  check_set(p.new_specs, dst, "destination");
+  if (opt_dst) {
+    check_set(p.new_specs, opt_dst->m, "destination exp_avg");
+    check_set(p.new_specs, opt_dst->v, "destination exp_avg_sq");
+    if (o.optimizer == optimizer_policy::map) {
+      if (!opt_src) throw error("grow: optimizer policy map", "the source model's Adam moments", "none given");
+      check_set(p.old_specs, opt_src->m, "source exp_avg");
+      check_set(p.old_specs, opt_src->v, "source exp_avg_sq");
+    }
   }
-  return t.exact;
+  for (std::size_t i = 0; i < p.new_specs.size(); ++i) grow_parameter(p, i, src, dst, opt_src, opt_dst);
+  return p.t.exact;
 }
 
 }  // namespace growth::model

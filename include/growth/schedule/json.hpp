@@ -108,8 +108,7 @@ inline io::json to_json(const runtime_schedule& s) {
   j["batch_size"] = s.run.batch_size;
   j["masked_per_mille"] = s.run.masked_per_mille;
   io::json stages = io::json::array();
-  for (std::size_t i = 0; i < s.stages.size(); ++i) {
-    const stage& st = s.stages[i];
+  for (const stage& st : s.stages) {
     io::json js = io::json::object();
     js["steps"] = st.steps;
     io::json sh = io::json::object();

@@ -1,0 +1,603 @@
+#pragma once
+/// @file train/trainer.hpp
+/// The progressive trainer: runs a run-time growth schedule (sched::runtime_schedule) on the reference
+/// BERT. Each stage trains its model shape for its steps; at a stage boundary the model grows into the next
+/// stage's shape with the stage's `enter` operators (growth::model::grow: parameters and AdamW moments by
+/// the optimizer policy), the learning rate restarts its warmup or continues the global schedule, and
+/// training goes on. A plain run is a one-stage schedule: there is one code path.
+///
+/// Length operator. reference::bert does not implement mean embedding pooling (it refuses pool_size > 1),
+/// so a pooled stage is trained as TRUNCATION: sequences of ceil(seq_len / pool_size) tokens (15% masked,
+/// i.e. proportionally fewer predictions), with the full-size position table kept, so the following stage
+/// needs no length growth. trained_shape() gives the shape actually trained; FLOPs are counted for it (the
+/// schedule's own cost model, which assumes pooling, predicts slightly different numbers). The demo prints
+/// this substitution.
+///
+/// Validation. The same full-length, fixed-mask validation set (train/data.hpp) at every eval interval,
+/// whatever the stage: a truncated stage's model is evaluated directly on full-length sequences (its
+/// position table is full size); a pooled stage would be evaluated with pooling switched off (the grown
+/// model has the same weights, the growth step copies them 1:1); a shared-FFN or shallower model is
+/// evaluated as it is. Dropout is off in evaluation.
+///
+/// Learning rate (per stage, restart_warmup; the first stage always restarts): linear warmup over
+/// `warmup` steps to `lr`, then linear decay to lr * min_lr_ratio at the stage's last step, constant after
+/// that (the demo may keep training the last stage past its end). continue_schedule: the same curve over
+/// the global step and the schedule's total steps.
+///
+/// Log. One row per eval interval (every eval_every global steps), at the end of each stage and at the end:
+/// step, stage, shape (e.g. L4-H128-A2-I512-S128), tokens, cumulative training FLOPs (sched cost model of
+/// the trained shape, equal to reference::training_flops_per_token), wall seconds of training (evaluation
+/// and checkpoint writing excluded), train loss (mean over the interval), validation loss.
+///
+/// Checkpoints (io/checkpoint.hpp HF folders with optimizer state and trainer_state.json) in out_dir:
+/// stage-<i> after stage i's last step (before growing), final at the end or when interrupted. The
+/// trainer state holds the step counters, FLOPs and wall time so far, the interval's loss accumulators
+/// (bit-exact), the log rows, the schedule and the options. Resuming from any of them gives the same rows
+/// (wall time aside) as an uninterrupted run: batches, masks and dropout seeds are pure functions of
+/// (seed, global step), parameters and moments are stored exactly (float32), and growth at a boundary is
+/// a pure function of the stage-<i> state. Deterministic for a given seed and thread count (Eigen's
+/// parallel GEMM splits work by thread count).
+///
+/// Interruption: set the stop flag (install_sigint_handler() does it on SIGINT); the trainer finishes the
+/// current step, writes `final` and returns with interrupted = true.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "../io/atomic_file.hpp"
+#include "../io/checkpoint.hpp"
+#include "../io/json.hpp"
+#include "../model/grow.hpp"
+#include "../reference/adamw.hpp"
+#include "../reference/bert.hpp"
+#include "../schedule/cost.hpp"
+#include "../schedule/json.hpp"
+#include "../schedule/schedule.hpp"
+#include "data.hpp"
+
+namespace growth::train {
+
+// ------------------------------------------------------------------------------------------------------------
+// Shapes.
+
+/// The shape actually trained for a stage: pooling (not implemented by reference::bert) becomes truncation
+/// to ceil(seq_len / pool_size) tokens, keeping the full position table.
+inline sched::model_shape trained_shape(const sched::model_shape& s) {
+  if (s.pool_size <= 1) return s;
+  sched::model_shape t = s;
+  t.max_positions = sched::positions(s);
+  t.seq_len = (s.seq_len + s.pool_size - 1) / s.pool_size;
+  t.pool_size = 1;
+  return t;
+}
+
+/// "L4-H128-A2-I512-S128", with "-share<k>" / "-rank<r>" for low-cost FFNs.
+inline std::string shape_name(const sched::model_shape& s) {
+  std::string r = "L" + std::to_string(s.layers) + "-H" + std::to_string(s.hidden) + "-A" + std::to_string(s.heads) +
+                  "-I" + std::to_string(s.ffn) + "-S" + std::to_string(s.seq_len);
+  if (s.ffn_shared_every > 0) r += "-share" + std::to_string(s.ffn_share_factor);
+  if (s.ffn_factorized_every > 0) r += "-rank" + std::to_string(s.ffn_rank);
+  if (s.pool_size > 1) r += "-pool" + std::to_string(s.pool_size);
+  return r;
+}
+
+/// The BERT config of a trained shape; non-shape fields (dropout, init range, eps, type vocab, pad id)
+/// come from `base`.
+inline model::bert_config stage_config(const sched::model_shape& trained, std::size_t vocab_size,
+                                       const model::bert_config& base) {
+  model::bert_config c = sched::to_bert_config(trained, vocab_size);
+  c.hidden_dropout_prob = base.hidden_dropout_prob;
+  c.attention_probs_dropout_prob = base.attention_probs_dropout_prob;
+  c.initializer_range = base.initializer_range;
+  c.layer_norm_eps = base.layer_norm_eps;
+  c.type_vocab_size = base.type_vocab_size;
+  c.pad_token_id = base.pad_token_id;
+  return c;
+}
+
+/// The schedule's growth operators as model::grow options.
+inline model::grow_options grow_options_of(const sched::growth_ops& e) {
+  model::grow_options g;
+  g.depth = e.depth == sched::depth_op::stack         ? depth_mode::stack
+            : e.depth == sched::depth_op::interpolate ? depth_mode::interpolate
+                                                      : depth_mode::identity;
+  switch (e.ffn) {
+    case sched::ffn_op::split_asym: g.ffn = model::ffn_growth::split_asym; break;
+    case sched::ffn_op::split_random:
+      throw error("schedule enter.ffn", "split, split_asym, unshare or unfactorize (model::grow has no split_random)",
+                  "\"split_random\"");
+    default: g.ffn = model::ffn_growth::split; break;  // unshare / unfactorize are implied by the configs
+  }
+  g.hidden = e.hidden == sched::hidden_op::replicate ? model::hidden_growth::replicate : model::hidden_growth::mean_pad;
+  g.heads = e.heads == sched::heads_op::add ? model::heads_growth::add : model::heads_growth::duplicate;
+  g.length = e.length == sched::length_op::tile          ? length_mode::tile
+             : e.length == sched::length_op::interpolate ? length_mode::interpolate
+                                                         : length_mode::random;
+  g.optimizer = e.optimizer == sched::optimizer_policy::map ? model::optimizer_policy::map : model::optimizer_policy::reset;
+  g.seed = e.seed;
+  return g;
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Options, log rows, results.
+
+enum class progress_mode { automatic, bar, lines, quiet };
+
+struct trainer_options {
+  std::uint64_t seed = 0;
+  double lr = 1e-3;               ///< peak learning rate
+  std::size_t warmup = 0;         ///< warmup steps (per stage with restart_warmup)
+  double min_lr_ratio = 0.1;      ///< the decay ends at lr * min_lr_ratio
+  reference::adamw_options adam{};
+  std::size_t eval_every = 50;    ///< global steps between validation rows (0 = only at stage ends)
+  /// Keep training the last stage past the schedule's end until the validation loss is <= target_loss
+  /// (checked at every row), but never beyond max_total_steps global steps. Unset: stop at the end.
+  std::optional<double> target_loss;
+  std::size_t max_total_steps = 0;
+  std::filesystem::path out_dir;  ///< checkpoints (empty = none)
+  std::filesystem::path log_csv;  ///< CSV log, rewritten atomically at every row (empty = none)
+  progress_mode progress = progress_mode::automatic;
+  std::string label = "train";    ///< shown in the progress output
+  std::size_t stop_after_step = 0;  ///< behave as if interrupted after this global step (0 = never; tests)
+  model::bert_config base{};      ///< non-shape config fields (dropout, initializer_range, ...)
+};
+
+struct log_row {
+  std::size_t step = 0, stage = 0;
+  std::string shape;
+  double tokens = 0, flops = 0, wall_seconds = 0, train_loss = 0, val_loss = 0;
+  friend bool operator==(const log_row&, const log_row&) = default;
+};
+
+inline const char* csv_header() { return "step,stage,shape,tokens,flops,wall_seconds,train_loss,val_loss\n"; }
+inline std::string csv_line(const log_row& r) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%zu,%zu,%s,%.0f,%.6e,%.3f,%.6f,%.6f\n", r.step, r.stage, r.shape.c_str(), r.tokens,
+                r.flops, r.wall_seconds, r.train_loss, r.val_loss);
+  return buf;
+}
+inline std::string csv_text(const std::vector<log_row>& rows) {
+  std::string s = csv_header();
+  for (const auto& r : rows) s += csv_line(r);
+  return s;
+}
+
+struct run_result {
+  std::vector<log_row> rows;
+  bool complete = false;     ///< the schedule (and any extension) ran to its end
+  bool interrupted = false;  ///< stopped by the stop flag / stop_after_step; `final` holds the state
+  std::size_t steps = 0;
+  double flops = 0, wall_seconds = 0, final_val_loss = 0;
+};
+
+/// The SIGINT flag the trainer polls after every step.
+inline std::atomic<bool>& interrupt_flag() {
+  static std::atomic<bool> f{false};
+  return f;
+}
+namespace detail {
+inline void on_sigint(int) {
+  interrupt_flag().store(true);
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
+}
+/// A double stored bit-exactly in JSON (hex of its bits).
+inline io::json exact(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(std::bit_cast<std::uint64_t>(v)));
+  return io::json(std::string(buf));
+}
+inline double exact_from(const io::json& j, std::string_view what) {
+  const std::string& s = j.as_string(what);
+  char* end = nullptr;
+  const unsigned long long b = std::strtoull(s.c_str(), &end, 16);
+  if (s.size() != 16 || *end != '\0') throw error(what, "16 hex digits", "\"" + s + "\"");
+  return std::bit_cast<double>(static_cast<std::uint64_t>(b));
+}
+}  // namespace detail
+/// SIGINT sets interrupt_flag() (the trainer then finishes its step, checkpoints and returns).
+inline void install_sigint_handler() { std::signal(SIGINT, detail::on_sigint); }
+
+// ------------------------------------------------------------------------------------------------------------
+// Options <-> JSON (stored in trainer_state.json so --resume needs nothing else).
+
+inline io::json options_to_json(const trainer_options& o) {
+  io::json j = io::json::object();
+  j["seed"] = std::to_string(o.seed);
+  j["lr"] = detail::exact(o.lr);
+  j["warmup"] = o.warmup;
+  j["min_lr_ratio"] = detail::exact(o.min_lr_ratio);
+  j["weight_decay"] = detail::exact(o.adam.weight_decay);
+  j["max_grad_norm"] = detail::exact(o.adam.max_grad_norm);
+  j["eval_every"] = o.eval_every;
+  j["target_loss"] = o.target_loss ? detail::exact(*o.target_loss) : io::json();
+  j["max_total_steps"] = o.max_total_steps;
+  j["hidden_dropout_prob"] = detail::exact(o.base.hidden_dropout_prob);
+  j["attention_probs_dropout_prob"] = detail::exact(o.base.attention_probs_dropout_prob);
+  j["initializer_range"] = detail::exact(o.base.initializer_range);
+  return j;
+}
+/// Applies stored options onto `o` (paths, progress and label are the caller's).
+inline void options_from_json(const io::json& j, trainer_options& o) {
+  o.seed = std::stoull(j.at("seed").as_string("trainer_state options.seed"));
+  o.lr = detail::exact_from(j.at("lr"), "trainer_state options.lr");
+  o.warmup = j.at("warmup").as_size("trainer_state options.warmup");
+  o.min_lr_ratio = detail::exact_from(j.at("min_lr_ratio"), "trainer_state options.min_lr_ratio");
+  o.adam.weight_decay = detail::exact_from(j.at("weight_decay"), "trainer_state options.weight_decay");
+  o.adam.max_grad_norm = detail::exact_from(j.at("max_grad_norm"), "trainer_state options.max_grad_norm");
+  o.eval_every = j.at("eval_every").as_size("trainer_state options.eval_every");
+  const io::json& t = j.at("target_loss");
+  o.target_loss = t.is_null() ? std::nullopt : std::optional<double>(detail::exact_from(t, "trainer_state options.target_loss"));
+  o.max_total_steps = j.at("max_total_steps").as_size("trainer_state options.max_total_steps");
+  o.base.hidden_dropout_prob = detail::exact_from(j.at("hidden_dropout_prob"), "trainer_state options.hidden_dropout_prob");
+  o.base.attention_probs_dropout_prob =
+      detail::exact_from(j.at("attention_probs_dropout_prob"), "trainer_state options.attention_probs_dropout_prob");
+  o.base.initializer_range = detail::exact_from(j.at("initializer_range"), "trainer_state options.initializer_range");
+}
+
+/// What a checkpoint's trainer_state says about the run it belongs to.
+struct resume_info {
+  sched::runtime_schedule schedule;
+  trainer_options options;
+  bool complete = false;
+};
+inline resume_info read_resume_info(const std::filesystem::path& dir) {
+  const auto p = dir / "trainer_state.json";
+  if (!std::filesystem::exists(p)) throw error("resume folder " + dir.string(), "a trainer_state.json", "none");
+  const io::json j = io::json::parse(io::read_file(p), p.string());
+  resume_info r;
+  r.schedule = sched::schedule_from_json(j.at("schedule"));
+  options_from_json(j.at("options"), r.options);
+  r.complete = j.at("complete").as_bool("trainer_state complete");
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The trainer.
+
+class progressive_trainer {
+ public:
+  using model_t = reference::bert<float>;
+  using optim_t = reference::adamw<float>;
+
+  /// The schedule is validated; data must tokenise with `vocab` (written into every checkpoint) and have
+  /// full_seq_len = the last stage's seq_len.
+  progressive_trainer(sched::runtime_schedule schedule, data_source& data, trainer_options opt,
+                      std::vector<std::string> vocab)
+      : sched_(std::move(schedule)), data_(data), opt_(std::move(opt)), vocab_(std::move(vocab)) {
+    sched_.validate();
+    if (sched_.run.vocab_size < vocab_.size())
+      throw error("schedule vocab_size", ">= the vocabulary's " + std::to_string(vocab_.size()) + " tokens",
+                  std::to_string(sched_.run.vocab_size));
+    if (data.options().full_seq_len != sched_.stages.back().shape.seq_len)
+      throw error("data full_seq_len", "the last stage's seq_len " + std::to_string(sched_.stages.back().shape.seq_len),
+                  std::to_string(data.options().full_seq_len));
+    for (std::size_t i = 0; i < sched_.stages.size(); ++i)
+      if (trained_shape(sched_.stages[i].shape).seq_len < 3)
+        throw error("schedule stage " + std::to_string(i) + " trained seq_len", ">= 3",
+                    std::to_string(trained_shape(sched_.stages[i].shape).seq_len));
+    if (!(opt_.lr > 0)) throw error("trainer lr", "> 0", std::to_string(opt_.lr));
+    total_steps_ = 0;
+    for (const auto& s : sched_.stages) total_steps_ += s.steps;
+    build(0);
+    model_->init(opt_.seed);
+  }
+
+  [[nodiscard]] const sched::runtime_schedule& schedule() const { return sched_; }
+  [[nodiscard]] model_t& model() { return *model_; }
+  [[nodiscard]] const trainer_options& options() const { return opt_; }
+  [[nodiscard]] std::size_t step() const { return st_.step; }
+  [[nodiscard]] std::size_t stage() const { return st_.stage; }
+  [[nodiscard]] std::size_t schedule_steps() const { return total_steps_; }
+  [[nodiscard]] const std::vector<log_row>& rows() const { return st_.rows; }
+  [[nodiscard]] model::bert_config config_of(std::size_t stage) const {
+    return stage_config(trained_shape(sched_.stages[stage].shape), sched_.run.vocab_size, opt_.base);
+  }
+  /// Training FLOPs of one optimizer step of a stage (the sched cost model on the trained shape).
+  [[nodiscard]] double flops_per_step(std::size_t stage) const {
+    return sched::training_flops_per_step(trained_shape(sched_.stages[stage].shape), sched_.run);
+  }
+
+  /// Starts from given weights instead of the seeded init (flat, bert_parameters(config_of(0)) order).
+  void set_initial_parameters(const std::vector<float>& flat) {
+    if (st_.step != 0) throw error("set_initial_parameters", "before the first step", "step " + std::to_string(st_.step));
+    auto p = model_->flat_params();
+    if (flat.size() != p.size())
+      throw error("initial parameters", std::to_string(p.size()) + " floats (stage 0 config)", std::to_string(flat.size()));
+    std::copy(flat.begin(), flat.end(), p.begin());
+  }
+
+  /// Restores the state of a checkpoint folder written by this trainer. Its schedule and options must be
+  /// this trainer's (read_resume_info gives them).
+  void resume(const std::filesystem::path& dir) {
+    io::checkpoint ck = io::load_checkpoint(dir);
+    const io::json& ts = ck.trainer_state;
+    if (ts.is_null()) throw error("resume folder " + dir.string(), "a trainer_state.json", "none");
+    const auto stored = sched::schedule_from_json(ts.at("schedule"));
+    if (!(stored == sched_)) throw error("resume folder " + dir.string() + " schedule", "this run's schedule", "a different one");
+    trainer_options stored_opt;
+    options_from_json(ts.at("options"), stored_opt);
+    if (stored_opt.seed != opt_.seed || stored_opt.lr != opt_.lr || stored_opt.warmup != opt_.warmup)
+      throw error("resume folder " + dir.string() + " options", "this run's seed, lr and warmup", "different ones");
+    state s;
+    s.step = ts.at("step").as_size("trainer_state step");
+    s.stage = ts.at("stage").as_size("trainer_state stage");
+    s.stage_step = ts.at("stage_step").as_size("trainer_state stage_step");
+    s.flops = detail::exact_from(ts.at("flops"), "trainer_state flops");
+    s.tokens = detail::exact_from(ts.at("tokens"), "trainer_state tokens");
+    s.wall = detail::exact_from(ts.at("wall_seconds"), "trainer_state wall_seconds");
+    s.loss_sum = detail::exact_from(ts.at("loss_sum"), "trainer_state loss_sum");
+    s.loss_count = ts.at("loss_count").as_size("trainer_state loss_count");
+    s.complete = ts.at("complete").as_bool("trainer_state complete");
+    for (const auto& r : ts.at("rows").as_array("trainer_state rows")) {
+      log_row x;
+      x.step = r.at("step").as_size("row step");
+      x.stage = r.at("stage").as_size("row stage");
+      x.shape = r.at("shape").as_string("row shape");
+      x.tokens = detail::exact_from(r.at("tokens"), "row tokens");
+      x.flops = detail::exact_from(r.at("flops"), "row flops");
+      x.wall_seconds = detail::exact_from(r.at("wall_seconds"), "row wall_seconds");
+      x.train_loss = detail::exact_from(r.at("train_loss"), "row train_loss");
+      x.val_loss = detail::exact_from(r.at("val_loss"), "row val_loss");
+      s.rows.push_back(std::move(x));
+    }
+    if (s.stage >= sched_.stages.size())
+      throw error("trainer_state stage", "< " + std::to_string(sched_.stages.size()), std::to_string(s.stage));
+    const auto cfg = config_of(s.stage);
+    if (ck.config.num_hidden_layers != cfg.num_hidden_layers || ck.config.hidden_size != cfg.hidden_size ||
+        ck.config.intermediate_size != cfg.intermediate_size || ck.config.max_position_embeddings != cfg.max_position_embeddings)
+      throw error("resume folder " + dir.string() + " config", "stage " + std::to_string(s.stage) + "'s model", "another shape");
+    if (!ck.opt) throw error("resume folder " + dir.string(), "optimizer.safetensors", "none");
+    build(s.stage);
+    std::copy(ck.params.begin(), ck.params.end(), model_->flat_params().begin());
+    std::copy(ck.opt->exp_avg.begin(), ck.opt->exp_avg.end(), optim_->first_moment_flat().begin());
+    std::copy(ck.opt->exp_avg_sq.begin(), ck.opt->exp_avg_sq.end(), optim_->second_moment_flat().begin());
+    optim_->set_step_count(ck.opt->step);
+    st_ = std::move(s);
+  }
+
+  /// Runs (or continues) the schedule, then the optional extension toward target_loss.
+  run_result run(const std::atomic<bool>* stop = &interrupt_flag()) {
+    const bool tty = ::isatty(::fileno(stdout)) != 0;
+    bar_ = opt_.progress == progress_mode::bar || (opt_.progress == progress_mode::automatic && tty);
+    quiet_ = opt_.progress == progress_mode::quiet;
+    const auto run_start = clock::now();
+    const std::size_t start_step = st_.step;
+    const std::size_t cap = run_cap();
+    bool interrupted = false;
+    announce_stage();
+    while (!st_.complete) {
+      // Stage boundary: grow into the next stage (also right after resuming from a stage-<i> checkpoint).
+      if (st_.stage_step >= sched_.stages[st_.stage].steps && st_.stage + 1 < sched_.stages.size()) {
+        grow_into(st_.stage + 1);
+        announce_stage();
+        continue;
+      }
+      const bool in_schedule = st_.step < total_steps_;
+      if (!in_schedule && !extending()) break;
+      train_step();
+      const bool stage_end = in_schedule && st_.stage_step == sched_.stages[st_.stage].steps;
+      const bool periodic = opt_.eval_every > 0 && st_.step % opt_.eval_every == 0;
+      const bool at_cap = !in_schedule && st_.step >= cap;  // the extension's last step
+      if (periodic || stage_end || at_cap) add_row();
+      if (stage_end) checkpoint("stage-" + std::to_string(st_.stage));
+      progress(run_start, start_step, cap);
+      if (st_.step >= total_steps_ && !extending()) {
+        st_.complete = true;
+        break;
+      }
+      if ((stop && stop->load()) || (opt_.stop_after_step > 0 && st_.step >= opt_.stop_after_step)) {
+        interrupted = true;
+        break;
+      }
+    }
+    if (st_.step >= total_steps_ && !extending()) st_.complete = true;
+    if (bar_ && !quiet_) std::printf("\n");
+    checkpoint("final");
+    run_result r;
+    r.rows = st_.rows;
+    r.complete = st_.complete;
+    r.interrupted = interrupted && !st_.complete;
+    r.steps = st_.step;
+    r.flops = st_.flops;
+    r.wall_seconds = st_.wall;
+    r.final_val_loss = st_.rows.empty() ? 0.0 : st_.rows.back().val_loss;
+    if (r.interrupted && !quiet_)
+      std::printf("[%s] interrupted at step %zu; state saved in %s\n", opt_.label.c_str(), st_.step,
+                  opt_.out_dir.empty() ? "(no --out)" : (opt_.out_dir / "final").c_str());
+    return r;
+  }
+
+  /// Mean validation loss over the full-length validation set (dropout off).
+  double evaluate() {
+    double sum = 0;
+    std::size_t n = 0;
+    for (const auto& b : data_.validation_batches()) {
+      const auto r = model_->evaluate(b);
+      sum += r.loss * static_cast<double>(r.targets);
+      n += r.targets;
+    }
+    return n ? sum / static_cast<double>(n) : 0.0;
+  }
+
+  /// The learning rate of the next step (1-based stage step / global step as in the file comment).
+  [[nodiscard]] double lr_at(std::size_t stage, std::size_t stage_step, std::size_t global_step) const {
+    const bool restart = stage == 0 || sched_.stages[stage].enter.lr == sched::lr_action::restart_warmup;
+    const std::size_t t = restart ? stage_step : global_step;
+    const std::size_t end = restart ? sched_.stages[stage].steps : total_steps_;
+    const double peak = opt_.lr;
+    if (opt_.warmup > 0 && t <= opt_.warmup) return peak * static_cast<double>(t) / static_cast<double>(opt_.warmup);
+    const double floor = peak * opt_.min_lr_ratio;
+    if (end <= opt_.warmup || t >= end) return floor;
+    const double left = static_cast<double>(end - t) / static_cast<double>(end - opt_.warmup);
+    return floor + (peak - floor) * left;
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  struct state {
+    std::size_t step = 0, stage = 0, stage_step = 0;
+    double flops = 0, tokens = 0, wall = 0;
+    double loss_sum = 0;
+    std::size_t loss_count = 0;
+    bool complete = false;
+    std::vector<log_row> rows;
+  };
+
+  [[nodiscard]] std::size_t run_cap() const {
+    return opt_.target_loss ? std::max(total_steps_, opt_.max_total_steps) : total_steps_;
+  }
+  /// Past the schedule's end: keep going while a target is set, not reached, and the cap is not hit.
+  [[nodiscard]] bool extending() const {
+    if (!opt_.target_loss || st_.step < total_steps_ || st_.step >= run_cap()) return false;
+    return st_.rows.empty() || st_.rows.back().val_loss > *opt_.target_loss;
+  }
+
+  void build(std::size_t stage) {
+    const auto cfg = config_of(stage);
+    model_ = std::make_unique<model_t>(cfg);
+    optim_ = std::make_unique<optim_t>(cfg, opt_.adam);
+  }
+
+  void grow_into(std::size_t next) {
+    const auto from = config_of(st_.stage), to = config_of(next);
+    const auto go = grow_options_of(sched_.stages[next].enter);
+    auto nm = std::make_unique<model_t>(to);
+    auto no = std::make_unique<optim_t>(to, opt_.adam);
+    const model::moments<float> ms{optim_->first_moment(), optim_->second_moment()};
+    const model::moments<float> md{no->first_moment(), no->second_moment()};
+    model::grow(from, model_->parameters(), to, nm->parameters(), go, &ms, &md);
+    // Bias correction: mapped moments keep their step count; reset moments start over.
+    no->set_step_count(go.optimizer == model::optimizer_policy::map ? optim_->step_count() : 0);
+    model_ = std::move(nm);
+    optim_ = std::move(no);
+    st_.stage = next;
+    st_.stage_step = 0;
+  }
+
+  void train_step() {
+    const auto t0 = clock::now();
+    const auto shape = trained_shape(sched_.stages[st_.stage].shape);
+    const auto b = data_.train_batch(opt_.seed, st_.step, shape.seq_len, sched_.run.batch_size);
+    const auto r = model_->forward_backward(b, mix64(opt_.seed ^ mix64(st_.step + 0x5eedULL)));
+    const double lr = lr_at(st_.stage, st_.stage_step + 1, st_.step + 1);
+    optim_->step(model_->flat_params(), model_->flat_grads(), lr);
+    ++st_.step;
+    ++st_.stage_step;
+    st_.flops += flops_per_step(st_.stage);
+    st_.tokens += static_cast<double>(b.tokens());
+    st_.loss_sum += r.loss;
+    ++st_.loss_count;
+    last_lr_ = lr;
+    st_.wall += std::chrono::duration<double>(clock::now() - t0).count();
+  }
+
+  void add_row() {
+    log_row r;
+    r.step = st_.step;
+    r.stage = st_.stage;
+    r.shape = shape_name(trained_shape(sched_.stages[st_.stage].shape));
+    r.tokens = st_.tokens;
+    r.flops = st_.flops;
+    r.wall_seconds = st_.wall;
+    r.train_loss = st_.loss_count ? st_.loss_sum / static_cast<double>(st_.loss_count) : 0.0;
+    r.val_loss = evaluate();
+    st_.loss_sum = 0;
+    st_.loss_count = 0;
+    st_.rows.push_back(r);
+    if (!opt_.log_csv.empty()) io::write_file_atomic(opt_.log_csv, csv_text(st_.rows));
+    if (!bar_ && !quiet_)
+      std::printf("[%s] step %zu stage %zu %s train_loss %.4f val_loss %.4f flops %.3e wall %.1fs\n", opt_.label.c_str(),
+                  r.step, r.stage, r.shape.c_str(), r.train_loss, r.val_loss, r.flops, r.wall_seconds);
+    std::fflush(stdout);
+  }
+
+  void announce_stage() {
+    if (quiet_ || st_.stage_step != 0) return;
+    const auto& s = sched_.stages[st_.stage].shape;
+    const auto t = trained_shape(s);
+    if (bar_) std::printf("\n");
+    std::printf("[%s] stage %zu/%zu: %s for %zu steps", opt_.label.c_str(), st_.stage + 1, sched_.stages.size(),
+                shape_name(t).c_str(), sched_.stages[st_.stage].steps);
+    if (s.pool_size > 1)
+      std::printf(" (pool_size %zu trained as truncation to %zu tokens: reference::bert has no pooling)", s.pool_size,
+                  t.seq_len);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+
+  void progress(clock::time_point run_start, std::size_t start_step, std::size_t cap) {
+    if (!bar_ || quiet_) return;
+    const double el = std::chrono::duration<double>(clock::now() - run_start).count();
+    const std::size_t done = st_.step - start_step;
+    const double eta = done ? el / static_cast<double>(done) * static_cast<double>(cap > st_.step ? cap - st_.step : 0) : 0.0;
+    const double last = st_.loss_count ? st_.loss_sum / static_cast<double>(st_.loss_count) : 0.0;
+    const double val = st_.rows.empty() ? 0.0 : st_.rows.back().val_loss;
+    std::printf("\r[%s] stage %zu/%zu step %zu/%zu loss %.4f val %.4f lr %.2e ETA %.0fs   ", opt_.label.c_str(),
+                st_.stage + 1, sched_.stages.size(), st_.step, cap, last, val, last_lr_, eta);
+    std::fflush(stdout);
+  }
+
+  void checkpoint(const std::string& name) {
+    if (opt_.out_dir.empty()) return;
+    io::json ts = io::json::object();
+    ts["step"] = st_.step;
+    ts["stage"] = st_.stage;
+    ts["stage_step"] = st_.stage_step;
+    ts["flops"] = detail::exact(st_.flops);
+    ts["tokens"] = detail::exact(st_.tokens);
+    ts["wall_seconds"] = detail::exact(st_.wall);
+    ts["loss_sum"] = detail::exact(st_.loss_sum);
+    ts["loss_count"] = st_.loss_count;
+    ts["complete"] = st_.complete;
+    ts["lr"] = last_lr_;
+    ts["schedule"] = sched::to_json(sched_);
+    ts["options"] = options_to_json(opt_);
+    io::json rows = io::json::array();
+    for (const auto& r : st_.rows) {
+      io::json j = io::json::object();
+      j["step"] = r.step;
+      j["stage"] = r.stage;
+      j["shape"] = r.shape;
+      j["tokens"] = detail::exact(r.tokens);
+      j["flops"] = detail::exact(r.flops);
+      j["wall_seconds"] = detail::exact(r.wall_seconds);
+      j["train_loss"] = detail::exact(r.train_loss);
+      j["val_loss"] = detail::exact(r.val_loss);
+      rows.push_back(std::move(j));
+    }
+    ts["rows"] = std::move(rows);
+    ts["csv"] = csv_text(st_.rows);
+    std::filesystem::create_directories(opt_.out_dir);
+    const auto params = model_->parameters();
+    const auto m = optim_->first_moment();
+    const auto v = optim_->second_moment();
+    io::optimizer_views<float> ov{m, v, optim_->step_count(), {}};
+    io::save_checkpoint(opt_.out_dir / name, model_->config(), params, vocab_, &ov, ts);
+  }
+
+  sched::runtime_schedule sched_;
+  data_source& data_;
+  trainer_options opt_;
+  std::vector<std::string> vocab_;
+  std::size_t total_steps_ = 0;
+  std::unique_ptr<model_t> model_;
+  std::unique_ptr<optim_t> optim_;
+  state st_;
+  double last_lr_ = 0;
+  bool bar_ = false, quiet_ = false;
+};
+
+}  // namespace growth::train

@@ -1,0 +1,77 @@
+// growth inspect: what a checkpoint folder holds. Prints the config summary (including the low-cost growth
+// fields), every parameter with its shape and element count, the total count, and the forward FLOPs per
+// token (reference/flops.hpp: matrix products only, MLM head on the 15% masked targets) at
+// seq_len = max_position_embeddings and at 128. The folder is loaded strictly (io::load_checkpoint), so a
+// missing tensor or a wrong shape is an error naming it.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <growth/io/checkpoint.hpp>
+#include <growth/reference/flops.hpp>
+
+#include "command.hpp"
+#include "common.hpp"
+
+namespace {
+
+std::string layer_list(const std::vector<std::size_t>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+void run_inspect(const std::string& dir_arg) {
+  using growth::error;
+  namespace fs = std::filesystem;
+  const fs::path dir(dir_arg);
+  if (!fs::exists(dir)) throw error("--model folder " + dir.string(), "an existing checkpoint folder", "missing");
+  if (!fs::is_directory(dir)) throw error("--model folder " + dir.string(), "a folder", "a file");
+  for (const char* f : {"config.json", "model.safetensors", "vocab.txt"})
+    if (!fs::exists(dir / f)) throw error("checkpoint file " + (dir / f).string(), "present in the --model folder", "missing");
+  growth::io::load_options lo;
+  lo.load_optimizer = false;
+  const auto ck = growth::io::load_checkpoint(dir, lo);
+  const auto& c = ck.config;
+
+  std::printf("checkpoint: %s\n", dir.c_str());
+  std::printf("config: layers=%zu hidden=%zu heads=%zu head_dim=%zu intermediate=%zu vocab_size=%zu max_position=%zu "
+              "type_vocab=%zu\n",
+              c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.head_dim(), c.intermediate_size, c.vocab_size,
+              c.max_position_embeddings, c.type_vocab_size);
+  std::printf("config: hidden_act=%s dropout=%g attention_dropout=%g layer_norm_eps=%g initializer_range=%g pad_token_id=%zu\n",
+              c.hidden_act.c_str(), c.hidden_dropout_prob, c.attention_probs_dropout_prob, c.layer_norm_eps,
+              c.initializer_range, c.pad_token_id);
+  if (c.is_standard()) {
+    std::printf("growth: standard BERT (no shared / factorised FFN, no pooling)\n");
+  } else {
+    std::printf("growth: ffn_shared_layers=%s ffn_share_factor=%zu ffn_factorized_layers=%s ffn_rank=%zu pool_size=%zu\n",
+                layer_list(c.ffn_shared_layers).c_str(), c.ffn_share_factor, layer_list(c.ffn_factorized_layers).c_str(),
+                c.ffn_rank, c.pool_size);
+  }
+  std::printf("vocab.txt: %zu tokens\n", ck.vocab.size());
+  std::printf("optimizer.safetensors: %s\n", fs::exists(dir / "optimizer.safetensors") ? "present" : "absent");
+
+  std::printf("parameters:\n");
+  std::size_t total = 0;
+  for (const auto& s : growth::model::bert_parameters(c)) {
+    std::printf("  %-60s %-16s %zu\n", s.name.c_str(), growth::detail::shape_string(s.shape).c_str(), s.numel());
+    total += s.numel();
+  }
+  std::printf("total_parameters=%zu\n", total);
+  const double f = 0.15;
+  const std::size_t lengths[] = {c.max_position_embeddings, std::size_t{128}};
+  for (std::size_t s : lengths)
+    std::printf("forward_flops_per_token(seq_len=%zu)=%.6g training_flops_per_token(seq_len=%zu)=%.6g\n", s,
+                growth::reference::forward_flops_per_token(c, s, f), s,
+                growth::reference::training_flops_per_token(c, s, f));
+}
+
+growth_tool::registrar reg{"inspect", [](CLI::App& app) {
+                             auto dir = std::make_shared<std::string>();
+                             auto* sub = app.add_subcommand("inspect", "Summarise a checkpoint folder");
+                             sub->add_option("--model", *dir, "checkpoint folder")->required();
+                             sub->callback([dir] { run_inspect(*dir); });
+                           }};
+
+}  // namespace
