@@ -2,7 +2,7 @@
 # Installs what growth needs on Debian 12 (run as root). Idempotent: installs only what is missing.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev doctest-dev libbenchmark-dev
-      nlohmann-json3-dev libcli11-dev libfmt-dev)
+      nlohmann-json3-dev libcli11-dev libfmt-dev pkgconf)
 pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -13,6 +13,8 @@
 ///  - general path: s = 0; s = fma(x, w, s) per term in lexicographic entry order; out = T(s).
 /// Every multiply is __fmul_rn / __dmul_rn and every accumulation __fmaf_rn / __fma_rn, so nvcc's own
 /// contraction cannot change a bit. 16-bit conversions use dtype.hpp's GROWTH_HD bit-level code.
+/// Caveat: NaN payloads are not promised identical (GPU arithmetic returns a canonical NaN, x86 the
+/// quieted input); every non-NaN value, infinities and signed zeros included, is.
 ///
 /// Streams: every operation is enqueued on growth::cuda::current_stream(), a thread-local stream
 /// (default: the legacy default stream, 0). Set it for a scope with growth::cuda::stream_guard (e.g. to

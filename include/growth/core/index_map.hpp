@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -274,9 +275,10 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
   if (!lead_gather || !inner_gather) acc.assign(n_out, C(0));
 
   // Writes sum over inner entries of in_row, times the leading weight, into acc (general path).
-  auto accumulate_row = [&](const T* in_row, C w_lead) {
+  // The accumulator is acc, or the output row itself when it is contiguous and already compute_t.
+  auto accumulate_row = [&](const T* in_row, C w_lead, C* acc_row) {
     if (inner_identity) {  // entry j of row j, weight exactly 1, so w_lead * 1 == w_lead
-      C* a = acc.data();
+      C* a = acc_row;
       if (in_s == 1) {
         for (std::size_t j = 0; j < n_out; ++j) a[j] = std::fma(to_compute(in_row[j]), w_lead, a[j]);
       } else {
@@ -286,7 +288,7 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
     }
     if (inner_gather) {  // zero runs add nothing
       for (const inner_run& r : runs) {
-        C* a = acc.data() + r.out0;
+        C* a = acc_row + r.out0;
         if (r.scatter) {
           for (std::size_t j = 0; j < r.len; ++j)
             a[j] = std::fma(to_compute(in_row[sc_src[r.sc0 + j] * in_s]), w_lead * sc_w[r.sc0 + j], a[j]);
@@ -302,13 +304,13 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
     const auto off = inner.offsets();
     const auto idx = inner.index();
     for (std::size_t j = 0; j < n_out; ++j) {
-      C s = acc[j];
+      C s = acc_row[j];
       for (std::size_t e = off[j]; e < off[j + 1]; ++e)
         // One explicit fused multiply-add per term: with a plain `s += x * w` GCC contracts to FMA only
         // where the ISA has it (-march=x86-64-v3 yes, -O0 / nvcc's host pass no), so bits would depend
         // on flags; the CUDA executor uses the same fma.
         s = std::fma(to_compute(in_row[idx[e] * in_s]), w_lead * inner_w[e], s);
-      acc[j] = s;
+      acc_row[j] = s;
     }
   };
   // Fast leaf: out_row = w_lead * inner-gather(in_row).
@@ -395,7 +397,15 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
       continue;
     }
     // General path: cartesian product of the leading rows' entries, lexicographic order.
-    std::fill(acc.begin(), acc.end(), C(0));
+    C* acc_row = acc.data();
+    bool direct = false;
+    if constexpr (std::is_same_v<T, C>) {
+      if (out_s == 1) {
+        acc_row = out_row;
+        direct = true;
+      }
+    }
+    std::fill_n(acc_row, n_out, C(0));
     std::array<std::size_t, R> cur{}, beg{}, end{};
     bool empty = false;
     for (std::size_t a = 0; a < last; ++a) {
@@ -411,7 +421,7 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
           in_off += static_cast<std::ptrdiff_t>(m.axes[a].index()[cur[a]]) * in.stride(a);
           w = w * static_cast<C>(m.axes[a].weight()[cur[a]]);
         }
-        accumulate_row(in.data() + in_off, w);
+        accumulate_row(in.data() + in_off, w, acc_row);
         std::size_t a = last;
         while (a-- > 0) {
           if (++cur[a] < end[a]) break;
@@ -420,6 +430,7 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
         if (a == static_cast<std::size_t>(-1)) break;
       }
     }
+    if (direct) continue;
     if (out_s == 1) {
       for (std::size_t j = 0; j < n_out; ++j) out_row[j] = from_compute<T>(acc[j]);
     } else {

@@ -148,7 +148,7 @@ inline transition plan_transition(const bert_config& from, const bert_config& to
   t.depth = plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth);
   if (to.num_hidden_layers != from.num_hidden_layers && o.depth != depth_mode::identity) {
     t.exact.exact = false;
-    t.exact.reasons.push_back(o.depth == depth_mode::stack ? "depth by stacking computes f(f(x))"
+    t.exact.reasons.emplace_back(o.depth == depth_mode::stack ? "depth by stacking computes f(f(x))"
                                                            : "depth by interpolation repeats layers");
   }
   // Every new layer's low-cost status must be derivable from its source layer's.
@@ -180,7 +180,7 @@ inline transition plan_transition(const bert_config& from, const bert_config& to
     t.hidden = hidden_mean_pad(from.hidden_size, to.hidden_size);
     t.ln_gain_scale = std::sqrt(static_cast<double>(from.hidden_size) / static_cast<double>(to.hidden_size));
     t.exact.exact = false;
-    t.exact.reasons.push_back("hidden mean padding is not exact in post-LN BERT");
+    t.exact.reasons.emplace_back("hidden mean padding is not exact in post-LN BERT");
   }
   // Attention channels: heads at fixed head size.
   if (to.num_attention_heads == from.num_attention_heads) {

@@ -1,0 +1,107 @@
+// One full training step of the reference BERT (forward, backward, AdamW) on
+// L=4, H=256, A=4, I=1024, V=8192, seq 128, batch 16, 15% MLM targets, dropout 0.1, float;
+// reports tokens/s, achieved GFLOP/s (growth::reference::training_flops_per_token) and the ratio to
+// Eigen's float GEMM rate measured in this binary on 2048x256x1024 (the FFN up-projection shape).
+//   ./bench_train_step --benchmark_min_time=5
+#include <benchmark/benchmark.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <growth/reference/adamw.hpp>
+#include <growth/reference/bert.hpp>
+#include <growth/reference/flops.hpp>
+#include <vector>
+
+namespace {
+
+growth::model::bert_config bench_config() {
+  growth::model::bert_config c;
+  c.num_hidden_layers = 4;
+  c.hidden_size = 256;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 1024;
+  c.vocab_size = 8192;
+  c.max_position_embeddings = 512;
+  return c;
+}
+
+constexpr std::size_t kBatch = 16, kSeq = 128;
+
+growth::reference::batch bench_batch(const growth::model::bert_config& c) {
+  growth::reference::batch b(kBatch, kSeq);
+  growth::rng r(1, 2);
+  for (std::size_t i = 0; i < b.tokens(); ++i) {
+    b.input_ids[i] = static_cast<std::int32_t>(1 + r.below(c.vocab_size - 1));
+    if (r.uniform() < 0.15) b.labels[i] = static_cast<std::int32_t>(r.below(c.vocab_size));
+  }
+  return b;
+}
+
+// Median GFLOP/s of C = A B with row-major A (2048 x 256), B^T stored (1024 x 256), as the model's
+// linear layers multiply (x W^T).
+double gemm_gflops(int reps = 30) {
+  using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const mat a = mat::Random(2048, 256), w = mat::Random(1024, 256);
+  mat c(2048, 1024);
+  for (int i = 0; i < 3; ++i) c.noalias() = a * w.transpose();
+  std::vector<double> g;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    c.noalias() = a * w.transpose();
+    const auto t1 = std::chrono::steady_clock::now();
+    g.push_back(2.0 * 2048 * 256 * 1024 / std::chrono::duration<double>(t1 - t0).count() * 1e-9);
+    benchmark::DoNotOptimize(c.data());
+  }
+  std::sort(g.begin(), g.end());
+  return g[g.size() / 2];
+}
+
+void BM_eigen_gemm_2048x256x1024(benchmark::State& st) {
+  using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const mat a = mat::Random(2048, 256), w = mat::Random(1024, 256);
+  mat c(2048, 1024);
+  for (auto _ : st) {
+    c.noalias() = a * w.transpose();
+    benchmark::DoNotOptimize(c.data());
+  }
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * 2048 * 256 * 1024 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_eigen_gemm_2048x256x1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_train_step(benchmark::State& st) {
+  const auto c = bench_config();
+  const auto b = bench_batch(c);
+  std::size_t targets = 0;
+  for (auto y : b.labels) targets += y != growth::reference::ignore_label ? 1 : 0;
+  const double frac = static_cast<double>(targets) / static_cast<double>(b.tokens());
+  growth::reference::bert<float> m(c);
+  m.init(1);
+  growth::reference::adamw<float> opt(c, {});
+  std::uint64_t step = 0;
+  m.forward_backward(b, ++step);  // warm-up: allocates the workspace
+  opt.step(m.flat_params(), m.flat_grads(), 1e-4);
+  const double gemm = gemm_gflops();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t iters = 0;
+  for (auto _ : st) {
+    auto r = m.forward_backward(b, ++step);
+    opt.step(m.flat_params(), m.flat_grads(), 1e-4);
+    benchmark::DoNotOptimize(r.loss);
+    ++iters;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double flops_per_step = growth::reference::training_flops_per_token(c, kSeq, frac) * static_cast<double>(b.tokens());
+  const double gflops = flops_per_step * static_cast<double>(iters) / secs * 1e-9;
+  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(b.tokens()), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] = gflops;
+  st.counters["GFLOP/step"] = flops_per_step * 1e-9;
+  st.counters["gemm_GFLOP/s"] = gemm;
+  st.counters["ratio_to_gemm"] = gflops / gemm;
+  st.counters["params_M"] = static_cast<double>(growth::model::parameter_count(c)) * 1e-6;
+}
+BENCHMARK(BM_train_step)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();

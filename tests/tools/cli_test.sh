@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# End-to-end tests of the growth tool's init / inspect / eval subcommands (registered by
+# tests/tools/CMakeLists.txt). Usage: cli_test.sh <step> <growth executable> <work dir>
+# Steps: init (creates <work>/ckpt, the fixture of the others), inspect, eval, dump, errors.
+set -u
+step=$1
+tool=$2
+work=$3
+mkdir -p "$work"
+cd "$work" || exit 1
+
+fail() {
+  echo "FAIL [$step]: $*" >&2
+  exit 1
+}
+
+# Tiny model: H = 16, L = 2, A = 2, I = 32, V = 120, P = 64, T = 2.
+write_config() {
+  cat >"$1" <<'EOF'
+{
+  "architectures": ["BertForMaskedLM"],
+  "model_type": "bert",
+  "vocab_size": 120,
+  "hidden_size": 16,
+  "num_hidden_layers": 2,
+  "num_attention_heads": 2,
+  "intermediate_size": 32,
+  "hidden_act": "gelu",
+  "hidden_dropout_prob": 0.1,
+  "attention_probs_dropout_prob": 0.1,
+  "max_position_embeddings": 64,
+  "type_vocab_size": 2,
+  "initializer_range": 0.02,
+  "layer_norm_eps": 1e-12,
+  "pad_token_id": 0
+}
+EOF
+}
+
+# A small deterministic text: 300 lines of sentences over a few dozen words.
+write_text() {
+  awk 'BEGIN {
+    split("the lord said unto moses and aaron in the land of egypt saying this month shall be unto you the beginning of months it shall be the first month of the year to you speak ye unto all the congregation of israel", w, " ");
+    n = length(w); s = 7;
+    for (l = 0; l < 300; l++) {
+      line = "";
+      len = 6 + (l % 9);
+      for (k = 0; k < len; k++) { s = (s * 1103515245 + 12345) % 2147483648; line = line (k ? " " : "") w[1 + int(s / 65536) % n]; }
+      print line ".";
+    }
+  }' >"$1"
+}
+
+# Parameter count of the tiny config, by the BertForMaskedLM formula (decoder weight tied, not counted).
+expected_params() {
+  local H=16 L=2 I=32 V=120 P=64 T=2
+  local emb=$(((V + P + T) * H + 2 * H))
+  local layer=$((4 * (H * H + H) + 2 * H + (H * I + I) + (I * H + H) + 2 * H))
+  local head=$((H * H + H + 2 * H + V))
+  echo $((emb + L * layer + head))
+}
+
+case "$step" in
+  init)
+    rm -rf ckpt ckpt2 config.json text.txt
+    write_config config.json
+    write_text text.txt
+    "$tool" init --config config.json --text text.txt --seed 1 --out ckpt 2>init.err >init.out || { cat init.err; fail "init exited $?"; }
+    for f in config.json model.safetensors vocab.txt; do [[ -s ckpt/$f ]] || fail "ckpt/$f missing"; done
+    [[ $(wc -l <ckpt/vocab.txt) -eq 120 ]] || fail "vocab.txt has $(wc -l <ckpt/vocab.txt) lines, expected 120"
+    head -5 ckpt/vocab.txt | tr '\n' ' ' | grep -q '^\[PAD\] \[UNK\] \[CLS\] \[SEP\] \[MASK\] $' || fail "special tokens not first"
+    if grep -q '\[unused0\]' ckpt/vocab.txt; then
+      grep -q 'padded' init.err || fail "vocab padded without a note on stderr"
+    fi
+    # Same seed -> the same bytes; another seed -> other weights.
+    "$tool" init --config config.json --text text.txt --seed 1 --out ckpt2 >/dev/null 2>&1 || fail "second init failed"
+    cmp -s ckpt/model.safetensors ckpt2/model.safetensors || fail "init is not deterministic"
+    cmp -s ckpt/vocab.txt ckpt2/vocab.txt || fail "vocab training is not deterministic"
+    "$tool" init --config config.json --text text.txt --seed 2 --out ckpt2 2>/dev/null && fail "init over an existing folder without --force succeeded"
+    "$tool" init --config config.json --text text.txt --seed 2 --out ckpt2 --force >/dev/null 2>&1 || fail "init --force failed"
+    cmp -s ckpt/model.safetensors ckpt2/model.safetensors && fail "seeds 1 and 2 gave the same weights"
+    # --vocab copies the given vocabulary.
+    rm -rf ckpt3
+    "$tool" init --config config.json --vocab ckpt/vocab.txt --out ckpt3 >/dev/null 2>&1 || fail "init --vocab failed"
+    cmp -s ckpt/vocab.txt ckpt3/vocab.txt || fail "init --vocab did not copy vocab.txt"
+    rm -rf ckpt2 ckpt3
+    echo "init ok"
+    ;;
+  inspect)
+    out=$("$tool" inspect --model ckpt) || fail "inspect exited non-zero"
+    want=$(expected_params)
+    echo "$out" | grep -qx "total_parameters=$want" || { echo "$out"; fail "total_parameters != $want"; }
+    echo "$out" | grep -q 'bert.encoder.layer.1.intermediate.dense.weight *\[32, 16\] *512' || fail "parameter line missing"
+    echo "$out" | grep -q '^forward_flops_per_token(seq_len=64)=' || fail "flops at max_position_embeddings missing"
+    echo "$out" | grep -q '^forward_flops_per_token(seq_len=128)=' || fail "flops at 128 missing"
+    n=$(echo "$out" | grep -c '^  bert\.\|^  cls\.')
+    [[ $n -eq $((5 + 2 * 16 + 5)) ]] || fail "expected 42 parameter lines, got $n"
+    echo "inspect ok"
+    ;;
+  eval)
+    a=$("$tool" eval --model ckpt --text text.txt --seq-len 32 --batch-size 4 --batches 3 --seed 5) || fail "eval failed"
+    b=$("$tool" eval --model ckpt --text text.txt --seq-len 32 --batch-size 4 --batches 3 --seed 5) || fail "eval failed"
+    [[ $(echo "$a" | wc -l) -eq 1 ]] || fail "eval printed more than one line: $a"
+    [[ $a =~ ^mlm_loss=[0-9]+\.[0-9]+\ mlm_accuracy=[0-9]+\.[0-9]+\ tokens=[0-9]+$ ]] || fail "bad line format: $a"
+    [[ "$a" == "$b" ]] || fail "eval not deterministic: '$a' vs '$b'"
+    # A random model of vocab 120 has a loss near ln(120) = 4.79.
+    loss=$(echo "$a" | sed 's/^mlm_loss=\([0-9.]*\).*/\1/')
+    awk -v l="$loss" 'BEGIN { exit !(l > 4.0 && l < 5.6) }' || fail "loss $loss far from ln(120)"
+    c=$("$tool" eval --model ckpt --text text.txt --seq-len 32 --batch-size 4 --batches 3 --seed 6) || fail "eval failed"
+    [[ "$a" != "$c" ]] || fail "--seed does not change the masks"
+    # Same masks whatever the batch size (masks depend on the sequence, not the batch): 12 sequences both ways.
+    d=$("$tool" eval --model ckpt --text text.txt --seq-len 32 --batch-size 6 --batches 2 --seed 5) || fail "eval failed"
+    [[ "${a##* }" == "${d##* }" ]] || fail "target count depends on the batch size: '$a' vs '$d'"
+    echo "eval ok: $a"
+    ;;
+  dump)
+    rm -f dump.safetensors
+    "$tool" eval --model ckpt --text text.txt --seq-len 32 --batch-size 3 --batches 1 --seed 5 --dump dump.safetensors >dump.out ||
+      fail "eval --dump failed"
+    [[ -s dump.safetensors ]] || fail "dump.safetensors not written"
+    echo "dump ok: $(cat dump.out)"
+    ;;
+  errors)
+    # Each case: must exit non-zero, name the culprit on stderr, and leave nothing behind.
+    expect_error() {  # expect_error <pattern> <args...>
+      local pat=$1
+      shift
+      if "$tool" "$@" >err.out 2>err.txt; then fail "'$*' succeeded"; fi
+      grep -q -- "$pat" err.txt || { cat err.txt; fail "'$*': message does not name '$pat'"; }
+    }
+    rm -rf bad out_bad
+    write_config bad.json
+    sed -i 's/"num_attention_heads": 2/"num_attention_heads": 3/' bad.json
+    expect_error num_attention_heads init --config bad.json --text text.txt --out out_bad
+    [[ ! -e out_bad ]] || fail "init wrote out_bad after a config error"
+    ls -a | grep -q '^\.out_bad' && fail "init left a temp folder behind"
+    echo '{"hidden_size": 16,' >bad.json
+    expect_error bad.json init --config bad.json --text text.txt --out out_bad
+    [[ ! -e out_bad ]] || fail "init wrote out_bad after a parse error"
+    expect_error 'no-such.json' init --config no-such.json --text text.txt --out out_bad
+    expect_error 'no-such.txt' init --config config.json --text no-such.txt --out out_bad
+    write_config small.json
+    sed -i 's/"vocab_size": 120/"vocab_size": 10/' small.json
+    expect_error vocab_size init --config small.json --text text.txt --out out_bad
+    [[ ! -e out_bad ]] || fail "init wrote out_bad after a vocab_size error"
+    expect_error 'no-such-dir' eval --model no-such-dir --text text.txt
+    expect_error 'no-such-dir' inspect --model no-such-dir
+    # Wrong shapes: the config says intermediate_size 48, the tensors are 32 wide.
+    cp -r ckpt bad
+    sed -i 's/"intermediate_size": 32/"intermediate_size": 48/' bad/config.json
+    expect_error 'intermediate.dense.weight' eval --model bad --text text.txt
+    expect_error 'intermediate.dense.weight' inspect --model bad
+    rm bad/vocab.txt
+    expect_error 'vocab.txt' eval --model bad --text text.txt
+    expect_error 'seq-len' eval --model ckpt --text text.txt --seq-len 65
+    expect_error 'no-such.txt' eval --model ckpt --text no-such.txt
+    rm -f d.safetensors
+    expect_error 'dump' eval --model ckpt --text text.txt --batches 1 --dump no-such-dir/d.safetensors
+    rm -rf bad
+    echo "errors ok"
+    ;;
+  *)
+    fail "unknown step"
+    ;;
+esac

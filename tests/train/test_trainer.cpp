@@ -1,0 +1,229 @@
+// Tests of the progressive trainer: a two-stage run that grows and keeps training, bit-exact resume, run
+// to run determinism, and FLOPs equal to both cost models. Tiny model and a corpus prefix, so it is fast.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <growth/data/vocab_trainer.hpp>
+#include <growth/io/checkpoint.hpp>
+#include <growth/reference/flops.hpp>
+#include <growth/train/data.hpp>
+#include <growth/train/setup.hpp>
+#include <growth/train/trainer.hpp>
+
+namespace fs = std::filesystem;
+using namespace growth;
+
+namespace {
+
+struct fixture_data {
+  std::vector<std::string> vocab;
+  std::unique_ptr<train::data_source> data;
+};
+
+/// Vocabulary and data over the first 120 kB of the KJV, built once for all tests.
+fixture_data& shared_data() {
+  static fixture_data d = [] {
+    fixture_data f;
+    const std::string text = train::read_corpus(fs::path(GROWTH_SOURCE_DIR) / "data" / "kjv.txt", 120000);
+    data::vocab_trainer_options vo;
+    vo.vocab_size = 300;
+    f.vocab = data::train_wordpiece_vocab(text, vo);
+    data::wordpiece_tokenizer tok(f.vocab);
+    const auto stream = data::tokenize_corpus(tok, text);
+    train::data_options o;
+    o.full_seq_len = 32;
+    o.max_validation_sequences = 8;
+    o.eval_batch_size = 8;
+    f.data = std::make_unique<train::data_source>(tok, stream, o);
+    return f;
+  }();
+  return d;
+}
+
+/// Stage 0: 1 layer, FFN shared (k = 2), pooling 2 (trained as truncation to 16 tokens); stage 1: stacked to
+/// 2 layers, FFN un-shared, full length.
+sched::runtime_schedule two_stage(std::size_t vocab) {
+  sched::runtime_schedule s;
+  s.run = sched::run_settings{.vocab_size = vocab, .batch_size = 4, .masked_per_mille = 150};
+  sched::model_shape full{.layers = 2, .hidden = 32, .heads = 2, .ffn = 64, .seq_len = 32};
+  sched::model_shape low = full;
+  low.layers = 1;
+  low.ffn_share_factor = 2;
+  low.ffn_shared_every = 1;
+  low.pool_size = 2;
+  s.stages.push_back(sched::stage{.steps = 5, .shape = low});
+  s.stages.push_back(sched::stage{.steps = 5, .shape = full,
+                                  .enter = {.depth = sched::depth_op::stack, .ffn = sched::ffn_op::unshare}});
+  s.validate();
+  return s;
+}
+
+train::trainer_options options(const fs::path& out, std::uint64_t seed = 7) {
+  train::trainer_options o;
+  o.seed = seed;
+  o.lr = 2e-3;
+  o.warmup = 2;
+  o.eval_every = 3;
+  o.out_dir = out;
+  o.progress = train::progress_mode::quiet;
+  return o;
+}
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path p = fs::path(GROWTH_BINARY_DIR) / "tests" / "train" / "tmp" / name;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+/// The rows without wall-clock time (the only field allowed to differ between runs).
+std::vector<train::log_row> curve(std::vector<train::log_row> rows) {
+  for (auto& r : rows) r.wall_seconds = 0;
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("two-stage progressive run grows and keeps training") {
+  train::set_threads(1);
+  auto& d = shared_data();
+  const auto out = temp_dir("two_stage");
+  train::progressive_trainer t(two_stage(d.vocab.size()), *d.data, options(out), d.vocab);
+  CHECK(t.model().config().num_hidden_layers == 1);
+  CHECK(t.model().config().layer_intermediate_size(0) == 32);
+  const auto r = t.run(nullptr);
+  CHECK(r.complete);
+  CHECK_FALSE(r.interrupted);
+  CHECK(r.steps == 10);
+  CHECK(t.stage() == 1);
+  CHECK(t.model().config().num_hidden_layers == 2);
+  CHECK(t.model().config().layer_intermediate_size(1) == 64);
+  CHECK(t.model().config().max_position_embeddings == 32);
+  // Rows: every 3 steps plus the two stage ends (5 and 10).
+  std::vector<std::size_t> steps;
+  for (const auto& row : r.rows) {
+    steps.push_back(row.step);
+    CHECK(std::isfinite(row.train_loss));
+    CHECK(std::isfinite(row.val_loss));
+    CHECK(row.val_loss > 0);
+  }
+  CHECK(steps == std::vector<std::size_t>{3, 5, 6, 9, 10});
+  CHECK(r.rows[0].shape == "L1-H32-A2-I64-S16-share2");
+  CHECK(r.rows.back().shape == "L2-H32-A2-I64-S32");
+  CHECK(r.rows.back().val_loss < r.rows.front().val_loss);  // it learns something
+  // The stage checkpoint is a loadable HF folder of the stage-0 model with its optimizer state.
+  const auto ck = io::load_checkpoint(out / "stage-0");
+  CHECK(ck.config.num_hidden_layers == 1);
+  CHECK(ck.config.ffn_share_factor == 2);
+  CHECK(ck.config.max_position_embeddings == 32);
+  REQUIRE(ck.opt);
+  CHECK(ck.opt->step == 5);
+  CHECK(ck.trainer_state.at("step").as_size() == 5);
+  const auto fin = io::load_checkpoint(out / "final");
+  CHECK(fin.config.num_hidden_layers == 2);
+  CHECK(fin.trainer_state.at("complete").as_bool());
+  // A model loaded from the stage checkpoint evaluates like any other.
+  reference::bert<float> m(ck.config);
+  std::copy(ck.params.begin(), ck.params.end(), m.flat_params().begin());
+  const auto ev = m.evaluate(d.data->validation_batches().front());
+  CHECK(std::isfinite(ev.loss));
+}
+
+TEST_CASE("same seed twice gives the same curve; another seed another") {
+  train::set_threads(1);
+  auto& d = shared_data();
+  train::progressive_trainer a(two_stage(d.vocab.size()), *d.data, options({}), d.vocab);
+  train::progressive_trainer b(two_stage(d.vocab.size()), *d.data, options({}), d.vocab);
+  train::progressive_trainer c(two_stage(d.vocab.size()), *d.data, options({}, 8), d.vocab);
+  const auto ra = a.run(nullptr), rb = b.run(nullptr), rc = c.run(nullptr);
+  CHECK(curve(ra.rows) == curve(rb.rows));
+  CHECK_FALSE(curve(ra.rows) == curve(rc.rows));
+}
+
+TEST_CASE("resume after a stop gives the same curve bit for bit") {
+  train::set_threads(1);
+  auto& d = shared_data();
+  const auto full_dir = temp_dir("resume_full"), cut_dir = temp_dir("resume_cut");
+  train::progressive_trainer full(two_stage(d.vocab.size()), *d.data, options(full_dir), d.vocab);
+  const auto rf = full.run(nullptr);
+  for (std::size_t stop : {2, 5, 7}) {
+    CAPTURE(stop);
+    auto o = options(cut_dir);
+    o.stop_after_step = stop;
+    train::progressive_trainer cut(two_stage(d.vocab.size()), *d.data, o, d.vocab);
+    const auto rc = cut.run(nullptr);
+    CHECK(rc.interrupted);
+    CHECK(rc.steps == stop);
+    // A fresh process: the schedule and options come from the checkpoint.
+    const auto info = train::read_resume_info(cut_dir / "final");
+    CHECK_FALSE(info.complete);
+    auto o2 = info.options;
+    o2.progress = train::progress_mode::quiet;
+    o2.out_dir = temp_dir("resume_more");
+    train::progressive_trainer more(info.schedule, *d.data, o2, d.vocab);
+    more.resume(cut_dir / "final");
+    CHECK(more.step() == stop);
+    const auto rm = more.run(nullptr);
+    CHECK(rm.complete);
+    CHECK(curve(rm.rows) == curve(rf.rows));
+  }
+  // Resuming from the stage boundary checkpoint grows and continues identically.
+  train::progressive_trainer from_stage(two_stage(d.vocab.size()), *d.data, options(temp_dir("resume_stage")), d.vocab);
+  from_stage.resume(full_dir / "stage-0");
+  CHECK(from_stage.stage() == 0);
+  CHECK(curve(from_stage.run(nullptr).rows) == curve(rf.rows));
+}
+
+TEST_CASE("trainer FLOPs equal the schedule cost model and the reference model's count") {
+  auto& d = shared_data();
+  const auto s = two_stage(d.vocab.size());
+  train::progressive_trainer t(s, *d.data, options({}), d.vocab);
+  double expected = 0;
+  for (std::size_t i = 0; i < s.stages.size(); ++i) {
+    const auto shape = train::trained_shape(s.stages[i].shape);
+    const double cost = sched::training_flops_per_step(shape, s.run);
+    const double tokens = static_cast<double>(s.run.batch_size * shape.seq_len);
+    const double ref = reference::training_flops_per_token(t.config_of(i), shape.seq_len, 0.15) * tokens;
+    CHECK(t.flops_per_step(i) == cost);
+    CHECK(std::fabs(cost - ref) <= 1e-12 * ref);
+    expected += static_cast<double>(s.stages[i].steps) * cost;
+  }
+  // A standard stage's trained shape is the schedule's own, so there the counts equal cost_of exactly.
+  const auto r = t.run(nullptr);
+  CHECK(std::fabs(r.flops - expected) <= 1e-12 * expected);
+  CHECK(r.rows.back().flops == r.flops);
+}
+
+TEST_CASE("target extension keeps training the last stage up to the cap") {
+  train::set_threads(1);
+  auto& d = shared_data();
+  auto o = options({});
+  o.target_loss = 0.0;  // unreachable: runs to the cap
+  o.max_total_steps = 14;
+  train::progressive_trainer t(two_stage(d.vocab.size()), *d.data, o, d.vocab);
+  const auto r = t.run(nullptr);
+  CHECK(r.complete);
+  CHECK(r.steps == 14);
+  CHECK(r.rows.back().step == 14);
+  auto o2 = options({});
+  o2.target_loss = 1e9;  // already reached at the schedule's end: no extension
+  o2.max_total_steps = 14;
+  train::progressive_trainer t2(two_stage(d.vocab.size()), *d.data, o2, d.vocab);
+  CHECK(t2.run(nullptr).steps == 10);
+}
+
+TEST_CASE("bad input is refused with a named error") {
+  auto& d = shared_data();
+  auto s = two_stage(d.vocab.size());
+  s.stages.back().shape.seq_len = 64;  // data is packed for 32
+  s.stages.back().shape.max_positions = 0;
+  CHECK_THROWS_AS(train::progressive_trainer(s, *d.data, options({}), d.vocab), growth::error);
+  auto o = options({});
+  o.lr = 0;
+  CHECK_THROWS_AS(train::progressive_trainer(two_stage(d.vocab.size()), *d.data, o, d.vocab), growth::error);
+}

@@ -1,0 +1,145 @@
+// growth grow: grows a checkpoint folder into a bigger one (whole-model growth, model/grow.hpp), file to
+// file and streaming (tools/grow_files.hpp). Optionally checks the result on a masked batch of a text.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <growth/data/mlm_data.hpp>
+#include <growth/data/wordpiece.hpp>
+#include <growth/io/checkpoint.hpp>
+#include <growth/io/config_json.hpp>
+#include <growth/model/grow.hpp>
+#include <growth/reference/bert.hpp>
+
+#include "command.hpp"
+#include "grow_files.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace growth;
+
+struct grow_args {
+  std::string model, out, to, depth = "stack", ffn = "split", hidden = "replicate", heads = "duplicate",
+                              length = "tile", optimizer = "map", check;
+  std::uint64_t seed = 0;
+};
+
+/// Loads a checkpoint folder into a reference BERT (parameters in bert_parameters order, like the file).
+std::unique_ptr<reference::bert<float>> load_reference(const fs::path& dir) {
+  io::load_options lo;
+  lo.load_optimizer = false;
+  auto ck = io::load_checkpoint(dir, lo);
+  auto net = std::make_unique<reference::bert<float>>(ck.config);
+  std::copy(ck.params.begin(), ck.params.end(), net->flat_params().begin());
+  return net;
+}
+
+/// Evaluates both checkpoints on the same masked batch of `text` and prints the comparison.
+void check_on_text(const fs::path& before, const fs::path& after, const fs::path& text,
+                   const model::bert_config& from) {
+  const auto tok = data::wordpiece_tokenizer(io::load_vocab(before / "vocab.txt"));
+  const auto stream = data::tokenize_corpus(tok, io::read_file(text));
+  data::packing_options pack;
+  pack.seq_len = std::min<std::size_t>(from.max_position_embeddings, 128);
+  pack.validation_every = 0;
+  const data::mlm_dataset ds(stream, tok, pack);
+  if (ds.num_sequences() == 0) throw error("--check text " + text.string(), "at least one token", "none");
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < std::min<std::size_t>(ds.num_sequences(), 8); ++i) rows.push_back(i);
+  const auto mb = ds.make_batch(rows, data::mlm_dataset::validation_mask_seed);
+  reference::batch b(mb.batch_size, mb.seq_len);
+  b.input_ids = mb.input_ids;
+  b.token_type_ids = mb.token_type_ids;
+  b.attention_mask = mb.attention_mask;
+  b.labels = mb.labels;
+  auto a = load_reference(before);
+  auto g = load_reference(after);
+  std::vector<float> la, lg;
+  const auto ra = a->evaluate(b, &la);
+  const auto rg = g->evaluate(b, &lg);
+  double d = 0;
+  for (std::size_t i = 0; i < la.size(); ++i) d = std::max(d, static_cast<double>(std::fabs(la[i] - lg[i])));
+  std::printf("max_abs_logit_diff=%.6g loss_before=%.6f loss_after=%.6f\n", d, ra.loss, rg.loss);
+}
+
+void run_grow(const grow_args& a) {
+  const fs::path src(a.model);
+  const model::bert_config from = io::load_config(src / "config.json");
+  const fs::path to_path(a.to);
+  model::bert_config to = from;
+  io::json overrides = io::json::parse(io::read_file(to_path), to_path.string());
+  // --ffn unshare / unfactorize: leaving the low-cost variant is implied by the source config; the flag
+  // asserts that the source has it and (unless target.json says otherwise) drops it from the target.
+  const bool sets_growth = overrides.is_object() && overrides.contains("growth");
+  if (a.ffn == "unshare") {
+    if (from.ffn_shared_layers.empty())
+      throw error("--ffn unshare", "a source config with growth.ffn_shared_layers", "none (standard FFNs)");
+    if (!sets_growth) {
+      to.ffn_shared_layers.clear();
+      to.ffn_share_factor = 1;
+    }
+  }
+  if (a.ffn == "unfactorize") {
+    if (from.ffn_factorized_layers.empty())
+      throw error("--ffn unfactorize", "a source config with growth.ffn_factorized_layers", "none (standard FFNs)");
+    if (!sets_growth) {
+      to.ffn_factorized_layers.clear();
+      to.ffn_rank = 0;
+    }
+  }
+  try {
+    to = io::apply_overrides(to, overrides);
+  } catch (const error& e) {
+    throw error(to_path.string() + ": " + e.what());
+  }
+  model::grow_options o;
+  o.depth = a.depth == "identity" ? depth_mode::identity : a.depth == "interpolate" ? depth_mode::interpolate
+                                                                                     : depth_mode::stack;
+  o.ffn = a.ffn == "split-asym" ? model::ffn_growth::split_asym
+          : a.ffn == "split-random" ? model::ffn_growth::split_random
+                                    : model::ffn_growth::split;
+  o.hidden = a.hidden == "mean-pad" ? model::hidden_growth::mean_pad : model::hidden_growth::replicate;
+  o.heads = a.heads == "add" ? model::heads_growth::add : model::heads_growth::duplicate;
+  o.length = a.length == "interpolate" ? length_mode::interpolate
+             : a.length == "random"    ? length_mode::random
+                                       : length_mode::tile;
+  o.optimizer = a.optimizer == "reset" ? model::optimizer_policy::reset : model::optimizer_policy::map;
+  o.seed = a.seed;
+  const auto r = growth_tool::grow_checkpoint_files(src, fs::path(a.out), to, o);
+  std::printf("grew %s -> %s: layers %zu->%zu hidden %zu->%zu heads %zu->%zu ffn %zu->%zu positions %zu->%zu%s\n",
+              a.model.c_str(), a.out.c_str(), from.num_hidden_layers, to.num_hidden_layers, from.hidden_size,
+              to.hidden_size, from.num_attention_heads, to.num_attention_heads, from.intermediate_size,
+              to.intermediate_size, from.max_position_embeddings, to.max_position_embeddings,
+              r.optimizer ? " (with optimizer state)" : "");
+  std::printf("exact=%s", r.exact.exact ? "yes" : "no");
+  for (const auto& why : r.exact.reasons) std::printf(" (%s)", why.c_str());
+  std::printf("\n");
+  if (!a.check.empty()) check_on_text(src, fs::path(a.out), fs::path(a.check), from);
+}
+
+growth_tool::registrar reg{"grow", [](CLI::App& app) {
+  auto args = std::make_shared<grow_args>();
+  auto* sub = app.add_subcommand("grow", "Grow a BERT checkpoint into a bigger one (depth, width, heads, length)");
+  sub->add_option("--model", args->model, "Source checkpoint folder")->required();
+  sub->add_option("--out", args->out, "Output checkpoint folder")->required();
+  sub->add_option("--to", args->to, "JSON file with the target BertConfig fields that change")->required();
+  sub->add_option("--depth", args->depth, "Depth operator")->check(CLI::IsMember({"stack", "interpolate", "identity"}));
+  sub->add_option("--ffn", args->ffn, "FFN operator (unshare / unfactorize leave the source's low-cost FFNs)")
+      ->check(CLI::IsMember({"split", "split-asym", "split-random", "unshare", "unfactorize"}));
+  sub->add_option("--hidden", args->hidden, "Hidden-size operator")->check(CLI::IsMember({"replicate", "mean-pad"}));
+  sub->add_option("--heads", args->heads, "Attention-head operator")->check(CLI::IsMember({"add", "duplicate"}));
+  sub->add_option("--length", args->length, "Position-table operator")
+      ->check(CLI::IsMember({"tile", "interpolate", "random"}));
+  sub->add_option("--optimizer", args->optimizer, "Adam moments: map them or reset them")
+      ->check(CLI::IsMember({"map", "reset"}));
+  sub->add_option("--seed", args->seed, "Seed of fresh values (new heads, random positions, asymmetric split)");
+  sub->add_option("--check", args->check, "Text file: compare both models' logits and loss on a masked batch");
+  sub->callback([args] { run_grow(*args); });
+}};
+
+}  // namespace
