@@ -64,23 +64,6 @@ growth::sched::runtime_schedule default_compound(const demo_args& a) {
   return s;
 }
 
-/// A schedule file's stages rescaled to `steps` in total (proportions kept, every stage >= 1 step).
-growth::sched::runtime_schedule rescaled(growth::sched::runtime_schedule s, std::size_t steps) {
-  std::size_t total = 0;
-  for (const auto& st : s.stages) total += st.steps;
-  std::size_t used = 0;
-  for (std::size_t i = 0; i < s.stages.size(); ++i) {
-    const std::size_t left = s.stages.size() - 1 - i;
-    std::size_t n = i + 1 == s.stages.size() ? steps - used
-                                             : static_cast<std::size_t>(std::llround(static_cast<double>(s.stages[i].steps) *
-                                                                                     static_cast<double>(steps) / static_cast<double>(total)));
-    n = std::max<std::size_t>(1, std::min(n, steps > used + left ? steps - used - left : 1));
-    s.stages[i].steps = n;
-    used += n;
-  }
-  return s;
-}
-
 std::string pct(double x) {
   char b[32];
   std::snprintf(b, sizeof b, "%+.1f%%", 100.0 * x);
@@ -127,7 +110,7 @@ void run_demo(const demo_args& a) {
       .shape = {.layers = a.layers, .hidden = a.hidden, .heads = a.heads, .ffn = a.ffn, .seq_len = a.seq_len}});
   base.validate();
   // 3. CompoundGrow for the same N steps.
-  sched::runtime_schedule comp = a.schedule.empty() ? default_compound(a) : rescaled(sched::load_schedule(a.schedule), a.steps);
+  sched::runtime_schedule comp = a.schedule.empty() ? default_compound(a) : train::rescale_steps(sched::load_schedule(a.schedule), a.steps);
   comp.run.vocab_size = vocab.size();
   comp.run.batch_size = a.batch;
   comp.validate();

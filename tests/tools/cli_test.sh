@@ -65,7 +65,7 @@ case "$step" in
     rm -rf ckpt ckpt2 config.json text.txt
     write_config config.json
     write_text text.txt
-    "$tool" init --config config.json --text text.txt --seed 1 --out ckpt 2>init.err >init.out || { cat init.err; fail "init exited $?"; }
+    "$tool" init --config config.json --text text.txt --seed 1 --out ckpt 2>init.err >init.out || { cat init.err; fail "init failed"; }
     for f in config.json model.safetensors vocab.txt; do [[ -s ckpt/$f ]] || fail "ckpt/$f missing"; done
     [[ $(wc -l <ckpt/vocab.txt) -eq 120 ]] || fail "vocab.txt has $(wc -l <ckpt/vocab.txt) lines, expected 120"
     head -5 ckpt/vocab.txt | tr '\n' ' ' | grep -q '^\[PAD\] \[UNK\] \[CLS\] \[SEP\] \[MASK\] $' || fail "special tokens not first"

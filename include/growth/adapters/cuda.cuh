@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -347,6 +348,182 @@ __global__ void general_kernel(const T* __restrict__ in, T* __restrict__ out, ma
   }
 }
 
+/// The inner (last) axis of a gather map, prepared for chunk_kernel (device_map builds it): a per-column
+/// table (source as int32, -1 = zero column; weight in C), padded with zero columns to a multiple of 8,
+/// and per chunk of V = 16 / sizeof(T) columns a descriptor: the first source of a chunk whose V columns
+/// read V consecutive sources with one weight (then the chunk moves as one 16-byte vector when aligned),
+/// -1 for an all-zero chunk, -2 for a mixed one (per-column table). Tables exist for the V's of C.
+template <class C>
+struct chunk_args {
+  const std::int32_t* col_src;
+  const C* col_w;
+  const std::int64_t* ch_src;
+  const C* ch_w;
+};
+
+#ifndef GROWTH_CUDA_ROW_UNROLL
+#define GROWTH_CUDA_ROW_UNROLL 2  // rows per loop trip: loads of both are issued before either store
+#endif
+
+template <class T, int V>
+__device__ __forceinline__ void load_chunk(const T* __restrict__ p, std::int64_t s, int nv, bool vec, T (&r)[V]) {
+  if (vec) {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+    memcpy(r, &v, 16);
+    return;
+  }
+#pragma unroll
+  for (int k = 0; k < V; ++k)
+    if (k < nv) r[k] = p[k * s];
+}
+template <class T, int V>
+__device__ __forceinline__ void store_chunk(T* __restrict__ p, std::int64_t s, int nv, bool vec, const T (&r)[V]) {
+  if (vec) {
+    uint4 v;
+    memcpy(&v, r, 16);
+    *reinterpret_cast<uint4*>(p) = v;
+    return;
+  }
+#pragma unroll
+  for (int k = 0; k < V; ++k)
+    if (k < nv) p[k * s] = r[k];
+}
+
+/// Fast kernel for maps whose last axis is the identity or a gather (every gather map, and weighted sums
+/// over leading axes such as position interpolation). Each thread owns one chunk of V = 16 / sizeof(T)
+/// output columns, loads its chunk descriptor once, and walks leading rows grid-stride (several per trip),
+/// so the map costs no per-element index arithmetic and aligned contiguous chunks move as 16-byte vectors.
+/// Arithmetic is host_apply's, element by element:
+///   Sum = false (every axis a gather): out = T(x * (w_lead * w_col)); a contiguous chunk whose combined
+///     weight is exactly 1 copies the bits (the host's memcpy of a weight-1 run); zero rows/columns give
+///     T(0) (all-zero bits).
+///   Sum = true (some leading row has several entries): s = 0; for each leading entry combination in
+///     lexicographic order, s = fma(x, w_lead * w_col, s) (zero columns add nothing); out = T(s).
+template <class T, int R, bool Sum>
+__global__ void chunk_kernel(const T* __restrict__ in, T* __restrict__ out, map_args<compute_t<T>, R> p,
+                             chunk_args<compute_t<T>> q, std::int64_t n_chunks, bool in_vec, bool out_vec) {
+  using C = compute_t<T>;
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  constexpr int U = Sum ? 1 : GROWTH_CUDA_ROW_UNROLL;
+  const std::int64_t is = p.in_str[R - 1], os = p.out_str[R - 1];
+  const std::int64_t row_step = static_cast<std::int64_t>(gridDim.x) * blockDim.y;
+  for (std::int64_t c = static_cast<std::int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; c < n_chunks;
+       c += static_cast<std::int64_t>(gridDim.y) * blockDim.x) {
+    const std::int64_t j0 = c * V;
+    const int nv = static_cast<int>(p.n_out - j0 < V ? p.n_out - j0 : V);
+    std::int64_t src0;
+    C cw;
+    if (p.inner_identity) {
+      src0 = j0;
+      cw = C(1);
+    } else {
+      src0 = q.ch_src[c];
+      cw = q.ch_w[c];
+    }
+    std::int32_t cs[V];
+    C cwk[V];
+    if (src0 == -2) {
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        cs[k] = q.col_src[j0 + k];  // padded: no bound check needed, pads are zero columns
+        cwk[k] = q.col_w[j0 + k];
+      }
+    }
+    const bool vin = in_vec && src0 >= 0 && src0 % V == 0 && nv == V;
+    const bool vout = out_vec && nv == V;
+    for (std::int64_t row0 = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y; row0 < p.lead_count;
+         row0 += U * row_step) {
+      T r[U][V];
+      T* orow[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const std::int64_t row = row0 + u * row_step;
+        orow[u] = nullptr;
+        if (row >= p.lead_count) continue;
+        std::int64_t oi[R > 1 ? R - 1 : 1];
+        lead_index<R>(row, p.out_ext, oi);
+        std::int64_t out_off = 0;
+        for (int a = 0; a < R - 1; ++a) out_off += oi[a] * p.out_str[a];
+        orow[u] = out + out_off + j0 * os;
+        if constexpr (!Sum) {
+          std::int64_t in_off = 0;
+          C w = C(1);
+          bool zero = src0 == -1;
+          for (int a = 0; a < R - 1 && !zero; ++a) {
+            const std::int64_t b = p.ax[a].off[oi[a]];
+            if (p.ax[a].off[oi[a] + 1] == b) {
+              zero = true;
+              break;
+            }
+            in_off += p.ax[a].idx[b] * p.in_str[a];
+            w = mul(w, p.ax[a].w[b]);
+          }
+          const T* irow = in + in_off;
+          if (zero) {
+#pragma unroll
+            for (int k = 0; k < V; ++k) r[u][k] = T(C(0));
+          } else if (src0 >= 0) {
+            load_chunk<T, V>(irow + src0 * is, is, nv, vin, r[u]);
+            const C we = mul(w, cw);
+            if (we != C(1)) {
+#pragma unroll
+              for (int k = 0; k < V; ++k) r[u][k] = from_compute<T>(mul(to_compute(r[u][k]), we));
+            }
+          } else {
+#pragma unroll
+            for (int k = 0; k < V; ++k)
+              r[u][k] = cs[k] < 0 ? T(C(0)) : from_compute<T>(mul(to_compute(irow[cs[k] * is]), mul(w, cwk[k])));
+          }
+        } else {
+          C s[V];
+#pragma unroll
+          for (int k = 0; k < V; ++k) s[k] = C(0);
+          std::int64_t cur[R > 1 ? R - 1 : 1], beg[R > 1 ? R - 1 : 1], end[R > 1 ? R - 1 : 1];
+          bool empty = src0 == -1;
+          for (int a = 0; a < R - 1; ++a) {
+            beg[a] = cur[a] = p.ax[a].off[oi[a]];
+            end[a] = p.ax[a].off[oi[a] + 1];
+            empty = empty || beg[a] == end[a];
+          }
+          if (!empty) {
+            for (;;) {
+              std::int64_t in_off = 0;
+              C w = C(1);
+              for (int a = 0; a < R - 1; ++a) {
+                in_off += p.ax[a].idx[cur[a]] * p.in_str[a];
+                w = mul(w, p.ax[a].w[cur[a]]);
+              }
+              const T* irow = in + in_off;
+              if (src0 >= 0) {
+                T x[V];
+                load_chunk<T, V>(irow + src0 * is, is, nv, vin, x);
+                const C we = mul(w, cw);
+#pragma unroll
+                for (int k = 0; k < V; ++k) s[k] = fma_rn(to_compute(x[k]), we, s[k]);
+              } else {
+#pragma unroll
+                for (int k = 0; k < V; ++k)
+                  if (cs[k] >= 0) s[k] = fma_rn(to_compute(irow[cs[k] * is]), mul(w, cwk[k]), s[k]);
+              }
+              int a = R - 1;
+              while (a-- > 0) {
+                if (++cur[a] < end[a]) break;
+                cur[a] = beg[a];
+              }
+              if (a < 0) break;
+            }
+          }
+#pragma unroll
+          for (int k = 0; k < V; ++k) r[u][k] = from_compute<T>(s[k]);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        if (orow[u]) store_chunk<T, V>(orow[u], os, nv, vout, r[u]);
+    }
+  }
+}
+
 /// c = a . b, one thread per element of c, each a sequential fma loop over k from zero (host matmul's order).
 template <class T>
 __global__ void matmul_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c, std::int64_t n,
@@ -397,7 +574,72 @@ class device_map {
       in_ext_[a] = am.in_extent();
       out_ext_[a] = am.out_extent();
     }
+    // The last axis as chunk tables (see detail::chunk_args) when it is a non-identity gather whose
+    // sources fit int32: per-column [src int32][w C], then per chunk width V of C [src0 int64][w C].
+    const axis_map& inner = m.axes[R - 1];
+    const std::size_t n_out = inner.out_extent();
+    has_chunks_ = gather_[R - 1] && !identity_[R - 1] &&
+                  inner.in_extent() <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max());
+    const std::size_t n_pad = (n_out + 7) / 8 * 8;
+    constexpr std::array<std::size_t, 2> widths = std::is_same_v<C, float> ? std::array<std::size_t, 2>{4, 8}
+                                                                            : std::array<std::size_t, 2>{2, 0};
+    std::size_t col_src_at = 0, col_w_at = 0;
+    std::array<std::size_t, 2> ch_src_at{}, ch_w_at{};
+    auto align16 = [](std::size_t b) { return (b + 15) / 16 * 16; };
+    if (has_chunks_) {
+      bytes = align16(bytes);
+      col_src_at = bytes;
+      bytes = align16(bytes + n_pad * 4);
+      col_w_at = bytes;
+      bytes = align16(bytes + n_pad * sizeof(C));
+      for (std::size_t v = 0; v < 2; ++v) {
+        if (!widths[v]) continue;
+        const std::size_t nc = (n_out + widths[v] - 1) / widths[v];
+        ch_src_at[v] = bytes;
+        bytes = align16(bytes + nc * 8);
+        ch_w_at[v] = bytes;
+        bytes = align16(bytes + nc * sizeof(C));
+      }
+    }
     std::vector<unsigned char> host(std::max<std::size_t>(bytes, 8));
+    if (has_chunks_) {
+      const auto off = inner.offsets();
+      const auto idx = inner.index();
+      const auto wt = inner.weight();
+      std::vector<std::int32_t> cs(n_pad, -1);
+      std::vector<C> cw(n_pad, C(0));
+      for (std::size_t j = 0; j < n_out; ++j)
+        if (off[j + 1] != off[j]) {
+          cs[j] = static_cast<std::int32_t>(idx[off[j]]);
+          cw[j] = static_cast<C>(wt[off[j]]);  // the host executor's rounding
+        }
+      std::memcpy(host.data() + col_src_at, cs.data(), n_pad * 4);
+      std::memcpy(host.data() + col_w_at, cw.data(), n_pad * sizeof(C));
+      for (std::size_t v = 0; v < 2; ++v) {
+        const std::size_t V = widths[v];
+        if (!V) continue;
+        const std::size_t nc = (n_out + V - 1) / V;
+        for (std::size_t c = 0; c < nc; ++c) {
+          const std::size_t j0 = c * V;
+          std::int64_t src0 = -2;  // mixed unless proven otherwise; a partial tail chunk stays mixed
+          C w0 = C(0);
+          if (j0 + V <= n_out) {
+            bool all_zero = true, run = cs[j0] >= 0;
+            for (std::size_t k = 0; k < V; ++k) {
+              all_zero = all_zero && cs[j0 + k] < 0;
+              run = run && cs[j0 + k] == cs[j0] + static_cast<std::int32_t>(k) && cw[j0 + k] == cw[j0];
+            }
+            if (all_zero) src0 = -1;
+            else if (run) {
+              src0 = cs[j0];
+              w0 = cw[j0];
+            }
+          }
+          std::memcpy(host.data() + ch_src_at[v] + c * 8, &src0, 8);
+          std::memcpy(host.data() + ch_w_at[v] + c * sizeof(C), &w0, sizeof(C));
+        }
+      }
+    }
     for (std::size_t a = 0; a < R; ++a) {
       const axis_map& am = m.axes[a];
       for (std::size_t i = 0; i < am.offsets().size(); ++i) {
@@ -422,6 +664,14 @@ class device_map {
       axes_[a].idx = reinterpret_cast<const std::int64_t*>(dev_ + idx_at[a]);
       axes_[a].w = reinterpret_cast<const C*>(dev_ + w_at[a]);
     }
+    if (has_chunks_) {
+      for (std::size_t v = 0; v < 2; ++v) {
+        chunks_[v].col_src = reinterpret_cast<const std::int32_t*>(dev_ + col_src_at);
+        chunks_[v].col_w = reinterpret_cast<const C*>(dev_ + col_w_at);
+        chunks_[v].ch_src = reinterpret_cast<const std::int64_t*>(dev_ + ch_src_at[v]);
+        chunks_[v].ch_w = reinterpret_cast<const C*>(dev_ + ch_w_at[v]);
+      }
+    }
   }
   device_map(const device_map&) = delete;
   device_map& operator=(const device_map&) = delete;
@@ -434,8 +684,16 @@ class device_map {
   [[nodiscard]] bool is_identity(std::size_t a) const { return identity_[a]; }
   [[nodiscard]] bool is_gather(std::size_t a) const { return gather_[a]; }
   [[nodiscard]] const detail::axis_args<C>& axis(std::size_t a) const { return axes_[a]; }
+  /// Whether the last axis has chunk tables (a non-identity gather with int32 sources).
+  [[nodiscard]] bool has_chunks() const { return has_chunks_; }
+  /// The last axis's chunk tables for chunks of `width` columns (4 or 8 for float, 2 for double).
+  [[nodiscard]] const detail::chunk_args<C>& chunks(std::size_t width) const {
+    return chunks_[std::is_same_v<C, float> && width == 8 ? 1 : 0];
+  }
 
  private:
+  bool has_chunks_ = false;
+  std::array<detail::chunk_args<C>, 2> chunks_{};
   cudaStream_t stream_;
   unsigned char* dev_ = nullptr;
   std::array<detail::axis_args<C>, R> axes_{};
@@ -467,6 +725,35 @@ void launch(const device_map<R, compute_t<T>>& dm, tensor_view<const T, R, cuda_
   p.unit_inner = in.stride(R - 1) == 1 && out.stride(R - 1) == 1;
   if (p.lead_count == 0 || p.n_out == 0) return;
   const cudaStream_t s = current_stream();
+  if (p.inner_identity || dm.has_chunks()) {
+    // chunk_kernel: gather (all axes gathers) or leading sums (Sum) with an identity / gather last axis.
+    constexpr std::int64_t V = 16 / static_cast<std::int64_t>(sizeof(T));
+    auto rows_aligned = [](const auto& v) {
+      bool ok = v.stride(R - 1) == 1 && reinterpret_cast<std::uintptr_t>(v.data()) % 16 == 0;
+      for (std::size_t a = 0; a + 1 < R && ok; ++a) ok = (v.stride(a) * static_cast<std::ptrdiff_t>(sizeof(T))) % 16 == 0;
+      return ok;
+    };
+    const bool in_vec = rows_aligned(in), out_vec = rows_aligned(out);
+    const std::int64_t n_chunks = (p.n_out + V - 1) / V;
+    const std::int64_t bx = std::min<std::int64_t>(256, (n_chunks + 31) / 32 * 32);
+    const std::int64_t by = 256 / bx;
+    int dev = 0, sms = 132;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+      (void)cudaGetLastError();
+      sms = 132;
+    }
+    const std::int64_t gy = std::min<std::int64_t>((n_chunks + bx - 1) / bx, 65535);
+    const std::int64_t target = static_cast<std::int64_t>(sms) * 16;  // ~2 waves of 8 resident 256-thread blocks
+    const std::int64_t gx = std::max<std::int64_t>(1, std::min<std::int64_t>((p.lead_count + by - 1) / by,
+                                                                             std::max<std::int64_t>(1, (target + gy - 1) / gy)));
+    const dim3 block(static_cast<unsigned>(bx), static_cast<unsigned>(by));
+    const dim3 grid(grid_cap(gx, 1 << 20), static_cast<unsigned>(gy));
+    const chunk_args<C> q = p.inner_identity ? chunk_args<C>{} : dm.chunks(static_cast<std::size_t>(V));
+    if (all_gather) chunk_kernel<T, RI, false><<<grid, block, 0, s>>>(in.data(), out.data(), p, q, n_chunks, in_vec, out_vec);
+    else chunk_kernel<T, RI, true><<<grid, block, 0, s>>>(in.data(), out.data(), p, q, n_chunks, in_vec, out_vec);
+    check(cudaGetLastError(), "chunk_kernel launch");
+    return;
+  }
   if (all_gather) {
     // 16-byte path: identity last axis, unit strides, and every row start 16-byte aligned (base pointers
     // aligned and every leading stride a multiple of 16 bytes).

@@ -3,6 +3,8 @@
 /// Small pieces shared by `growth train` and `growth demo`: the thread count (Eigen and OpenMP together,
 /// since results are deterministic per thread count) and reading a corpus prefix.
 #include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <filesystem>
 #include <string>
@@ -13,6 +15,8 @@
 
 #include "../core/error.hpp"
 #include "../io/atomic_file.hpp"
+#include "../model/bert_config.hpp"
+#include "../schedule/schedule.hpp"
 
 namespace growth::train {
 
@@ -39,6 +43,52 @@ inline std::string read_corpus(const std::filesystem::path& p, std::size_t max_c
   }
   if (text.empty()) throw error("corpus file " + p.string(), "some text", "an empty file");
   return text;
+}
+
+/// A schedule's stages rescaled to `steps` in total: proportions kept (rounded), every stage >= 1 step, the
+/// last stage takes the remainder. Throws when steps < the number of stages.
+inline sched::runtime_schedule rescale_steps(sched::runtime_schedule s, std::size_t steps) {
+  if (steps < s.stages.size())
+    throw error("total steps", ">= the schedule's " + std::to_string(s.stages.size()) + " stages", std::to_string(steps));
+  std::size_t total = 0;
+  for (const auto& st : s.stages) total += st.steps;
+  std::size_t used = 0;
+  for (std::size_t i = 0; i < s.stages.size(); ++i) {
+    const std::size_t left = s.stages.size() - 1 - i;  // stages after this one, 1 step each at least
+    std::size_t n = steps - used - left;
+    if (left > 0) {
+      const auto share = static_cast<std::size_t>(std::llround(static_cast<double>(s.stages[i].steps) *
+                                                               static_cast<double>(steps) / static_cast<double>(total)));
+      n = std::clamp<std::size_t>(share, 1, n);
+    }
+    s.stages[i].steps = n;
+    used += n;
+  }
+  return s;
+}
+
+/// The schedule shape of a BERT config trained at seq_len: low-cost layers must follow the "every g-th
+/// layer" pattern of sched::model_shape (throws growth::error naming the field otherwise).
+inline sched::model_shape shape_of(const model::bert_config& c, std::size_t seq_len) {
+  sched::model_shape s{.layers = c.num_hidden_layers, .hidden = c.hidden_size, .heads = c.num_attention_heads,
+                       .ffn = c.intermediate_size, .seq_len = seq_len, .max_positions = c.max_position_embeddings};
+  auto stride = [&](const std::vector<std::size_t>& layers, const char* field) -> std::size_t {
+    if (layers.empty()) return 0;
+    for (std::size_t g = 1; g <= c.num_hidden_layers; ++g) {
+      std::vector<std::size_t> want;
+      for (std::size_t l = 0; l < c.num_hidden_layers; l += g) want.push_back(l);
+      std::vector<std::size_t> have = layers;
+      std::sort(have.begin(), have.end());
+      if (have == want) return g;
+    }
+    throw error(std::string("config field ") + field, "every g-th layer from layer 0 (a schedule shape)", "another set");
+  };
+  s.ffn_shared_every = stride(c.ffn_shared_layers, "growth.ffn_shared_layers");
+  s.ffn_share_factor = s.ffn_shared_every ? c.ffn_share_factor : 1;
+  s.ffn_factorized_every = stride(c.ffn_factorized_layers, "growth.ffn_factorized_layers");
+  s.ffn_rank = s.ffn_factorized_every ? c.ffn_rank : 0;
+  s.pool_size = c.pool_size;
+  return s;
 }
 
 }  // namespace growth::train

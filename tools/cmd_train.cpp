@@ -1,0 +1,139 @@
+// growth train: MLM training of a checkpoint folder with the reference BERT -- a plain run (one stage of the
+// checkpoint's shape) or a progressive run (--schedule FILE.json, whose first stage must be the checkpoint's
+// shape). Progress bar on a terminal, periodic validation loss, CSV log, checkpoints into --out (stage-<i> at
+// every stage boundary, final at the end or on Ctrl-C), --resume DIR continues a run bit for bit.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <growth/data/wordpiece.hpp>
+#include <growth/io/checkpoint.hpp>
+#include <growth/schedule/json.hpp>
+#include <growth/train/data.hpp>
+#include <growth/train/setup.hpp>
+#include <growth/train/trainer.hpp>
+
+#include "command.hpp"
+
+namespace {
+
+struct train_args {
+  std::string model, text, out, schedule, resume, log;
+  std::size_t steps = 0, batch = 0, seq_len = 0, warmup = 0, eval_every = 50, threads = 0, max_validation = 256;
+  double lr = 5e-4;
+  std::uint64_t seed = 0;
+  bool warmup_set = false;
+};
+
+void run_train(const train_args& a) {
+  namespace fs = std::filesystem;
+  using namespace growth;
+  train::set_threads(a.threads);
+  train::install_sigint_handler();
+  const fs::path out = a.out;
+  const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
+
+  sched::runtime_schedule sch;
+  train::trainer_options opt;
+  std::vector<std::string> vocab;
+  std::vector<float> init_params;
+  if (!a.resume.empty()) {
+    // Everything that defines the run comes from the checkpoint; only paths and threads from the command line.
+    const auto info = train::read_resume_info(a.resume);
+    sch = info.schedule;
+    opt = info.options;
+    io::load_options lo;
+    lo.load_optimizer = false;
+    vocab = io::load_checkpoint(a.resume, lo).vocab;
+    if (info.complete) std::printf("train: %s is the end of a complete run; nothing left to train\n", a.resume.c_str());
+  } else {
+    if (a.model.empty()) throw error("growth train --model", "a checkpoint folder (or --resume DIR)", "none");
+    io::load_options lo;
+    lo.load_optimizer = false;
+    auto ck = io::load_checkpoint(a.model, lo);
+    vocab = ck.vocab;
+    const std::size_t seq = a.seq_len ? a.seq_len : std::min<std::size_t>(128, ck.config.max_position_embeddings);
+    if (!a.schedule.empty()) {
+      sch = sched::load_schedule(a.schedule);
+      if (a.steps) sch = train::rescale_steps(sch, a.steps);
+    } else {
+      if (a.steps == 0) throw error("growth train --steps", "a positive number of steps", "0 / missing");
+      sch.stages.push_back(sched::stage{.steps = a.steps, .shape = train::shape_of(ck.config, seq)});
+      sch.run.batch_size = 32;
+    }
+    if (sch.run.vocab_size != ck.config.vocab_size)
+      std::printf("train: schedule vocab_size %zu replaced by the model's %zu\n", sch.run.vocab_size, ck.config.vocab_size);
+    sch.run.vocab_size = ck.config.vocab_size;
+    if (a.batch) sch.run.batch_size = a.batch;
+    sch.validate();
+    opt.seed = a.seed;
+    opt.lr = a.lr;
+    std::size_t total = 0;
+    for (const auto& s : sch.stages) total += s.steps;
+    opt.warmup = a.warmup_set ? a.warmup : std::max<std::size_t>(1, total / 20);
+    opt.eval_every = a.eval_every;
+    opt.base = ck.config;
+    // The checkpoint must be the first stage's model.
+    const auto want = train::stage_config(train::trained_shape(sch.stages[0].shape), ck.config.vocab_size, ck.config);
+    const auto have = ck.config;
+    if (want.num_hidden_layers != have.num_hidden_layers || want.hidden_size != have.hidden_size ||
+        want.num_attention_heads != have.num_attention_heads || want.intermediate_size != have.intermediate_size ||
+        want.max_position_embeddings != have.max_position_embeddings || want.ffn_shared_layers != have.ffn_shared_layers ||
+        want.ffn_share_factor != have.ffn_share_factor || want.ffn_factorized_layers != have.ffn_factorized_layers ||
+        want.ffn_rank != have.ffn_rank)
+      throw error("checkpoint " + a.model + " config", "the first stage's model " +
+                      train::shape_name(train::trained_shape(sch.stages[0].shape)) + " with " +
+                      std::to_string(want.max_position_embeddings) + " positions",
+                  train::shape_name(train::shape_of(have, seq)) + " with " + std::to_string(have.max_position_embeddings) +
+                      " positions");
+    init_params = std::move(ck.params);
+  }
+  opt.out_dir = out;
+  opt.log_csv = a.log.empty() ? out / "log.csv" : fs::path(a.log);
+  opt.label = "train";
+
+  data::wordpiece_tokenizer tok(vocab);
+  const std::string text = train::read_corpus(text_path);
+  const auto stream = train::tokenize_cached(tok, text, out / "cache");
+  train::data_options dopt;
+  dopt.full_seq_len = sch.stages.back().shape.seq_len;
+  dopt.max_validation_sequences = a.max_validation;
+  train::data_source data(tok, stream, dopt);
+  std::printf("train: %zu stage(s), %zu tokens of training text, %zu validation sequences, %zu threads\n",
+              sch.stages.size(), data.train_tokens(), data.validation_sequences(), train::threads_in_use());
+
+  train::progressive_trainer t(sch, data, opt, vocab);
+  if (!a.resume.empty()) t.resume(a.resume);
+  else t.set_initial_parameters(init_params);
+  const auto r = t.run();
+  std::printf("train: %s at step %zu, validation loss %.4f, %.3e FLOPs, %.1f s; checkpoint %s, log %s\n",
+              r.interrupted ? "interrupted" : "done", r.steps, r.final_val_loss, r.flops, r.wall_seconds,
+              (out / "final").c_str(), opt.log_csv.c_str());
+}
+
+growth_tool::registrar reg{"train", [](CLI::App& app) {
+  auto a = std::make_shared<train_args>();
+  auto* sub = app.add_subcommand("train", "MLM training (plain or progressive) of a checkpoint with the reference BERT");
+  sub->add_option("--model", a->model, "checkpoint folder to start from (growth init writes one)");
+  sub->add_option("--text", a->text, "training corpus (default: data/kjv.txt of the source tree)");
+  sub->add_option("--steps", a->steps, "optimizer steps (with --schedule: rescales its stages to this total)");
+  sub->add_option("--out", a->out, "folder for checkpoints, the log and the token cache")->required();
+  sub->add_option("--batch", a->batch, "sequences per step (default 32, or the schedule's)");
+  sub->add_option("--seq-len", a->seq_len, "sequence length of a plain run (default min(128, positions))");
+  sub->add_option("--lr", a->lr, "peak learning rate")->capture_default_str();
+  sub->add_option("--warmup", a->warmup, "warmup steps per stage (default steps / 20)")->each([a](const std::string&) {
+    a->warmup_set = true;
+  });
+  sub->add_option("--eval-every", a->eval_every, "steps between validation rows")->capture_default_str();
+  sub->add_option("--max-validation", a->max_validation, "validation sequences used (0 = all)")->capture_default_str();
+  sub->add_option("--schedule", a->schedule, "growth schedule JSON: a progressive run");
+  sub->add_option("--resume", a->resume, "continue from a checkpoint folder written by growth train");
+  sub->add_option("--seed", a->seed, "seed of data order, masks, dropout")->capture_default_str();
+  sub->add_option("--log", a->log, "CSV log (default OUT/log.csv)");
+  sub->add_option("--threads", a->threads, "threads (0 = default; results are deterministic per thread count)");
+  sub->callback([a] { run_train(*a); });
+}};
+
+}  // namespace
