@@ -394,6 +394,17 @@ __global__ void to_float_kernel(const std::uint16_t* bits, float* out, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) out[i] = static_cast<float>(T::from_bits(bits[i]));
 }
+// The executor's fast hardware conversions (cuda::detail::dev_*) must equal dtype.hpp's bit for bit.
+template <class T>
+__global__ void to_float_fast_kernel(const std::uint16_t* bits, float* out, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = cuda::detail::dev_to_compute<T>(T::from_bits(bits[i]));
+}
+template <class T>
+__global__ void from_float_fast_kernel(const float* in, std::uint16_t* out, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = cuda::detail::dev_from_compute<T>(in[i]).bits;
+}
 template <class T>
 __global__ void from_float_kernel(const float* in, std::uint16_t* out, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -436,6 +447,22 @@ void conversion_cases() {
   ok = true;
   for (int i = 0; i < n && ok; ++i) ok = T(f[i]).bits == out[i];
   expect(ok, std::string("float -> ") + type_name<T>() + " on device, " + std::to_string(n) + " values");
+
+  from_float_fast_kernel<T><<<(n + 255) / 256, 256>>>(din.data(), dout.data(), n);
+  GROWTH_CUDA_CHECK(cudaGetLastError());
+  const auto out_fast = to_host(dout);
+  ok = true;
+  for (int i = 0; i < n && ok; ++i) ok = T(f[i]).bits == out_fast[i];
+  expect(ok, std::string("float -> ") + type_name<T>() + " on device (executor's hardware cvt), " + std::to_string(n) + " values");
+  to_float_fast_kernel<T><<<256, 256>>>(dbits.data(), dflt.data(), 65536);
+  GROWTH_CUDA_CHECK(cudaGetLastError());
+  const auto got_fast = to_host(dflt);
+  ok = true;
+  for (int i = 0; i < 65536 && ok; ++i) {
+    const float h = static_cast<float>(T::from_bits(all[i]));
+    ok = std::memcmp(&h, &got_fast[i], 4) == 0;
+  }
+  expect(ok, std::string(type_name<T>()) + " -> float on device (executor's hardware cvt), all 65536 patterns");
 }
 
 /// Checks that need no GPU: errors are raised on the host before anything is launched.

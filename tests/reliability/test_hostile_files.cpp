@@ -46,7 +46,7 @@ TEST_CASE("safetensors: header length and file size") {
   rel::put(p, rel::st_file(h, f32_bytes({1.f}), 100'000'001));
   REL_REQUIRE_ERROR(safetensors_reader(p), "header length", "100000000");
   // Truncated data section: header promises 4 bytes, file has 2.
-  rel::put(p, rel::st_file(h, "\x00\x00"));
+  rel::put(p, rel::st_file(h, std::string(2, '\0')));
   REL_REQUIRE_ERROR(safetensors_reader(p), "tensor w data_offsets", "within the data section of 2 bytes");
   // Not JSON / not an object.
   rel::put(p, rel::st_file("[1,2]   ", ""));

@@ -17,6 +17,10 @@
 
 #include "../../examples/torch_bert.hpp"
 
+// libtorch pulls in glog, whose CHECK (abort on failure) replaces doctest's: restore doctest's.
+#undef CHECK
+#define CHECK DOCTEST_CHECK
+
 using namespace growth;
 namespace tg = growth::torch_grow;
 
@@ -135,7 +139,7 @@ void check_map_equals_host(at::ScalarType st, std::uint64_t seed) {
     check_bits(tc.to, r.state.exp_avg, hdm, "exp_avg");
     check_bits(tc.to, r.state.exp_avg_sq, hdv, "exp_avg_sq");
     for (const auto& [n, t] : r.parameters) {
-      CHECK(t.scalar_type() == st);
+      CHECK((t.scalar_type() == st));
       CHECK(t.is_contiguous());
     }
     // Steps: from the source parameter, or the latest step when grown from nothing.
@@ -200,7 +204,7 @@ TEST_CASE("strict names and checks before writing") {
   {  // wrong shape: names the tensor and both shapes
     tg::named_tensors s = src;
     s["bert.encoder.layer.1.output.dense.weight"] = torch::zeros({12, 21});
-    throws_with(s, "bert.encoder.layer.1.output.dense.weight: expected (12, 20)");
+    throws_with(s, "bert.encoder.layer.1.output.dense.weight: expected [12, 20], got [12, 21]");
   }
   {  // an untied decoder is refused
     tg::named_tensors s = src;
@@ -315,7 +319,7 @@ TEST_CASE("a grown libtorch BERT keeps its logits; its new AdamW holds the mappe
     const bool handoff = s.r == model::role::output_ln_weight || s.r == model::role::output_ln_bias;
     if (model::growth_sources(plan, i).empty() || (inserted && !handoff)) continue;  // zero moments by design
     ++compared;
-    for (const auto* which : {&tg::adam_state::exp_avg, &tg::adam_state::exp_avg_sq}) {
+    for (tg::named_tensors tg::adam_state::*which : {&tg::adam_state::exp_avg, &tg::adam_state::exp_avg_sq}) {
       const at::Tensor a = (big_after.*which).at(s.name), b = (mapped.state.*which).at(s.name);
       const double scale = b.abs().max().item<double>();
       const double err = (a - b).abs().max().item<double>();

@@ -22,6 +22,8 @@
 ///
 /// Errors: every CUDA runtime call is checked; a failure throws growth::error naming the call and the
 /// cudaError name and string. Shapes, ranks and map indices are checked on the host before anything runs.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -204,6 +206,32 @@ __device__ __forceinline__ double mul(double a, double b) { return __dmul_rn(a, 
 __device__ __forceinline__ float fma_rn(float a, float b, float c) { return __fmaf_rn(a, b, c); }
 __device__ __forceinline__ double fma_rn(double a, double b, double c) { return __fma_rn(a, b, c); }
 
+/// 16-bit <-> float conversions with the hardware cvt instructions (a few instructions instead of
+/// dtype.hpp's bit-level code, which made 16-bit kernels compute-bound). IEEE round-to-nearest-even in
+/// both, so every non-NaN value converts to the same bits; NaNs take dtype.hpp's path, so the result is
+/// bit-identical to T(f) / float(v) for every input (tests/cuda checks all patterns).
+template <class T>
+__device__ __forceinline__ compute_t<T> dev_to_compute(T v) {
+  if constexpr (std::is_same_v<T, float16>) {
+    const float r = __half2float(__ushort_as_half(v.bits));
+    return r != r ? static_cast<float>(v) : r;
+  } else {
+    return to_compute(v);
+  }
+}
+template <class T>
+__device__ __forceinline__ T dev_from_compute(compute_t<T> f) {
+  if constexpr (std::is_same_v<T, float16>) {
+    if (f != f) return float16(f);
+    return float16::from_bits(__half_as_ushort(__float2half_rn(f)));
+  } else if constexpr (std::is_same_v<T, bfloat16>) {
+    if (f != f) return bfloat16(f);
+    return bfloat16::from_bits(__bfloat16_as_ushort(__float2bfloat16_rn(f)));
+  } else {
+    return from_compute<T>(f);
+  }
+}
+
 /// One axis's CSR arrays in device memory (weights already rounded to the compute type).
 template <class C>
 struct axis_args {
@@ -362,7 +390,7 @@ struct chunk_args {
 };
 
 #ifndef GROWTH_CUDA_ROW_UNROLL
-#define GROWTH_CUDA_ROW_UNROLL 2  // rows per loop trip: loads of both are issued before either store
+#define GROWTH_CUDA_ROW_UNROLL 1  // rows per trip of the gather loop (2 and 4 measured no better on an H100)
 #endif
 
 template <class T, int V>
@@ -467,12 +495,12 @@ __global__ void chunk_kernel(const T* __restrict__ in, T* __restrict__ out, map_
             const C we = mul(w, cw);
             if (we != C(1)) {
 #pragma unroll
-              for (int k = 0; k < V; ++k) r[u][k] = from_compute<T>(mul(to_compute(r[u][k]), we));
+              for (int k = 0; k < V; ++k) r[u][k] = dev_from_compute<T>(mul(dev_to_compute<T>(r[u][k]), we));
             }
           } else {
 #pragma unroll
             for (int k = 0; k < V; ++k)
-              r[u][k] = cs[k] < 0 ? T(C(0)) : from_compute<T>(mul(to_compute(irow[cs[k] * is]), mul(w, cwk[k])));
+              r[u][k] = cs[k] < 0 ? T(C(0)) : dev_from_compute<T>(mul(dev_to_compute<T>(irow[cs[k] * is]), mul(w, cwk[k])));
           }
         } else {
           C s[V];
@@ -499,11 +527,11 @@ __global__ void chunk_kernel(const T* __restrict__ in, T* __restrict__ out, map_
                 load_chunk<T, V>(irow + src0 * is, is, nv, vin, x);
                 const C we = mul(w, cw);
 #pragma unroll
-                for (int k = 0; k < V; ++k) s[k] = fma_rn(to_compute(x[k]), we, s[k]);
+                for (int k = 0; k < V; ++k) s[k] = fma_rn(dev_to_compute<T>(x[k]), we, s[k]);
               } else {
 #pragma unroll
                 for (int k = 0; k < V; ++k)
-                  if (cs[k] >= 0) s[k] = fma_rn(to_compute(irow[cs[k] * is]), mul(w, cwk[k]), s[k]);
+                  if (cs[k] >= 0) s[k] = fma_rn(dev_to_compute<T>(irow[cs[k] * is]), mul(w, cwk[k]), s[k]);
               }
               int a = R - 1;
               while (a-- > 0) {
@@ -514,7 +542,7 @@ __global__ void chunk_kernel(const T* __restrict__ in, T* __restrict__ out, map_
             }
           }
 #pragma unroll
-          for (int k = 0; k < V; ++k) r[u][k] = from_compute<T>(s[k]);
+          for (int k = 0; k < V; ++k) r[u][k] = dev_from_compute<T>(s[k]);
         }
       }
 #pragma unroll

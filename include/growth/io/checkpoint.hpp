@@ -22,7 +22,7 @@
 /// .bias) may be present and must then equal the tensors they alias; HF's non-persistent buffer
 /// bert.embeddings.position_ids is ignored; any other tensor is an error (unless allow_unknown_tensors).
 #include <fcntl.h>
-#include <stdio.h>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28)
+#include <cstdio>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28; <cstdio> includes <stdio.h>)
 #include <unistd.h>
 
 #include <cerrno>
@@ -164,7 +164,7 @@ inline void check_vocab(const std::vector<std::string>& vocab, std::size_t vocab
     if (!valid_utf8(t)) throw error(what + " token " + std::to_string(i), "valid UTF-8", "invalid bytes");
     auto [it, fresh] = seen.emplace(t, i);
     if (!fresh)
-      throw error(what + " token \"" + t + "\"", "unique tokens",
+      throw error(what + " token \"" + t + "\"", "unique tokens",  // NOLINT(performance-inefficient-string-concatenation): error path
                   "lines " + std::to_string(it->second + 1) + " and " + std::to_string(i + 1));
   }
 }

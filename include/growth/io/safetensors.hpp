@@ -87,8 +87,7 @@ template <class T, class S>
 T convert_element(S v) {
   if constexpr (std::is_same_v<T, S>) return v;
   else if constexpr (std::is_same_v<T, double>) return as_double(v);
-  else if constexpr (std::is_same_v<S, double>) return T(static_cast<float>(v));
-  else return T(static_cast<float>(v));
+  else return T(static_cast<float>(v));  // also S = double: narrow through float, as T(float) is the only ctor
 }
 }  // namespace detail
 
@@ -130,10 +129,12 @@ class safetensors_reader {
     for (const auto& [name, v] : h.as_object()) {
       if (name == "__metadata__") {
         for (const auto& [k, mv] : v.as_object(file + ": __metadata__"))
-          metadata_[k] = mv.as_string(file + ": __metadata__[\"" + k + "\"]");
+          metadata_[k] = mv.as_string(file + ": __metadata__[\"" + k + "\"]");  // NOLINT(performance-inefficient-string-concatenation): a few keys
         continue;
       }
-      const std::string subj = file + ": tensor " + name;
+      std::string subj = file;
+      subj += ": tensor ";
+      subj += name;
       if (!v.is_object()) throw error(subj, "an object {dtype, shape, data_offsets}", v.describe());
       for (const auto& kv : v.as_object())
         if (kv.first != "dtype" && kv.first != "shape" && kv.first != "data_offsets")
@@ -185,7 +186,7 @@ class safetensors_reader {
     for (std::size_t i : order) {
       const auto& [name, t] = items[i];
       if (t.begin != cursor)
-        throw error(file + ": tensor " + name + " data_offsets",
+        throw error(file + ": tensor " + name + " data_offsets",  // NOLINT(performance-inefficient-string-concatenation): error path
                     "to begin at byte " + std::to_string(cursor) + " (right after " + prev + ")",
                     std::to_string(t.begin) + (t.begin < cursor ? " (overlapping)" : " (a hole)"));
       cursor = t.end;

@@ -273,11 +273,22 @@ struct grow_plan {
   grow_options options;
   detail::transition t;
   std::vector<param_spec> old_specs, new_specs;
+  /// Identity maps of the dimensions growth never changes, built once (the vocabulary one is large:
+  /// rebuilding it per parameter costs more than growing most tensors).
+  axis_map id_vocab, id_type, id_rank;
 };
 
 /// Checks the transition (throws growth::error naming the offending target field) and plans it.
 inline grow_plan plan_growth(const bert_config& from, const bert_config& to, const grow_options& o) {
-  grow_plan p{from, to, o, detail::plan_transition(from, to, o), bert_parameters(from), bert_parameters(to)};
+  grow_plan p{from,
+              to,
+              o,
+              detail::plan_transition(from, to, o),
+              bert_parameters(from),
+              bert_parameters(to),
+              axis_map::identity(from.vocab_size),
+              axis_map::identity(from.type_vocab_size),
+              axis_map::identity(from.ffn_rank)};
   return p;
 }
 
@@ -352,9 +363,9 @@ void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Sp
   const std::size_t nl = s.layer >= 0 ? static_cast<std::size_t>(s.layer) : 0;
   const std::uint64_t stream = i + 1;  // distinct noise per parameter, independent of the growth order
   const double init_std = o.init_std >= 0 ? o.init_std : p.to.initializer_range;
-  const axis_map id_vocab = axis_map::identity(p.from.vocab_size);
-  const axis_map id_type = axis_map::identity(p.from.type_vocab_size);
-  const axis_map id_rank = axis_map::identity(p.from.ffn_rank);
+  const axis_map& id_vocab = p.id_vocab;
+  const axis_map& id_type = p.id_type;
+  const axis_map& id_rank = p.id_rank;
 
   auto write = [&]<std::size_t R>(std::integral_constant<std::size_t, R>) {
     const auto ov = out.template as<R>();
