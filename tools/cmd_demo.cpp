@@ -28,7 +28,7 @@
 namespace {
 
 struct demo_args {
-  std::size_t steps = 300, layers = 4, hidden = 128, heads = 2, ffn = 512, seq_len = 128, batch = 16;
+  std::size_t steps = 500, layers = 4, hidden = 128, heads = 2, ffn = 512, seq_len = 128, batch = 16;
   std::size_t vocab = 4000, threads = 2, eval_every = 0, warmup = 0, max_validation = 128, corpus_chars = 0;
   std::uint64_t seed = 0;
   double lr = 1e-3;

@@ -148,7 +148,7 @@ void run_study(const study_args& a) {
   auto key_of = [&](const study::config& c, std::uint64_t seed, double target) {
     return sched::to_json(c.schedule).dump() + "\nseed " + std::to_string(seed) + " lr " + study::fmt("%.9g", sc.lr) +
            " eval_every " + std::to_string(eval_every) + " threads " + std::to_string(a.threads) + " target " +
-           study::fmt("%.9g", target) + "\n";
+           study::fmt("%.6f", target) + "\n";
   };
   auto run_one = [&](const job& j) {
     const auto& c = *j.cfg;

@@ -14,6 +14,10 @@
 
 #include <torch/torch.h>
 
+// libtorch pulls in glog, whose CHECK aborts the process instead of recording a doctest failure.
+#undef CHECK
+#define CHECK DOCTEST_CHECK
+
 #include <cstring>
 #include <vector>
 

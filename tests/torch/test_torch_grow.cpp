@@ -164,7 +164,7 @@ TEST_CASE("torch map growth equals parameter_set growth for double, float16 and 
   check_map_equals_host<bfloat16>(torch::kBFloat16, 6);
 }
 
-TEST_CASE("policy reset gives no AdamW state; tie aliases are kept") {
+TEST_CASE("policy reset gives no AdamW state, tie aliases are kept") {
   const auto from = small_config();
   auto tc = transitions(from)[0];
   tc.o.optimizer = model::optimizer_policy::reset;
@@ -244,7 +244,7 @@ std::unique_ptr<torch::optim::AdamW> grouped_adamw(growth_example::torch_bert& m
 
 }  // namespace
 
-TEST_CASE("a grown libtorch BERT keeps its logits; its new AdamW holds the mapped state") {
+TEST_CASE("a grown libtorch BERT keeps its logits, and its new AdamW holds the mapped state") {
   torch::set_num_threads(1);
   const auto from = small_config();
   const auto tc = transitions(from)[0];  // exact

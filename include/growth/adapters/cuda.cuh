@@ -13,6 +13,9 @@
 ///  - general path: s = 0; s = fma(x, w, s) per term in lexicographic entry order; out = T(s).
 /// Every multiply is __fmul_rn / __dmul_rn and every accumulation __fmaf_rn / __fma_rn, so nvcc's own
 /// contraction cannot change a bit. 16-bit conversions use dtype.hpp's GROWTH_HD bit-level code.
+/// Kernels: chunk_kernel for every map whose last axis is the identity or a gather (per-chunk descriptors
+/// built once in device_map, 16-byte vectors, hardware 16-bit cvt checked equal to dtype.hpp's); the older
+/// gather_kernel / general_kernel only for a last axis with sums or sources beyond int32.
 /// Caveat: NaN payloads are not promised identical (GPU arithmetic returns a canonical NaN, x86 the
 /// quieted input); every non-NaN value, infinities and signed zeros included, is.
 ///
