@@ -8,7 +8,7 @@
 # usage: scripts/reliability_table.sh [GROWTH_BINARY (default build-rel/tools/growth)] [OUTPUT (default docs/RELIABILITY.md)]
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-tool="${1:-$repo/build-rel/tools/growth}"
+tool="$(realpath -m "${1:-$repo/build-rel/tools/growth}")"
 out="${2:-$repo/docs/RELIABILITY.md}"
 [[ -x "$tool" ]] || { echo "reliability_table.sh: no growth binary at $tool (build the growth_tool target)" >&2; exit 2; }
 py=/usr/bin/python3
@@ -52,12 +52,12 @@ first_tensor='t = [k for k in h if k != "__metadata__"]; t.sort(key=lambda k: h[
 # --- the bad inputs -----------------------------------------------------------------------------------------
 craft hdrlen   'length = len(json.dumps(h)) + 10**6'
 craft hdrhuge  'length = 2**63'
-craft overlap  "$first_tensor"'; h[t[1]]["data_offsets"] = h[t[0]]["data_offsets"]'
+craft overlap  "$first_tensor"'; o = h[t[1]]["data_offsets"]; o[0] -= 4; o[1] -= 4'
 craft pastend  "$first_tensor"'; e = h[t[-1]]["data_offsets"]; e[1] += 4; h[t[-1]]["shape"] = [ (e[1]-e[0])//4 ]'
 craft overflow "$first_tensor"'; h[t[0]]["shape"] = [2**32, 2**32, 4]'
 craft bytes    "$first_tensor"'; h[t[0]]["dtype"] = "F16"'
 craft dup      "$first_tensor"'; s = json.dumps(h); k = t[0]; raw_header = (s[:-1] + ", " + json.dumps(k) + ": " + json.dumps(h[k]) + "}").encode()'
-craft utf8     "$first_tensor"'; s = json.dumps(h); raw_header = s.replace(json.dumps(t[0]), "\"bad\\xff\"").encode("latin-1")'
+craft utf8     "$first_tensor"'; raw_header = json.dumps(h).encode().replace(json.dumps(t[0]).encode(), b"\"bad\xff\"")'
 craft nan      "$first_tensor"'; o = h["bert.encoder.layer.0.output.dense.weight"]["data_offsets"][0]; data[o+8:o+12] = struct.pack("<f", float("nan"))'
 craft inf      "$first_tensor"'; o = h["cls.predictions.bias"]["data_offsets"][0]; data[o:o+4] = struct.pack("<f", float("-inf"))'
 craft truncated 'data = data[:len(data)//2]'
@@ -91,16 +91,19 @@ rm -rf vocabdup_ckpt; cp -r good vocabdup_ckpt; cp vocab_dup.txt vocabdup_ckpt/v
 # --- run them -------------------------------------------------------------------------------------------------
 rows=()
 fail=0
-snapshot() { find "$work" -path "$work/.snap*" -prune -o -printf '%P %s %T@\n' | sort; }
+snap="$(mktemp -d /tmp/growth-reliability-snap-XXXXXX)"
+trap 'rm -rf "$work" "$snap"' EXIT
+# Everything below the work folder (the folder itself excluded: only its entries matter).
+snapshot() { find "$work" -mindepth 1 -printf '%P %s %T@\n' | sort; }
 try() {  # try "<bad input>" args...
   local what="$1"; shift
-  snapshot > .snap.before
-  "$tool" "$@" > .snap.out 2>&1
+  snapshot > "$snap/before"
+  "$tool" "$@" > "$snap/out" 2>&1
   local rc=$?
-  snapshot > .snap.after
-  local msg; msg="$(grep -m1 'growth: error' .snap.out || head -c 300 .snap.out)"
+  snapshot > "$snap/after"
+  local msg; msg="$(grep -m1 'growth: error' "$snap/out" || head -c 300 "$snap/out")"
   local wrote="no"
-  if ! diff -q .snap.before .snap.after > /dev/null; then wrote="**YES**: $(diff .snap.before .snap.after | grep '^>' | head -3 | tr '\n' ' ')"; fi
+  if ! diff -q "$snap/before" "$snap/after" > /dev/null; then wrote="**YES**: $(diff "$snap/before" "$snap/after" | grep '^>' | head -3 | tr '\n' ' ')"; fi
   local ok="ok"
   if [[ $rc -eq 0 || $rc -ge 128 || "$msg" != *"growth: error"* || "$wrote" != "no" ]]; then ok="**FAIL**"; fail=1; fi
   msg="${msg//$work\//}"; msg="${msg//|/\\|}"

@@ -259,6 +259,7 @@ void run_study(const study_args& a) {
   ctx.threads = a.threads;
   ctx.eval_every = eval_every;
   ctx.study_seconds = study_seconds;
+  ctx.unigram_entropy = study::unigram_entropy(stream);
   const auto files = study::write_report(out, sc, configs, recs, ctx);
   std::printf("study: %s/RESULTS.md and %zu figures in %s/results (%.0fs)\n", out.c_str(), files, out.c_str(), study_seconds);
 }

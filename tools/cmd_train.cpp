@@ -44,9 +44,9 @@ void run_train(const train_args& a) {
     const auto info = train::read_resume_info(a.resume);
     sch = info.schedule;
     opt = info.options;
-    io::load_options lo;
-    lo.load_optimizer = false;
-    vocab = io::load_checkpoint(a.resume, lo).vocab;
+    // Load everything, optimizer state included, so a broken folder is refused before anything is written
+    // into --out (the token cache, the log).
+    vocab = io::load_checkpoint(a.resume).vocab;
     if (info.complete) std::printf("train: %s is the end of a complete run; nothing left to train\n", a.resume.c_str());
   } else {
     if (a.model.empty()) throw error("growth train --model", "a checkpoint folder (or --resume DIR)", "none");

@@ -122,6 +122,8 @@ TEST_CASE("reference bert: bad input names the field") {
   expect_error(bad, "seq_len");
   auto pooled = c;
   pooled.pool_size = 2;
+  CHECK_NOTHROW(bert<float>{pooled});  // pooling is implemented (tests/reference/test_pooling.cpp)
+  pooled.pool_size = 0;
   CHECK_THROWS_AS(bert<float>{pooled}, growth::error);
   adamw<float> opt(c, {});
   std::vector<float> small(3);

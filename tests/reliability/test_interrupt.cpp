@@ -202,8 +202,8 @@ TEST_CASE("SIGKILL at random moments: every checkpoint left loads, and --resume 
   auto& f = shared();
   const auto& ref = reference();
   std::mt19937_64 rng(20240611);
-  const int kills = 8;
-  int resumed = 0, before_first_checkpoint = 0;
+  const int kills = 10;
+  int resumed = 0, before_first_checkpoint = 0, inside_write = 0;
   for (int k = 0; k < kills; ++k) {
     const auto out = f.dir / ("kill-" + std::to_string(k));
     // The reference run's duration includes process start and tokenisation; spread kills over all of it.
@@ -221,6 +221,8 @@ TEST_CASE("SIGKILL at random moments: every checkpoint left loads, and --resume 
     if (fs::exists(out)) {
       for (const auto& e : fs::directory_iterator(out)) {
         const std::string n = e.path().filename().string();
+        // A temp folder left behind: the kill landed inside a checkpoint write (save_checkpoint's ".<name>.tmp-").
+        if (n[0] == '.' && n.find(".tmp-") != std::string::npos) ++inside_write;
         if (n.rfind("stage-", 0) != 0 && n != "final") continue;
         CAPTURE(n);
         CHECK_NOTHROW(growth::io::load_checkpoint(e.path()));
@@ -248,6 +250,7 @@ TEST_CASE("SIGKILL at random moments: every checkpoint left loads, and --resume 
     fs::remove_all(out, ec);
   }
   MESSAGE(resumed << " of " << kills << " kills resumed from a checkpoint, " << before_first_checkpoint
-                  << " came before the first checkpoint");
+                  << " came before the first checkpoint, " << inside_write
+                  << " left a half-written checkpoint temp folder (ignored, as it should be)");
   CHECK(resumed >= 1);
 }

@@ -116,3 +116,9 @@ TEST_CASE("study report from synthetic logs: every section, every linked figure 
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("study unigram entropy") {
+  CHECK(study::unigram_entropy(std::vector<int>{0, 0, 1, 1}) == doctest::Approx(std::log(2.0)));
+  CHECK(study::unigram_entropy(std::vector<int>{5, 5, 5}) == doctest::Approx(0.0));
+  CHECK(study::unigram_entropy(std::vector<int>{1, 2, 3, 4}) == doctest::Approx(std::log(4.0)));
+}

@@ -18,7 +18,12 @@
 ///    and saves (1 - target fraction) of the head's FLOPs;
 ///  - low-cost variants: shared layers have a literally smaller FFN (layer_intermediate_size), factorised
 ///    layers compute x W1^T as (x V1^T) U1^T (no nonlinearity between) and likewise for W2.
-///  - mean embedding pooling (pool_size > 1) is not implemented here; the constructor refuses it.
+///  - mean embedding pooling (pool_size = k > 1, paper-notes.md 2.3(b); row layout in pooling.hpp): the
+///    model reads the standard batch; every token is embedded at its original position (LN, dropout as
+///    above); layer 0's queries and residual are [mean-pooled unmasked stream ; targets], its keys and
+///    values [full-resolution unmasked stream ; targets]; layers >= 1 attend over [pooled ; targets]; the
+///    head reads the target slots. Sequences are padded to the batch maximum (pad slots masked as keys,
+///    their outputs unused). Pooling has no parameters, so the parameter layout equals the standard one.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -36,6 +41,7 @@
 #include "batch.hpp"
 #include "flat_buffer.hpp"
 #include "kernels.hpp"
+#include "pooling.hpp"
 
 namespace growth::reference {
 
@@ -55,9 +61,6 @@ class bert {
 
   explicit bert(const model::bert_config& c) : cfg_(c) {
     cfg_.validate();
-    if (cfg_.pool_size != 1)
-      throw error("config field growth.pool_size", "1 (mean embedding pooling is not implemented in reference::bert)",
-                  std::to_string(cfg_.pool_size));
     layout_ = flat_layout(cfg_);
     params_.resize(layout_.total);
     grads_.resize(layout_.total);
@@ -106,7 +109,8 @@ class bert {
   /// Training-mode forward only (same dropout masks as forward_backward with this seed), no gradients.
   mlm_result forward_train(const batch& b, std::uint64_t dropout_seed) { return run(b, true, dropout_seed, nullptr); }
   /// Evaluation: dropout off, no gradients. If logits is given it receives B x S x V logits (row-major,
-  /// float), computed for every position as HF does.
+  /// float), computed for every position as HF does. With pooling (pool_size > 1) only the target
+  /// positions (label != -100) have logits; every other row is 0 (the pooled model has no output there).
   mlm_result evaluate(const batch& b, std::vector<float>* logits = nullptr) { return run(b, false, 0, logits); }
 
  private:
@@ -183,22 +187,27 @@ class bert {
   [[nodiscard]] T* G(std::size_t o) { return grads_.data() + o; }
 
   // ---------------------------------------------------------------------------------------------
-  // Workspace: every activation backward needs, sized once per (batch, seq).
+  // Workspace: every activation backward needs, sized once per (batch, seq, query rows, layer-0 keys).
+  // Encoder rows are B*sq (sq = S without pooling); layer 0's keys and values are B*sk0 rows.
   struct layer_cache {
     mat q, k, v, ctx, h1, xhat1, t1, f, g, t2, xhat2, out;
     std::vector<T> rstd1, rstd2;
-    aligned_buffer<T> probs, probs_drop;  // B*A*S*S; probs_drop used only when attention dropout is on
+    aligned_buffer<T> probs, probs_drop;  // B*A*sq*sk; probs_drop used only when attention dropout is on
     std::vector<std::uint8_t> pmask, amask, omask;
   };
   struct workspace {
-    std::size_t b = 0, s = 0;
+    std::size_t b = 0, s = 0, sq = 0, sk0 = 0;
     mat emb_xhat, emb_ln, x0;
     std::vector<T> emb_rstd;
     std::vector<std::uint8_t> emask;
     std::vector<layer_cache> layers;
-    std::vector<T> key_bias;  // B*S: 0 or lowest(T) per key
-    // MLM head over selected rows (capacity B*S).
-    std::vector<std::size_t> rows;
+    std::vector<T> key_bias;   // B*sq: 0 or lowest(T) per key of layers >= 1
+    std::vector<T> key_bias0;  // B*sk0: the same for layer 0's keys
+    // Pooling only: layer 0's [query rows ; key rows] = gather(x0), and their gradient.
+    pooled_layout pool;
+    mat xqk, dqk, demb;
+    // MLM head over selected rows (capacity B*S); rows index the encoder rows, row_token the B*S tokens.
+    std::vector<std::size_t> rows, row_token;
     std::vector<std::int32_t> row_label;
     std::vector<double> row_loss;
     std::vector<std::uint8_t> row_hit;
@@ -209,24 +218,32 @@ class bert {
     aligned_buffer<T> dprobs;
   };
 
-  void prepare(std::size_t b, std::size_t s) {
-    if (ws_.b == b && ws_.s == s) return;
-    const auto n = static_cast<index>(b * s), h = static_cast<index>(cfg_.hidden_size);
-    const std::size_t pp = b * cfg_.num_attention_heads * s * s;
+  void prepare(std::size_t b, std::size_t s, std::size_t sq, std::size_t sk0) {
+    if (ws_.b == b && ws_.s == s && ws_.sq == sq && ws_.sk0 == sk0) return;
+    const auto ne = static_cast<index>(b * s), n = static_cast<index>(b * sq), nk = static_cast<index>(b * sk0);
+    const auto h = static_cast<index>(cfg_.hidden_size);
+    const std::size_t pp = b * cfg_.num_attention_heads * sq * sq, pp0 = b * cfg_.num_attention_heads * sq * sk0;
     index imax = 0;
     for (const auto& L : off_.layer) imax = std::max(imax, static_cast<index>(L.inter));
     const auto r = static_cast<index>(std::max<std::size_t>(cfg_.ffn_rank, 1));
     const bool attn_drop = cfg_.attention_probs_dropout_prob > 0;
-    ws_.emb_xhat.resize(n, h);
-    ws_.emb_ln.resize(n, h);
-    ws_.x0.resize(n, h);
-    ws_.emb_rstd.assign(static_cast<std::size_t>(n), T(0));
-    ws_.emask.assign(static_cast<std::size_t>(n * h), 0);
+    ws_.emb_xhat.resize(ne, h);
+    ws_.emb_ln.resize(ne, h);
+    ws_.x0.resize(ne, h);
+    ws_.emb_rstd.assign(static_cast<std::size_t>(ne), T(0));
+    ws_.emask.assign(static_cast<std::size_t>(ne * h), 0);
+    const bool pooled = cfg_.pool_size > 1;
+    ws_.xqk.resize(pooled ? n + nk : 0, h);
+    ws_.dqk.resize(pooled ? n + nk : 0, h);
+    ws_.demb.resize(pooled ? ne : 0, h);
     ws_.layers.resize(cfg_.num_hidden_layers);
     for (std::size_t l = 0; l < cfg_.num_hidden_layers; ++l) {
       auto& c = ws_.layers[l];
       const auto I = static_cast<index>(off_.layer[l].inter);
-      for (mat* m : {&c.q, &c.k, &c.v, &c.ctx, &c.h1, &c.xhat1, &c.xhat2, &c.out}) m->resize(n, h);
+      for (mat* m : {&c.q, &c.ctx, &c.h1, &c.xhat1, &c.xhat2, &c.out}) m->resize(n, h);
+      c.k.resize(l == 0 ? nk : n, h);
+      c.v.resize(l == 0 ? nk : n, h);
+      const std::size_t lp = l == 0 ? pp0 : pp;
       c.f.resize(n, I);
       c.g.resize(n, I);
       if (off_.layer[l].factorized) {
@@ -235,26 +252,32 @@ class bert {
       }
       c.rstd1.assign(static_cast<std::size_t>(n), T(0));
       c.rstd2.assign(static_cast<std::size_t>(n), T(0));
-      c.probs.resize(pp);
-      c.probs_drop.resize(attn_drop ? pp : 0);
-      c.pmask.assign(attn_drop ? pp : 0, 0);
+      c.probs.resize(lp);
+      c.probs_drop.resize(attn_drop ? lp : 0);
+      c.pmask.assign(attn_drop ? lp : 0, 0);
       c.amask.assign(static_cast<std::size_t>(n * h), 0);
       c.omask.assign(static_cast<std::size_t>(n * h), 0);
     }
     ws_.key_bias.assign(static_cast<std::size_t>(n), T(0));
-    ws_.rows.reserve(static_cast<std::size_t>(n));
-    ws_.row_label.reserve(static_cast<std::size_t>(n));
-    ws_.row_loss.assign(static_cast<std::size_t>(n), 0.0);
-    ws_.row_hit.assign(static_cast<std::size_t>(n), 0);
-    for (mat* m : {&ws_.hsel, &ws_.ht, &ws_.hxhat, &ws_.z, &ws_.hd}) m->resize(n, h);
-    ws_.logits.resize(n, static_cast<index>(cfg_.vocab_size));
-    ws_.hrstd.assign(static_cast<std::size_t>(n), T(0));
-    for (mat* m : {&ws_.dx, &ws_.dtmp, &ws_.dq, &ws_.dk, &ws_.dv, &ws_.dctx}) m->resize(n, h);
+    ws_.key_bias0.assign(static_cast<std::size_t>(nk), T(0));
+    ws_.rows.reserve(static_cast<std::size_t>(ne));
+    ws_.row_token.reserve(static_cast<std::size_t>(ne));
+    ws_.row_label.reserve(static_cast<std::size_t>(ne));
+    ws_.row_loss.assign(static_cast<std::size_t>(ne), 0.0);
+    ws_.row_hit.assign(static_cast<std::size_t>(ne), 0);
+    for (mat* m : {&ws_.hsel, &ws_.ht, &ws_.hxhat, &ws_.z, &ws_.hd}) m->resize(ne, h);
+    ws_.logits.resize(ne, static_cast<index>(cfg_.vocab_size));
+    ws_.hrstd.assign(static_cast<std::size_t>(ne), T(0));
+    for (mat* m : {&ws_.dx, &ws_.dtmp, &ws_.dq, &ws_.dctx}) m->resize(n, h);
+    ws_.dk.resize(nk, h);  // sk0 >= sq: layer 0 is the widest
+    ws_.dv.resize(nk, h);
     ws_.dg.resize(n, imax);
     ws_.dt.resize(n, r);
-    ws_.dprobs.resize(pp);
+    ws_.dprobs.resize(pp0);
     ws_.b = b;
     ws_.s = s;
+    ws_.sq = sq;
+    ws_.sk0 = sk0;
   }
 
   // Dropout sites: 0 = embeddings; layer l: 1+3l attention probs, 2+3l attention output, 3+3l FFN output.
@@ -287,7 +310,13 @@ class bert {
   // Forward (train or eval). Fills the workspace caches, returns loss and accuracy.
   mlm_result run(const batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out) {
     bt.validate(cfg_);
-    prepare(bt.batch_size, bt.seq_len);
+    const bool pooled = cfg_.pool_size > 1;
+    if (pooled) {
+      ws_.pool = make_pooled_layout(bt, cfg_.pool_size);
+      prepare(bt.batch_size, bt.seq_len, ws_.pool.query_len, ws_.pool.key_len);
+    } else {
+      prepare(bt.batch_size, bt.seq_len, bt.seq_len, bt.seq_len);
+    }
     train_ = train;
     seed_ = seed;
     const std::size_t S = bt.seq_len, N = bt.tokens(), H = cfg_.hidden_size;
@@ -306,44 +335,71 @@ class bert {
     ws_.x0 = ws_.emb_ln;
     hidden_dropout(0).apply(ws_.x0.data(), ws_.emask.data(), N * H);
 
-    for (std::size_t n = 0; n < N; ++n) ws_.key_bias[n] = bt.attention_mask[n] ? T(0) : std::numeric_limits<T>::lowest();
-
-    for (std::size_t l = 0; l < cfg_.num_hidden_layers; ++l) layer_forward(l, l == 0 ? ws_.x0 : ws_.layers[l - 1].out);
-
-    // MLM head rows: the targets (training / plain evaluation) or every position (logits requested).
+    constexpr T lowest = std::numeric_limits<T>::lowest();
     ws_.rows.clear();
+    ws_.row_token.clear();
     ws_.row_label.clear();
-    for (std::size_t n = 0; n < N; ++n) {
-      if (logits_out || bt.labels[n] != ignore_label) {
-        ws_.rows.push_back(n);
-        ws_.row_label.push_back(bt.labels[n]);
+    if (pooled) {
+      // Layer 0's query rows [pooled ; targets] and key rows [stream ; targets] in one map application.
+      const auto& pl = ws_.pool;
+      const auto nqk = static_cast<std::size_t>(ws_.xqk.rows());
+      growth::apply(tensor_map<2>::along({N, H}, 0, pl.gather),
+                    tensor_view<const T, 2>(ws_.x0.data(), {N, H}), tensor_view<T, 2>(ws_.xqk.data(), {nqk, H}),
+                    "pooled embeddings");
+      for (std::size_t i = 0; i < pl.query_valid.size(); ++i) ws_.key_bias[i] = pl.query_valid[i] ? T(0) : lowest;
+      for (std::size_t i = 0; i < pl.key_valid.size(); ++i) ws_.key_bias0[i] = pl.key_valid[i] ? T(0) : lowest;
+      const auto nq = static_cast<index>(bt.batch_size * ws_.sq), nk = static_cast<index>(bt.batch_size * ws_.sk0);
+      layer_forward(0, ws_.xqk.topRows(nq), ws_.xqk.bottomRows(nk));
+      // MLM head rows: the target slots (also when logits are requested: nothing else has an output).
+      for (std::size_t t = 0; t < pl.target_row.size(); ++t) {
+        ws_.rows.push_back(pl.target_row[t]);
+        ws_.row_token.push_back(pl.target_token[t]);
+        ws_.row_label.push_back(bt.labels[pl.target_token[t]]);
+      }
+    } else {
+      for (std::size_t n = 0; n < N; ++n) ws_.key_bias[n] = bt.attention_mask[n] ? T(0) : lowest;
+      ws_.key_bias0 = ws_.key_bias;
+      layer_forward(0, ws_.x0, ws_.x0);
+      // MLM head rows: the targets (training / plain evaluation) or every position (logits requested).
+      for (std::size_t n = 0; n < N; ++n) {
+        if (logits_out || bt.labels[n] != ignore_label) {
+          ws_.rows.push_back(n);
+          ws_.row_token.push_back(n);
+          ws_.row_label.push_back(bt.labels[n]);
+        }
       }
     }
+    for (std::size_t l = 1; l < cfg_.num_hidden_layers; ++l) layer_forward(l, ws_.layers[l - 1].out, ws_.layers[l - 1].out);
+
     auto r = head_forward(train);
     if (logits_out) {
-      logits_out->resize(N * cfg_.vocab_size);
+      const std::size_t V = cfg_.vocab_size;
+      logits_out->assign(N * V, 0.0f);
       const T* src = ws_.logits.data();  // head_forward keeps raw logits when not training
-      for (std::size_t i = 0; i < N * cfg_.vocab_size; ++i) (*logits_out)[i] = static_cast<float>(src[i]);
+      for (std::size_t t = 0; t < ws_.row_token.size(); ++t)
+        for (std::size_t i = 0; i < V; ++i) (*logits_out)[ws_.row_token[t] * V + i] = static_cast<float>(src[t * V + i]);
     }
     return r;
   }
 
-  void layer_forward(std::size_t l, const mat& xin) {
+  // Encoder layer l: queries (and the residual) from xq, keys and values from xkv (the same rows except in
+  // layer 0 of a pooled model).
+  void layer_forward(std::size_t l, detail::cref<T> xq, detail::cref<T> xkv) {
     const auto& o = off_.layer[l];
     auto& c = ws_.layers[l];
-    const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.s;
+    const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.sq;
     const T eps = static_cast<T>(cfg_.layer_norm_eps);
 
     // Self-attention: q, k, v projections, then per (sequence, head) softmax(q k^T / sqrt(d) + mask) v.
-    linear(xin, o.wq, o.bq, H, H, c.q);
-    linear(xin, o.wk, o.bk, H, H, c.k);
-    linear(xin, o.wv, o.bv, H, H, c.v);
+    linear(xq, o.wq, o.bq, H, H, c.q);
+    linear(xkv, o.wk, o.bk, H, H, c.k);
+    linear(xkv, o.wv, o.bv, H, H, c.v);
     attention_forward(l);
 
     // Attention output dense, dropout, residual, LayerNorm.
     linear(c.ctx, o.wo, o.bo, H, H, c.h1);
     hidden_dropout(2 + 3 * l).apply(c.h1.data(), c.amask.data(), N * H);
-    c.h1 += xin;
+    c.h1 += xq;
     detail::layernorm_forward<T>(c.h1, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1, c.rstd1.data(), c.h1);
 
     // FFN: dense (or factorised U V), GELU, dense (or U V), dropout, residual, LayerNorm.
@@ -365,23 +421,26 @@ class bert {
     detail::layernorm_forward<T>(c.out, P(o.ln2_g), P(o.ln2_b), eps, c.xhat2, c.rstd2.data(), c.out);
   }
 
+  // Per (sequence, head): Sq query rows attend over Sk key rows (Sq = Sk = S without pooling).
   void attention_forward(std::size_t l) {
     auto& c = ws_.layers[l];
-    const std::size_t A = cfg_.num_attention_heads, d = cfg_.head_dim(), S = ws_.s, Bn = ws_.b;
+    const std::size_t A = cfg_.num_attention_heads, d = cfg_.head_dim(), Sq = ws_.sq, Bn = ws_.b;
+    const std::size_t Sk = l == 0 ? ws_.sk0 : ws_.sq;
+    const T* key_bias = l == 0 ? ws_.key_bias0.data() : ws_.key_bias.data();
     const T scale = T(1) / std::sqrt(static_cast<T>(d));
     const auto drop = probs_dropout(l);
-    const auto is = static_cast<index>(S), id = static_cast<index>(d);
+    const auto is = static_cast<index>(Sq), ik = static_cast<index>(Sk), id = static_cast<index>(d);
     const auto pairs = static_cast<std::ptrdiff_t>(Bn * A);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (pairs > 1 && S * S * d > 4096)
+#pragma omp parallel for schedule(static) if (pairs > 1 && Sq * Sk * d > 4096)
 #endif
     for (std::ptrdiff_t bh = 0; bh < pairs; ++bh) {
       const std::size_t b = static_cast<std::size_t>(bh) / A, h = static_cast<std::size_t>(bh) % A;
-      const index r0 = static_cast<index>(b * S), c0 = static_cast<index>(h * d);
-      const std::size_t base = static_cast<std::size_t>(bh) * S * S;
-      map p(c.probs.data() + base, is, is);
-      p.noalias() = (c.q.block(r0, c0, is, id) * scale) * c.k.block(r0, c0, is, id).transpose();
-      cvmap kb(ws_.key_bias.data() + b * S, is);
+      const index r0 = static_cast<index>(b * Sq), k0 = static_cast<index>(b * Sk), c0 = static_cast<index>(h * d);
+      const std::size_t base = static_cast<std::size_t>(bh) * Sq * Sk;
+      map p(c.probs.data() + base, is, ik);
+      p.noalias() = (c.q.block(r0, c0, is, id) * scale) * c.k.block(k0, c0, ik, id).transpose();
+      cvmap kb(key_bias + b * Sk, ik);
       for (index i = 0; i < is; ++i) {
         p.row(i) += kb;
         const T mx = p.row(i).maxCoeff();
@@ -392,14 +451,14 @@ class bert {
       if (drop.active) {
         T* pd = c.probs_drop.data() + base;
         std::uint8_t* m = c.pmask.data() + base;
-        for (std::size_t i = 0; i < S * S; ++i) {
+        for (std::size_t i = 0; i < Sq * Sk; ++i) {
           const bool k = drop.keep(base + i);
           m[i] = k ? 1 : 0;
           pd[i] = k ? pv[i] * drop.scale : T(0);
         }
         pv = pd;
       }
-      c.ctx.block(r0, c0, is, id).noalias() = cmap(pv, is, is) * c.v.block(r0, c0, is, id);
+      c.ctx.block(r0, c0, is, id).noalias() = cmap(pv, is, ik) * c.v.block(k0, c0, ik, id);
     }
   }
 
@@ -483,14 +542,29 @@ class bert {
       for (std::size_t t = 0; t < M; ++t) ws_.dx.row(static_cast<index>(ws_.rows[t])) += dsel.row(static_cast<index>(t));
     }
 
-    for (std::size_t l = cfg_.num_hidden_layers; l-- > 0;) layer_backward(l, l == 0 ? ws_.x0 : ws_.layers[l - 1].out);
+    for (std::size_t l = cfg_.num_hidden_layers; l-- > 1;) layer_backward(l, ws_.layers[l - 1].out, ws_.layers[l - 1].out);
+    mat* demb = &ws_.dx;
+    if (cfg_.pool_size > 1) {
+      // Layer 0 gives d(query rows) in dx and d(key rows) in the bottom of dqk; the transposed gather
+      // map sums them back onto the embedded tokens.
+      const auto nq = static_cast<index>(ws_.b * ws_.sq), nk = static_cast<index>(ws_.b * ws_.sk0);
+      layer_backward(0, ws_.xqk.topRows(nq), ws_.xqk.bottomRows(nk), ws_.dqk.bottomRows(nk), false);
+      ws_.dqk.topRows(nq) = ws_.dx;
+      const auto nqk = static_cast<std::size_t>(ws_.dqk.rows());
+      growth::apply(tensor_map<2>::along({nqk, H}, 0, ws_.pool.scatter),
+                    tensor_view<const T, 2>(ws_.dqk.data(), {nqk, H}), tensor_view<T, 2>(ws_.demb.data(), {N, H}),
+                    "pooled embedding gradient");
+      demb = &ws_.demb;
+    } else {
+      layer_backward(0, ws_.x0, ws_.x0, ws_.dx, true);
+    }
 
     // Embeddings: dropout, LayerNorm, then scatter-add into the three tables (fixed order).
-    hidden_dropout(0).backward(ws_.dx.data(), ws_.emask.data(), N * H);
-    detail::layernorm_backward<T>(ws_.dx, ws_.emb_xhat, ws_.emb_rstd.data(), P(off_.eln_g), G(off_.eln_g),
-                                  G(off_.eln_b), ws_.dx);
+    hidden_dropout(0).backward(demb->data(), ws_.emask.data(), N * H);
+    detail::layernorm_backward<T>(*demb, ws_.emb_xhat, ws_.emb_rstd.data(), P(off_.eln_g), G(off_.eln_g),
+                                  G(off_.eln_b), *demb);
     for (std::size_t n = 0; n < N; ++n) {
-      const T* de = ws_.dx.data() + n * H;
+      const T* de = demb->data() + n * H;
       const auto id = static_cast<std::size_t>(bt.input_ids[n]);
       T* gw = G(off_.word) + id * H;
       T* gp = G(off_.pos) + (n % S) * H;
@@ -504,11 +578,16 @@ class bert {
     }
   }
 
-  // On entry ws_.dx = dloss/d(layer output); on exit dloss/d(layer input xin).
-  void layer_backward(std::size_t l, const mat& xin) {
+  // On entry ws_.dx = dloss/d(layer output); on exit dloss/d(xq), plus d(xkv) in dxkv: accumulated into
+  // dx when shared_kv (xq and xkv are the same rows), else written to dxkv.
+  void layer_backward(std::size_t l, detail::cref<T> xq, detail::cref<T> xkv) {
+    layer_backward(l, xq, xkv, ws_.dx, true);
+  }
+  template <class DXKV>
+  void layer_backward(std::size_t l, detail::cref<T> xq, detail::cref<T> xkv, DXKV&& dxkv, bool shared_kv) {
     const auto& o = off_.layer[l];
     auto& c = ws_.layers[l];
-    const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.s;
+    const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.sq;
     const auto in = static_cast<index>(N);
     auto& dx = ws_.dx;
     auto& dtmp = ws_.dtmp;
@@ -541,44 +620,51 @@ class bert {
     linear_backward(dtmp, c.ctx, o.wo, o.bo, H, H, ws_.dctx, false);
 
     attention_backward(l);
-    linear_backward(ws_.dq, xin, o.wq, o.bq, H, H, dx, true);
-    linear_backward(ws_.dk, xin, o.wk, o.bk, H, H, dx, true);
-    linear_backward(ws_.dv, xin, o.wv, o.bv, H, H, dx, true);
+    const auto nk = static_cast<index>(ws_.b * (l == 0 ? ws_.sk0 : ws_.sq));
+    linear_backward(ws_.dq, xq, o.wq, o.bq, H, H, dx, true);
+    if (shared_kv) {
+      linear_backward(ws_.dk.topRows(nk), xkv, o.wk, o.bk, H, H, dx, true);
+      linear_backward(ws_.dv.topRows(nk), xkv, o.wv, o.bv, H, H, dx, true);
+    } else {
+      linear_backward(ws_.dk.topRows(nk), xkv, o.wk, o.bk, H, H, dxkv, false);
+      linear_backward(ws_.dv.topRows(nk), xkv, o.wv, o.bv, H, H, dxkv, true);
+    }
   }
 
   // d(ctx) -> d(q), d(k), d(v): dPd = dctx v^T, dv = Pd^T dctx, dP = dropout'(dPd),
   // dS = P * (dP - rowsum(dP * P)), dq = dS k / sqrt(d), dk = dS^T q / sqrt(d).
   void attention_backward(std::size_t l) {
     auto& c = ws_.layers[l];
-    const std::size_t A = cfg_.num_attention_heads, d = cfg_.head_dim(), S = ws_.s, Bn = ws_.b;
+    const std::size_t A = cfg_.num_attention_heads, d = cfg_.head_dim(), Sq = ws_.sq, Bn = ws_.b;
+    const std::size_t Sk = l == 0 ? ws_.sk0 : ws_.sq;
     const T scale = T(1) / std::sqrt(static_cast<T>(d));
     const auto drop = probs_dropout(l);
-    const auto is = static_cast<index>(S), id = static_cast<index>(d);
+    const auto is = static_cast<index>(Sq), ik = static_cast<index>(Sk), id = static_cast<index>(d);
     const auto pairs = static_cast<std::ptrdiff_t>(Bn * A);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (pairs > 1 && S * S * d > 4096)
+#pragma omp parallel for schedule(static) if (pairs > 1 && Sq * Sk * d > 4096)
 #endif
     for (std::ptrdiff_t bh = 0; bh < pairs; ++bh) {
       const std::size_t b = static_cast<std::size_t>(bh) / A, h = static_cast<std::size_t>(bh) % A;
-      const index r0 = static_cast<index>(b * S), c0 = static_cast<index>(h * d);
-      const std::size_t base = static_cast<std::size_t>(bh) * S * S;
-      cmap p(c.probs.data() + base, is, is);
-      cmap pd(drop.active ? c.probs_drop.data() + base : c.probs.data() + base, is, is);
-      map dp(ws_.dprobs.data() + base, is, is);
+      const index r0 = static_cast<index>(b * Sq), k0 = static_cast<index>(b * Sk), c0 = static_cast<index>(h * d);
+      const std::size_t base = static_cast<std::size_t>(bh) * Sq * Sk;
+      cmap p(c.probs.data() + base, is, ik);
+      cmap pd(drop.active ? c.probs_drop.data() + base : c.probs.data() + base, is, ik);
+      map dp(ws_.dprobs.data() + base, is, ik);
       auto dctx = ws_.dctx.block(r0, c0, is, id);
-      dp.noalias() = dctx * c.v.block(r0, c0, is, id).transpose();
-      ws_.dv.block(r0, c0, is, id).noalias() = pd.transpose() * dctx;
+      dp.noalias() = dctx * c.v.block(k0, c0, ik, id).transpose();
+      ws_.dv.block(k0, c0, ik, id).noalias() = pd.transpose() * dctx;
       if (drop.active) {
         const std::uint8_t* m = c.pmask.data() + base;
         T* dpp = dp.data();
-        for (std::size_t i = 0; i < S * S; ++i) dpp[i] = m[i] ? dpp[i] * drop.scale : T(0);
+        for (std::size_t i = 0; i < Sq * Sk; ++i) dpp[i] = m[i] ? dpp[i] * drop.scale : T(0);
       }
       for (index i = 0; i < is; ++i) {
         const T dot = p.row(i).dot(dp.row(i));
         dp.row(i).array() = p.row(i).array() * (dp.row(i).array() - dot) * scale;
       }
-      ws_.dq.block(r0, c0, is, id).noalias() = dp * c.k.block(r0, c0, is, id);
-      ws_.dk.block(r0, c0, is, id).noalias() = dp.transpose() * c.q.block(r0, c0, is, id);
+      ws_.dq.block(r0, c0, is, id).noalias() = dp * c.k.block(k0, c0, ik, id);
+      ws_.dk.block(k0, c0, ik, id).noalias() = dp.transpose() * c.q.block(r0, c0, is, id);
     }
   }
 

@@ -59,9 +59,9 @@ inline scale_spec scale_of(const std::string& name) {
   } else if (name == "small") {  // ~10-20 min on 2 cores (39 runs)
     s.layers = 4; s.hidden = 64; s.heads = 2; s.ffn = 256; s.seq_len = 64; s.batch = 16;
     s.vocab = 1000; s.steps = 200; s.corpus_chars = 1000000; s.max_validation = 48;
-  } else if (name == "full") {  // estimated ~70-90 min on 2 idle cores (39 runs; not run in this session)
-    s.layers = 4; s.hidden = 128; s.heads = 2; s.ffn = 512; s.seq_len = 128; s.batch = 16;
-    s.vocab = 4000; s.steps = 600; s.corpus_chars = 0; s.max_validation = 128;
+  } else if (name == "full") {  // ~11x the small scale's FLOPs: estimated 60-90 min on 2 otherwise idle cores
+    s.layers = 4; s.hidden = 128; s.heads = 2; s.ffn = 512; s.seq_len = 64; s.batch = 16;
+    s.vocab = 2000; s.steps = 600; s.corpus_chars = 0; s.max_validation = 96;
   } else {
     throw error("--scale", "smoke, small or full", "\"" + name + "\"");
   }
@@ -265,7 +265,22 @@ struct report_context {
   std::string command, commit, machine, load, date, corpus;
   std::size_t seeds = 0, jobs = 0, threads = 0, eval_every = 0;
   double study_seconds = 0;
+  double unigram_entropy = 0;  ///< nats; the MLM loss of a model that predicts token frequencies only (0 = unknown)
 };
+
+/// Entropy (nats) of the token frequencies of a stream: the loss plateau of a model that ignores context.
+template <class Int>
+double unigram_entropy(const std::vector<Int>& ids) {
+  std::map<Int, std::size_t> n;
+  for (Int t : ids) ++n[t];
+  double h = 0;
+  const double total = static_cast<double>(ids.size());
+  for (const auto& [t, c] : n) {
+    const double p = static_cast<double>(c) / total;
+    h -= p * std::log(p);
+  }
+  return h;
+}
 
 using records = std::map<std::string, std::vector<run_record>>;
 
@@ -329,7 +344,19 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
   md += "- **Command:** `" + ctx.command + "`\n";
   md += "- **Git commit:** " + ctx.commit + "\n";
   md += "- **Machine:** " + ctx.machine + "; load average at the end " + ctx.load + " (the machine was shared)\n";
-  md += "- **Date:** " + ctx.date + "; the whole study took " + fmt("%.0f", ctx.study_seconds) + " s\n";
+  {
+    double train_s = 0;
+    std::size_t n_runs = 0;
+    for (const auto& [name, v] : recs)
+      for (const auto& r : v)
+        if (!r.rows.empty()) {
+          train_s += r.rows.back().wall_seconds;
+          ++n_runs;
+        }
+    md += "- **Date:** " + ctx.date + "; " + std::to_string(n_runs) + " runs, " + fmt("%.0f", train_s) +
+          " s of training in all (sum over runs, evaluation excluded); this invocation took " + fmt("%.0f", ctx.study_seconds) +
+          " s (runs already in runs/ are reused, not trained again)\n";
+  }
   md += "- **Scale:** `" + sc.name + "`. Full model " + train::shape_name(full_shape(sc)) + " (layers-hidden-heads-FFN-sequence), batch " +
         std::to_string(sc.batch) + " sequences, N = " + std::to_string(N) + " steps per run, peak lr " + fmt("%g", sc.lr) +
         " (linear warmup " + std::to_string(std::max<std::size_t>(1, N / 20)) +
@@ -345,6 +372,14 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
         "|d| < 2c → *within noise*, d > 0 → *agrees*, d < 0 → *disagrees*.\n";
   md += "- **Length operator:** `reference::bert` has no mean-embedding-pooling path (it refuses pool_size > 1), so the pooling "
         "rows could not be run; only data truncation is measured. CompoundGrow's length part is truncation here as well.\n";
+  if (ctx.unigram_entropy > 0) {
+    md += "- **Regime:** the unigram entropy of the training tokens (the loss of a model that only predicts token frequencies) is " +
+          fmt("%.3f", ctx.unigram_entropy) + " nats; the baseline's final validation loss is " + fmt("%.3f", base_loss.mean) + ". ";
+    md += base_loss.mean > ctx.unigram_entropy - 0.3
+              ? "**At this scale the models have barely learned beyond unigram statistics, so differences between operators are "
+                "expected to be small and mostly within noise; the comparisons need the longer `full` scale to be informative.**\n"
+              : "The models have learned well beyond unigram statistics.\n";
+  }
   md += "- Per-run CSV logs: `runs/<config>-seed<k>.csv` in the output folder of the command.\n\n";
 
   // ---- Table 1.

@@ -44,6 +44,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <bit>
 #include <chrono>
 #include <csignal>
@@ -231,7 +232,12 @@ inline io::json options_to_json(const trainer_options& o) {
 }
 /// Applies stored options onto `o` (paths, progress and label are the caller's).
 inline void options_from_json(const io::json& j, trainer_options& o) {
-  o.seed = std::stoull(j.at("seed").as_string("trainer_state options.seed"));
+  {  // std::stoull would throw std::invalid_argument("stoull"), naming nothing: parse strictly instead
+    const std::string& s = j.at("seed").as_string("trainer_state options.seed");
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), o.seed);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+      throw error("trainer_state options.seed", "a decimal integer below 2^64", "\"" + s + "\"");
+  }
   o.lr = detail::exact_from(j.at("lr"), "trainer_state options.lr");
   o.warmup = j.at("warmup").as_size("trainer_state options.warmup");
   o.min_lr_ratio = detail::exact_from(j.at("min_lr_ratio"), "trainer_state options.min_lr_ratio");
