@@ -181,6 +181,9 @@ TEST_CASE("pooled bert: gradient check of every parameter, k = 2 and k = 3, padd
     std::size_t targets = 0;
     for (auto y : b.labels) targets += y != ignore_label ? 1 : 0;
     REQUIRE(targets >= 3);
+    const auto pl = growth::reference::make_pooled_layout(b, k);
+    REQUIRE(pl.pooled[0] < pl.unmasked[0]);  // windows really average several tokens
+    REQUIRE(pl.query_len > pl.pooled[1] + pl.targets[1]);  // and sequence 1 has padded query slots
     const auto r = gradcheck(c, b, 30 + k, 0);
     MESSAGE("k " << k << ": " << r.checked << " entries, worst tensor relative error " << r.worst_tensor_rel << " at "
                  << r.worst_tensor);
@@ -235,6 +238,45 @@ TEST_CASE("pooled bert: stream of only [CLS] equals the standard model; otherwis
   CHECK(std::isfinite(p2.loss));
   CHECK(p2.targets == s2.targets);
   CHECK(std::abs(p2.loss - s2.loss) > 1e-6);
+}
+
+TEST_CASE("pooled bert with one layer equals the standard model (keys are full resolution)") {
+  // With L = 1 only the target query rows reach the loss; they attend over [stream ; targets], which is
+  // the standard model's set of valid tokens in another order (attention does not depend on key order),
+  // so loss and every gradient must match the standard model for any k.
+  for (std::size_t k : {2u, 3u, 5u}) {
+    auto c = growth::test::tiny_config();
+    c.num_hidden_layers = 1;
+    c.pool_size = k;
+    auto cs = c;
+    cs.pool_size = 1;
+    bert<double> pooled(c), standard(cs);
+    randomize(pooled, 50 + k);
+    std::copy(pooled.flat_params().begin(), pooled.flat_params().end(), standard.flat_params().begin());
+    auto b = pooled_batch(c, 12, {0, 4, 1}, 60 + k);
+    b.labels[12 + 11] = 3;  // a label on a padded token: scored, but not visible as a key (as in the standard path)
+    const auto rp = pooled.forward_backward(b, 0);
+    const std::vector<double> gp(pooled.flat_grads().begin(), pooled.flat_grads().end());
+    const auto rs = standard.forward_backward(b, 0);
+    CAPTURE(k);
+    CHECK(rp.loss == doctest::Approx(rs.loss).epsilon(1e-12));
+    const auto gs = standard.flat_grads();
+    double diff = 0, norm = 0;
+    for (std::size_t i = 0; i < gp.size(); ++i) {
+      diff = std::max(diff, std::abs(gp[i] - gs[i]));
+      norm = std::max(norm, std::abs(gs[i]));
+    }
+    CHECK(diff <= 1e-11 * norm);
+    // With two layers the pooled rows matter: the losses differ.
+    auto c2 = c;
+    c2.num_hidden_layers = 2;
+    auto cs2 = c2;
+    cs2.pool_size = 1;
+    bert<double> p2(c2), s2(cs2);
+    randomize(p2, 70 + k);
+    std::copy(p2.flat_params().begin(), p2.flat_params().end(), s2.flat_params().begin());
+    CHECK(std::abs(p2.evaluate(b).loss - s2.evaluate(b).loss) > 1e-6);
+  }
 }
 
 TEST_CASE("pooled bert: deterministic, float works, logits only at targets") {

@@ -42,7 +42,10 @@ inline void fsync_dir(const std::filesystem::path& dir) {
 /// Creates a unique temp file "<dir>/.<name>.tmp-XXXXXX"; returns its fd and path.
 inline int make_temp_beside(const std::filesystem::path& target, std::string& tmp_path) {
   const auto dir = target.parent_path();
-  tmp_path = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  std::string name = ".";  // built by appending: GCC 12 reports a false -Wrestrict on "." + std::string
+  name += target.filename().string();
+  name += ".tmp-XXXXXX";
+  tmp_path = (dir / name).string();
   std::vector<char> buf(tmp_path.begin(), tmp_path.end());
   buf.push_back('\0');
   const int fd = ::mkstemp(buf.data());

@@ -507,7 +507,7 @@ class json_parser {
     if (!digit()) fail("a digit", quoted(peek_text()));
     if (s_[pos_] == '0') {
       ++pos_;
-      if (digit()) fail("no leading zeros", "'" + std::string(s_.substr(start, pos_ - start + 1)) + "'");
+      if (digit()) fail("no leading zeros", quoted(std::string(s_.substr(start, pos_ - start + 1))));  // quoted(): GCC 12 -Wrestrict
     } else {
       while (digit()) ++pos_;
     }
@@ -543,7 +543,7 @@ class json_parser {
     auto r = std::from_chars(t.data(), t.data() + t.size(), d);
     if (r.ec != std::errc() || r.ptr != t.data() + t.size() || !std::isfinite(d)) {
       pos_ = start;
-      fail("a number within double range", "'" + std::string(t) + "'");
+      fail("a number within double range", quoted(std::string(t)));
     }
     v.num_ = d;
     return v;

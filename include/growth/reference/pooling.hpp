@@ -12,6 +12,9 @@
 /// Both are ONE axis_map (`gather`, (B*Q + B*K) x (B*S): query rows first, then key rows), built from
 /// growth::mean_pool, applied with growth::apply; its transpose (`scatter`) carries the gradient back.
 /// The model reads the query rows in every layer and the key rows as layer 0's keys and values.
+/// Edge cases, chosen to match the standard path: a label on a padded position is still a target (the
+/// standard model scores it too) but, as there, it is not visible as a key; the first stream token is kept alone as "[CLS]" whatever its id; a
+/// sequence without unmasked tokens has no pooled slot (its queries are its targets).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -59,8 +62,9 @@ struct pooled_layout {
   std::size_t query_len = 0;  ///< Q: query rows per sequence (>= 1)
   std::size_t key_len = 0;    ///< K: layer-0 key rows per sequence (>= Q)
   std::vector<std::size_t> unmasked, pooled, targets;  ///< per sequence: n_u, P, m
-  std::vector<std::uint8_t> query_valid;  ///< B*Q: 1 for a real query slot (pooled or target)
-  std::vector<std::uint8_t> key_valid;    ///< B*K: 1 for a real key (stream token or target)
+  std::vector<std::uint8_t> query_valid;  ///< B*Q: 1 if the slot is visible as a key in layers >= 1
+  std::vector<std::uint8_t> key_valid;    ///< B*K: 1 if the row is visible as a key in layer 0
+                                          ///< (pad slots 0; a target takes its token's attention_mask)
   std::vector<std::size_t> target_row;    ///< per target (batch order): its query row b*Q + P_b + j
   std::vector<std::size_t> target_token;  ///< per target: its token index b*S + position
   axis_map gather;   ///< (B*Q + B*K) rows <- B*S embedded tokens
@@ -112,7 +116,7 @@ inline pooled_layout make_pooled_layout(const batch& bt, std::size_t k) {
     }
     for (std::size_t j = 0; j < tgt[b].size(); ++j, ++slot) {
       p.gather.push_row_entry(token(b, tgt[b][j]), 1.0);
-      p.query_valid[b * Q + slot] = 1;
+      p.query_valid[b * Q + slot] = bt.attention_mask[b * S + tgt[b][j]] != 0 ? 1 : 0;
       p.target_row.push_back(b * Q + slot);
       p.target_token.push_back(b * S + tgt[b][j]);
     }
@@ -127,7 +131,7 @@ inline pooled_layout make_pooled_layout(const batch& bt, std::size_t k) {
     }
     for (std::size_t s : tgt[b]) {
       p.gather.push_row_entry(token(b, s), 1.0);
-      p.key_valid[b * K + slot++] = 1;
+      p.key_valid[b * K + slot++] = bt.attention_mask[b * S + s] != 0 ? 1 : 0;
     }
     for (; slot < K; ++slot) p.gather.push_empty_row();
   }

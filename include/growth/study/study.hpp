@@ -370,8 +370,9 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
         " runs shared the CPU with other users' jobs: treat wall-clock numbers as rough.\n";
   md += "- **Verdict rule:** for a claim \"A has lower validation loss than B\": d = mean(B) - mean(A), c = sqrt(std(A)^2 + std(B)^2); "
         "|d| < 2c → *within noise*, d > 0 → *agrees*, d < 0 → *disagrees*.\n";
-  md += "- **Length operator:** `reference::bert` has no mean-embedding-pooling path (it refuses pool_size > 1), so the pooling "
-        "rows could not be run; only data truncation is measured. CompoundGrow's length part is truncation here as well.\n";
+  md += "- **Length operator:** the progressive trainer trains a pooled stage as truncation (train::trained_shape: the reference "
+        "BERT had no mean-embedding-pooling path when the trainer was written), so the pooling rows could not be run; only data "
+        "truncation is measured. CompoundGrow's length part is truncation here as well.\n";
   if (ctx.unigram_entropy > 0) {
     md += "- **Regime:** the unigram entropy of the training tokens (the loss of a model that only predicts token frequencies) is " +
           fmt("%.3f", ctx.unigram_entropy) + " nats; the baseline's final validation loss is " + fmt("%.3f", base_loss.mean) + ". ";
@@ -408,7 +409,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
 
   md += "### 1.1 Length\n\n" + table_rows({"baseline", "len-trunc"});
   md += claim_header();
-  md += "| mean embedding pooling vs truncation | pooling > truncation | not run: reference::bert has no pooling path | not testable |\n\n";
+  md += "| mean embedding pooling vs truncation | pooling > truncation | not run: the trainer trains pooled stages as truncation | not testable |\n\n";
   md += "![length](" + detail::svg_name("length") + ")\n\n";
   plot("length", "Length: truncation S/2 -> S vs baseline", {"baseline", "len-trunc"});
 
