@@ -1,6 +1,6 @@
 // growth demo: the main job. Builds a WordPiece vocabulary and MLM data from the KJV corpus, trains the
 // full-size target BERT for N steps (the baseline), trains CompoundGrow (depth by stacking, FFN by sharing,
-// length by embedding pooling -- trained as truncation, see train/trainer.hpp) for the same N steps, keeps
+// length by mean embedding pooling) for the same N steps, keeps
 // training its last stage until it reaches the baseline's final validation loss (at most 1.5 N steps in
 // all), and prints the comparison: losses at equal steps, wall-clock and FLOPs, and the paper's speedups
 // (cost_baseline / cost_method - 1). Writes both CSV logs and an SVG figure into --out.
@@ -178,7 +178,7 @@ void run_demo(const demo_args& a) {
     std::printf("%-34s %12s %12s\n", "speedup to baseline's loss (FLOPs)", "", tf.c_str());
   }
   const auto pred = comp.cost();
-  std::printf("schedule cost model (with pooling, as written): predicted FLOPs speedup %s; trained with pooling as truncation\n",
+  std::printf("schedule cost model: predicted FLOPs speedup at equal steps %s\n",
               pct(pred.speedup()).c_str());
 
   // 7. Figure.

@@ -45,7 +45,7 @@ fixture_data& shared_data() {
   return d;
 }
 
-/// Stage 0: 1 layer, FFN shared (k = 2), pooling 2 (trained as truncation to 16 tokens); stage 1: stacked to
+/// Stage 0: 1 layer, FFN shared (k = 2), mean embedding pooling 2; stage 1: stacked to
 /// 2 layers, FFN un-shared, full length.
 sched::runtime_schedule two_stage(std::size_t vocab) {
   sched::runtime_schedule s;
@@ -113,7 +113,7 @@ TEST_CASE("two-stage progressive run grows and keeps training") {
     CHECK(row.val_loss > 0);
   }
   CHECK(steps == std::vector<std::size_t>{3, 5, 6, 9, 10});
-  CHECK(r.rows[0].shape == "L1-H32-A2-I64-S16-share2");
+  CHECK(r.rows[0].shape == "L1-H32-A2-I64-S32-share2-pool2");
   CHECK(r.rows.back().shape == "L2-H32-A2-I64-S32");
   CHECK(r.rows.back().val_loss < r.rows.front().val_loss);  // it learns something
   // The stage checkpoint is a loadable HF folder of the stage-0 model with its optimizer state.

@@ -6,17 +6,17 @@
 /// the optimizer policy), the learning rate restarts its warmup or continues the global schedule, and
 /// training goes on. A plain run is a one-stage schedule: there is one code path.
 ///
-/// Length operator. reference::bert does not implement mean embedding pooling (it refuses pool_size > 1),
-/// so a pooled stage is trained as TRUNCATION: sequences of ceil(seq_len / pool_size) tokens (15% masked,
-/// i.e. proportionally fewer predictions), with the full-size position table kept, so the following stage
-/// needs no length growth. trained_shape() gives the shape actually trained; FLOPs are counted for it (the
-/// schedule's own cost model, which assumes pooling, predicts slightly different numbers). The demo prints
-/// this substitution.
+/// Length operator. A pooled stage (pool_size k > 1) trains reference::bert's mean embedding pooling
+/// (reference/pooling.hpp, paper-notes.md 2.3(b)): the model reads the full-length batch, pools unmasked
+/// tokens k:1 after the embeddings and predicts the masked targets at full resolution. FLOPs are the
+/// schedule cost model's pooled count (equal to reference::training_flops_per_token). A data-truncation
+/// stage is a stage with a shorter seq_len and pool_size 1.
 ///
 /// Validation. The same full-length, fixed-mask validation set (train/data.hpp) at every eval interval,
 /// whatever the stage: a truncated stage's model is evaluated directly on full-length sequences (its
-/// position table is full size); a pooled stage would be evaluated with pooling switched off (the grown
-/// model has the same weights, the growth step copies them 1:1); a shared-FFN or shallower model is
+/// position table is full size); a pooled stage is evaluated with pooling switched off, i.e. by a
+/// pool_size = 1 copy of the same weights (pooling has no parameters and growing out of it copies them
+/// 1:1, so this is exactly the model the next stage starts from); a shared-FFN or shallower model is
 /// evaluated as it is. Dropout is off in evaluation.
 ///
 /// Learning rate (per stage, restart_warmup; the first stage always restarts): linear warmup over
@@ -74,16 +74,9 @@ namespace growth::train {
 // ------------------------------------------------------------------------------------------------------------
 // Shapes.
 
-/// The shape actually trained for a stage: pooling (not implemented by reference::bert) becomes truncation
-/// to ceil(seq_len / pool_size) tokens, keeping the full position table.
-inline sched::model_shape trained_shape(const sched::model_shape& s) {
-  if (s.pool_size <= 1) return s;
-  sched::model_shape t = s;
-  t.max_positions = sched::positions(s);
-  t.seq_len = (s.seq_len + s.pool_size - 1) / s.pool_size;
-  t.pool_size = 1;
-  return t;
-}
+/// The shape actually trained for a stage: the stage's shape (pooling is trained as pooling). Kept as a
+/// function so that any substitution is made, and documented, in one place.
+inline sched::model_shape trained_shape(const sched::model_shape& s) { return s; }
 
 /// "L4-H128-A2-I512-S128", with "-share<k>" / "-rank<r>" for low-cost FFNs.
 inline std::string shape_name(const sched::model_shape& s) {
@@ -430,8 +423,17 @@ class progressive_trainer {
   double evaluate() {
     double sum = 0;
     std::size_t n = 0;
+    model_t* m = model_.get();
+    std::unique_ptr<model_t> unpooled;
+    if (model_->config().pool_size > 1) {  // evaluate as the full model reads the data: pooling off
+      model::bert_config c = model_->config();
+      c.pool_size = 1;
+      unpooled = std::make_unique<model_t>(c);
+      std::copy(model_->flat_params().begin(), model_->flat_params().end(), unpooled->flat_params().begin());
+      m = unpooled.get();
+    }
     for (const auto& b : data_.validation_batches()) {
-      const auto r = model_->evaluate(b);
+      const auto r = m->evaluate(b);
       sum += r.loss * static_cast<double>(r.targets);
       n += r.targets;
     }
@@ -537,9 +539,7 @@ class progressive_trainer {
     if (bar_) std::printf("\n");
     std::printf("[%s] stage %zu/%zu: %s for %zu steps", opt_.label.c_str(), st_.stage + 1, sched_.stages.size(),
                 shape_name(t).c_str(), sched_.stages[st_.stage].steps);
-    if (s.pool_size > 1)
-      std::printf(" (pool_size %zu trained as truncation to %zu tokens: reference::bert has no pooling)", s.pool_size,
-                  t.seq_len);
+    if (s.pool_size > 1) std::printf(" (mean embedding pooling k=%zu; validated with pooling off)", s.pool_size);
     std::printf("\n");
     std::fflush(stdout);
   }
