@@ -25,7 +25,7 @@
 
 #include "command.hpp"
 
-namespace {
+namespace growth_tool::cmd_demo {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 struct demo_args {
   std::size_t steps = 500, layers = 4, hidden = 128, heads = 2, ffn = 512, seq_len = 128, batch = 16;
@@ -230,4 +230,4 @@ growth_tool::registrar reg{"demo", [](CLI::App& app) {
   sub->callback([a] { run_demo(*a); });
 }};
 
-}  // namespace
+}  // namespace growth_tool::cmd_demo

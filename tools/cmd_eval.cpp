@@ -16,7 +16,7 @@
 #include "command.hpp"
 #include "common.hpp"
 
-namespace {
+namespace growth_tool::cmd_eval {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 struct eval_args {
   std::string model, text, dump;
@@ -66,4 +66,4 @@ growth_tool::registrar reg{"eval", [](CLI::App& app) {
                              sub->callback([args] { run_eval(*args); });
                            }};
 
-}  // namespace
+}  // namespace growth_tool::cmd_eval

@@ -18,7 +18,7 @@
 #include "command.hpp"
 #include "grow_files.hpp"
 
-namespace {
+namespace growth_tool::cmd_grow {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 namespace fs = std::filesystem;
 using namespace growth;
@@ -33,6 +33,7 @@ struct grow_args {
 std::unique_ptr<reference::bert<float>> load_reference(const fs::path& dir) {
   io::load_options lo;
   lo.load_optimizer = false;
+  lo.allow_nonfinite = growth_tool::globals().allow_nonfinite;
   auto ck = io::load_checkpoint(dir, lo);
   auto net = std::make_unique<reference::bert<float>>(ck.config);
   std::copy(ck.params.begin(), ck.params.end(), net->flat_params().begin());
@@ -142,4 +143,4 @@ growth_tool::registrar reg{"grow", [](CLI::App& app) {
   sub->callback([args] { run_grow(*args); });
 }};
 
-}  // namespace
+}  // namespace growth_tool::cmd_grow

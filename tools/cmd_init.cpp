@@ -30,7 +30,7 @@
 #include "command.hpp"
 #include "common.hpp"
 
-namespace {
+namespace growth_tool::cmd_init {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 struct init_args {
   std::string config, out, vocab, text;
@@ -123,4 +123,4 @@ growth_tool::registrar reg{"init", [](CLI::App& app) {
                              sub->callback([args] { run_init(*args); });
                            }};
 
-}  // namespace
+}  // namespace growth_tool::cmd_init

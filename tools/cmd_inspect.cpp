@@ -13,7 +13,7 @@
 #include "command.hpp"
 #include "common.hpp"
 
-namespace {
+namespace growth_tool::cmd_inspect {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 std::string layer_list(const std::vector<std::size_t>& v) {
   std::string s = "[";
@@ -32,9 +32,7 @@ void run_inspect(const std::string& dir_arg) {
   if (!fs::is_directory(dir)) throw error("--model folder " + dir.string(), "a folder", "a file");
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt"})
     if (!fs::exists(dir / f)) throw error("checkpoint file " + (dir / f).string(), "present in the --model folder", "missing");
-  growth::io::load_options lo;
-  lo.load_optimizer = false;
-  const auto ck = growth::io::load_checkpoint(dir, lo);
+  const auto ck = growth::io::load_checkpoint(dir, growth_tool::checkpoint_load_options(false));
   const auto& c = ck.config;
 
   std::printf("checkpoint: %s\n", dir.c_str());
@@ -77,4 +75,4 @@ growth_tool::registrar reg{"inspect", [](CLI::App& app) {
                              sub->callback([dir] { run_inspect(*dir); });
                            }};
 
-}  // namespace
+}  // namespace growth_tool::cmd_inspect

@@ -38,7 +38,7 @@
 
 #include "command.hpp"
 
-namespace {
+namespace growth_tool::cmd_study {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 namespace fs = std::filesystem;
 using namespace growth;
@@ -284,4 +284,4 @@ growth_tool::registrar reg{"study", [](CLI::App& app) {
   });
 }};
 
-}  // namespace
+}  // namespace growth_tool::cmd_study

@@ -17,7 +17,7 @@
 
 #include "command.hpp"
 
-namespace {
+namespace growth_tool::cmd_train {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 struct train_args {
   std::string model, text, out, schedule, resume, log;
@@ -52,6 +52,7 @@ void run_train(const train_args& a) {
     if (a.model.empty()) throw error("growth train --model", "a checkpoint folder (or --resume DIR)", "none");
     io::load_options lo;
     lo.load_optimizer = false;
+    lo.allow_nonfinite = growth_tool::globals().allow_nonfinite;
     auto ck = io::load_checkpoint(a.model, lo);
     vocab = ck.vocab;
     const std::size_t seq = a.seq_len ? a.seq_len : std::min<std::size_t>(128, ck.config.max_position_embeddings);
@@ -136,4 +137,4 @@ growth_tool::registrar reg{"train", [](CLI::App& app) {
   sub->callback([a] { run_train(*a); });
 }};
 
-}  // namespace
+}  // namespace growth_tool::cmd_train

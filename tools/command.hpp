@@ -16,6 +16,18 @@ inline std::vector<std::pair<std::string, setup_fn>>& registry() {
   return r;
 }
 
+/// Options of the `growth` command itself, given before or after the subcommand (main.cpp sets them).
+struct global_options {
+  /// --allow-nonfinite: read checkpoints whose tensors hold NaN or Inf instead of refusing them (the refusal
+  /// names the tensor; io::load_options::allow_nonfinite / io::reader_options::allow_nonfinite).
+  bool allow_nonfinite = false;
+};
+
+inline global_options& globals() {
+  static global_options g;
+  return g;
+}
+
 struct registrar {
   registrar(std::string name, setup_fn f) { registry().emplace_back(std::move(name), std::move(f)); }
 };

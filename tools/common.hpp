@@ -23,6 +23,8 @@
 #include <growth/reference/batch.hpp>
 #include <growth/reference/bert.hpp>
 
+#include "command.hpp"
+
 namespace growth_tool {
 
 namespace fs = std::filesystem;
@@ -50,6 +52,15 @@ inline std::string read_text(const fs::path& p, const std::string& what) {
   return text;
 }
 
+/// io::load_options for reading a checkpoint in this process: strict, except where the command line says
+/// --allow-nonfinite. `optimizer`: read optimizer.safetensors too.
+inline growth::io::load_options checkpoint_load_options(bool optimizer) {
+  growth::io::load_options lo;
+  lo.load_optimizer = optimizer;
+  lo.allow_nonfinite = globals().allow_nonfinite;
+  return lo;
+}
+
 /// A checkpoint folder loaded into the reference model, plus its vocabulary as a tokenizer.
 struct loaded_model {
   growth::model::bert_config config;
@@ -66,9 +77,7 @@ inline loaded_model load_model(const fs::path& dir) {
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt"})
     if (!fs::exists(dir / f))
       throw growth::error("checkpoint file " + (dir / f).string(), "present in the --model folder", "missing");
-  growth::io::load_options lo;
-  lo.load_optimizer = false;
-  auto ck = growth::io::load_checkpoint(dir, lo);
+  auto ck = growth::io::load_checkpoint(dir, checkpoint_load_options(false));
   loaded_model m;
   m.config = ck.config;
   m.vocab = std::move(ck.vocab);

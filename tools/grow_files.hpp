@@ -22,6 +22,8 @@
 #include <growth/io/checkpoint.hpp>
 #include <growth/model/grow.hpp>
 
+#include "command.hpp"
+
 namespace growth_tool {
 
 namespace fs = std::filesystem;
@@ -90,13 +92,14 @@ inline grow_files_report grow_checkpoint_files(const fs::path& src, const fs::pa
   auto vocab = io::detail::read_vocab(src / "vocab.txt");
   io::detail::check_vocab(vocab, from.vocab_size, (src / "vocab.txt").string());
 
-  const io::safetensors_reader rd(src / "model.safetensors");
+  const io::reader_options ro{growth_tool::globals().allow_nonfinite};
+  const io::safetensors_reader rd(src / "model.safetensors", ro);
   check_source_file(rd, plan.old_specs, {""});
   const fs::path opt_path = src / "optimizer.safetensors";
   std::optional<io::safetensors_reader> ord;
   std::map<std::string, std::string> opt_meta;
   if (fs::exists(opt_path)) {
-    ord.emplace(opt_path);
+    ord.emplace(opt_path, ro);
     check_source_file(*ord, plan.old_specs, {".exp_avg", ".exp_avg_sq"});
     opt_meta = ord->metadata();
     if (!opt_meta.count("step"))

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   CLI::App app{"growth " GROWTH_VERSION_STRING ": Transformer growth operators and a reference CPU BERT"};
   app.require_subcommand(1);
   app.set_version_flag("--version", GROWTH_VERSION_STRING);
+  app.fallthrough();  // global options may follow the subcommand: `growth eval ... --allow-nonfinite`
+  app.add_flag("--allow-nonfinite", growth_tool::globals().allow_nonfinite,
+               "Read checkpoints whose weights hold NaN or Inf (refused by default, naming the tensor)");
   auto& reg = growth_tool::registry();
   std::sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [name, setup] : reg) setup(app);

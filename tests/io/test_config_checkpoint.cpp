@@ -105,7 +105,7 @@ TEST_CASE("config.json: wrong types and values name the field") {
   }
 }
 
-TEST_CASE("config overrides: only named fields change; typos are errors") {
+TEST_CASE("config overrides: only named fields change - typos are errors") {
   const auto base = tiny_config();
   const auto grown = apply_overrides(base, json::parse(R"({"num_hidden_layers": 6, "growth": {"ffn_shared_layers": []}})"));
   CHECK(grown.num_hidden_layers == 6);
@@ -132,7 +132,7 @@ TEST_CASE("config file: save/load with the file named in errors") {
   CHECK_THROWS_WITH_AS(load_config(dir / "broken.json"), doctest::Contains("broken.json (byte 17)"), growth::error);
 }
 
-TEST_CASE("checkpoint: round trip with optimizer state and trainer state; strided views") {
+TEST_CASE("checkpoint: round trip with optimizer state and trainer state - strided views") {
   io_test::scratch_dir dir("ckpt");
   const auto c = tiny_config();
   auto params = random_buffer(c, 1), m = random_buffer(c, 2), v = random_buffer(c, 3);

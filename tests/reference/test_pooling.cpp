@@ -18,17 +18,9 @@
 namespace {
 
 using growth::reference::bert;
+using growth::test::gradcheck;
+using growth::test::randomize;
 using growth::reference::ignore_label;
-
-void randomize(bert<double>& m, std::uint64_t seed) {
-  growth::rng r(seed, 7);
-  const auto& L = m.layout();
-  auto p = m.flat_params();
-  for (std::size_t i = 0; i < L.specs.size(); ++i) {
-    const bool ln_weight = L.specs[i].is_layernorm() && L.specs[i].name.ends_with(".weight");
-    for (std::size_t j = 0; j < L.specs[i].numel(); ++j) p[L.offsets[i] + j] = (ln_weight ? 1.0 : 0.0) + 0.4 * r.normal();
-  }
-}
 
 // Batch with per-sequence padding (sequence b has pad[b] trailing pad tokens) and random targets.
 growth::reference::batch pooled_batch(const growth::model::bert_config& c, std::size_t s, std::vector<std::size_t> pad,
@@ -44,58 +36,6 @@ growth::reference::batch pooled_batch(const growth::model::bert_config& c, std::
     }
   for (std::size_t i = 0; i < b; ++i) bt.labels[i * s] = ignore_label;  // [CLS] is never a target
   return bt;
-}
-
-struct check_result {
-  double worst_tensor_rel = 0;
-  std::string worst_tensor;
-  std::size_t checked = 0, failed = 0;
-};
-
-// Same stencil and criteria as test_gradcheck.cpp.
-check_result gradcheck(const growth::model::bert_config& c, const growth::reference::batch& b, std::uint64_t seed,
-                       std::uint64_t dropout_seed) {
-  bert<double> m(c);
-  randomize(m, seed);
-  m.forward_backward(b, dropout_seed);
-  const std::vector<double> analytic(m.flat_grads().begin(), m.flat_grads().end());
-  auto p = m.flat_params();
-  const double h = 1e-4;
-  check_result res;
-  const auto& L = m.layout();
-  auto loss_at = [&](std::size_t k, double x) {
-    const double keep = p[k];
-    p[k] = x;
-    const double l = m.forward_train(b, dropout_seed).loss;
-    p[k] = keep;
-    return l;
-  };
-  for (std::size_t i = 0; i < L.specs.size(); ++i) {
-    double diff2 = 0, ana2 = 0, num2 = 0;
-    for (std::size_t j = 0; j < L.specs[i].numel(); ++j) {
-      const std::size_t k = L.offsets[i] + j;
-      const double x = p[k];
-      const double num =
-          (-loss_at(k, x + 2 * h) + 8 * loss_at(k, x + h) - 8 * loss_at(k, x - h) + loss_at(k, x - 2 * h)) / (12 * h);
-      const double ana = analytic[k];
-      const double err = std::abs(num - ana);
-      diff2 += err * err;
-      ana2 += ana * ana;
-      num2 += num * num;
-      ++res.checked;
-      if (err > 1e-6 * std::max(std::abs(num), std::abs(ana)) + 1e-10) {
-        if (res.failed < 10) MESSAGE(L.specs[i].name << "[" << j << "]: analytic " << ana << " numeric " << num);
-        ++res.failed;
-      }
-    }
-    const double norm = std::sqrt(std::max(ana2, num2));
-    const double tensor_rel = norm < 1e-8 ? std::sqrt(diff2) / 1e-8 * 1e-6 : std::sqrt(diff2) / norm;
-    if (tensor_rel > res.worst_tensor_rel) {
-      res.worst_tensor_rel = tensor_rel;
-      res.worst_tensor = L.specs[i].name;
-    }
-  }
-  return res;
 }
 
 }  // namespace
@@ -205,7 +145,7 @@ TEST_CASE("pooled bert: gradient check with dropout on and low-cost FFN layers")
   CHECK(r.failed == 0);
 }
 
-TEST_CASE("pooled bert: stream of only [CLS] equals the standard model; otherwise differs but is finite") {
+TEST_CASE("pooled bert: stream of only [CLS] equals the standard model - otherwise differs but is finite") {
   auto c = growth::test::tiny_config();
   c.pool_size = 2;
   auto cs = c;

@@ -232,7 +232,7 @@ TEST_CASE("schedule JSON: every error names the stage and the field") {
                     "schedule stage 0 field enter.seed", "below 2^64");
 }
 
-TEST_CASE("checkpoint folders: a hostile model file, a NaN weight and a huge config are refused; nothing is written") {
+TEST_CASE("checkpoint folders: a hostile model file, a NaN weight and a huge config are refused - nothing is written") {
   rel::scratch_dir d("ckpt");
   growth::model::bert_config c;
   c.vocab_size = 8;

@@ -174,7 +174,7 @@ TEST_CASE("growth train is deterministic: the same command twice gives the same 
   }
 }
 
-TEST_CASE("SIGINT during training writes a final checkpoint and exits cleanly; --resume finishes bit for bit") {
+TEST_CASE("SIGINT during training writes a final checkpoint and exits cleanly - --resume finishes bit for bit") {
   auto& f = shared();
   const auto& ref = reference();
   const auto out = f.dir / "sigint";

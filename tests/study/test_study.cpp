@@ -35,7 +35,7 @@ TEST_CASE("study configurations: valid, unique, ending at the full model, 70/30 
   CHECK_THROWS_AS(study::scale_of("huge"), growth::error);
 }
 
-TEST_CASE("study: FFN sharing and factorisation are compute-matched; Figure 1 models cost about the same") {
+TEST_CASE("study: FFN sharing and factorisation are compute-matched - Figure 1 models cost about the same") {
   const auto sc = study::scale_of("full");
   const auto cs = study::study_configs(sc, sc.vocab);
   auto low_flops = [&](const std::string& n) {

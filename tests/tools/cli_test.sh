@@ -157,6 +157,17 @@ case "$step" in
     rm -f d.safetensors
     expect_error 'dump' eval --model ckpt --text text.txt --batches 1 --dump no-such-dir/d.safetensors
     rm -rf bad
+    # A NaN weight: refused naming the tensor; read with the global flag --allow-nonfinite (before or after
+    # the subcommand). The first 4 data bytes (after the u64 header length and the header) become a NaN.
+    rm -rf nanck
+    cp -r ckpt nanck
+    hlen=$(od -An -t u8 -N8 nanck/model.safetensors | tr -d ' ')
+    printf '\x00\x00\xc0\x7f' | dd of=nanck/model.safetensors bs=1 seek=$((8 + hlen)) conv=notrunc status=none
+    expect_error 'NaN at element 0' inspect --model nanck
+    grep -q 'bert\.' err.txt || fail "the NaN refusal does not name the tensor: $(cat err.txt)"
+    "$tool" inspect --model nanck --allow-nonfinite >/dev/null || fail "inspect --allow-nonfinite refused a NaN weight"
+    "$tool" --allow-nonfinite inspect --model nanck >/dev/null || fail "--allow-nonfinite before the subcommand refused"
+    rm -rf nanck
     echo "errors ok"
     ;;
   *)

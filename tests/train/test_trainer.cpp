@@ -134,7 +134,7 @@ TEST_CASE("two-stage progressive run grows and keeps training") {
   CHECK(std::isfinite(ev.loss));
 }
 
-TEST_CASE("same seed twice gives the same curve; another seed another") {
+TEST_CASE("same seed twice gives the same curve - another seed another") {
   train::set_threads(1);
   auto& d = shared_data();
   train::progressive_trainer a(two_stage(d.vocab.size()), *d.data, options({}), d.vocab);
