@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "2")))
 torch.manual_seed(0)
 
 L, H, A, I, V, S, B, P = 4, 256, 4, 1024, 8192, 128, 16, 512

@@ -10,7 +10,7 @@
 # -fopenmp is passed through CMAKE_CXX_FLAGS instead so clang links libomp and the OpenMP paths are tested.
 #
 # usage: scripts/sanitizers.sh [ctest -R regex (default: reference|train|ops|reliability)]
-# env:   GROWTH_TSAN_BUILD (default <repo>/build-tsan), JOBS (default 2)
+# env:   GROWTH_TSAN_BUILD (default <repo>/build-tsan), JOBS (default nproc)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${GROWTH_TSAN_BUILD:-$repo/build-tsan}"
@@ -25,7 +25,7 @@ cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_
 # Build only the test binaries that match (each area's doctest binary is named <area>_tests).
 targets=$(cmake --build "$build" --target help | sed -n 's/^\([a-z_]*_tests\):.*/\1/p' | grep -E "${regex#^}" || true)
 [[ -n "$targets" ]] || { echo "sanitizers.sh: no test targets match $regex" >&2; exit 2; }
-nice cmake --build "$build" -j"${JOBS:-2}" --target $targets
+nice cmake --build "$build" -j"${JOBS:-$(nproc)}" --target $targets
 
 export OMP_TOOL_LIBRARIES="$archer"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-4}"   # more threads than cores: more interleavings

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include <growth/data/mlm_data.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
 #include <growth/schedule/json.hpp>
@@ -112,6 +113,10 @@ void run_train(const train_args& a) {
   std::printf("train: %s at step %zu, validation loss %.4f, %.3e FLOPs, %.1f s; checkpoint %s, log %s\n",
               r.interrupted ? "interrupted" : "done", r.steps, r.final_val_loss, r.flops, r.wall_seconds,
               (out / "final").c_str(), opt.log_csv.c_str());
+  // The yardstick: a model that ignores the context cannot beat the unigram entropy of the tokens.
+  const double h1 = growth::data::unigram_entropy(stream);
+  std::printf("train: validation loss %.4f vs unigram entropy %.4f nats of the text (%+.4f)\n", r.final_val_loss, h1,
+              r.final_val_loss - h1);
 }
 
 growth_tool::registrar reg{"train", [](CLI::App& app) {

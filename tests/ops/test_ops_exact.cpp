@@ -202,7 +202,10 @@ mat run_stack(const stack_params& p, const mat& x0) {
 TEST_CASE("depth identity insertion with the LayerNorm hand-off preserves a post-LN stack") {
   const std::size_t d = 16, I = 32, n = 5;
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
-    for (auto [L, Ln] : {std::pair<std::size_t, std::size_t>{2, 3}, {3, 6}, {2, 7}, {3, 3}}) {
+    for (auto LLn : {std::pair<std::size_t, std::size_t>{2, 3}, {3, 6}, {2, 7}, {3, 3}}) {
+      // Plain variables, not a structured binding: clang 14 (the TSan tree) cannot capture bindings in
+      // lambdas such as doctest's CAPTURE.
+      const std::size_t L = LLn.first, Ln = LLn.second;
       stack_params p{random_tensor<float, 3>({L, d, d}, seed, 0.3), random_tensor<float, 3>({L, d, d}, seed + 1, 0.3),
                      random_tensor<float, 3>({L, I, d}, seed + 2, 0.3), random_tensor<float, 3>({L, d, I}, seed + 3, 0.3),
                      random_tensor<float, 2>({L, d}, seed + 4), random_tensor<float, 2>({L, d}, seed + 5),

@@ -24,7 +24,9 @@
 /// validation always uses validation_mask_seed, so validation losses are comparable across runs, models
 /// and growth stages.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -211,5 +213,21 @@ class mlm_dataset {
   std::vector<std::int32_t> ids_;  ///< num_sequences x seq_len, unmasked
   std::vector<std::size_t> train_, valid_;
 };
+
+/// Entropy (nats) of the token frequencies of a stream, H = -sum_t p_t log p_t: the MLM loss plateau of a
+/// model that ignores context and predicts every masked token from its frequency alone. A trained model
+/// must get well below it to show it uses the context.
+template <class Int>
+double unigram_entropy(const std::vector<Int>& ids) {
+  std::map<Int, std::size_t> n;
+  for (Int t : ids) ++n[t];
+  double h = 0;
+  const double total = static_cast<double>(ids.size());
+  for (const auto& [t, c] : n) {
+    const double p = static_cast<double>(c) / total;
+    h -= p * std::log(p);
+  }
+  return h;
+}
 
 }  // namespace growth::data

@@ -291,19 +291,16 @@ class bert {
   // y = x W^T + bias for a (out, in) weight at offset w.
   template <class X, class Y>
   void linear(const X& x, std::size_t w, std::size_t bias, std::size_t out, std::size_t in, Y&& y) const {
-    y.noalias() = x * W(w, out, in).transpose();
+    detail::gemm<T, false, true>(y, x, W(w, out, in));
     y.rowwise() += B(bias, out);
   }
   // Backward of y = x W^T (+ b): dW += dy^T x, db += colsum(dy); dx = dy W (or += when accumulate).
   template <class DY, class X, class DX>
   void linear_backward(const DY& dy, const X& x, std::size_t w, std::size_t bias, std::size_t out, std::size_t in,
                        DX&& dx, bool accumulate, bool has_bias = true) {
-    dW(w, out, in).noalias() += dy.transpose() * x;
+    detail::gemm<T, true, false>(dW(w, out, in), dy, x, true);
     if (has_bias) dB(bias, out).noalias() += dy.colwise().sum();
-    if (accumulate)
-      dx.noalias() += dy * W(w, out, in);
-    else
-      dx.noalias() = dy * W(w, out, in);
+    detail::gemm<T>(dx, dy, W(w, out, in), accumulate);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -404,14 +401,14 @@ class bert {
 
     // FFN: dense (or factorised U V), GELU, dense (or U V), dropout, residual, LayerNorm.
     if (o.factorized) {
-      c.t1.noalias() = c.h1 * W(o.w1v, R, H).transpose();
+      detail::gemm<T, false, true>(c.t1, c.h1, W(o.w1v, R, H));
       linear(c.t1, o.w1u, o.b1, I, R, c.f);
     } else {
       linear(c.h1, o.w1, o.b1, I, H, c.f);
     }
     detail::gelu_forward<T>(c.f, c.g);
     if (o.factorized) {
-      c.t2.noalias() = c.g * W(o.w2v, R, I).transpose();
+      detail::gemm<T, false, true>(c.t2, c.g, W(o.w2v, R, I));
       linear(c.t2, o.w2u, o.b2, H, R, c.out);
     } else {
       linear(c.g, o.w2, o.b2, H, I, c.out);
@@ -431,15 +428,12 @@ class bert {
     const auto drop = probs_dropout(l);
     const auto is = static_cast<index>(Sq), ik = static_cast<index>(Sk), id = static_cast<index>(d);
     const auto pairs = static_cast<std::ptrdiff_t>(Bn * A);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (pairs > 1 && Sq * Sk * d > 4096)
-#endif
-    for (std::ptrdiff_t bh = 0; bh < pairs; ++bh) {
+    detail::parallel_for(pairs, Sq * Sk * d > 4096, [&](std::ptrdiff_t bh) {
       const std::size_t b = static_cast<std::size_t>(bh) / A, h = static_cast<std::size_t>(bh) % A;
       const index r0 = static_cast<index>(b * Sq), k0 = static_cast<index>(b * Sk), c0 = static_cast<index>(h * d);
       const std::size_t base = static_cast<std::size_t>(bh) * Sq * Sk;
       map p(c.probs.data() + base, is, ik);
-      p.noalias() = (c.q.block(r0, c0, is, id) * scale) * c.k.block(k0, c0, ik, id).transpose();
+      detail::gemm<T, false, true>(p, c.q.block(r0, c0, is, id), c.k.block(k0, c0, ik, id), false, scale);
       cvmap kb(key_bias + b * Sk, ik);
       for (index i = 0; i < is; ++i) {
         p.row(i) += kb;
@@ -458,8 +452,8 @@ class bert {
         }
         pv = pd;
       }
-      c.ctx.block(r0, c0, is, id).noalias() = cmap(pv, is, ik) * c.v.block(k0, c0, ik, id);
-    }
+      detail::gemm<T>(c.ctx.block(r0, c0, is, id), cmap(pv, is, ik), c.v.block(k0, c0, ik, id));
+    });
   }
 
   mlm_result head_forward(bool train) {
@@ -641,10 +635,7 @@ class bert {
     const auto drop = probs_dropout(l);
     const auto is = static_cast<index>(Sq), ik = static_cast<index>(Sk), id = static_cast<index>(d);
     const auto pairs = static_cast<std::ptrdiff_t>(Bn * A);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (pairs > 1 && Sq * Sk * d > 4096)
-#endif
-    for (std::ptrdiff_t bh = 0; bh < pairs; ++bh) {
+    detail::parallel_for(pairs, Sq * Sk * d > 4096, [&](std::ptrdiff_t bh) {
       const std::size_t b = static_cast<std::size_t>(bh) / A, h = static_cast<std::size_t>(bh) % A;
       const index r0 = static_cast<index>(b * Sq), k0 = static_cast<index>(b * Sk), c0 = static_cast<index>(h * d);
       const std::size_t base = static_cast<std::size_t>(bh) * Sq * Sk;
@@ -652,8 +643,8 @@ class bert {
       cmap pd(drop.active ? c.probs_drop.data() + base : c.probs.data() + base, is, ik);
       map dp(ws_.dprobs.data() + base, is, ik);
       auto dctx = ws_.dctx.block(r0, c0, is, id);
-      dp.noalias() = dctx * c.v.block(k0, c0, ik, id).transpose();
-      ws_.dv.block(k0, c0, ik, id).noalias() = pd.transpose() * dctx;
+      detail::gemm<T, false, true>(dp, dctx, c.v.block(k0, c0, ik, id));
+      detail::gemm<T, true, false>(ws_.dv.block(k0, c0, ik, id), pd, dctx);
       if (drop.active) {
         const std::uint8_t* m = c.pmask.data() + base;
         T* dpp = dp.data();
@@ -663,9 +654,9 @@ class bert {
         const T dot = p.row(i).dot(dp.row(i));
         dp.row(i).array() = p.row(i).array() * (dp.row(i).array() - dot) * scale;
       }
-      ws_.dq.block(r0, c0, is, id).noalias() = dp * c.k.block(k0, c0, ik, id);
-      ws_.dk.block(k0, c0, ik, id).noalias() = dp.transpose() * c.q.block(r0, c0, is, id);
-    }
+      detail::gemm<T>(ws_.dq.block(r0, c0, is, id), dp, c.k.block(k0, c0, ik, id));
+      detail::gemm<T, true, false>(ws_.dk.block(k0, c0, ik, id), dp, c.q.block(r0, c0, is, id));
+    });
   }
 
   model::bert_config cfg_;

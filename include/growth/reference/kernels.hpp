@@ -6,10 +6,12 @@
 /// own GEMM (whose blocking depends on the thread count, so bits are reproducible per thread count).
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <numbers>
+#include <vector>
 
 #include "../core/random.hpp"
 
@@ -62,6 +64,101 @@ void parallel_rows(std::size_t n, std::size_t work_per_row, F&& f) {
     const std::size_t uc = static_cast<std::size_t>(c), uchunks = static_cast<std::size_t>(chunks);
     f(n * uc / uchunks, n * (uc + 1) / uchunks);
   }
+}
+
+/// Runs f(i) for i in [0, n), on all threads when `parallel` and more than one thread is available. A
+/// one-thread OpenMP region still allocates a team in libgomp on every entry, so the serial case never
+/// enters one (the training step allocates nothing after warm-up; tests/reference/test_no_alloc.cpp).
+template <class F>
+void parallel_for(std::ptrdiff_t n, bool parallel, F&& f) {
+#ifdef _OPENMP
+  if (parallel && n > 1 && num_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static)
+    for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#endif
+  for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+}
+
+/// Eigen's blocking sizes for one product, with packing buffers we own: Eigen's own product allocates
+/// them on every call above 128 KB. The destructor hands nothing to Eigen to free.
+template <class T>
+class borrowed_blocking
+    : public Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic, 1, false> {
+  using base = Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic, 1, false>;
+
+ public:
+  borrowed_blocking(Eigen::Index m, Eigen::Index n, Eigen::Index k) : base(m, n, k, 1, true) {}
+  borrowed_blocking(const borrowed_blocking&) = delete;
+  borrowed_blocking& operator=(const borrowed_blocking&) = delete;
+  ~borrowed_blocking() {
+    this->m_blockA = nullptr;
+    this->m_blockB = nullptr;
+  }
+  /// Points the blocking at this thread's buffers, grown (only) when a larger product comes.
+  void borrow() {
+    thread_local std::vector<T, Eigen::aligned_allocator<T>> a, b;
+    const auto na = static_cast<std::size_t>(this->m_mc * this->m_kc), nb = static_cast<std::size_t>(this->m_kc * this->m_nc);
+    if (a.size() < na) a.resize(na);
+    if (b.size() < nb) b.resize(nb);
+    this->m_blockA = a.data();
+    this->m_blockB = b.data();
+  }
+};
+
+/// Column-major view of a row-major operand: a stored row-major (r x c) with row stride ld is the
+/// column-major (c x r) matrix with column stride ld, i.e. its transpose.
+template <bool Transposed>
+inline constexpr int colmajor_order = Transposed ? Eigen::ColMajor : Eigen::RowMajor;
+
+/// C (+)= alpha * op(A) * op(B) for row-major C (m x n), op(A) (m x k), op(B) (k x n); op(X) = X^T when
+/// the flag says so. Computed as the column-major product C^T = op(B)^T op(A)^T by Eigen's GEBP kernel
+/// (the same packing and micro-kernel as Eigen's own GEMM), with two differences: the packing buffers are
+/// this thread's, reused across calls, and the threads split C into column or row slabs themselves (each
+/// element of C is computed by exactly one thread, in an order fixed by the thread count).
+template <class T, bool TA, bool TB>
+void gemm_slab(Eigen::Index m, Eigen::Index n, Eigen::Index k, const T* a, Eigen::Index lda, const T* b, Eigen::Index ldb,
+               T* c, Eigen::Index ldc, T alpha) {
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  // Column-major problem: rows' = n, cols' = m, lhs' = op(B)^T (n x k), rhs' = op(A)^T (k x m).
+  borrowed_blocking<T> blocking(n, m, k);
+  blocking.borrow();
+  Eigen::internal::general_matrix_matrix_product<Eigen::Index, T, colmajor_order<!TB>, false, T, colmajor_order<!TA>, false,
+                                                 Eigen::ColMajor, 1>::run(n, m, k, b, ldb, a, lda, c, 1, ldc, alpha, blocking,
+                                                                          nullptr);
+}
+
+template <class T, bool TA, bool TB>
+void gemm_impl(mref<T> c, cref<T> a, cref<T> b, T alpha, bool accumulate) {
+  const Eigen::Index m = c.rows(), n = c.cols(), k = TA ? a.rows() : a.cols();
+  eigen_assert((TA ? a.cols() : a.rows()) == m && (TB ? b.rows() : b.cols()) == n && (TB ? b.cols() : b.rows()) == k);
+  if (!accumulate) c.setZero();
+  const T* pa = a.data();
+  const T* pb = b.data();
+  T* pc = c.data();
+  const Eigen::Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
+  // Slabs of C: split the longer side so each thread keeps a wide product.
+  const bool split_cols = n > m;
+  const Eigen::Index side = split_cols ? n : m;
+  const std::ptrdiff_t slabs =
+      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= 1 << 18 && side >= 32
+          ? std::min<std::ptrdiff_t>(num_threads(), side / 16)
+          : 1;
+  parallel_for(slabs, slabs > 1, [&](std::ptrdiff_t s) {
+    const Eigen::Index lo = side * s / slabs, hi = side * (s + 1) / slabs;
+    if (split_cols)  // op(B) columns lo..hi: stored rows of B^T, or stored columns of B
+      gemm_slab<T, TA, TB>(m, hi - lo, k, pa, lda, pb + (TB ? lo * ldb : lo), ldb, pc + lo, ldc, alpha);
+    else  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T
+      gemm_slab<T, TA, TB>(hi - lo, n, k, pa + (TA ? lo : lo * lda), lda, pb, ldb, pc + lo * ldc, ldc, alpha);
+  });
+}
+
+/// C = alpha op(A) op(B), or C += alpha op(A) op(B) when `accumulate`; no allocation after the first call
+/// of each size on each thread.
+template <class T, bool TA = false, bool TB = false>
+void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(1)) {
+  gemm_impl<T, TA, TB>(c, a, b, alpha, accumulate);
 }
 
 /// LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), var biased

@@ -9,9 +9,10 @@
 /// Comparisons (paper-notes.md sections 2-5):
 ///   - Table 1 analogue, per dimension: every low-cost model trains 70% of the N steps, grows, and the full
 ///     model trains the remaining 30% (the paper's 700K + 300K); the baseline trains the full model N steps.
-///   - Figure 1 analogue: depth-only (L/4), length-only (S/4) and compound (L/2 and S/2) low-cost models of
-///     about equal cost per step, each grown to the full model; validation loss against full-model steps.
-///   - CompoundGrow vs baseline: a 3-stage schedule (half depth + FFN sharing + half length, stack, then the
+///   - Figure 1 analogue: depth-only (L/4), length-only (pooling k = 4) and compound (L/2 and pooling k = 2)
+///     low-cost models of about equal cost per step, each grown to the full model; validation loss against
+///     full-model steps. Length is always mean embedding pooling; truncation is its Table 1 comparison.
+///   - CompoundGrow vs baseline: a 3-stage schedule (half depth + FFN sharing + pooling k = 2, stack, then the
 ///     full model), extended on its last stage until it reaches the same seed's baseline final loss.
 ///
 /// Verdict rule: for a claim "A has lower validation loss than B", d = mean(B) - mean(A) and
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../data/mlm_data.hpp"
 #include "../io/atomic_file.hpp"
 #include "../report/svg_plot.hpp"
 #include "../schedule/schedule.hpp"
@@ -102,6 +104,12 @@ inline sched::model_shape truncated(sched::model_shape m, std::size_t len) {
   m.seq_len = std::max<std::size_t>(4, len);
   return m;
 }
+/// The same model reading full-length sequences through mean embedding pooling of k tokens (paper-notes
+/// 2.3(b)): every layer sees S/k rows; growth turns pooling off.
+inline sched::model_shape pooled(sched::model_shape m, std::size_t k) {
+  m.pool_size = k;
+  return m;
+}
 }  // namespace detail
 
 /// Every configuration of the study, in table order. `vocab` is the actual vocabulary size.
@@ -110,7 +118,7 @@ inline std::vector<config> study_configs(const scale_spec& s, std::size_t vocab)
   if (s.layers < 4 || s.layers % 4 != 0)
     throw error("study layers", "a multiple of 4 (L/4 and L/2 low-cost models)", std::to_string(s.layers));
   if (s.ffn % 4 != 0) throw error("study ffn", "a multiple of 4 (FFN sharing k = 4)", std::to_string(s.ffn));
-  if (s.seq_len % 4 != 0) throw error("study seq_len", "a multiple of 4 (S/4 truncation)", std::to_string(s.seq_len));
+  if (s.seq_len % 4 != 0) throw error("study seq_len", "a multiple of 4 (pooling k = 4)", std::to_string(s.seq_len));
   if (s.steps < 10) throw error("study steps", ">= 10", std::to_string(s.steps));
   const model_shape full = full_shape(s);
   std::vector<config> c;
@@ -122,7 +130,8 @@ inline std::vector<config> study_configs(const scale_spec& s, std::size_t vocab)
     b.validate();
     c.push_back({"baseline", "baseline (full model, N steps)", "none", b, false});
   }
-  // Length: truncation to S/2 (mean embedding pooling is not implemented by reference::bert).
+  // Length, S/2 rows per layer: mean embedding pooling (k = 2) vs data truncation to S/2.
+  c.push_back({"len-pool", "mean embedding pooling k=2", "S/2 rows (pooling k = 2)", detail::two_stage(s, vocab, detail::pooled(full, 2), {}), false});
   c.push_back({"len-trunc", "truncation S/2", "S/2 tokens (truncation)", detail::two_stage(s, vocab, detail::truncated(full, s.seq_len / 2), {}), false});
   // FFN width, compute-matched: sharing rho = 0.25 (k = 4) vs factorisation rank 0.2 * hidden.
   {
@@ -159,13 +168,13 @@ inline std::vector<config> study_configs(const scale_spec& s, std::size_t vocab)
     model_shape d = full;
     d.layers = s.layers / 4;
     c.push_back({"fig1-depth", "depth only (L/4)", "L/4 layers", detail::two_stage(s, vocab, d, {.depth = depth_op::stack}), false});
-    c.push_back({"fig1-length", "length only (S/4)", "S/4 tokens", detail::two_stage(s, vocab, detail::truncated(full, s.seq_len / 4), {}), false});
-    model_shape cp = detail::truncated(full, s.seq_len / 2);
+    c.push_back({"fig1-length", "length only (pooling k=4)", "S/4 rows (pooling k = 4)", detail::two_stage(s, vocab, detail::pooled(full, 4), {}), false});
+    model_shape cp = detail::pooled(full, 2);
     cp.layers = s.layers / 2;
-    c.push_back({"fig1-compound", "compound (L/2, S/2)", "L/2 layers and S/2 tokens", detail::two_stage(s, vocab, cp, {.depth = depth_op::stack}), false});
+    c.push_back({"fig1-compound", "compound (L/2, pooling k=2)", "L/2 layers and S/2 rows (pooling k = 2)", detail::two_stage(s, vocab, cp, {.depth = depth_op::stack}), false});
   }
-  {  // CompoundGrow: (1) L/2 + FFN sharing k=4 + S/2, 30%; (2) stack to L, 40%; (3) the full model, 30%.
-    model_shape low = detail::truncated(full, s.seq_len / 2);
+  {  // CompoundGrow: (1) L/2 + FFN sharing k=4 + pooling k=2, 30%; (2) stack to L, 40%; (3) the full model, 30%.
+    model_shape low = detail::pooled(full, 2);
     low.ffn_share_factor = 4;
     low.ffn_shared_every = 1;
     model_shape half = low;
@@ -177,7 +186,7 @@ inline std::vector<config> study_configs(const scale_spec& s, std::size_t vocab)
     r.stages.push_back(stage{.steps = s2, .shape = low, .enter = {.depth = depth_op::stack}});
     r.stages.push_back(stage{.steps = s.steps - s1 - s2, .shape = full, .enter = {.ffn = ffn_op::unshare}});
     r.validate();
-    c.push_back({"compound", "CompoundGrow", "L/2 + FFN sharing + S/2, then L + sharing + S/2", r, true});
+    c.push_back({"compound", "CompoundGrow", "L/2 + FFN sharing + pooling k=2, then L + sharing + pooling", r, true});
   }
   return c;
 }
@@ -268,19 +277,7 @@ struct report_context {
   double unigram_entropy = 0;  ///< nats; the MLM loss of a model that predicts token frequencies only (0 = unknown)
 };
 
-/// Entropy (nats) of the token frequencies of a stream: the loss plateau of a model that ignores context.
-template <class Int>
-double unigram_entropy(const std::vector<Int>& ids) {
-  std::map<Int, std::size_t> n;
-  for (Int t : ids) ++n[t];
-  double h = 0;
-  const double total = static_cast<double>(ids.size());
-  for (const auto& [t, c] : n) {
-    const double p = static_cast<double>(c) / total;
-    h -= p * std::log(p);
-  }
-  return h;
-}
+using data::unigram_entropy;  // data/mlm_data.hpp
 
 using records = std::map<std::string, std::vector<run_record>>;
 
@@ -332,6 +329,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
   auto by_step = [](const train::log_row& r) { return static_cast<double>(r.step); };
   auto plot = [&](const std::string& group, const std::string& title, const std::vector<std::string>& names) {
     std::vector<report::series> ls;
+    ls.reserve(names.size());
     for (const auto& n : names) ls.push_back(mean_curve(detail::runs_of(recs, n), detail::find_config(cs, n).label, by_step));
     std::vector<report::panel> p{{"validation loss vs step (mean of seeds)", "global step", "validation MLM loss", ls}};
     io::write_file_atomic(out / detail::svg_name(group), report::render_svg(p, title));
@@ -370,9 +368,9 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
         " runs shared the CPU with other users' jobs: treat wall-clock numbers as rough.\n";
   md += "- **Verdict rule:** for a claim \"A has lower validation loss than B\": d = mean(B) - mean(A), c = sqrt(std(A)^2 + std(B)^2); "
         "|d| < 2c → *within noise*, d > 0 → *agrees*, d < 0 → *disagrees*.\n";
-  md += "- **Length operator:** the progressive trainer trains a pooled stage as truncation (train::trained_shape: the reference "
-        "BERT had no mean-embedding-pooling path when the trainer was written), so the pooling rows could not be run; only data "
-        "truncation is measured. CompoundGrow's length part is truncation here as well.\n";
+  md += "- **Length operator:** mean embedding pooling of k tokens (reference::bert's pooled path, paper-notes 2.3(b)): the "
+        "low-cost model reads the full sequence, every layer sees S/k rows; growth turns pooling off. Truncation trains on "
+        "S/2-token sequences instead. Validation always uses the full-length sequences with pooling off.\n";
   if (ctx.unigram_entropy > 0) {
     md += "- **Regime:** the unigram entropy of the training tokens (the loss of a model that only predicts token frequencies) is " +
           fmt("%.3f", ctx.unigram_entropy) + " nats; the baseline's final validation loss is " + fmt("%.3f", base_loss.mean) + ". ";
@@ -407,11 +405,10 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
            (paper ? verdict_lower(sa, sb) : std::string("no paper claim")) + " |\n";
   };
 
-  md += "### 1.1 Length\n\n" + table_rows({"baseline", "len-trunc"});
-  md += claim_header();
-  md += "| mean embedding pooling vs truncation | pooling > truncation | not run: the trainer trains pooled stages as truncation | not testable |\n\n";
+  md += "### 1.1 Length (S/2 rows per layer)\n\n" + table_rows({"baseline", "len-pool", "len-trunc"});
+  md += claim_header() + claim_row("mean embedding pooling vs truncation", "pooling > truncation", "len-pool", "len-trunc", true);
   md += "![length](" + detail::svg_name("length") + ")\n\n";
-  plot("length", "Length: truncation S/2 -> S vs baseline", {"baseline", "len-trunc"});
+  plot("length", "Length: pooling k=2 / truncation S/2 -> S vs baseline", {"baseline", "len-pool", "len-trunc"});
 
   md += "### 1.2 FFN width (compute-matched: sharing ρ = 0.25 vs factorisation rank 0.2·hidden)\n\n" +
         table_rows({"baseline", "ffn-share", "ffn-factor"});
@@ -488,7 +485,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
     for (std::size_t i = 0; i < c.schedule.stages.size(); ++i)
       md += (i ? " → " : "") + train::shape_name(train::trained_shape(c.schedule.stages[i].shape)) + " for " +
             std::to_string(c.schedule.stages[i].steps) + " steps";
-    md += " (depth by stacking, FFN un-sharing, length by truncation). After its N steps its last stage keeps training until "
+    md += " (depth by stacking, FFN un-sharing, length by mean embedding pooling). After its N steps its last stage keeps training until "
           "it reaches the same seed's baseline final loss, at most 1.5 N steps in all. Speedup = cost_baseline / cost_method - 1 "
           "(the paper's definition), cost to reach the baseline's final validation loss.\n\n";
     const auto b_runs = detail::runs_of(recs, "baseline");
@@ -520,8 +517,9 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
         fs = fmt("%+.1f%%", 100 * sf.back());
         ws = fmt("%+.1f%%", 100 * sw.back());
       }
-      md += "| " + std::to_string(cr->seed) + " | " + fmt("%.4f", bl.val_loss) + " | " + (at_n ? fmt("%.4f", at_n->val_loss) : "—") +
-            " | " + hs + " | " + fs + " | " + ws + " | " + (at_n ? fmt("%+.1f%%", 100 * se.back()) : "—") + " |\n";
+      md += "| " + std::to_string(cr->seed) + " | " + fmt("%.4f", bl.val_loss) + " | " + (at_n ? fmt("%.4f", at_n->val_loss) : "—");
+      for (const std::string* cell : {&hs, &fs, &ws}) md.append(" | ").append(*cell);
+      md.append(" | ").append(at_n ? fmt("%+.1f%%", 100 * se.back()) : "—").append(" |\n");
     }
     const stat csl = stats_of(cl), fsp = stats_of(sf), wsp = stats_of(sw), esp = stats_of(se);
     md += "\n| | baseline | CompoundGrow |\n|---|---|---|\n";

@@ -1,0 +1,119 @@
+// "No allocation in the training step after warm-up": counts every call to malloc / calloc / realloc /
+// aligned_alloc / posix_memalign / memalign in this process (operator new, Eigen's aligned_malloc and the
+// OpenMP runtime all end there) while the reference BERT and AdamW take training steps, on one thread and
+// on two. The count must be zero after the first (warm-up) step.
+//
+// glibc lets a program interpose the allocator by defining these symbols; the originals stay reachable as
+// __libc_*. Sanitizer builds interpose the allocator themselves, so this binary is not built there.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <growth/reference/adamw.hpp>
+#include <growth/reference/bert.hpp>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "common.hpp"
+
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void __libc_free(void*);
+}
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<std::size_t> allocations{0};
+inline void note() {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+extern "C" {
+void* malloc(std::size_t n) {
+  note();
+  return __libc_malloc(n);
+}
+void* calloc(std::size_t n, std::size_t s) {
+  note();
+  return __libc_calloc(n, s);
+}
+void* realloc(void* p, std::size_t n) {
+  note();
+  return __libc_realloc(p, n);
+}
+void free(void* p) { __libc_free(p); }
+void* memalign(std::size_t a, std::size_t n) {
+  note();
+  return __libc_memalign(a, n);
+}
+void* aligned_alloc(std::size_t a, std::size_t n) {
+  note();
+  return __libc_memalign(a, n);
+}
+int posix_memalign(void** p, std::size_t a, std::size_t n) {
+  note();
+  *p = __libc_memalign(a, n);
+  return *p ? 0 : 12;  // ENOMEM
+}
+}
+
+namespace {
+
+/// Allocations during `steps` training steps (forward, backward, AdamW) after one warm-up step.
+std::size_t allocations_per_steps(const growth::model::bert_config& c, const growth::reference::batch& b, int steps) {
+  growth::reference::bert<float> m(c);
+  m.init(1);
+  growth::reference::adamw<float> opt(c, {});
+  std::uint64_t step = 0;
+  m.forward_backward(b, ++step);  // warm-up: the workspace is sized here
+  opt.step(m.flat_params(), m.flat_grads(), 1e-4f);
+  allocations = 0;
+  counting = true;
+  for (int i = 0; i < steps; ++i) {
+    m.forward_backward(b, ++step);
+    opt.step(m.flat_params(), m.flat_grads(), 1e-4f);
+  }
+  counting = false;
+  return allocations.load();
+}
+
+growth::model::bert_config step_config(bool lowcost) {
+  growth::model::bert_config c;
+  c.vocab_size = 512;
+  c.hidden_size = 64;
+  c.num_hidden_layers = 3;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 256;
+  c.max_position_embeddings = 64;
+  if (lowcost) {
+    c.ffn_shared_layers = {0};
+    c.ffn_share_factor = 4;
+    c.ffn_factorized_layers = {1};
+    c.ffn_rank = 16;
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("training step: no allocation after the warm-up step (1 and 2 threads, standard and low-cost)") {
+  for (int threads : {1, 2}) {
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    for (bool lowcost : {false, true}) {
+      const auto c = step_config(lowcost);
+      const auto b = growth::test::random_batch(c, 4, 64, 5, 11);
+      CAPTURE(threads);
+      CAPTURE(lowcost);
+      CHECK(allocations_per_steps(c, b, 3) == 0);
+    }
+  }
+}
