@@ -179,8 +179,10 @@ std::vector<std::pair<check_code, std::vector<stage>>> failing_examples() {
 TEST_CASE("every rule has a failing example and a message in words") {
   const auto examples = failing_examples();
   CHECK(examples.size() + 2 == static_cast<std::size_t>(check_code::last_not_standard) + 1);  // + ok, out_of_range
-  for (const auto& [code, stages] : examples) {
-    CAPTURE(static_cast<int>(code));
+  for (const auto& example : examples) {
+    const auto& [code, stages] = example;
+    const int code_number = static_cast<int>(example.first);  // clang 14 cannot capture a binding
+    CAPTURE(code_number);
     const auto r = check_schedule(stages, small_run);
     CHECK(r.code == code);
     try {

@@ -59,8 +59,10 @@ void check_dump(const fs::path& path, const growth::reference::batch& b, const s
   const std::vector<std::size_t> bs{b.batch_size, b.seq_len}, bsv{b.batch_size, b.seq_len, V};
   const std::pair<const char*, const std::vector<std::int32_t>*> ids[] = {
       {"input_ids", &b.input_ids}, {"token_type_ids", &b.token_type_ids}, {"attention_mask", &b.attention_mask}, {"labels", &b.labels}};
-  for (const auto& [name, want] : ids) {
-    CAPTURE(name);
+  for (const auto& entry : ids) {
+    const auto& [name, want] = entry;
+    const char* tensor = entry.first;  // clang 14 cannot capture a structured binding
+    CAPTURE(tensor);
     REQUIRE(rd.contains(name));
     CHECK(rd.info(name).shape == bs);
     const auto got = read_i64(path, rd, name);
