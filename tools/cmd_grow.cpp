@@ -16,6 +16,7 @@
 #include <growth/reference/bert.hpp>
 
 #include "command.hpp"
+#include "common.hpp"
 #include "grow_files.hpp"
 
 namespace growth_tool::cmd_grow {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
@@ -31,10 +32,7 @@ struct grow_args {
 
 /// Loads a checkpoint folder into a reference BERT (parameters in bert_parameters order, like the file).
 std::unique_ptr<reference::bert<float>> load_reference(const fs::path& dir) {
-  io::load_options lo;
-  lo.load_optimizer = false;
-  lo.allow_nonfinite = growth_tool::globals().allow_nonfinite;
-  auto ck = io::load_checkpoint(dir, lo);
+  auto ck = io::load_checkpoint(dir, growth_tool::checkpoint_load_options(false));
   auto net = std::make_unique<reference::bert<float>>(ck.config);
   std::copy(ck.params.begin(), ck.params.end(), net->flat_params().begin());
   return net;

@@ -137,7 +137,7 @@ void run_study(const study_args& a) {
   // here, before the workers share it (they then only read).
   data.validation_batches();
   for (const auto& c : configs)
-    for (const auto& st : c.schedule.stages) data.train_set(train::trained_shape(st.shape).seq_len);
+    for (const auto& st : c.schedule.stages) data.train_set(st.shape.seq_len);
 
   // 2. Runs: phase 0 = everything but the extended runs, phase 1 = those (they need the baseline's loss).
   std::map<std::string, std::vector<study::run_record>> recs;

@@ -17,6 +17,7 @@
 #include <growth/train/trainer.hpp>
 
 #include "command.hpp"
+#include "common.hpp"
 
 namespace growth_tool::cmd_train {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
@@ -51,10 +52,7 @@ void run_train(const train_args& a) {
     if (info.complete) std::printf("train: %s is the end of a complete run; nothing left to train\n", a.resume.c_str());
   } else {
     if (a.model.empty()) throw error("growth train --model", "a checkpoint folder (or --resume DIR)", "none");
-    io::load_options lo;
-    lo.load_optimizer = false;
-    lo.allow_nonfinite = growth_tool::globals().allow_nonfinite;
-    auto ck = io::load_checkpoint(a.model, lo);
+    auto ck = io::load_checkpoint(a.model, growth_tool::checkpoint_load_options(false));
     vocab = ck.vocab;
     const std::size_t seq = a.seq_len ? a.seq_len : std::min<std::size_t>(128, ck.config.max_position_embeddings);
     if (!a.schedule.empty()) {
@@ -78,7 +76,7 @@ void run_train(const train_args& a) {
     opt.eval_every = a.eval_every;
     opt.base = ck.config;
     // The checkpoint must be the first stage's model.
-    const auto want = train::stage_config(train::trained_shape(sch.stages[0].shape), ck.config.vocab_size, ck.config);
+    const auto want = train::stage_config(sch.stages[0].shape, ck.config.vocab_size, ck.config);
     const auto have = ck.config;
     if (want.num_hidden_layers != have.num_hidden_layers || want.hidden_size != have.hidden_size ||
         want.num_attention_heads != have.num_attention_heads || want.intermediate_size != have.intermediate_size ||
@@ -86,7 +84,7 @@ void run_train(const train_args& a) {
         want.ffn_share_factor != have.ffn_share_factor || want.ffn_factorized_layers != have.ffn_factorized_layers ||
         want.ffn_rank != have.ffn_rank)
       throw error("checkpoint " + a.model + " config", "the first stage's model " +
-                      train::shape_name(train::trained_shape(sch.stages[0].shape)) + " with " +
+                      train::shape_name(sch.stages[0].shape) + " with " +
                       std::to_string(want.max_position_embeddings) + " positions",
                   train::shape_name(train::shape_of(have, seq)) + " with " + std::to_string(have.max_position_embeddings) +
                       " positions");

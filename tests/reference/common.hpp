@@ -86,7 +86,7 @@ struct check_result {
 };
 
 inline check_result gradcheck(const model::bert_config& c, const reference::batch& b, std::uint64_t seed,
-                       std::uint64_t dropout_seed) {
+                              std::uint64_t dropout_seed) {
   reference::bert<double> m(c);
   randomize(m, seed);
   m.forward_backward(b, dropout_seed);

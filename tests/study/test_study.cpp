@@ -40,7 +40,7 @@ TEST_CASE("study: FFN sharing and factorisation are compute-matched - Figure 1 m
   const auto cs = study::study_configs(sc, sc.vocab);
   auto low_flops = [&](const std::string& n) {
     for (const auto& c : cs)
-      if (c.name == n) return sched::training_flops_per_step(train::trained_shape(c.schedule.stages[0].shape), c.schedule.run);
+      if (c.name == n) return sched::training_flops_per_step(c.schedule.stages[0].shape, c.schedule.run);
     FAIL("no config " << n);
     return 0.0;
   };

@@ -185,7 +185,7 @@ TEST_CASE("trainer FLOPs equal the schedule cost model and the reference model's
   train::progressive_trainer t(s, *d.data, options({}), d.vocab);
   double expected = 0;
   for (std::size_t i = 0; i < s.stages.size(); ++i) {
-    const auto shape = train::trained_shape(s.stages[i].shape);
+    const auto shape = s.stages[i].shape;
     const double cost = sched::training_flops_per_step(shape, s.run);
     const double tokens = static_cast<double>(s.run.batch_size * shape.seq_len);
     const double ref = reference::training_flops_per_token(t.config_of(i), shape.seq_len, 0.15) * tokens;

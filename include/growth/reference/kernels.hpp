@@ -2,8 +2,9 @@
 /// @file kernels.hpp
 /// Small building blocks of the reference BERT (Eigen): row-major matrix aliases, a deterministic
 /// OpenMP row splitter, LayerNorm, erf-GELU and counter-based dropout, each with its backward beside it.
-/// Every reduction runs in a fixed order that does not depend on the thread count, except inside Eigen's
-/// own GEMM (whose blocking depends on the thread count, so bits are reproducible per thread count).
+/// Every reduction runs in a fixed order that does not depend on the thread count, except inside the
+/// matrix products (gemm below: its slabs, and so Eigen's blocking of each, depend on the thread count, so
+/// bits are reproducible per thread count).
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 #include <algorithm>
@@ -47,25 +48,6 @@ inline int num_threads() {
 #endif
 }
 
-/// Calls f(r0, r1) on contiguous chunks of [0, n), one per thread, when the work is worth it. Each
-/// element is produced by exactly one call, so the result does not depend on how [0, n) is cut.
-template <class F>
-void parallel_rows(std::size_t n, std::size_t work_per_row, F&& f) {
-  const std::size_t nt = static_cast<std::size_t>(num_threads());
-  if (nt <= 1 || n < 2 || n * work_per_row < 32768) {
-    f(std::size_t{0}, n);
-    return;
-  }
-  const std::ptrdiff_t chunks = static_cast<std::ptrdiff_t>(std::min(nt, n));
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static, 1)
-#endif
-  for (std::ptrdiff_t c = 0; c < chunks; ++c) {
-    const std::size_t uc = static_cast<std::size_t>(c), uchunks = static_cast<std::size_t>(chunks);
-    f(n * uc / uchunks, n * (uc + 1) / uchunks);
-  }
-}
-
 /// Runs f(i) for i in [0, n), on all threads when `parallel` and more than one thread is available. A
 /// one-thread OpenMP region still allocates a team in libgomp on every entry, so the serial case never
 /// enters one (the training step allocates nothing after warm-up; tests/reference/test_no_alloc.cpp).
@@ -79,6 +61,22 @@ void parallel_for(std::ptrdiff_t n, bool parallel, F&& f) {
   }
 #endif
   for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+}
+
+/// Calls f(r0, r1) on contiguous chunks of [0, n), one per thread, when the work is worth it. Each
+/// element is produced by exactly one call, so the result does not depend on how [0, n) is cut.
+template <class F>
+void parallel_rows(std::size_t n, std::size_t work_per_row, F&& f) {
+  const std::size_t nt = static_cast<std::size_t>(num_threads());
+  if (nt <= 1 || n < 2 || n * work_per_row < 32768) {
+    f(std::size_t{0}, n);
+    return;
+  }
+  const std::size_t chunks = std::min(nt, n);
+  parallel_for(static_cast<std::ptrdiff_t>(chunks), true, [&](std::ptrdiff_t c) {
+    const auto uc = static_cast<std::size_t>(c);
+    f(n * uc / chunks, n * (uc + 1) / chunks);
+  });
 }
 
 /// Eigen's blocking sizes for one product, with packing buffers we own: Eigen's own product allocates
@@ -129,8 +127,10 @@ void gemm_slab(Eigen::Index m, Eigen::Index n, Eigen::Index k, const T* a, Eigen
                                                                           nullptr);
 }
 
-template <class T, bool TA, bool TB>
-void gemm_impl(mref<T> c, cref<T> a, cref<T> b, T alpha, bool accumulate) {
+/// C = alpha op(A) op(B), or C += alpha op(A) op(B) when `accumulate`; no allocation after the first call
+/// of each size on each thread.
+template <class T, bool TA = false, bool TB = false>
+void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(1)) {
   const Eigen::Index m = c.rows(), n = c.cols(), k = TA ? a.rows() : a.cols();
   eigen_assert((TA ? a.cols() : a.rows()) == m && (TB ? b.rows() : b.cols()) == n && (TB ? b.cols() : b.rows()) == k);
   if (!accumulate) c.setZero();
@@ -152,13 +152,6 @@ void gemm_impl(mref<T> c, cref<T> a, cref<T> b, T alpha, bool accumulate) {
     else  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T
       gemm_slab<T, TA, TB>(hi - lo, n, k, pa + (TA ? lo : lo * lda), lda, pb, ldb, pc + lo * ldc, ldc, alpha);
   });
-}
-
-/// C = alpha op(A) op(B), or C += alpha op(A) op(B) when `accumulate`; no allocation after the first call
-/// of each size on each thread.
-template <class T, bool TA = false, bool TB = false>
-void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(1)) {
-  gemm_impl<T, TA, TB>(c, a, b, alpha, accumulate);
 }
 
 /// LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), var biased

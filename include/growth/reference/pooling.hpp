@@ -13,8 +13,9 @@
 /// growth::mean_pool, applied with growth::apply; its transpose (`scatter`) carries the gradient back.
 /// The model reads the query rows in every layer and the key rows as layer 0's keys and values.
 /// Edge cases, chosen to match the standard path: a label on a padded position is still a target (the
-/// standard model scores it too) but, as there, it is not visible as a key; the first stream token is kept alone as "[CLS]" whatever its id; a
-/// sequence without unmasked tokens has no pooled slot (its queries are its targets).
+/// standard model scores it too) but, as there, it is not visible as a key; the first stream token is
+/// kept alone as "[CLS]" whatever its id; a sequence without unmasked tokens has no pooled slot (its
+/// queries are its targets).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -450,7 +450,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
     const double full_step = sched::training_flops_per_step(full_shape(sc), base_cfg.schedule.run);
     for (const auto& n : f1) {
       const auto& c = detail::find_config(cs, n);
-      const double low_step = sched::training_flops_per_step(train::trained_shape(c.schedule.stages[0].shape), c.schedule.run);
+      const double low_step = sched::training_flops_per_step(c.schedule.stages[0].shape, c.schedule.run);
       md += "| " + c.label + " | " + fmt("%.2f", low_step / full_step) + " | " + pm(loss_at(recs, n, grow_at)) + " | " +
             pm(loss_at(recs, n, N)) + " |\n";
     }
@@ -483,7 +483,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
     const auto& c = detail::find_config(cs, "compound");
     md += "CompoundGrow schedule: ";
     for (std::size_t i = 0; i < c.schedule.stages.size(); ++i)
-      md += (i ? " → " : "") + train::shape_name(train::trained_shape(c.schedule.stages[i].shape)) + " for " +
+      md += (i ? " → " : "") + train::shape_name(c.schedule.stages[i].shape) + " for " +
             std::to_string(c.schedule.stages[i].steps) + " steps";
     md += " (depth by stacking, FFN un-sharing, length by mean embedding pooling). After its N steps its last stage keeps training until "
           "it reaches the same seed's baseline final loss, at most 1.5 N steps in all. Speedup = cost_baseline / cost_method - 1 "

@@ -74,10 +74,6 @@ namespace growth::train {
 // ------------------------------------------------------------------------------------------------------------
 // Shapes.
 
-/// The shape actually trained for a stage: the stage's shape (pooling is trained as pooling). Kept as a
-/// function so that any substitution is made, and documented, in one place.
-inline sched::model_shape trained_shape(const sched::model_shape& s) { return s; }
-
 /// "L4-H128-A2-I512-S128", with "-share<k>" / "-rank<r>" for low-cost FFNs.
 inline std::string shape_name(const sched::model_shape& s) {
   std::string r = "L" + std::to_string(s.layers) + "-H" + std::to_string(s.hidden) + "-A" + std::to_string(s.heads) +
@@ -284,9 +280,9 @@ class progressive_trainer {
       throw error("data full_seq_len", "the last stage's seq_len " + std::to_string(sched_.stages.back().shape.seq_len),
                   std::to_string(data.options().full_seq_len));
     for (std::size_t i = 0; i < sched_.stages.size(); ++i)
-      if (trained_shape(sched_.stages[i].shape).seq_len < 3)
+      if (sched_.stages[i].shape.seq_len < 3)
         throw error("schedule stage " + std::to_string(i) + " trained seq_len", ">= 3",
-                    std::to_string(trained_shape(sched_.stages[i].shape).seq_len));
+                    std::to_string(sched_.stages[i].shape.seq_len));
     if (!(opt_.lr > 0)) throw error("trainer lr", "> 0", std::to_string(opt_.lr));
     total_steps_ = 0;
     for (const auto& s : sched_.stages) total_steps_ += s.steps;
@@ -302,11 +298,11 @@ class progressive_trainer {
   [[nodiscard]] std::size_t schedule_steps() const { return total_steps_; }
   [[nodiscard]] const std::vector<log_row>& rows() const { return st_.rows; }
   [[nodiscard]] model::bert_config config_of(std::size_t stage) const {
-    return stage_config(trained_shape(sched_.stages[stage].shape), sched_.run.vocab_size, opt_.base);
+    return stage_config(sched_.stages[stage].shape, sched_.run.vocab_size, opt_.base);
   }
   /// Training FLOPs of one optimizer step of a stage (the sched cost model on the trained shape).
   [[nodiscard]] double flops_per_step(std::size_t stage) const {
-    return sched::training_flops_per_step(trained_shape(sched_.stages[stage].shape), sched_.run);
+    return sched::training_flops_per_step(sched_.stages[stage].shape, sched_.run);
   }
 
   /// Starts from given weights instead of the seeded init (flat, bert_parameters(config_of(0)) order).
@@ -424,13 +420,9 @@ class progressive_trainer {
     double sum = 0;
     std::size_t n = 0;
     model_t* m = model_.get();
-    std::unique_ptr<model_t> unpooled;
-    if (model_->config().pool_size > 1) {  // evaluate as the full model reads the data: pooling off
-      model::bert_config c = model_->config();
-      c.pool_size = 1;
-      unpooled = std::make_unique<model_t>(c);
-      std::copy(model_->flat_params().begin(), model_->flat_params().end(), unpooled->flat_params().begin());
-      m = unpooled.get();
+    if (unpooled_) {  // evaluate as the full model reads the data: pooling off, the same weights
+      std::copy(model_->flat_params().begin(), model_->flat_params().end(), unpooled_->flat_params().begin());
+      m = unpooled_.get();
     }
     for (const auto& b : data_.validation_batches()) {
       const auto r = m->evaluate(b);
@@ -477,6 +469,17 @@ class progressive_trainer {
     const auto cfg = config_of(stage);
     model_ = std::make_unique<model_t>(cfg);
     optim_ = std::make_unique<optim_t>(cfg, opt_.adam);
+    make_unpooled();
+  }
+
+  /// A pooled stage is validated by a pool_size = 1 model with the same weights (file comment); it is
+  /// allocated once per stage, and evaluate() copies the weights in.
+  void make_unpooled() {
+    unpooled_.reset();
+    if (model_->config().pool_size <= 1) return;
+    model::bert_config c = model_->config();
+    c.pool_size = 1;
+    unpooled_ = std::make_unique<model_t>(c);
   }
 
   void grow_into(std::size_t next) {
@@ -491,13 +494,14 @@ class progressive_trainer {
     no->set_step_count(go.optimizer == model::optimizer_policy::map ? optim_->step_count() : 0);
     model_ = std::move(nm);
     optim_ = std::move(no);
+    make_unpooled();
     st_.stage = next;
     st_.stage_step = 0;
   }
 
   void train_step() {
     const auto t0 = clock::now();
-    const auto shape = trained_shape(sched_.stages[st_.stage].shape);
+    const auto shape = sched_.stages[st_.stage].shape;
     const auto b = data_.train_batch(opt_.seed, st_.step, shape.seq_len, sched_.run.batch_size);
     const auto r = model_->forward_backward(b, mix64(opt_.seed ^ mix64(st_.step + 0x5eedULL)));
     const double lr = lr_at(st_.stage, st_.stage_step + 1, st_.step + 1);
@@ -516,7 +520,7 @@ class progressive_trainer {
     log_row r;
     r.step = st_.step;
     r.stage = st_.stage;
-    r.shape = shape_name(trained_shape(sched_.stages[st_.stage].shape));
+    r.shape = shape_name(sched_.stages[st_.stage].shape);
     r.tokens = st_.tokens;
     r.flops = st_.flops;
     r.wall_seconds = st_.wall;
@@ -535,10 +539,9 @@ class progressive_trainer {
   void announce_stage() {
     if (quiet_ || st_.stage_step != 0) return;
     const auto& s = sched_.stages[st_.stage].shape;
-    const auto t = trained_shape(s);
     if (bar_) std::printf("\n");
     std::printf("[%s] stage %zu/%zu: %s for %zu steps", opt_.label.c_str(), st_.stage + 1, sched_.stages.size(),
-                shape_name(t).c_str(), sched_.stages[st_.stage].steps);
+                shape_name(s).c_str(), sched_.stages[st_.stage].steps);
     if (s.pool_size > 1) std::printf(" (mean embedding pooling k=%zu; validated with pooling off)", s.pool_size);
     std::printf("\n");
     std::fflush(stdout);
@@ -600,6 +603,7 @@ class progressive_trainer {
   std::vector<std::string> vocab_;
   std::size_t total_steps_ = 0;
   std::unique_ptr<model_t> model_;
+  std::unique_ptr<model_t> unpooled_;  ///< pooled stages only: the evaluation copy with pooling off
   std::unique_ptr<optim_t> optim_;
   state st_;
   double last_lr_ = 0;
