@@ -97,11 +97,20 @@ std::vector<train::log_row> parse_csv(const std::string& text) {
   return rows;
 }
 
+/// One unit of work: the runs of one seed whose schedules share their first (low-cost) stage. That stage is
+/// trained once and continued into each run's growth (progressive_trainer::continue_from), which gives the
+/// runs bit-for-bit what training each from step 0 gives; a run that shares nothing is a group of one.
 struct job {
-  const study::config* cfg = nullptr;
+  std::vector<const study::config*> cfgs;
   std::uint64_t seed = 0;
-  study::run_record* rec = nullptr;
 };
+
+/// Whether two configurations can share their first stage's training.
+bool shares_first_stage(const study::config& a, const study::config& b) {
+  return !a.extend_to_baseline && !b.extend_to_baseline && a.schedule.stages.size() > 1 &&
+         b.schedule.stages.size() > 1 && a.schedule.run == b.schedule.run &&
+         a.schedule.stages[0] == b.schedule.stages[0];
+}
 
 void run_study(const study_args& a) {
   const auto t_start = std::chrono::steady_clock::now();
@@ -150,58 +159,99 @@ void run_study(const study_args& a) {
            " eval_every " + std::to_string(eval_every) + " threads " + std::to_string(a.threads) + " target " +
            study::fmt("%.6f", target) + "\n";
   };
-  auto run_one = [&](const job& j) {
-    const auto& c = *j.cfg;
-    const std::string base = c.name + "-seed" + std::to_string(j.seed);
-    const fs::path csv = out / "runs" / (base + ".csv"), keyf = out / "runs" / (base + ".key");
-    double target = 0;
-    if (c.extend_to_baseline) {
-      const auto& b = recs.at("baseline")[j.seed];
-      target = b.rows.empty() ? 0 : b.rows.back().val_loss;
-    }
-    const std::string key = key_of(c, j.seed, target);
-    j.rec->config = c.name;
-    j.rec->seed = j.seed;
-    j.rec->target = target;
-    std::error_code ec;
-    if (fs::exists(csv, ec) && fs::exists(keyf, ec) && io::read_file(keyf) == key) {
-      j.rec->rows = parse_csv(io::read_file(csv));
-      std::lock_guard lk(print_mu);
-      std::printf("[%zu/%zu] %s: cached\n", ++done, total_runs, base.c_str());
-      std::fflush(stdout);
-      return;
-    }
-    train::set_threads(a.threads);
+  auto options_of = [&](const study::config& c, std::uint64_t seed, double target, const fs::path& csv,
+                        const std::string& label) {
     train::trainer_options to;
-    to.seed = j.seed;
+    to.seed = seed;
     to.lr = sc.lr;
     to.warmup = std::max<std::size_t>(1, sc.steps / 20);
     to.eval_every = eval_every;
     to.base.vocab_size = vocab.size();
+    to.base.hidden_dropout_prob = sc.dropout;
+    to.base.attention_probs_dropout_prob = sc.dropout;
+    to.base.initializer_range = sc.init_range;
     to.log_csv = csv;
     to.progress = train::progress_mode::quiet;
-    to.label = base;
+    to.label = label;
     if (c.extend_to_baseline) {
       to.target_loss = target;
       to.max_total_steps = sc.steps + sc.steps / 2;
     }
-    fs::remove(keyf, ec);
-    train::progressive_trainer tr(c.schedule, data, to, vocab);
-    const auto r = tr.run();
-    j.rec->rows = r.rows;
-    if (r.interrupted) return;
-    io::write_file_atomic(keyf, key);
-    std::lock_guard lk(print_mu);
-    std::printf("[%zu/%zu] %s: %zu steps, val_loss %.4f, %.1fs\n", ++done, total_runs, base.c_str(), r.steps,
-                r.final_val_loss, r.wall_seconds);
-    std::fflush(stdout);
+    return to;
+  };
+  auto run_group = [&](const job& j) {
+    struct member {
+      const study::config* cfg;
+      study::run_record* rec;
+      std::string base, key;
+      fs::path csv, keyf;
+    };
+    std::vector<member> todo;
+    for (const auto* c : j.cfgs) {
+      member m{c, &recs[c->name][j.seed], c->name + "-seed" + std::to_string(j.seed), "", {}, {}};
+      m.csv = out / "runs" / (m.base + ".csv");
+      m.keyf = out / "runs" / (m.base + ".key");
+      double target = 0;
+      if (c->extend_to_baseline) {
+        const auto& b = recs.at("baseline")[j.seed];
+        target = b.rows.empty() ? 0 : b.rows.back().val_loss;
+      }
+      m.key = key_of(*c, j.seed, target);
+      m.rec->config = c->name;
+      m.rec->seed = j.seed;
+      m.rec->target = target;
+      std::error_code ec;
+      if (fs::exists(m.csv, ec) && fs::exists(m.keyf, ec) && io::read_file(m.keyf) == m.key) {
+        m.rec->rows = parse_csv(io::read_file(m.csv));
+        std::lock_guard lk(print_mu);
+        std::printf("[%zu/%zu] %s: cached\n", ++done, total_runs, m.base.c_str());
+        std::fflush(stdout);
+        continue;
+      }
+      fs::remove(m.keyf, ec);
+      todo.push_back(std::move(m));
+    }
+    if (todo.empty()) return;
+    train::set_threads(a.threads);
+    // The shared first stage, trained once (only when two or more runs still need it).
+    std::unique_ptr<train::progressive_trainer> stem;
+    if (todo.size() > 1) {
+      const auto& c = *todo.front().cfg;
+      auto to = options_of(c, j.seed, todo.front().rec->target, {}, c.name + "-seed" + std::to_string(j.seed) + "-stage0");
+      to.stop_after_step = c.schedule.stages[0].steps;
+      stem = std::make_unique<train::progressive_trainer>(c.schedule, data, to, vocab);
+      if (stem->run().rows.empty() || train::interrupt_flag().load()) return;
+    }
+    for (auto& m : todo) {
+      if (train::interrupt_flag().load()) return;
+      train::progressive_trainer tr(m.cfg->schedule, data, options_of(*m.cfg, j.seed, m.rec->target, m.csv, m.base), vocab);
+      if (stem) tr.continue_from(*stem);
+      const auto r = tr.run();
+      m.rec->rows = r.rows;
+      if (r.interrupted) return;
+      io::write_file_atomic(m.keyf, m.key);
+      std::lock_guard lk(print_mu);
+      std::printf("[%zu/%zu] %s: %zu steps, val_loss %.4f, %.1fs%s\n", ++done, total_runs, m.base.c_str(), r.steps,
+                  r.final_val_loss, r.wall_seconds, stem ? " (first stage shared)" : "");
+      std::fflush(stdout);
+    }
   };
   auto run_phase = [&](bool extended) {
     std::vector<job> jobs;
     // Seeds outermost so that a partial study has every configuration at its first seeds.
     for (std::size_t s = 0; s < a.seeds; ++s)
-      for (const auto& c : configs)
-        if (c.extend_to_baseline == extended) jobs.push_back({&c, s, &recs[c.name][s]});
+      for (const auto& c : configs) {
+        if (c.extend_to_baseline != extended) continue;
+        auto it = std::find_if(jobs.begin(), jobs.end(), [&](const job& g) {
+          return g.seed == s && shares_first_stage(*g.cfgs.front(), c);
+        });
+        if (it != jobs.end()) it->cfgs.push_back(&c);
+        else jobs.push_back({{&c}, s});
+      }
+    // Within a seed, the largest groups first, so that the pool does not end on one long group.
+    std::stable_sort(jobs.begin(), jobs.end(), [](const job& x, const job& y) {
+      return x.seed != y.seed ? x.seed < y.seed : x.cfgs.size() > y.cfgs.size();
+    });
     std::atomic<std::size_t> next{0};
     std::vector<std::exception_ptr> errs(a.jobs);
     auto worker = [&](std::size_t w) {
@@ -211,7 +261,7 @@ void run_study(const study_args& a) {
 #endif
         for (std::size_t i; (i = next++) < jobs.size();) {
           if (train::interrupt_flag().load()) return;
-          run_one(jobs[i]);
+          run_group(jobs[i]);
         }
       } catch (...) {
         errs[w] = std::current_exception();

@@ -6,7 +6,9 @@ tool=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-"$tool" study --scale smoke --seeds 3 --out "$work/out"
+"$tool" study --scale smoke --seeds 3 --out "$work/out" | tee "$work/first.log"
+# The depth runs (and the FFN-split runs) of a seed share their low-cost stage, trained once.
+grep -q 'depth-interp-seed0: .*(first stage shared)' "$work/first.log" || { echo "depth runs did not share their first stage"; exit 1; }
 test -s "$work/out/RESULTS.md" || { echo "RESULTS.md missing"; exit 1; }
 n=$(ls "$work/out/results/"*.svg 2>/dev/null | wc -l)
 [ "$n" -ge 1 ] || { echo "no SVG figure"; exit 1; }

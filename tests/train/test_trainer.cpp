@@ -179,6 +179,62 @@ TEST_CASE("resume after a stop gives the same curve bit for bit") {
   CHECK(curve(from_stage.run(nullptr).rows) == curve(rf.rows));
 }
 
+TEST_CASE("continue_from forks a shared first stage into other growth operators bit for bit") {
+  train::set_threads(1);
+  auto& d = shared_data();
+  // Three schedules with the same first stage and different growth: stack + unshare, identity insertion + unshare,
+  // and stack + unshare with the Adam moments mapped; each continued run equals the run trained from step 0.
+  auto variant = [&](sched::depth_op depth, sched::optimizer_policy opt) {
+    auto s = two_stage(d.vocab.size());
+    s.stages[1].enter.depth = depth;
+    s.stages[1].enter.optimizer = opt;
+    s.validate();
+    return s;
+  };
+  const std::vector<sched::runtime_schedule> variants{variant(sched::depth_op::stack, sched::optimizer_policy::reset),
+                                                      variant(sched::depth_op::identity, sched::optimizer_policy::reset),
+                                                      variant(sched::depth_op::stack, sched::optimizer_policy::map)};
+  auto stem_options = options({});
+  stem_options.stop_after_step = 5;  // the end of stage 0
+  train::progressive_trainer stem(variants[0], *d.data, stem_options, d.vocab);
+  CHECK(stem.run(nullptr).interrupted);
+  std::vector<std::vector<train::log_row>> curves;
+  for (const auto& v : variants) {
+    train::progressive_trainer alone(v, *d.data, options({}), d.vocab);
+    const auto ra = alone.run(nullptr);
+    train::progressive_trainer forked(v, *d.data, options({}), d.vocab);
+    forked.continue_from(stem);
+    CHECK(forked.step() == 5);
+    const auto rf = forked.run(nullptr);
+    CHECK(rf.complete);
+    CHECK(curve(rf.rows) == curve(ra.rows));
+    curves.push_back(curve(ra.rows));
+  }
+  CHECK_FALSE(curves[0] == curves[1]);  // the operators differ after growth
+  CHECK_FALSE(curves[0] == curves[2]);
+  // Refused: another first stage, another seed, a stem that did not stop at a stage end, a trained trainer.
+  {
+    auto other = two_stage(d.vocab.size());
+    other.stages[0].steps = 4;
+    other.validate();
+    train::progressive_trainer t(other, *d.data, options({}), d.vocab);
+    CHECK_THROWS_AS(t.continue_from(stem), growth::error);
+  }
+  {
+    train::progressive_trainer t(variants[1], *d.data, options({}, 8), d.vocab);
+    CHECK_THROWS_AS(t.continue_from(stem), growth::error);
+  }
+  {
+    auto o = options({});
+    o.stop_after_step = 3;
+    train::progressive_trainer early(variants[0], *d.data, o, d.vocab);
+    (void)early.run(nullptr);
+    train::progressive_trainer t(variants[1], *d.data, options({}), d.vocab);
+    CHECK_THROWS_AS(t.continue_from(early), growth::error);
+    CHECK_THROWS_AS(early.continue_from(stem), growth::error);
+  }
+}
+
 TEST_CASE("trainer FLOPs equal the schedule cost model and the reference model's count") {
   auto& d = shared_data();
   const auto s = two_stage(d.vocab.size());

@@ -38,6 +38,8 @@ struct bert_config {
   /// Mean embedding pooling factor (1 = off).
   std::size_t pool_size = 1;
 
+  friend bool operator==(const bert_config&, const bert_config&) = default;
+
   [[nodiscard]] std::size_t head_dim() const { return hidden_size / num_attention_heads; }
   [[nodiscard]] bool is_shared(std::size_t layer) const {
     return std::find(ffn_shared_layers.begin(), ffn_shared_layers.end(), layer) != ffn_shared_layers.end();

@@ -32,6 +32,7 @@ struct adamw_options {
   double eps = 1e-8;          ///< torch default
   double weight_decay = 0.01;
   double max_grad_norm = 1.0;  ///< 0 = no clipping
+  friend bool operator==(const adamw_options&, const adamw_options&) = default;
 };
 
 /// Linear warmup to `peak` over `warmup` steps, then linear decay to 0 at step `total`.

@@ -53,6 +53,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -355,12 +356,45 @@ class progressive_trainer {
         ck.config.intermediate_size != cfg.intermediate_size || ck.config.max_position_embeddings != cfg.max_position_embeddings)
       throw error("resume folder " + dir.string() + " config", "stage " + std::to_string(s.stage) + "'s model", "another shape");
     if (!ck.opt) throw error("resume folder " + dir.string(), "optimizer.safetensors", "none");
-    build(s.stage);
-    std::copy(ck.params.begin(), ck.params.end(), model_->flat_params().begin());
-    std::copy(ck.opt->exp_avg.begin(), ck.opt->exp_avg.end(), optim_->first_moment_flat().begin());
-    std::copy(ck.opt->exp_avg_sq.begin(), ck.opt->exp_avg_sq.end(), optim_->second_moment_flat().begin());
-    optim_->set_step_count(ck.opt->step);
-    st_ = std::move(s);
+    restore(std::move(s), ck.params, ck.opt->exp_avg, ck.opt->exp_avg_sq, ck.opt->step);
+  }
+
+  /// Continues, under this trainer's schedule, a run that `other` trained up to the end of one of its
+  /// stages (other.run() stopped there, e.g. by stop_after_step). Both schedules must agree on every stage up
+  /// to that one (shape, steps, entry operators) and on the run settings, and both trainers on seed, lr,
+  /// warmup, min_lr_ratio and AdamW options; the stages after it may differ. Batches, masks and dropout are
+  /// functions of (seed, step) and a stage's learning rate depends only on earlier stages (or, for a stage
+  /// that continues the global decay, on the total step count, then also required equal), so the run
+  /// continued here is bit-identical to the one this trainer would train from step 0. A study trains a
+  /// shared low-cost stage once and forks it into several growth operators this way.
+  void continue_from(const progressive_trainer& other) {
+    if (st_.step != 0) throw error("continue_from", "a trainer that has not trained", "step " + std::to_string(st_.step));
+    const state& o = other.st_;
+    const std::size_t s = o.stage;
+    if (o.step == 0 || o.stage_step != other.sched_.stages[s].steps)
+      throw error("continue_from: the other run", "stopped at the end of a stage",
+                  "step " + std::to_string(o.stage_step) + " of stage " + std::to_string(s));
+    if (s + 1 >= sched_.stages.size())
+      throw error("continue_from: this schedule", "a stage after stage " + std::to_string(s), std::to_string(sched_.stages.size()) + " stage(s)");
+    if (!(sched_.run == other.sched_.run))
+      throw error("continue_from: run settings", "the other run's (vocab, batch, masking)", "different ones");
+    bool global_lr = false;
+    for (std::size_t i = 0; i <= s; ++i) {
+      if (!(sched_.stages[i] == other.sched_.stages[i]))
+        throw error("continue_from: stage " + std::to_string(i), "the other run's stage " + std::to_string(i), "a different one");
+      global_lr = global_lr || (i > 0 && sched_.stages[i].enter.lr != sched::lr_action::restart_warmup);
+    }
+    if (global_lr && total_steps_ != other.total_steps_)
+      throw error("continue_from: total steps (a shared stage continues the global lr decay)",
+                  std::to_string(other.total_steps_), std::to_string(total_steps_));
+    const trainer_options& a = other.opt_;
+    if (a.seed != opt_.seed || a.lr != opt_.lr || a.warmup != opt_.warmup || a.min_lr_ratio != opt_.min_lr_ratio ||
+        !(a.adam == opt_.adam))
+      throw error("continue_from: options", "the other run's seed, lr, warmup, min_lr_ratio and AdamW options", "different ones");
+    if (!(config_of(s) == other.config_of(s)))
+      throw error("continue_from: stage " + std::to_string(s) + " model config", "the other run's", "a different one (base options)");
+    auto& om = *other.optim_;
+    restore(o, other.model_->flat_params(), om.first_moment_flat(), om.second_moment_flat(), om.step_count());
   }
 
   /// Runs (or continues) the schedule, then the optional extension toward target_loss.
@@ -463,6 +497,21 @@ class progressive_trainer {
   [[nodiscard]] bool extending() const {
     if (!opt_.target_loss || st_.step < total_steps_ || st_.step >= run_cap()) return false;
     return st_.rows.empty() || st_.rows.back().val_loss > *opt_.target_loss;
+  }
+
+  /// Installs a saved state: the stage's model and optimizer with the given weights and moments.
+  void restore(state s, std::span<const float> params, std::span<const float> m, std::span<const float> v,
+               std::size_t step_count) {
+    build(s.stage);
+    const auto p = model_->flat_params();
+    if (params.size() != p.size() || m.size() != p.size() || v.size() != p.size())
+      throw error("restored state of stage " + std::to_string(s.stage), std::to_string(p.size()) + " parameters and moments",
+                  std::to_string(params.size()) + "/" + std::to_string(m.size()) + "/" + std::to_string(v.size()));
+    std::copy(params.begin(), params.end(), p.begin());
+    std::copy(m.begin(), m.end(), optim_->first_moment_flat().begin());
+    std::copy(v.begin(), v.end(), optim_->second_moment_flat().begin());
+    optim_->set_step_count(step_count);
+    st_ = std::move(s);
   }
 
   void build(std::size_t stage) {
