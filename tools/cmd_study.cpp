@@ -155,9 +155,13 @@ void run_study(const study_args& a) {
   std::atomic<std::size_t> done{0};
   std::size_t total_runs = configs.size() * a.seeds;
   auto key_of = [&](const study::config& c, std::uint64_t seed, double target) {
+    // Everything a run's result depends on: a run whose key differs is trained again.
     return sched::to_json(c.schedule).dump() + "\nseed " + std::to_string(seed) + " lr " + study::fmt("%.9g", sc.lr) +
            " eval_every " + std::to_string(eval_every) + " threads " + std::to_string(a.threads) + " target " +
-           study::fmt("%.6f", target) + "\n";
+           study::fmt("%.6f", target) + "\ndropout " + study::fmt("%.9g", sc.dropout) + " init_range " +
+           study::fmt("%.9g", sc.init_range) + " corpus_bytes " + std::to_string(text.size()) + " tokens " +
+           std::to_string(stream.size()) + " vocab " + std::to_string(vocab.size()) + " validation " +
+           std::to_string(data.validation_sequences()) + "\n";
   };
   auto options_of = [&](const study::config& c, std::uint64_t seed, double target, const fs::path& csv,
                         const std::string& label) {
@@ -318,7 +322,7 @@ growth_tool::registrar reg{"study", [](CLI::App& app) {
   auto a = std::make_shared<study_args>();
   auto* sub = app.add_subcommand("study", "Reproduce the paper's comparisons at small scale and write RESULTS.md");
   sub->add_option("--out", a->out, "results folder (RESULTS.md, results/*.svg, runs/*.csv)")->capture_default_str();
-  sub->add_option("--scale", a->scale, "smoke (~1 min), small (~15 min) or full (~90 min)")->capture_default_str();
+  sub->add_option("--scale", a->scale, "smoke (~1 min), small (~7 min) or full (~65 min on 2 cores; docs/RESULTS.md)")->capture_default_str();
   sub->add_option("--seeds", a->seeds, "seeds per configuration")->capture_default_str();
   sub->add_option("--steps", a->steps, "total steps N of every run (0 = the scale's)")->capture_default_str();
   sub->add_option("--jobs", a->jobs, "runs trained at the same time")->capture_default_str();

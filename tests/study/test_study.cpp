@@ -28,7 +28,7 @@ TEST_CASE("study configurations: valid, unique, ending at the full model, 70/30 
       CHECK(total == sc.steps);
       if (c.schedule.stages.size() == 2) CHECK(c.schedule.stages[0].steps == (sc.steps * 7 + 5) / 10);
     }
-    for (const char* n : {"baseline", "len-trunc", "ffn-share", "ffn-factor", "depth-stack", "depth-interp", "depth-identity",
+    for (const char* n : {"baseline", "baseline-rewarm", "len-pool", "len-trunc", "ffn-share", "ffn-factor", "depth-stack", "depth-interp", "depth-identity",
                           "opt-map", "split-sym", "split-asym", "fig1-depth", "fig1-length", "fig1-compound", "compound"})
       CHECK(names.count(n) == 1);
   }

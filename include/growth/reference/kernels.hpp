@@ -52,7 +52,7 @@ inline int num_threads() {
 /// one-thread OpenMP region still allocates a team in libgomp on every entry, so the serial case never
 /// enters one (the training step allocates nothing after warm-up; tests/reference/test_no_alloc.cpp).
 template <class F>
-void parallel_for(std::ptrdiff_t n, bool parallel, F&& f) {
+void parallel_for(std::ptrdiff_t n, [[maybe_unused]] bool parallel, F&& f) {  // unused without OpenMP
 #ifdef _OPENMP
   if (parallel && n > 1 && num_threads() > 1 && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)
