@@ -322,7 +322,7 @@ growth_tool::registrar reg{"study", [](CLI::App& app) {
   auto a = std::make_shared<study_args>();
   auto* sub = app.add_subcommand("study", "Reproduce the paper's comparisons at small scale and write RESULTS.md");
   sub->add_option("--out", a->out, "results folder (RESULTS.md, results/*.svg, runs/*.csv)")->capture_default_str();
-  sub->add_option("--scale", a->scale, "smoke (~1 min), small (~7 min) or full (~65 min on 2 cores; docs/RESULTS.md)")->capture_default_str();
+  sub->add_option("--scale", a->scale, "smoke (~1 min), small (the full model, N/10) or full (66 min on 2 cores: docs/RESULTS.md)")->capture_default_str();
   sub->add_option("--seeds", a->seeds, "seeds per configuration")->capture_default_str();
   sub->add_option("--steps", a->steps, "total steps N of every run (0 = the scale's)")->capture_default_str();
   sub->add_option("--jobs", a->jobs, "runs trained at the same time")->capture_default_str();
