@@ -105,13 +105,6 @@ struct job {
   std::uint64_t seed = 0;
 };
 
-/// Whether two configurations can share their first stage's training.
-bool shares_first_stage(const study::config& a, const study::config& b) {
-  return !a.extend_to_baseline && !b.extend_to_baseline && a.schedule.stages.size() > 1 &&
-         b.schedule.stages.size() > 1 && a.schedule.run == b.schedule.run &&
-         a.schedule.stages[0] == b.schedule.stages[0];
-}
-
 void run_study(const study_args& a) {
   const auto t_start = std::chrono::steady_clock::now();
   study::scale_spec sc = study::scale_of(a.scale);
@@ -247,7 +240,7 @@ void run_study(const study_args& a) {
       for (const auto& c : configs) {
         if (c.extend_to_baseline != extended) continue;
         auto it = std::find_if(jobs.begin(), jobs.end(), [&](const job& g) {
-          return g.seed == s && shares_first_stage(*g.cfgs.front(), c);
+          return g.seed == s && study::shares_first_stage(*g.cfgs.front(), c);
         });
         if (it != jobs.end()) it->cfgs.push_back(&c);
         else jobs.push_back({{&c}, s});

@@ -74,6 +74,46 @@ TEST_CASE("study statistics and verdict rule match plain loops") {
   CHECK(study::verdict_lower(a, c) == "within noise");
 }
 
+TEST_CASE("study paired comparison: per-seed differences of runs that share their first stage") {
+  const auto sc = study::scale_of("smoke");
+  const auto cs = study::study_configs(sc, sc.vocab);
+  auto cfg = [&](const std::string& n) -> const study::config& {
+    for (const auto& c : cs)
+      if (c.name == n) return c;
+    FAIL("no config " << n);
+    return cs.front();
+  };
+  CHECK(study::shares_first_stage(cfg("depth-stack"), cfg("depth-identity")));
+  CHECK(study::shares_first_stage(cfg("depth-stack"), cfg("opt-map")));
+  CHECK(study::shares_first_stage(cfg("split-sym"), cfg("split-asym")));
+  CHECK_FALSE(study::shares_first_stage(cfg("depth-stack"), cfg("split-sym")));
+  CHECK_FALSE(study::shares_first_stage(cfg("baseline"), cfg("baseline-rewarm")));  // one stage vs two
+  CHECK_FALSE(study::shares_first_stage(cfg("compound"), cfg("compound")));           // extended: never forked
+  // Seeds with a large common offset and a small consistent difference: unpaired within noise, paired not.
+  study::records recs;
+  const double offset[3] = {0.0, 0.3, -0.2};
+  for (std::uint64_t seed = 0; seed < 3; ++seed)
+    for (const auto& [name, loss] : {std::pair<std::string, double>{"depth-stack", 5.0}, {"depth-identity", 4.98}}) {
+      study::run_record r;
+      r.config = name;
+      r.seed = seed;
+      train::log_row row;
+      row.step = 100;
+      row.val_loss = loss + offset[seed] + 0.001 * static_cast<double>(seed);
+      r.rows.push_back(row);
+      recs[name].push_back(r);
+    }
+  const auto d = study::detail::paired_difference(recs, "depth-identity", "depth-stack", 100);
+  CHECK(d.n == 3);
+  CHECK(d.mean == doctest::Approx(0.02));
+  CHECK(d.std == doctest::Approx(0.0).epsilon(1e-9));
+  const std::string paired = study::detail::observed_paired("identity", "stack", d);
+  CHECK(paired.find("identity lower by 0.0200") == 0);
+  CHECK(paired.find("beyond 2 std") != std::string::npos);
+  const auto sa = study::detail::loss_at(recs, "depth-identity", 100), sb = study::detail::loss_at(recs, "depth-stack", 100);
+  CHECK(study::detail::observed("identity", sa, "stack", sb).find("within noise") != std::string::npos);
+}
+
 TEST_CASE("study report from synthetic logs: every section, every linked figure written") {
   const auto sc = study::scale_of("smoke");
   const auto cs = study::study_configs(sc, sc.vocab);

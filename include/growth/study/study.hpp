@@ -202,6 +202,14 @@ inline std::vector<config> study_configs(const scale_spec& s, std::size_t vocab)
   return c;
 }
 
+/// Whether two configurations begin with the same stage (and run settings), so that `growth study` trains
+/// that stage once per seed and forks it (train::progressive_trainer::continue_from); their comparison is then
+/// paired. Extended runs are never forked (their length depends on the baseline).
+inline bool shares_first_stage(const config& a, const config& b) {
+  return !a.extend_to_baseline && !b.extend_to_baseline && a.schedule.stages.size() > 1 && b.schedule.stages.size() > 1 &&
+         a.schedule.run == b.schedule.run && a.schedule.stages[0] == b.schedule.stages[0];
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Statistics and verdicts.
 
@@ -325,6 +333,24 @@ inline std::string observed(const std::string& a_name, const stat& a, const std:
   const std::string lower = d >= 0 ? a_name : b_name;
   return lower + " lower by " + fmt("%.4f", std::fabs(d)) + (std::fabs(d) < 2 * c ? " (within noise)" : " (beyond 2 combined std)");
 }
+/// Per-seed differences loss(b) - loss(a) at `step`, over the seeds both ran: the paired statistic of two
+/// configurations that share their low-cost stage within a seed.
+inline stat paired_difference(const records& r, const std::string& a, const std::string& b, std::size_t step) {
+  std::vector<double> d;
+  for (const auto* x : runs_of(r, a))
+    for (const auto* y : runs_of(r, b))
+      if (x->seed == y->seed) {
+        const auto *ra = row_at(*x, step), *rb = row_at(*y, step);
+        if (ra && rb) d.push_back(rb->val_loss - ra->val_loss);
+      }
+  return stats_of(d);
+}
+/// "A lower by 0.0123 (paired over 3 seeds: within noise)": |mean d| < 2 std(d) is within noise.
+inline std::string observed_paired(const std::string& a_name, const std::string& b_name, const stat& d) {
+  const std::string lower = d.mean >= 0 ? a_name : b_name;
+  return lower + " lower by " + fmt("%.4f", std::fabs(d.mean)) + " (paired over " + std::to_string(d.n) + " seeds: " +
+         (d.n < 2 || std::fabs(d.mean) < 2 * d.std ? "within noise" : "beyond 2 std of the per-seed differences") + ")";
+}
 inline std::string svg_name(const std::string& group) { return "results/" + group + ".svg"; }
 }  // namespace detail
 
@@ -389,7 +415,8 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
   md += "- **Wall-clock:** training seconds measured per run (evaluation excluded) while " + std::to_string(ctx.jobs) +
         " runs shared the CPU with other users' jobs: treat wall-clock numbers as rough.\n";
   md += "- **Verdict rule:** for a claim \"A has lower validation loss than B\": d = mean(B) - mean(A), c = sqrt(std(A)^2 + std(B)^2); "
-        "|d| < 2c → *within noise*, d > 0 → *agrees*, d < 0 → *disagrees*.\n";
+        "|d| < 2c → *within noise*, d > 0 → *agrees*, d < 0 → *disagrees*. Two runs that share their low-cost stage are "
+        "compared per seed instead (paired): d_s = loss(B) - loss(A) for each seed s, within noise when |mean d_s| < 2 std(d_s).\n";
   md += "- **Length operator:** mean embedding pooling of k tokens (reference::bert's pooled path, paper-notes 2.3(b)): the "
         "low-cost model reads the full sequence, every layer sees S/k rows; growth turns pooling off. Truncation trains on "
         "S/2-token sequences instead. Validation always uses the full-length sequences with pooling off.\n";
@@ -435,8 +462,11 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
   auto claim_header = [] { return std::string("| comparison | paper's claim | our result | verdict |\n|---|---|---|---|\n"); };
   auto claim_row = [&](const std::string& what, const std::string& claim, const std::string& a, const std::string& b, bool paper) {
     const stat sa = loss_at(recs, a, N), sb = loss_at(recs, b, N);
-    const std::string an = detail::find_config(cs, a).label, bn = detail::find_config(cs, b).label;
-    return "| " + what + " | " + claim + " | " + detail::observed(an, sa, bn, sb) + " | " +
+    const auto &ca = detail::find_config(cs, a), &cb = detail::find_config(cs, b);
+    // Runs that share their low-cost stage within a seed differ only by the growth operator: compare per seed.
+    const std::string result = shares_first_stage(ca, cb) ? detail::observed_paired(ca.label, cb.label, detail::paired_difference(recs, a, b, N))
+                                      : detail::observed(ca.label, sa, cb.label, sb);
+    return "| " + what + " | " + claim + " | " + result + " | " +
            (paper ? verdict_lower(sa, sb) : std::string("no paper claim")) + " |\n";
   };
 
