@@ -361,6 +361,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
   const std::size_t N = sc.steps;
   const auto& base_cfg = detail::find_config(cs, "baseline");
   const stat base_loss = loss_at(recs, "baseline", N);
+  const stat control_loss = loss_at(recs, "baseline-rewarm", N);  // the full model with a grown run's lr schedule
   const double base_flops = detail::flops_at(recs, "baseline", N).mean;
   std::size_t figures = 0;
   auto by_step = [](const train::log_row& r) { return static_cast<double>(r.step); };
@@ -445,7 +446,6 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
         "restart, not to growth.\n\n";
   auto table_rows = [&](std::vector<std::string> names) {
     with_control(names);
-    const stat control = loss_at(recs, "baseline-rewarm", N);
     std::string t = "| configuration | low-cost stage (70%) | training FLOPs vs baseline | final val loss | Δ vs baseline | Δ vs control |\n";
     t += "|---|---|---|---|---|---|\n";
     for (const auto& n : names) {
@@ -455,7 +455,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
       const bool reference_row = n == "baseline" || n == "baseline-rewarm";
       t += "| " + c.label + " | " + c.low_cost + " | " + fmt("%.2f", base_flops > 0 ? f / base_flops : 0) + " | " + pm(l) + " | " +
            (n == "baseline" ? std::string("—") : fmt("%+.4f", l.mean - base_loss.mean)) + " | " +
-           (reference_row || control.n == 0 ? std::string("—") : fmt("%+.4f", l.mean - control.mean)) + " |\n";
+           (reference_row || control_loss.n == 0 ? std::string("—") : fmt("%+.4f", l.mean - control_loss.mean)) + " |\n";
     }
     return t + "\n";
   };
@@ -589,7 +589,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
     const stat csl = stats_of(cl), fsp = stats_of(sf), wsp = stats_of(sw), esp = stats_of(se);
     md += "\n| | baseline | CompoundGrow |\n|---|---|---|\n";
     md += "| final val loss at N steps | " + pm(base_loss) + " | " + pm(csl) + " |\n";
-    md += "| control: full model, lr re-warmed at 70% | " + pm(loss_at(recs, "baseline-rewarm", N)) + " | — |\n";
+    md += "| control: full model, lr re-warmed at 70% | " + pm(control_loss) + " | — |\n";
     md += "| training FLOPs at N steps (× baseline) | 1.00 | " + fmt("%.2f", esp.mean > -1 ? 1.0 / (1.0 + esp.mean) : 0) + " |\n";
     md += "| seeds reaching the baseline's final loss | — | " + std::to_string(reached) + " / " + std::to_string(c_runs.size()) + " |\n";
     md += "| FLOPs speedup to the baseline's loss | — | " + (sf.empty() ? std::string("—") : fmt("%+.1f%%", 100 * fsp.mean) + " ± " + fmt("%.1f%%", 100 * fsp.std)) + " |\n";
