@@ -286,3 +286,20 @@ TEST_CASE("checkpoint: strict loading and validated saving") {
   CHECK(std::filesystem::exists(dir / "precious" / "thesis.tex"));
   CHECK(!std::filesystem::exists(dir / "never"));
 }
+
+TEST_CASE("config.json: growth.pre_layer_norm (absent = post-LN, strict type)") {
+  auto c = tiny_config();
+  CHECK_FALSE(config_to_json(c).at("growth").contains("pre_layer_norm"));  // post-LN files unchanged
+  CHECK_FALSE(config_from_json(config_to_json(c)).pre_layer_norm);
+  c.pre_layer_norm = true;
+  const json j = config_to_json(c);
+  CHECK(j.at("growth").at("pre_layer_norm").as_bool());
+  const auto back = config_from_json(json::parse(j.dump(2)));
+  CHECK(back.pre_layer_norm);
+  CHECK(back == c);
+  CHECK(apply_overrides(tiny_config(), json::parse(R"({"growth": {"pre_layer_norm": true}})")).pre_layer_norm);
+  CHECK_THROWS_WITH_AS(config_from_json(json::parse(R"({"growth": {"pre_layer_norm": 1}})")),
+                       doctest::Contains("config field growth.pre_layer_norm: expected a boolean"), growth::error);
+  CHECK_THROWS_WITH_AS(config_from_json(json::parse(R"({"growth": {"pre_layer_nrom": true}})")),
+                       doctest::Contains("config field growth.pre_layer_nrom"), growth::error);
+}

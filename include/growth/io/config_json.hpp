@@ -5,8 +5,9 @@
 /// Written: the HF BertConfig fields (architectures ["BertForMaskedLM"], model_type "bert", sizes,
 /// hidden_act, dropouts, initializer_range, layer_norm_eps, pad_token_id, position_embedding_type
 /// "absolute") plus a "growth" object with the low-cost variant fields (ffn_shared_layers,
-/// ffn_share_factor, ffn_factorized_layers, ffn_rank, pool_size). HF keeps unknown keys as attributes,
-/// so the folder stays loadable by transformers.
+/// ffn_share_factor, ffn_factorized_layers, ffn_rank, pool_size, and "pre_layer_norm": true for a pre-LN
+/// model; absent = false = post-LN). HF keeps unknown keys as attributes, so the folder stays loadable by
+/// transformers (a pre-LN folder loads there as a post-LN BertForMaskedLM, i.e. wrongly: docs/prelayernorm.md).
 ///
 /// Read (config_from_json): missing fields get HF's BertConfig defaults (the bert_config defaults);
 /// wrong types or values throw growth::error naming the field; model_type must be "bert" and
@@ -85,8 +86,11 @@ inline bool apply_config_key(model::bert_config& c, const std::string& k, const 
       else if (gk == "ffn_factorized_layers") c.ffn_factorized_layers = layer_list(gv, "growth." + gk);
       else if (gk == "ffn_rank") c.ffn_rank = gv.as_size(gs);
       else if (gk == "pool_size") c.pool_size = gv.as_size(gs);
+      else if (gk == "pre_layer_norm") c.pre_layer_norm = gv.as_bool(gs);
       else if (strict_growth)
-        throw error(gs, "one of ffn_shared_layers, ffn_share_factor, ffn_factorized_layers, ffn_rank, pool_size",
+        throw error(gs,
+                    "one of ffn_shared_layers, ffn_share_factor, ffn_factorized_layers, ffn_rank, pool_size, "
+                    "pre_layer_norm",
                     "an unknown key");
     }
   } else {
@@ -126,6 +130,8 @@ inline json config_to_json(const model::bert_config& c) {
   g["ffn_factorized_layers"] = list(c.ffn_factorized_layers);
   g["ffn_rank"] = c.ffn_rank;
   g["pool_size"] = c.pool_size;
+  // Written only when set, so post-LN folders stay byte-identical to those written before the field existed.
+  if (c.pre_layer_norm) g["pre_layer_norm"] = true;
   j["growth"] = std::move(g);
   return j;
 }

@@ -38,6 +38,13 @@ struct bert_config {
   /// Mean embedding pooling factor (1 = off).
   std::size_t pool_size = 1;
 
+  /// Encoder layer arrangement. false (default): post-LN, Hugging Face BertForMaskedLM,
+  /// y = LN(x + F(x)). true: pre-LN (Xiong et al. 2020, arXiv 2002.04745; numerically HF
+  /// RobertaPreLayerNorm): a = x + Attn(LN1(x)), y = a + FFN(LN2(a)), and a final LayerNorm after the
+  /// last layer, before the MLM head (docs/prelayernorm.md). Stored as growth.pre_layer_norm in config.json.
+  /// Not a low-cost variant: it is an architecture, kept across growth (is_standard() ignores it).
+  bool pre_layer_norm = false;
+
   friend bool operator==(const bert_config&, const bert_config&) = default;
 
   [[nodiscard]] std::size_t head_dim() const { return hidden_size / num_attention_heads; }
