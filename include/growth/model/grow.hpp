@@ -86,6 +86,43 @@ struct exactness {
   std::vector<std::string> reasons;
 };
 
+/// The one place where exactness is derived (plan_transition, check_growth, grow(), `growth grow` and its
+/// --check all report this). A transition is exact when the grown network computes the old one's logits
+/// on every input the old one accepts (sequences of at most P = from.max_position_embeddings tokens), up to
+/// float rounding. From the operators' definitions:
+///   - depth: identity insertion is exact (residual branches zeroed; post-LN also needs the LayerNorm
+///     hand-off of ops/depth.hpp, pre-LN needs none); stack / interpolate run old layers twice (f(f(x))).
+///   - FFN: every split (round-robin, random, asymmetric: fractions of a neuron's fan-out sum to 1),
+///     un-sharing (tile, fan-in / k) and un-factorising (W = U V) are exact.
+///   - hidden: replicate keeps LayerNorm's mean and variance (uniform multiplicity) and is exact;
+///     mean_pad changes the statistics of a post-LN residual stream (LN(x) over d' units of which the new
+///     ones are means), so it is exact only in pre-LN BERT, where every LN input is a branch input.
+///   - heads: add (new output-projection columns 0) and duplicate (columns / count) are exact.
+///   - positions: tile and random keep rows 0..P-1; interpolate moves row j to x = j (P-1)/(P'-1), so
+///     every row 1..P-1 changes (P >= 2, P' > P).
+///   - pooling: leaving mean embedding pooling (pool_size k > 1 -> 1) feeds every token instead of window
+///     means: another function.
+///   - config fields the operators do not map but the forward pass reads: layer_norm_eps, pre_layer_norm.
+inline exactness exactness_of(const bert_config& from, const bert_config& to, const grow_options& o) {
+  exactness e;
+  auto inexact = [&](std::string why) {
+    e.exact = false;
+    e.reasons.push_back(std::move(why));
+  };
+  if (to.num_hidden_layers != from.num_hidden_layers && o.depth != depth_mode::identity)
+    inexact(o.depth == depth_mode::stack ? "depth by stacking computes f(f(x))" : "depth by interpolation repeats layers");
+  if (to.hidden_size != from.hidden_size && o.hidden == hidden_growth::mean_pad && !from.pre_layer_norm)
+    inexact("hidden mean padding is not exact in post-LN BERT");
+  if (to.max_position_embeddings != from.max_position_embeddings && o.length == length_mode::interpolate &&
+      from.max_position_embeddings >= 2)
+    inexact("length interpolate changes position rows 1.." + std::to_string(from.max_position_embeddings - 1));
+  if (from.pool_size > 1 && to.pool_size == 1)
+    inexact("leaving mean pooling (pool_size " + std::to_string(from.pool_size) + " -> 1) changes the inputs of layer 0");
+  if (to.layer_norm_eps != from.layer_norm_eps) inexact("layer_norm_eps changes");
+  if (to.pre_layer_norm != from.pre_layer_norm) inexact("pre_layer_norm changes (another architecture)");
+  return e;
+}
+
 namespace detail {
 
 inline void require_grow(bool cond, const std::string& field, const std::string& expected, const std::string& actual) {
@@ -146,11 +183,7 @@ inline transition plan_transition(const bert_config& from, const bert_config& to
 
   transition t;
   t.depth = plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth);
-  if (to.num_hidden_layers != from.num_hidden_layers && o.depth != depth_mode::identity) {
-    t.exact.exact = false;
-    t.exact.reasons.emplace_back(o.depth == depth_mode::stack ? "depth by stacking computes f(f(x))"
-                                                           : "depth by interpolation repeats layers");
-  }
+  t.exact = exactness_of(from, to, o);
   // Every new layer's low-cost status must be derivable from its source layer's.
   for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
     const auto s = static_cast<std::size_t>(t.depth.src[i]);
@@ -179,8 +212,6 @@ inline transition plan_transition(const bert_config& from, const bert_config& to
   } else {
     t.hidden = hidden_mean_pad(from.hidden_size, to.hidden_size);
     t.ln_gain_scale = std::sqrt(static_cast<double>(from.hidden_size) / static_cast<double>(to.hidden_size));
-    t.exact.exact = false;
-    t.exact.reasons.emplace_back("hidden mean padding is not exact in post-LN BERT");
   }
   // Attention channels: heads at fixed head size.
   if (to.num_attention_heads == from.num_attention_heads) {
