@@ -103,17 +103,21 @@ growth::model::bert_config step_config(bool lowcost) {
 
 }  // namespace
 
-TEST_CASE("training step: no allocation after the warm-up step (1 and 2 threads, standard and low-cost)") {
+TEST_CASE("training step: no allocation after the warm-up step (1 and 2 threads, standard and low-cost, post- and pre-LN)") {
   for (int threads : {1, 2}) {
 #ifdef _OPENMP
     omp_set_num_threads(threads);
 #endif
     for (bool lowcost : {false, true}) {
-      const auto c = step_config(lowcost);
-      const auto b = growth::test::random_batch(c, 4, 64, 5, 11);
-      CAPTURE(threads);
-      CAPTURE(lowcost);
-      CHECK(allocations_per_steps(c, b, 3) == 0);
+      for (bool pre_ln : {false, true}) {
+        auto c = step_config(lowcost);
+        c.pre_layer_norm = pre_ln;
+        const auto b = growth::test::random_batch(c, 4, 64, 5, 11);
+        CAPTURE(threads);
+        CAPTURE(lowcost);
+        CAPTURE(pre_ln);
+        CHECK(allocations_per_steps(c, b, 3) == 0);
+      }
     }
   }
 }

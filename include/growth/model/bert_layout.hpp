@@ -43,7 +43,7 @@ enum class role {
   value_bias,
   attention_output_weight,
   attention_output_bias,
-  attention_ln_weight,
+  attention_ln_weight,  ///< post-LN: LN after attention + residual; pre-LN: LN1, before attention
   attention_ln_bias,
   intermediate_weight,    ///< FFN in: (I, H)
   intermediate_bias,      ///< (I)
@@ -53,8 +53,10 @@ enum class role {
   output_bias,            ///< (H)
   output_weight_u,        ///< factorised FFN out: W2 = U2 V2, U2 (H, r)
   output_weight_v,        ///< V2 (r, I)
-  output_ln_weight,
+  output_ln_weight,  ///< post-LN: LN after FFN + residual; pre-LN: LN2, before the FFN
   output_ln_bias,
+  encoder_final_ln_weight,  ///< pre-LN only: the LayerNorm after the last layer (bert.LayerNorm)
+  encoder_final_ln_bias,
   head_dense_weight,  ///< cls.predictions.transform.dense
   head_dense_bias,
   head_ln_weight,
@@ -87,6 +89,8 @@ struct param_spec {
       case role::attention_ln_bias:
       case role::output_ln_weight:
       case role::output_ln_bias:
+      case role::encoder_final_ln_weight:
+      case role::encoder_final_ln_bias:
       case role::head_ln_weight:
       case role::head_ln_bias: return true;
       default: return false;
@@ -112,6 +116,12 @@ inline std::string layer_prefix(std::size_t l) { return "bert.encoder.layer." + 
 
 /// Every parameter of BertForMaskedLM with config c, in a fixed order (the order of the flat buffers).
 /// The tied decoder weight (cls.predictions.decoder.weight) is not listed: it is word_embeddings.
+///
+/// Pre-LN (c.pre_layer_norm, docs/prelayernorm.md): the same list and order with two LayerNorms renamed
+/// where HF RobertaPreLayerNorm puts them, LN1 "...attention.LayerNorm.*" (role attention_ln_*, before
+/// attention) and LN2 "...intermediate.LayerNorm.*" (role output_ln_*, before the FFN), plus the final
+/// LayerNorm "bert.LayerNorm.*" (role encoder_final_ln_*) after the last layer, before the MLM head. The
+/// "bert." / "cls." prefixes stay (scripts/export_roberta_prelayernorm.py renames to HF's).
 inline std::vector<param_spec> bert_parameters(const bert_config& c) {
   std::vector<param_spec> p;
   auto add = [&](std::string name, role r, int layer, std::vector<axis_spec> axes, bool decay) {
@@ -140,8 +150,9 @@ inline std::vector<param_spec> bert_parameters(const bert_config& c) {
     add(pre + "attention.self.value.bias", role::value_bias, L, {A_out}, false);
     add(pre + "attention.output.dense.weight", role::attention_output_weight, L, {H_out, A_in}, true);
     add(pre + "attention.output.dense.bias", role::attention_output_bias, L, {H_out}, false);
-    add(pre + "attention.output.LayerNorm.weight", role::attention_ln_weight, L, {H_out}, false);
-    add(pre + "attention.output.LayerNorm.bias", role::attention_ln_bias, L, {H_out}, false);
+    const std::string ln1 = c.pre_layer_norm ? "attention.LayerNorm." : "attention.output.LayerNorm.";
+    add(pre + ln1 + "weight", role::attention_ln_weight, L, {H_out}, false);
+    add(pre + ln1 + "bias", role::attention_ln_bias, L, {H_out}, false);
     if (c.is_factorized(l)) {
       add(pre + "intermediate.dense.weight_u", role::intermediate_weight_u, L, {I_out, R_in}, true);
       add(pre + "intermediate.dense.weight_v", role::intermediate_weight_v, L, {R_out, H_in}, true);
@@ -156,8 +167,13 @@ inline std::vector<param_spec> bert_parameters(const bert_config& c) {
       add(pre + "output.dense.weight", role::output_weight, L, {H_out, I_in}, true);
     }
     add(pre + "output.dense.bias", role::output_bias, L, {H_out}, false);
-    add(pre + "output.LayerNorm.weight", role::output_ln_weight, L, {H_out}, false);
-    add(pre + "output.LayerNorm.bias", role::output_ln_bias, L, {H_out}, false);
+    const std::string ln2 = c.pre_layer_norm ? "intermediate.LayerNorm." : "output.LayerNorm.";
+    add(pre + ln2 + "weight", role::output_ln_weight, L, {H_out}, false);
+    add(pre + ln2 + "bias", role::output_ln_bias, L, {H_out}, false);
+  }
+  if (c.pre_layer_norm) {
+    add("bert.LayerNorm.weight", role::encoder_final_ln_weight, -1, {H_out}, false);
+    add("bert.LayerNorm.bias", role::encoder_final_ln_bias, -1, {H_out}, false);
   }
   add("cls.predictions.transform.dense.weight", role::head_dense_weight, -1, {H_out, H_in}, true);
   add("cls.predictions.transform.dense.bias", role::head_dense_bias, -1, {H_out}, false);

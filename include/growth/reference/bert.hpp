@@ -24,6 +24,14 @@
 ///    values [full-resolution unmasked stream ; targets]; layers >= 1 attend over [pooled ; targets]; the
 ///    head reads the target slots. Sequences are padded to the batch maximum (pad slots masked as keys,
 ///    their outputs unused). Pooling has no parameters, so the parameter layout equals the standard one.
+///
+/// Pre-LN (config pre_layer_norm; Xiong et al. 2020, arXiv 2002.04745; numerically HF
+/// RobertaPreLayerNorm apart from its position ids, docs/prelayernorm.md). Embeddings as above; layer l:
+///     u1 = LN1(x),  a = x + Dropout(Wo Attn(u1) + bo),  u2 = LN2(a),  y = a + Dropout(W2 GELU(W1 u2 + b1) + b2)
+/// (LN1 = attention_ln_*, LN2 = output_ln_*), then the final LayerNorm LN_f (encoder_final_ln_*) on the rows
+/// the MLM head reads (LN is row-wise, so this is LN_f of the whole last layer restricted to those rows),
+/// then the same head. Dropout sites, shared / factorised FFNs and pooling work unchanged: they only
+/// change the FFN or the rows (with pooling, layer 0's LN1 normalises the query rows and the key rows).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -125,6 +133,7 @@ class bert {
   struct offsets {
     std::size_t word = 0, pos = 0, type = 0, eln_g = 0, eln_b = 0;
     std::size_t head_w = 0, head_b = 0, head_g = 0, head_bln = 0, head_bias = 0;
+    std::size_t fln_g = 0, fln_b = 0;  // pre-LN final LayerNorm
     std::vector<layer_offsets> layer;
   };
 
@@ -165,6 +174,8 @@ class bert {
         case role::output_bias: L->b2 = o; break;
         case role::output_ln_weight: L->ln2_g = o; break;
         case role::output_ln_bias: L->ln2_b = o; break;
+        case role::encoder_final_ln_weight: off_.fln_g = o; break;
+        case role::encoder_final_ln_bias: off_.fln_b = o; break;
         case role::head_dense_weight: off_.head_w = o; break;
         case role::head_dense_bias: off_.head_b = o; break;
         case role::head_ln_weight: off_.head_g = o; break;
@@ -189,8 +200,12 @@ class bert {
   // ---------------------------------------------------------------------------------------------
   // Workspace: every activation backward needs, sized once per (batch, seq, query rows, layer-0 keys).
   // Encoder rows are B*sq (sq = S without pooling); layer 0's keys and values are B*sk0 rows.
+  // Post-LN: h1 = LN1(x + attention), out = LN2(h1 + FFN(h1)); xhat1 / xhat2, rstd1 / rstd2 their LN caches.
+  // Pre-LN:  u1 = LN1(x) (rows1 x H: the B*sq query rows, then in layer 0 of a pooled model the B*sk0 key
+  //          rows), h1 = x + attention (B*sq x H), u2 = LN2(h1) (B*sq x H), out = h1 + FFN(u2); xhat1 /
+  //          rstd1 have rows1 rows. u1 and u2 are empty in post-LN.
   struct layer_cache {
-    mat q, k, v, ctx, h1, xhat1, t1, f, g, t2, xhat2, out;
+    mat q, k, v, ctx, h1, xhat1, t1, f, g, t2, xhat2, out, u1, u2;
     std::vector<T> rstd1, rstd2;
     aligned_buffer<T> probs, probs_drop;  // B*A*sq*sk; probs_drop used only when attention dropout is on
     std::vector<std::uint8_t> pmask, amask, omask;
@@ -213,6 +228,10 @@ class bert {
     std::vector<std::uint8_t> row_hit;
     mat hsel, ht, hxhat, z, logits, hd;
     std::vector<T> hrstd;
+    // Pre-LN only: the final LayerNorm over the head rows (hsel holds its output): fxhat (B*S x H), frstd (B*S);
+    // du1 (B*sq [+ B*sk0 pooled] x H) = d(u1) of the layer being differentiated.
+    mat fxhat, du1;
+    std::vector<T> frstd;
     // Gradient scratch.
     mat dx, dtmp, dq, dk, dv, dctx, dg, dt;
     aligned_buffer<T> dprobs;
@@ -233,6 +252,10 @@ class bert {
     ws_.emb_rstd.assign(static_cast<std::size_t>(ne), T(0));
     ws_.emask.assign(static_cast<std::size_t>(ne * h), 0);
     const bool pooled = cfg_.pool_size > 1;
+    const bool pre_ln = cfg_.pre_layer_norm;
+    ws_.fxhat.resize(pre_ln ? ne : 0, h);
+    ws_.frstd.assign(pre_ln ? static_cast<std::size_t>(ne) : 0, T(0));
+    ws_.du1.resize(pre_ln ? (pooled ? n + nk : n) : 0, h);
     ws_.xqk.resize(pooled ? n + nk : 0, h);
     ws_.dqk.resize(pooled ? n + nk : 0, h);
     ws_.demb.resize(pooled ? ne : 0, h);
@@ -241,6 +264,10 @@ class bert {
       auto& c = ws_.layers[l];
       const auto I = static_cast<index>(off_.layer[l].inter);
       for (mat* m : {&c.q, &c.ctx, &c.h1, &c.xhat1, &c.xhat2, &c.out}) m->resize(n, h);
+      const index rows1 = pre_ln && pooled && l == 0 ? n + nk : n;  // pre-LN LN1 rows (see layer_cache)
+      c.u1.resize(pre_ln ? rows1 : 0, h);
+      c.u2.resize(pre_ln ? n : 0, h);
+      if (pre_ln) c.xhat1.resize(rows1, h);
       c.k.resize(l == 0 ? nk : n, h);
       c.v.resize(l == 0 ? nk : n, h);
       const std::size_t lp = l == 0 ? pp0 : pp;
@@ -250,7 +277,7 @@ class bert {
         c.t1.resize(n, r);
         c.t2.resize(n, r);
       }
-      c.rstd1.assign(static_cast<std::size_t>(n), T(0));
+      c.rstd1.assign(static_cast<std::size_t>(pre_ln ? rows1 : n), T(0));
       c.rstd2.assign(static_cast<std::size_t>(n), T(0));
       c.probs.resize(lp);
       c.probs_drop.resize(attn_drop ? lp : 0);
@@ -386,25 +413,43 @@ class bert {
     auto& c = ws_.layers[l];
     const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.sq;
     const T eps = static_cast<T>(cfg_.layer_norm_eps);
+    const bool pre = cfg_.pre_layer_norm;
+    const auto in = static_cast<index>(N);
+
+    // Pre-LN: u1 = LN1(x) on the query rows, and on the key rows when they differ (layer 0, pooled).
+    const bool split_kv = l == 0 && cfg_.pool_size > 1;
+    if (pre) {
+      detail::layernorm_forward<T>(xq, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1.topRows(in), c.rstd1.data(),
+                                   c.u1.topRows(in));
+      if (split_kv) {
+        const index nk = xkv.rows();
+        detail::layernorm_forward<T>(xkv, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1.bottomRows(nk),
+                                     c.rstd1.data() + N, c.u1.bottomRows(nk));
+      }
+    }
+    const detail::cref<T> qin = pre ? detail::cref<T>(c.u1.topRows(in)) : xq;
+    const detail::cref<T> kvin = pre ? (split_kv ? detail::cref<T>(c.u1.bottomRows(xkv.rows())) : qin) : xkv;
 
     // Self-attention: q, k, v projections, then per (sequence, head) softmax(q k^T / sqrt(d) + mask) v.
-    linear(xq, o.wq, o.bq, H, H, c.q);
-    linear(xkv, o.wk, o.bk, H, H, c.k);
-    linear(xkv, o.wv, o.bv, H, H, c.v);
+    linear(qin, o.wq, o.bq, H, H, c.q);
+    linear(kvin, o.wk, o.bk, H, H, c.k);
+    linear(kvin, o.wv, o.bv, H, H, c.v);
     attention_forward(l);
 
-    // Attention output dense, dropout, residual, LayerNorm.
+    // Attention output dense, dropout, residual; post-LN: LayerNorm (h1 = LN1(x + .)), pre-LN: u2 = LN2(h1).
     linear(c.ctx, o.wo, o.bo, H, H, c.h1);
     hidden_dropout(2 + 3 * l).apply(c.h1.data(), c.amask.data(), N * H);
     c.h1 += xq;
-    detail::layernorm_forward<T>(c.h1, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1, c.rstd1.data(), c.h1);
+    if (pre) detail::layernorm_forward<T>(c.h1, P(o.ln2_g), P(o.ln2_b), eps, c.xhat2, c.rstd2.data(), c.u2);
+    else detail::layernorm_forward<T>(c.h1, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1, c.rstd1.data(), c.h1);
+    const mat& fin = pre ? c.u2 : c.h1;  // the FFN's input
 
-    // FFN: dense (or factorised U V), GELU, dense (or U V), dropout, residual, LayerNorm.
+    // FFN: dense (or factorised U V), GELU, dense (or U V), dropout, residual, post-LN: LayerNorm.
     if (o.factorized) {
-      detail::gemm<T, false, true>(c.t1, c.h1, W(o.w1v, R, H));
+      detail::gemm<T, false, true>(c.t1, fin, W(o.w1v, R, H));
       linear(c.t1, o.w1u, o.b1, I, R, c.f);
     } else {
-      linear(c.h1, o.w1, o.b1, I, H, c.f);
+      linear(fin, o.w1, o.b1, I, H, c.f);
     }
     detail::gelu_forward<T>(c.f, c.g);
     if (o.factorized) {
@@ -415,7 +460,7 @@ class bert {
     }
     hidden_dropout(3 + 3 * l).apply(c.out.data(), c.omask.data(), N * H);
     c.out += c.h1;
-    detail::layernorm_forward<T>(c.out, P(o.ln2_g), P(o.ln2_b), eps, c.xhat2, c.rstd2.data(), c.out);
+    if (!pre) detail::layernorm_forward<T>(c.out, P(o.ln2_g), P(o.ln2_b), eps, c.xhat2, c.rstd2.data(), c.out);
   }
 
   // Per (sequence, head): Sq query rows attend over Sk key rows (Sq = Sk = S without pooling).
@@ -464,6 +509,10 @@ class bert {
     const auto im = static_cast<index>(M);
     for (std::size_t t = 0; t < M; ++t) ws_.hsel.row(static_cast<index>(t)) = xl.row(static_cast<index>(ws_.rows[t]));
     auto hsel = ws_.hsel.topRows(im);
+    // Pre-LN: the final LayerNorm, in place on the head rows.
+    if (cfg_.pre_layer_norm)
+      detail::layernorm_forward<T>(hsel, P(off_.fln_g), P(off_.fln_b), static_cast<T>(cfg_.layer_norm_eps),
+                                   ws_.fxhat.topRows(im), ws_.frstd.data(), hsel);
     auto ht = ws_.ht.topRows(im);
     auto z = ws_.z.topRows(im);
     auto lg = ws_.logits.topRows(im);
@@ -533,6 +582,9 @@ class bert {
       detail::gelu_backward<T>(ws_.ht.topRows(im), hd);
       auto dsel = ws_.ht.topRows(im);  // ht is no longer needed: reuse it for d(hsel)
       linear_backward(hd, ws_.hsel.topRows(im), off_.head_w, off_.head_b, H, H, dsel, false);
+      if (cfg_.pre_layer_norm)
+        detail::layernorm_backward<T>(dsel, ws_.fxhat.topRows(im), ws_.frstd.data(), P(off_.fln_g), G(off_.fln_g),
+                                      G(off_.fln_b), dsel);
       for (std::size_t t = 0; t < M; ++t) ws_.dx.row(static_cast<index>(ws_.rows[t])) += dsel.row(static_cast<index>(t));
     }
 
@@ -586,9 +638,12 @@ class bert {
     auto& dx = ws_.dx;
     auto& dtmp = ws_.dtmp;
     auto dg = ws_.dg.leftCols(static_cast<index>(I));
+    const bool pre = cfg_.pre_layer_norm;
+    const mat& fin = pre ? c.u2 : c.h1;  // the FFN's input
 
-    // Output LayerNorm (in place), then the residual keeps dx as d(h1) and dropout gives d(FFN out).
-    detail::layernorm_backward<T>(dx, c.xhat2, c.rstd2.data(), P(o.ln2_g), G(o.ln2_g), G(o.ln2_b), dx);
+    // Post-LN: output LayerNorm (in place). Both: the residual keeps dx as (part of) d(h1) and dropout gives
+    // d(FFN out).
+    if (!pre) detail::layernorm_backward<T>(dx, c.xhat2, c.rstd2.data(), P(o.ln2_g), G(o.ln2_g), G(o.ln2_b), dx);
     dtmp = dx;
     hidden_dropout(3 + 3 * l).backward(dtmp.data(), c.omask.data(), N * H);
     if (o.factorized) {
@@ -599,22 +654,51 @@ class bert {
       linear_backward(dtmp, c.g, o.w2, o.b2, H, I, dg, false);
     }
     detail::gelu_backward<T>(c.f, dg);
+    // d(FFN input): post-LN adds it to dx = d(h1); pre-LN writes d(u2) to dtmp, then d(h1) = dx + LN2'(d(u2)).
+    auto& dfin = pre ? dtmp : dx;
     if (o.factorized) {
       auto dt = ws_.dt.topRows(in);
       linear_backward(dg, c.t1, o.w1u, o.b1, I, R, dt, false);
-      linear_backward(dt, c.h1, o.w1v, 0, R, H, dx, true, false);
+      linear_backward(dt, fin, o.w1v, 0, R, H, dfin, !pre, false);
     } else {
-      linear_backward(dg, c.h1, o.w1, o.b1, I, H, dx, true);
+      linear_backward(dg, fin, o.w1, o.b1, I, H, dfin, !pre);
+    }
+    if (pre) {
+      detail::layernorm_backward<T>(dtmp, c.xhat2, c.rstd2.data(), P(o.ln2_g), G(o.ln2_g), G(o.ln2_b), dtmp);
+      dx += dtmp;
     }
 
-    // Attention LayerNorm, residual (dx stays as d(xin) so far), dropout, output dense.
-    detail::layernorm_backward<T>(dx, c.xhat1, c.rstd1.data(), P(o.ln1_g), G(o.ln1_g), G(o.ln1_b), dx);
+    // Post-LN: attention LayerNorm. Both: residual (dx stays as d(xin) so far), dropout, output dense.
+    if (!pre) detail::layernorm_backward<T>(dx, c.xhat1, c.rstd1.data(), P(o.ln1_g), G(o.ln1_g), G(o.ln1_b), dx);
     dtmp = dx;
     hidden_dropout(2 + 3 * l).backward(dtmp.data(), c.amask.data(), N * H);
     linear_backward(dtmp, c.ctx, o.wo, o.bo, H, H, ws_.dctx, false);
 
     attention_backward(l);
     const auto nk = static_cast<index>(ws_.b * (l == 0 ? ws_.sk0 : ws_.sq));
+    if (pre) {
+      // Pre-LN: Q/K/V read u1 = LN1(x): d(u1) into du1 (query rows, then the key rows when not shared),
+      // through LN1, then d(x) = dx + LN1'(d(u1)) (and d(xkv) = LN1'(d(u1 key rows)) when not shared).
+      auto du1q = ws_.du1.topRows(in);
+      const auto u1q = c.u1.topRows(in);
+      linear_backward(ws_.dq, u1q, o.wq, o.bq, H, H, du1q, false);
+      if (shared_kv) {
+        linear_backward(ws_.dk.topRows(nk), u1q, o.wk, o.bk, H, H, du1q, true);
+        linear_backward(ws_.dv.topRows(nk), u1q, o.wv, o.bv, H, H, du1q, true);
+      } else {
+        auto du1k = ws_.du1.middleRows(in, nk);
+        const auto u1k = c.u1.middleRows(in, nk);
+        linear_backward(ws_.dk.topRows(nk), u1k, o.wk, o.bk, H, H, du1k, false);
+        linear_backward(ws_.dv.topRows(nk), u1k, o.wv, o.bv, H, H, du1k, true);
+        detail::layernorm_backward<T>(du1k, c.xhat1.middleRows(in, nk), c.rstd1.data() + N, P(o.ln1_g), G(o.ln1_g),
+                                      G(o.ln1_b), du1k);
+        dxkv = du1k;
+      }
+      detail::layernorm_backward<T>(du1q, c.xhat1.topRows(in), c.rstd1.data(), P(o.ln1_g), G(o.ln1_g), G(o.ln1_b),
+                                    du1q);
+      dx += du1q;
+      return;
+    }
     linear_backward(ws_.dq, xq, o.wq, o.bq, H, H, dx, true);
     if (shared_kv) {
       linear_backward(ws_.dk.topRows(nk), xkv, o.wk, o.bk, H, H, dx, true);
