@@ -9,6 +9,7 @@
 // --dump FILE.safetensors writes the first batch (input_ids, token_type_ids, attention_mask, labels as
 // I64 B x S; logits F32 B x S x V) so another implementation can recompute the logits
 // (scripts/hf_eval_dump.py).
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -43,10 +44,17 @@ void run_eval(const eval_args& a) {
       throw error("--dump " + a.dump, "a file path", "a folder");
     if (!d.parent_path().empty() && !std::filesystem::is_directory(d.parent_path()))
       throw error("--dump " + a.dump, "a path in an existing folder", "missing folder " + d.parent_path().string());
+    // Checked before evaluating, and never inside the checkpoint being read (--dump m/model.safetensors).
+    (void)growth::io::check_write_target(d);
+    growth_tool::refuse_output_inside(d, "--dump", a.model, "--model");
   }
   const growth_tool::eval_data data(*m.tokenizer, text, o);
   std::vector<float> logits;
   const auto r = growth_tool::evaluate_mlm(*m.model, data, a.dump.empty() ? nullptr : &logits);
+  // A loss of NaN or Inf (weights that overflow) is no measurement: an error, not "mlm_loss=-nan".
+  if (!std::isfinite(r.loss))
+    throw error("mlm_loss of --model " + a.model, "a finite value (the weights overflow in the forward pass)",
+                std::to_string(r.loss));
   if (!a.dump.empty()) growth_tool::write_eval_dump(a.dump, data.batch(0), logits, m.config.vocab_size);
   std::printf("mlm_loss=%.6f mlm_accuracy=%.6f tokens=%zu\n", r.loss, r.accuracy, r.targets);
 }

@@ -87,6 +87,7 @@ void run_init(const init_args& a) {
   const auto cfg = growth::io::load_config(a.config);
   fs::path out = a.out;
   if (out.filename().empty()) out = out.parent_path();
+  if (out.empty()) throw error("--out", "a folder path", "\"" + a.out + "\" (empty)");
   if (fs::exists(out)) {
     if (!fs::is_directory(out)) throw error("--out " + out.string(), "a folder (or nothing)", "a file");
     if (!fs::is_empty(out) && !a.force)

@@ -28,6 +28,12 @@ inline global_options& globals() {
   return g;
 }
 
+/// Thrown by a subcommand that ends without an error but must not exit 0 (an interrupted `growth train`:
+/// 128 + the signal). main.cpp returns `code`; the subcommand has already said why.
+struct exit_request {
+  int code = 1;
+};
+
 struct registrar {
   registrar(std::string name, setup_fn f) { registry().emplace_back(std::move(name), std::move(f)); }
 };

@@ -7,7 +7,14 @@
 //  - writing an evaluation dump as safetensors with I64 id tensors (write_eval_dump).
 // Everything throws growth::error naming the file / option / field, the expected and the actual value;
 // main.cpp turns that into "growth: error: ..." and exit code 2.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -39,6 +46,138 @@ inline fs::path data_dir() {
   return fs::path("data");
 #endif
 }
+
+// ------------------------------------------------------------------------------------------------------------
+// Option values checked the same way in every subcommand (main.cpp calls check_option_values once, after
+// every subcommand has registered its options). CLI11 converts "-1" into an unsigned option by wrapping
+// (--steps -1 would run 2^64 - 1 steps), and a few values allocate or spawn without bound; each rule is
+// keyed by the option's type or name so a new subcommand gets them without doing anything.
+
+/// Upper bounds by option name (inclusive): threads (libgomp aborts or crashes far beyond the core count),
+/// parallel jobs, and the two sizes that multiply into every activation buffer.
+constexpr std::size_t max_threads = 256;
+constexpr std::size_t max_batch = 4096;
+constexpr std::size_t max_seq_len = 8192;
+
+namespace detail {
+/// The value of an unsigned option: digits only (a leading '-' is refused, not wrapped).
+inline std::string check_unsigned_text(const std::string& s, std::size_t upper) {
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  if (i < s.size() && s[i] == '-') return "expected a non-negative integer, got " + s;
+  if (upper == 0) return {};
+  unsigned long long v = 0;
+  const auto [end, ec] = std::from_chars(s.data() + i, s.data() + s.size(), v);
+  if (ec == std::errc() && end == s.data() + s.size() && v > upper)
+    return "expected at most " + std::to_string(upper) + ", got " + s;
+  return {};  // anything else is CLI11's conversion error
+}
+inline std::size_t upper_bound_of(const std::string& name) {
+  if (name == "--threads" || name == "--jobs") return max_threads;
+  if (name == "--batch" || name == "--batch-size") return max_batch;
+  if (name == "--seq-len") return max_seq_len;
+  return 0;
+}
+}  // namespace detail
+
+/// Adds the checks above to every option of every subcommand of app: unsigned options refuse negative
+/// values (and --threads, --jobs, --batch, --batch-size, --seq-len their bounds); --lr must be finite and > 0.
+/// A failed check is a CLI::ValidationError ("--steps: expected a non-negative integer, got -1").
+inline void check_option_values(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    for (CLI::Option* o : sub->get_options([](CLI::Option*) { return true; })) {
+      const std::string name = o->get_lnames().empty() ? std::string() : "--" + o->get_lnames().front();
+      if (o->get_type_name() == "UINT") {
+        const std::size_t upper = detail::upper_bound_of(name);
+        o->check(CLI::Validator([upper](std::string& v) { return detail::check_unsigned_text(v, upper); },
+                                upper ? "0.." + std::to_string(upper) : std::string("NON-NEGATIVE")));
+      } else if (name == "--lr") {
+        o->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+              char* end = nullptr;
+              const double x = std::strtod(v.c_str(), &end);
+              if (end == v.c_str() || *end != '\0') return {};  // CLI11 reports the conversion error
+              if (!std::isfinite(x) || !(x > 0)) return "expected a finite learning rate > 0, got " + v;
+              return {};
+            },
+            "> 0"));
+      }
+    }
+  }
+}
+
+/// Refuses an output path that lies inside a folder the command reads (the input checkpoint): `what` names
+/// the option ("--dump"), `folder_what` the folder's ("--model"). Paths are compared after resolving
+/// symbolic links and "..", so a link into the folder is caught too.
+inline void refuse_output_inside(const fs::path& out, const std::string& what, const fs::path& folder,
+                                 const std::string& folder_what) {
+  if (out.empty() || folder.empty()) return;
+  std::error_code e1, e2;
+  const fs::path o = fs::weakly_canonical(fs::absolute(out), e1), f = fs::weakly_canonical(fs::absolute(folder), e2);
+  if (e1 || e2) return;  // unresolvable paths fail later with their own error
+  const fs::path rel = o.lexically_relative(f);
+  if (rel.empty() || *rel.begin() == "..") return;
+  throw growth::error(what + " " + out.string(), "a path outside the " + folder_what + " folder " + folder.string() +
+                                                     " (it would overwrite the input)",
+                      "a path inside it");
+}
+
+/// An exclusive lock on an output folder, held while the object lives: flock(LOCK_EX | LOCK_NB) on the file
+/// `<dir>/.growth.lock`, which then holds "pid P on host H: command line". Two `growth train` runs into one
+/// --out would otherwise both report success while one's checkpoints silently replace the other's. The
+/// kernel drops the lock when the process ends (even by SIGKILL), so a stale lock file is harmless; it is
+/// never removed (removing it would race with a process opening it). The folder is created if missing.
+class folder_lock {
+ public:
+  folder_lock(const fs::path& dir, const std::string& what) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec || !fs::is_directory(dir)) throw growth::error(what + " folder " + dir.string(), "a folder (created if missing)",
+                                                          ec ? ec.message() : std::string("not a folder"));
+    const fs::path p = dir / ".growth.lock";
+    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd_ < 0) throw growth::error("lock file " + p.string(), "creatable", growth::io::detail::errno_text(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      if (e != EWOULDBLOCK) {  // a file system without locks: say so and go on unprotected
+        std::fprintf(stderr, "growth: warning: cannot lock %s (%s); concurrent runs into it are not detected\n",
+                     p.c_str(), growth::io::detail::errno_text(e).c_str());
+        return;
+      }
+      char buf[1024];
+      const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+      std::string who = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+      while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
+      ::close(fd_);
+      fd_ = -1;
+      throw growth::error(what + " folder " + dir.string(), "not in use by another run (lock " + p.string() + ")",
+                          "held by " + (who.empty() ? std::string("another process") : who));
+    }
+    std::string me = "pid " + std::to_string(::getpid());
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) me += " on host " + std::string(host);
+    if (std::FILE* f = std::fopen("/proc/self/cmdline", "rb")) {
+      char cmd[512];
+      const std::size_t n = std::fread(cmd, 1, sizeof cmd, f);
+      std::fclose(f);
+      std::string c(cmd, n);
+      for (char& ch : c)
+        if (ch == '\0') ch = ' ';
+      while (!c.empty() && c.back() == ' ') c.pop_back();
+      if (!c.empty()) me += ": " + c;
+    }
+    me += "\n";
+    if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, me.data(), me.size(), 0);
+  }
+  ~folder_lock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  folder_lock(const folder_lock&) = delete;
+  folder_lock& operator=(const folder_lock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 /// The default training text: data_dir()/kjv.txt.
 inline fs::path default_corpus() { return data_dir() / "kjv.txt"; }

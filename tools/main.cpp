@@ -1,12 +1,30 @@
 // growth: the command-line tool. Subcommands live in cmd_*.cpp (see command.hpp).
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <iostream>
 
 #include <growth/core/error.hpp>
 #include <growth/version.hpp>
 
 #include "command.hpp"
+#include "common.hpp"
+
+namespace {
+/// stdout must have been written completely: `growth eval > /dev/full` is a failure, not exit 0 with
+/// nothing written. printf buffers, so the error shows only at the flush; std::cout is checked too.
+int check_stdout(int rc) {
+  errno = 0;
+  std::cout.flush();  // synced with stdio: this flushes stdout, and the failure sets errno
+  const bool bad = std::fflush(stdout) != 0 || std::ferror(stdout) != 0 || !std::cout;
+  if (!bad) return rc;
+  const int e = errno;
+  std::fprintf(stderr, "growth: error: standard output: expected written completely, got %s\n",
+               e ? growth::io::detail::errno_text(e).c_str() : "a write error");
+  return rc == 0 ? 2 : rc;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"growth " GROWTH_VERSION_STRING ": Transformer growth operators and a reference CPU BERT"};
@@ -18,16 +36,23 @@ int main(int argc, char** argv) {
   auto& reg = growth_tool::registry();
   std::sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [name, setup] : reg) setup(app);
+  growth_tool::check_option_values(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ValidationError& e) {
+    // A value out of range (a negative count, --threads 100000): a bad option value like any other.
+    std::fprintf(stderr, "growth: error: %s\n", e.what());
+    return 2;
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return check_stdout(app.exit(e));
+  } catch (const growth_tool::exit_request& e) {
+    return check_stdout(e.code);
   } catch (const growth::error& e) {
     std::fprintf(stderr, "growth: error: %s\n", e.what());
-    return 2;
+    return check_stdout(2);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "growth: error: %s\n", e.what());
-    return 2;
+    return check_stdout(2);
   }
-  return 0;
+  return check_stdout(0);
 }

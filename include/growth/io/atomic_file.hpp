@@ -6,6 +6,16 @@
 /// the writer throws. POSIX only (the library targets Linux).
 ///
 /// Also read_file(path): the whole file as bytes, with growth::error naming the file when it fails.
+///
+/// Both refuse what is not a regular file, in one place for every reader and writer of the library:
+///  - reading (read_file, open_regular_file, used by the safetensors reader too): a FIFO, device, socket
+///    or folder is refused. The file is opened with O_NONBLOCK and checked with fstat before any read, so
+///    a FIFO never blocks (opening one for reading without a writer would wait forever).
+///  - writing (check_write_target, called by write_file_atomic): the rename would silently REPLACE a
+///    device node, FIFO or socket with a regular file (as root: /dev/null becomes a file), so an existing
+///    target must be a regular file. A symbolic link is written THROUGH: the link is kept and the file it
+///    resolves to is replaced atomically (the temp file goes beside the resolved file, so the rename stays
+///    within one folder); a dangling link, or a link to a non-regular file, is refused.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,12 +63,72 @@ inline int make_temp_beside(const std::filesystem::path& target, std::string& tm
   tmp_path.assign(buf.data());
   return fd;
 }
+
+/// What an lstat/stat mode is, in words, for "expected a regular file, got ...".
+inline std::string file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a folder";
+  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISLNK(m)) return "a symbolic link";
+  return "not a regular file";
+}
 }  // namespace detail
+
+/// The file an atomic write of p really replaces: p itself, or for a symbolic link the file it resolves
+/// to (written through, see the file comment). Throws growth::error naming p when p exists and is not a
+/// regular file (device, FIFO, socket, folder), or is a dangling link or a link to such a thing. A path
+/// that does not exist is fine (a new file).
+inline std::filesystem::path check_write_target(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) {
+    if (errno == ENOENT) return p;
+    throw error("output file " + p.string(), "a writable path", detail::errno_text(errno));
+  }
+  std::filesystem::path target = p;
+  if (S_ISLNK(st.st_mode)) {
+    std::error_code ec;
+    target = std::filesystem::canonical(p, ec);
+    if (ec) throw error("output file " + p.string(), "a regular file (or a link to one)", "a dangling symbolic link");
+    if (::stat(target.c_str(), &st) != 0)
+      throw error("output file " + p.string(), "a regular file (or a link to one)", detail::errno_text(errno));
+  }
+  if (!S_ISREG(st.st_mode))
+    throw error("output file " + p.string(), "a regular file or a new path (it would be replaced by a file)",
+                detail::file_kind(st.st_mode) + (target == p ? std::string() : " (the link's target " + target.string() + ")"));
+  return target;
+}
+
+/// Opens p for reading, refusing anything but a regular file without ever blocking (O_NONBLOCK, then
+/// fstat; see the file comment). `what` names the file in errors ("safetensors file x"). Returns the fd
+/// (the caller closes it); st receives fstat's result.
+inline int open_regular_file(const std::filesystem::path& p, const std::string& what, struct stat& st) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    throw error(what, "readable", e == ENOENT ? std::string("missing") : detail::errno_text(e));
+  }
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw error(what, "stat-able", detail::errno_text(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw error(what, "a regular file", detail::file_kind(st.st_mode));
+  }
+  // Regular files ignore O_NONBLOCK, but clear it so the fd behaves like any other for its users.
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  return fd;
+}
 
 /// Writes the file by calling writer(stream) on a temp file beside p, then fsync + rename + folder fsync.
 /// The folder must exist. If writer throws or a write fails, the temp file is removed and p is untouched.
-inline void write_file_atomic(const std::filesystem::path& p, const std::function<void(std::ostream&)>& writer) {
-  if (p.filename().empty()) throw error("output path", "a file name", "\"" + p.string() + "\"");
+inline void write_file_atomic(const std::filesystem::path& path, const std::function<void(std::ostream&)>& writer) {
+  if (path.filename().empty()) throw error("output path", "a file name", "\"" + path.string() + "\"");
+  const std::filesystem::path p = check_write_target(path);
   std::string tmp;
   const int fd = detail::make_temp_beside(p, tmp);
   try {
@@ -93,18 +163,25 @@ inline void write_file_atomic(const std::filesystem::path& p, std::string_view b
   write_file_atomic(p, [&](std::ostream& os) { os.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
-/// Reads a whole file; growth::error naming it when it is missing or unreadable.
+/// Reads a whole file; growth::error naming it when it is missing, unreadable or not a regular file (a
+/// FIFO is refused without blocking, a folder without the std::bad_alloc a stream read of one gives).
 inline std::string read_file(const std::filesystem::path& p) {
-  std::ifstream is(p, std::ios::binary);
-  if (!is) throw error("file " + p.string(), "readable", std::filesystem::exists(p) ? "open failed" : "missing");
-  std::string s;
-  is.seekg(0, std::ios::end);
-  const auto n = is.tellg();
-  if (n < 0) throw error("file " + p.string(), "seekable", "tellg failed");
-  s.resize(static_cast<std::size_t>(n));
-  is.seekg(0);
-  is.read(s.data(), n);
-  if (!is) throw error("file " + p.string(), std::to_string(n) + " bytes", "a short read");
+  struct stat st {};
+  const int fd = open_regular_file(p, "file " + p.string(), st);
+  std::string s(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < s.size()) {
+    const ssize_t n = ::read(fd, s.data() + got, s.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = errno;
+      ::close(fd);
+      throw error("file " + p.string(), std::to_string(s.size()) + " bytes",
+                  n == 0 ? "a short read (" + std::to_string(got) + " bytes)" : detail::errno_text(e));
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
   return s;
 }
 

@@ -98,14 +98,13 @@ class safetensors_reader {
 
   explicit safetensors_reader(const std::filesystem::path& p, reader_options opt = {}) : path_(p), opt_(opt) {
     const std::string file = "safetensors file " + p.string();
-    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw error(file, "readable", std::filesystem::exists(p) ? detail::errno_text(errno) : "missing");
+    struct stat st {};
+    // Refuses a FIFO, device or folder without blocking on it (atomic_file.hpp).
+    const int fd = open_regular_file(p, file, st);
     fd_ = std::shared_ptr<int>(new int(fd), [](int* f) {
       ::close(*f);
       delete f;
     });
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) throw error(file, "stat-able", detail::errno_text(errno));
     file_size_ = static_cast<std::uint64_t>(st.st_size);
     if (file_size_ < 8) throw error(file, "at least 8 bytes (the header length)", std::to_string(file_size_) + " bytes");
     unsigned char len_bytes[8];
