@@ -1,5 +1,6 @@
 // Parity of reference::bert and reference::adamw with PyTorch, against golden files written once by
-// tests/reference/golden/make_golden.py (pure torch BertForMaskedLM with HF names, float64).
+// tests/reference/golden/make_golden.py (pure torch BertForMaskedLM with HF names, float64; tiny_preln: the
+// pre-LN arrangement of HF RobertaPreLayerNorm).
 // Compared: logits of every position, loss, every gradient, parameters after one AdamW step (fed the
 // golden gradients, so the optimizer is tested on its own; clipping is active). Criterion per tensor:
 //   max |ours - torch| <= tol * max |torch|   (tol 1e-10 in double, 1e-4 in float).
@@ -69,6 +70,7 @@ struct golden_file {
     c.ffn_share_factor = j["ffn_share_factor"];
     c.ffn_factorized_layers = j["ffn_factorized_layers"].get<std::vector<std::size_t>>();
     c.ffn_rank = j["ffn_rank"];
+    c.pre_layer_norm = j.value("pre_layer_norm", false);
     return c;
   }
   growth::reference::batch batch() const {
@@ -168,4 +170,10 @@ TEST_CASE("reference bert: parity with PyTorch, shared + factorised layers, doub
 }
 TEST_CASE("reference bert: parity with PyTorch, shared + factorised layers, float") {
   check_parity<float>("tiny_lowcost.safetensors", 1e-4);
+}
+TEST_CASE("reference bert: parity with PyTorch, pre-LN (shared + factorised layers), double") {
+  check_parity<double>("tiny_preln.safetensors", 1e-10);
+}
+TEST_CASE("reference bert: parity with PyTorch, pre-LN (shared + factorised layers), float") {
+  check_parity<float>("tiny_preln.safetensors", 1e-4);
 }

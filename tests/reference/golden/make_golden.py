@@ -8,13 +8,19 @@ the MLM loss, every gradient, and the parameters after one torch.optim.AdamW ste
 LayerNorm and biases, global grad-norm clipping active). Output: safetensors (F64 and I32 tensors, the
 config and the optimizer settings in __metadata__), hand-written so no extra package is needed.
 
-Run once (the outputs are committed; tests never need torch):
-    /usr/bin/python3 tests/reference/golden/make_golden.py
+Pre-LN (config "pre_layer_norm": true, file tiny_preln): the HF RobertaPreLayerNorm arrangement with our
+absolute positions 0..S-1 (Xiong et al. 2020, arXiv 2002.04745; docs/prelayernorm.md):
+    u1 = LN1(x), a = x + Wo Attn(u1), y = a + W2 GELU(W1 LN2(a)), final LN after the last layer,
+with LN1 = ...attention.LayerNorm, LN2 = ...intermediate.LayerNorm, final = bert.LayerNorm.
+
+Run once (the outputs are committed; tests never need torch); names select files (default: all):
+    /usr/bin/python3 tests/reference/golden/make_golden.py [tiny] [tiny_lowcost] [tiny_preln]
 """
 import json
 import math
 import os
 import struct
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +31,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def bert_parameters(c):
     """(name, shape, is_weight_like, decay) in the order of growth::model::bert_parameters."""
     H, V, I = c["hidden_size"], c["vocab_size"], c["intermediate_size"]
+    pre_ln = c.get("pre_layer_norm", False)
+    ln1 = "attention.LayerNorm" if pre_ln else "attention.output.LayerNorm"
+    ln2 = "intermediate.LayerNorm" if pre_ln else "output.LayerNorm"
     p = [("bert.embeddings.word_embeddings.weight", (V, H)),
          ("bert.embeddings.position_embeddings.weight", (c["max_position_embeddings"], H)),
          ("bert.embeddings.token_type_embeddings.weight", (c["type_vocab_size"], H)),
@@ -37,7 +46,7 @@ def bert_parameters(c):
         for n in ("query", "key", "value"):
             p += [(pre + f"attention.self.{n}.weight", (H, H)), (pre + f"attention.self.{n}.bias", (H,))]
         p += [(pre + "attention.output.dense.weight", (H, H)), (pre + "attention.output.dense.bias", (H,)),
-              (pre + "attention.output.LayerNorm.weight", (H,)), (pre + "attention.output.LayerNorm.bias", (H,))]
+              (pre + ln1 + ".weight", (H,)), (pre + ln1 + ".bias", (H,))]
         if fact:
             p += [(pre + "intermediate.dense.weight_u", (Il, r)), (pre + "intermediate.dense.weight_v", (r, H))]
         else:
@@ -47,8 +56,9 @@ def bert_parameters(c):
             p += [(pre + "output.dense.weight_u", (H, r)), (pre + "output.dense.weight_v", (r, Il))]
         else:
             p += [(pre + "output.dense.weight", (H, Il))]
-        p += [(pre + "output.dense.bias", (H,)),
-              (pre + "output.LayerNorm.weight", (H,)), (pre + "output.LayerNorm.bias", (H,))]
+        p += [(pre + "output.dense.bias", (H,)), (pre + ln2 + ".weight", (H,)), (pre + ln2 + ".bias", (H,))]
+    if pre_ln:
+        p += [("bert.LayerNorm.weight", (H,)), ("bert.LayerNorm.bias", (H,))]
     p += [("cls.predictions.transform.dense.weight", (H, H)), ("cls.predictions.transform.dense.bias", (H,)),
           ("cls.predictions.transform.LayerNorm.weight", (H,)), ("cls.predictions.transform.LayerNorm.bias", (H,)),
           ("cls.predictions.bias", (V,))]
@@ -69,6 +79,7 @@ def forward(c, P, ids, tt, mask):
     H, A = c["hidden_size"], c["num_attention_heads"]
     d = H // A
     eps = c["layer_norm_eps"]
+    pre_ln = c.get("pre_layer_norm", False)
     ln = lambda x, pre: F.layer_norm(x, (H,), P[pre + ".weight"], P[pre + ".bias"], eps)
     lin = lambda x, pre: x @ P[pre + ".weight"].T + P[pre + ".bias"]
     e = (F.embedding(ids, P["bert.embeddings.word_embeddings.weight"], padding_idx=c["pad_token_id"])
@@ -79,18 +90,28 @@ def forward(c, P, ids, tt, mask):
     for l in range(c["num_hidden_layers"]):
         pre = f"bert.encoder.layer.{l}."
         heads = lambda t: t.view(B, S, A, d).transpose(1, 2)
+        x0 = x
+        if pre_ln:
+            x = ln(x, pre + "attention.LayerNorm")  # u1 = LN1(x)
         q, k, v = (heads(lin(x, pre + f"attention.self.{n}")) for n in ("query", "key", "value"))
         scores = q @ k.transpose(-1, -2) / math.sqrt(d) + ext
         ctx = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, S, H)
-        x1 = ln(lin(ctx, pre + "attention.output.dense") + x, pre + "attention.output.LayerNorm")
+        if pre_ln:
+            x1 = lin(ctx, pre + "attention.output.dense") + x0  # a = x + Wo ctx
+            fin = ln(x1, pre + "intermediate.LayerNorm")
+        else:
+            x1 = ln(lin(ctx, pre + "attention.output.dense") + x, pre + "attention.output.LayerNorm")
+            fin = x1
         if l in c["ffn_factorized_layers"]:
-            f = (x1 @ P[pre + "intermediate.dense.weight_v"].T) @ P[pre + "intermediate.dense.weight_u"].T \
+            f = (fin @ P[pre + "intermediate.dense.weight_v"].T) @ P[pre + "intermediate.dense.weight_u"].T \
                 + P[pre + "intermediate.dense.bias"]
             g = F.gelu(f)
             o = (g @ P[pre + "output.dense.weight_v"].T) @ P[pre + "output.dense.weight_u"].T + P[pre + "output.dense.bias"]
         else:
-            o = lin(F.gelu(lin(x1, pre + "intermediate.dense")), pre + "output.dense")
-        x = ln(o + x1, pre + "output.LayerNorm")
+            o = lin(F.gelu(lin(fin, pre + "intermediate.dense")), pre + "output.dense")
+        x = o + x1 if pre_ln else ln(o + x1, pre + "output.LayerNorm")
+    if pre_ln:
+        x = ln(x, "bert.LayerNorm")
     t = ln(F.gelu(lin(x, "cls.predictions.transform.dense")), "cls.predictions.transform.LayerNorm")
     return t @ P["bert.embeddings.word_embeddings.weight"].T + P["cls.predictions.bias"]
 
@@ -176,7 +197,10 @@ if __name__ == "__main__":
             "layer_norm_eps": 1e-12, "pad_token_id": 0, "hidden_dropout_prob": 0.0,
             "attention_probs_dropout_prob": 0.0,
             "ffn_shared_layers": [], "ffn_share_factor": 1, "ffn_factorized_layers": [], "ffn_rank": 0}
-    make("tiny", base, 1234)
     low = dict(base, num_hidden_layers=3, ffn_shared_layers=[1], ffn_share_factor=2,
                ffn_factorized_layers=[0], ffn_rank=3)
-    make("tiny_lowcost", low, 4321)
+    # Pre-LN with the low-cost layers too (factorised layer 0, shared layer 1, standard layer 2).
+    preln = dict(low, pre_layer_norm=True)
+    cases = {"tiny": (base, 1234), "tiny_lowcost": (low, 4321), "tiny_preln": (preln, 2468)}
+    for name in sys.argv[1:] or list(cases):
+        make(name, *cases[name])
