@@ -123,6 +123,25 @@ inline exactness exactness_of(const bert_config& from, const bert_config& to, co
   return e;
 }
 
+/// Whether identity insertion (depth_mode::identity) needs the LayerNorm hand-off of ops/depth.hpp to be
+/// exact: yes in post-LN BERT (a new layer computes LN_out(LN_att(x + 0) + 0) != x without it), no in pre-LN
+/// (a new layer computes x + 0 + 0 = x: zeroing the residual-branch outputs is enough, and the hand-off would
+/// change the old layer's FFN input). grow() applies the plan with or without it accordingly.
+[[nodiscard]] inline bool identity_needs_ln_handoff(const bert_config& c) noexcept { return !c.pre_layer_norm; }
+
+/// Whether hidden mean padding (hidden_growth::mean_pad, LEMON's average expansion) preserves this BERT's
+/// function: no, in post-LN and in pre-LN alike. Average expansion keeps a LayerNorm's output on the old
+/// units (and makes it 0 on the new ones, gains x sqrt(d/d')) only if the LN's input is [x ; mean(x) 1]:
+/// then its mean is unchanged and its variance is var(x) d/d' (LN over d' units: sum (x_i - mu)^2 / d').
+/// Linear producers keep that form (new rows = mean of old rows, so a sum of mean-padded terms is
+/// mean-padded), but BERT has two non-linear producers of LN inputs: the embedding LayerNorm, whose output
+/// IS the residual stream (its new units are the constant beta_new, not mean_i(gamma_i n_i + beta_i), which
+/// varies per token unless gamma is uniform), and the MLM head's GELU before its LayerNorm
+/// (GELU(mean t) != mean GELU(t) for any gains). Pre-LN fixes neither (measured in
+/// tests/model/test_grow_preln.cpp, docs/prelayernorm.md); LEMON's exact setting is a pre-LN transformer
+/// without an embedding LN whose head reads the final LN linearly. Use hidden_replicate (integer ratio).
+[[nodiscard]] inline bool hidden_mean_pad_exact(const bert_config& /*c*/) noexcept { return false; }
+
 namespace detail {
 
 inline void require_grow(bool cond, const std::string& field, const std::string& expected, const std::string& actual) {
@@ -181,8 +200,14 @@ inline transition plan_transition(const bert_config& from, const bert_config& to
     throw error("target config field growth.pool_size", "1 or " + std::to_string(from.pool_size),
                 std::to_string(to.pool_size));
 
+  // Post-LN and pre-LN have different layouts (pre-LN has the final LayerNorm): growth keeps the arrangement.
+  require_grow(to.pre_layer_norm == from.pre_layer_norm, "growth.pre_layer_norm",
+               std::string(from.pre_layer_norm ? "true" : "false") + " (growth keeps post-LN / pre-LN)",
+               to.pre_layer_norm ? "true" : "false");
+
   transition t;
   t.depth = plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth);
+  if (!identity_needs_ln_handoff(from)) t.depth = without_ln_handoff(t.depth);
   t.exact = exactness_of(from, to, o);
   // Every new layer's low-cost status must be derivable from its source layer's.
   for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
@@ -361,7 +386,7 @@ inline grow_source source_of(const grow_plan& p, const param_spec& s) {
     if (s.r == role::head_ln_weight || s.r == role::head_ln_bias) g.extra = t.head_ln_scale;
   }
   if (s.r == role::embeddings_ln_weight || s.r == role::attention_ln_weight || s.r == role::output_ln_weight ||
-      s.r == role::head_ln_weight)
+      s.r == role::encoder_final_ln_weight || s.r == role::head_ln_weight)
     g.extra *= t.ln_gain_scale;
   return g;
 }
@@ -457,9 +482,11 @@ void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Sp
     // An inserted identity layer's residual outputs are zero, so at the growth point every other weight
     // of it has zero gradient (nothing downstream reads it): like the gradient, its moments start at
     // zero. The exception is the output LayerNorm that took over the old layer's affine: it sees exactly
-    // the old layer's LN gradient, so it takes that layer's moments.
-    const bool inserted_zero_grad = s.layer >= 0 && t.depth.inserted[nl] && s.r != role::output_ln_weight &&
-                                    s.r != role::output_ln_bias;
+    // the old layer's LN gradient, so it takes that layer's moments. Pre-LN has no hand-off: every LN of an
+    // inserted layer only feeds its zeroed branches, so all of them start at zero.
+    const bool handoff_ln = identity_needs_ln_handoff(p.from) &&
+                            (s.r == role::output_ln_weight || s.r == role::output_ln_bias);
+    const bool inserted_zero_grad = s.layer >= 0 && t.depth.inserted[nl] && !handoff_ln;
     if (o.optimizer == optimizer_policy::reset || inserted_zero_grad) {
       zero_moments();
       return;

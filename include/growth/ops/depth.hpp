@@ -27,6 +27,12 @@
 /// The inserted layers keep l's other weights (Q/K/V, FFN input), so the zeroed output projections get
 /// non-zero gradients at the first step and the new layers start to learn.
 ///
+/// Identity insertion in pre-LN BERT (Xiong et al. 2020, arXiv 2002.04745; docs/prelayernorm.md). A pre-LN
+/// layer computes a = x + Attn(LN1(x)), y = a + FFN(LN2(a)): with the residual-branch outputs zeroed,
+/// Attn = FFN = 0 whatever LN1 and LN2 are, so y = x exactly (not just to float precision: x + 0 = x).
+/// No hand-off: it would even be wrong there (a unit LN2 in old layer l changes l's FFN input). Use
+/// without_ln_handoff(plan_depth(L, L', identity)): every layer's LayerNorms come from its source layer.
+///
 /// Adam moments follow the weights through the same map (a gather of whole layers, weight 1, so the
 /// first and second moment use the same map); zeroed slices (residual outputs of inserted layers, unit
 /// LayerNorms) get zero moments, as for freshly initialised parameters.
@@ -92,6 +98,15 @@ inline depth_plan plan_depth(std::size_t old_layers, std::size_t new_layers, dep
       p.output_ln_src.push_back(r + 1 == run ? l : unit_layer_norm);
     }
   }
+  return p;
+}
+
+/// The same plan without the LayerNorm hand-off (pre-LN identity insertion, see the file comment): no
+/// attention LN becomes unit, and every layer's output LN comes from its source layer (output_ln_src = src).
+/// The layer choice (src) and the zeroed residual outputs (inserted) are unchanged.
+inline depth_plan without_ln_handoff(depth_plan p) {
+  p.attention_ln_unit.assign(p.src.size(), false);
+  p.output_ln_src = p.src;
   return p;
 }
 
