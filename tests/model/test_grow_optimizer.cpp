@@ -60,8 +60,9 @@ double mapped_rel_diff(const model::grow_plan& p, std::span<const float> a, std:
 }  // namespace
 
 TEST_CASE("grow optimizer policy map: gradients, moments and updates follow the small model") {
-  for (std::uint64_t seed : {11, 12, 13}) {
+  for (std::uint64_t seed : {11, 12, 13, 14, 15, 16}) {
     bert_config from = random_config(seed);
+    from.pre_layer_norm = seed >= 14;  // pre-LN: identity insertion without the LayerNorm hand-off
     from.num_hidden_layers = 2;
     bert_config to = from;
     to.num_hidden_layers = 3;
@@ -71,7 +72,7 @@ TEST_CASE("grow optimizer policy map: gradients, moments and updates follow the 
     grow_options o;
     o.depth = depth_mode::identity;
     o.ffn = seed % 2 ? model::ffn_growth::split_asym : model::ffn_growth::split;
-    o.heads = seed == 13 ? model::heads_growth::add : model::heads_growth::duplicate;
+    o.heads = seed == 13 || seed == 16 ? model::heads_growth::add : model::heads_growth::duplicate;
     o.seed = seed;
     o.optimizer = model::optimizer_policy::map;
     const auto plan = model::plan_growth(from, to, o);
@@ -108,7 +109,7 @@ TEST_CASE("grow optimizer policy map: gradients, moments and updates follow the 
     push_gradient_map(from, to, o, g_small, g_sq, g_mapped, g_sq_mapped);
     std::vector<float> ones_src(g_small.size(), 1.0f), ones_sq = ones_src, mask, mask_sq;
     push_gradient_map(from, to, o, ones_src, ones_sq, mask, mask_sq);
-    INFO("seed " << seed);
+    INFO("seed " << seed << " pre-LN " << from.pre_layer_norm);
     CHECK(mapped_rel_diff(plan, big.flat_grads(), g_mapped, mask) < 1e-4);
 
     sopt.step(small->flat_params(), small->flat_grads(), lr);
@@ -138,9 +139,10 @@ TEST_CASE("grow optimizer policy map: gradients, moments and updates follow the 
     std::size_t checked = 0;
     for (std::size_t i = 0; i < lt.specs.size(); ++i) {
       if (model::growth_sources(plan, i).size() != 1) continue;
-      // inserted identity layers start with zero moments: their update is their own
+      // inserted identity layers start with zero moments: their update is their own (except the post-LN
+      // hand-off LayerNorm, which takes the old layer's moments and gradient)
       if (lt.specs[i].layer >= 0 && plan.t.depth.inserted[static_cast<std::size_t>(lt.specs[i].layer)] &&
-          !lt.specs[i].is_layernorm())
+          (!lt.specs[i].is_layernorm() || !model::identity_needs_ln_handoff(from)))
         continue;
       const float keep = lt.specs[i].decay ? static_cast<float>(1.0 - lr * 0.01) : 1.0f;
       for (std::size_t j = lt.offsets[i]; j < lt.offsets[i] + lt.specs[i].numel(); ++j) {
