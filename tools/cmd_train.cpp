@@ -3,6 +3,7 @@
 // shape). Progress bar on a terminal, periodic validation loss, CSV log, checkpoints into --out (stage-<i> at
 // every stage boundary, final at the end or on Ctrl-C), --resume DIR continues a run bit for bit.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -18,16 +19,36 @@
 
 #include "command.hpp"
 #include "common.hpp"
+#include "optim_options.hpp"
 
 namespace growth_tool::cmd_train {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 struct train_args {
   std::string model, text, out, schedule, resume, log;
   std::size_t steps = 0, batch = 0, seq_len = 0, warmup = 0, eval_every = 50, threads = 0, max_validation = 256;
-  double lr = 5e-4;
+  optim_args optim{.lr = 5e-4};
   std::uint64_t seed = 0;
   bool warmup_set = false;
+  std::size_t save_every = 0;
+  std::vector<std::string> given;  ///< the options given on the command line (set by the callback)
 };
+
+/// Options that may accompany --resume: paths, threads and data flags that the checkpoint does not store.
+/// Everything else defines the run and comes from the checkpoint; giving it anyway would be ignored.
+bool allowed_with_resume(const std::string& name) {
+  for (const char* n : {"--resume", "--out", "--text", "--log", "--threads", "--max-validation", "--save-every"})
+    if (name == n) return true;
+  return false;
+}
+
+/// "bytes N fnv1a64 H": identifies the training text in trainer_state (a resume with another text is refused).
+std::string text_id(const std::string& text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "bytes %zu fnv1a64 %016llx", text.size(), static_cast<unsigned long long>(h));
+  return buf;
+}
 
 void run_train(const train_args& a) {
   namespace fs = std::filesystem;
@@ -43,6 +64,11 @@ void run_train(const train_args& a) {
   std::vector<float> init_params;
   if (!a.resume.empty()) {
     // Everything that defines the run comes from the checkpoint; only paths and threads from the command line.
+    for (const auto& g : a.given)
+      if (!allowed_with_resume(g))
+        throw error("growth train " + g, "not given with --resume (the run's settings come from the checkpoint " + a.resume +
+                                             "; only --out, --text, --log, --threads, --max-validation, --save-every may be)",
+                    "given");
     const auto info = train::read_resume_info(a.resume);
     sch = info.schedule;
     opt = info.options;
@@ -69,7 +95,7 @@ void run_train(const train_args& a) {
     if (a.batch) sch.run.batch_size = a.batch;
     sch.validate();
     opt.seed = a.seed;
-    opt.lr = a.lr;
+    apply_optim_options(a.optim, opt);
     std::size_t total = 0;
     for (const auto& s : sch.stages) total += s.steps;
     opt.warmup = a.warmup_set ? a.warmup : std::max<std::size_t>(1, total / 20);
@@ -92,10 +118,26 @@ void run_train(const train_args& a) {
   }
   opt.out_dir = out;
   opt.log_csv = a.log.empty() ? out / "log.csv" : fs::path(a.log);
+  opt.save_every = a.save_every;
+  // Refuse a bad log target now, not at the first row after minutes of training; and never write into the
+  // checkpoint the run reads.
+  (void)io::check_write_target(opt.log_csv);
+  growth_tool::refuse_output_inside(opt.log_csv, "--log", a.model, "--model");
+  growth_tool::refuse_output_inside(opt.log_csv, "--log", a.resume, "--resume");
   opt.label = "train";
 
   data::wordpiece_tokenizer tok(vocab);
   const std::string text = train::read_corpus(text_path);
+  opt.data_id = text_id(text);
+  if (!a.resume.empty()) {
+    const auto ts_path = fs::path(a.resume) / "trainer_state.json";
+    const auto ts = io::json::parse(io::read_file(ts_path), ts_path.string());
+    if (const io::json* d = ts.find("data"); d != nullptr && d->is_string() && d->as_string() != opt.data_id)
+      throw error("--text " + text_path, "the text the run was trained on (" + d->as_string() + ", " + ts_path.string() + ")",
+                  "another text (" + opt.data_id + ")");
+  }
+  // Held until the run ends: a second `growth train` into the same --out fails here, naming this one.
+  const growth_tool::folder_lock lock(out, "--out");
   const auto stream = train::tokenize_cached(tok, text, out / "cache");
   train::data_options dopt;
   dopt.full_seq_len = sch.stages.back().shape.seq_len;
@@ -115,6 +157,16 @@ void run_train(const train_args& a) {
   const double h1 = growth::data::unigram_entropy(stream);
   std::printf("train: validation loss %.4f vs unigram entropy %.4f nats of the text (%+.4f)\n", r.final_val_loss, h1,
               r.final_val_loss - h1);
+  if (r.interrupted) {
+    // Not a success: a script or scheduler must see that the run did not finish (128 + signal, as a shell
+    // reports a process killed by it). The state is safe in final; say where.
+    const int sig = r.signal ? r.signal : SIGINT;
+    std::fflush(stdout);
+    std::fprintf(stderr, "growth train: interrupted by %s at step %zu; saved %s (continue with --resume %s)\n",
+                 sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT", r.steps, (out / "final").c_str(),
+                 (out / "final").c_str());
+    throw growth_tool::exit_request{128 + sig};
+  }
 }
 
 growth_tool::registrar reg{"train", [](CLI::App& app) {
@@ -126,7 +178,7 @@ growth_tool::registrar reg{"train", [](CLI::App& app) {
   sub->add_option("--out", a->out, "folder for checkpoints, the log and the token cache")->required();
   sub->add_option("--batch", a->batch, "sequences per step (default 32, or the schedule's)");
   sub->add_option("--seq-len", a->seq_len, "sequence length of a plain run (default min(128, positions))");
-  sub->add_option("--lr", a->lr, "peak learning rate")->capture_default_str();
+  add_optim_options(sub, a->optim);
   sub->add_option("--warmup", a->warmup, "warmup steps per stage (default steps / 20)")->each([a](const std::string&) {
     a->warmup_set = true;
   });
@@ -137,7 +189,12 @@ growth_tool::registrar reg{"train", [](CLI::App& app) {
   sub->add_option("--seed", a->seed, "seed of data order, masks, dropout")->capture_default_str();
   sub->add_option("--log", a->log, "CSV log (default OUT/log.csv)");
   sub->add_option("--threads", a->threads, "threads (0 = default; results are deterministic per thread count)");
-  sub->callback([a] { run_train(*a); });
+  sub->add_option("--save-every", a->save_every, "replace the checkpoint OUT/last every N steps (0 = never)");
+  sub->callback([a, sub] {
+    for (const CLI::Option* o : sub->get_options([](const CLI::Option* x) { return x->count() > 0; }))
+      if (!o->get_lnames().empty()) a->given.push_back("--" + o->get_lnames().front());
+    run_train(*a);
+  });
 }};
 
 }  // namespace growth_tool::cmd_train

@@ -54,6 +54,8 @@ enum class check_code : std::uint8_t {
   ffn_grow_op_mismatch,
   depth_pattern,
   last_not_standard,
+  rewarm_steps,
+  trigger_first,
 };
 
 /// The field a check is about; schedule-level fields carry no stage index.
@@ -80,6 +82,8 @@ enum class field : std::uint8_t {
   enter_hidden,
   enter_heads,
   enter_length,
+  enter_rewarm_steps,
+  enter_when,
 };
 
 /// The field's path in a schedule file.
@@ -107,6 +111,8 @@ constexpr std::string_view field_path(field f) {
     case field::enter_hidden: return "enter.hidden";
     case field::enter_heads: return "enter.heads";
     case field::enter_length: return "enter.length";
+    case field::enter_rewarm_steps: return "enter.rewarm_steps";
+    case field::enter_when: return "enter.when";
   }
   return "?";
 }
@@ -147,14 +153,15 @@ constexpr bool uniform_ffn(const model_shape& s) {
 
 }  // namespace detail
 
-/// Run settings: vocab and batch positive, masked fraction in (0, 1].
+/// Run settings: vocab and batch positive, masked_per_mille in [1, 999] (the trainer masks each token with
+/// probability masked_per_mille / 1000; 1000 would leave no unmasked context).
 constexpr check_result check_settings(const run_settings& r) {
   using detail::fail;
   if (r.vocab_size == 0) return fail(check_code::not_positive, no_stage, field::vocab_size, 0, 0);
   if (r.batch_size == 0) return fail(check_code::not_positive, no_stage, field::batch_size, 0, 0);
   if (r.masked_per_mille == 0) return fail(check_code::not_positive, no_stage, field::masked_per_mille, 0, 0);
-  if (r.masked_per_mille > 1000)
-    return fail(check_code::out_of_range, no_stage, field::masked_per_mille, 1000, r.masked_per_mille);
+  if (r.masked_per_mille > 999)
+    return fail(check_code::out_of_range, no_stage, field::masked_per_mille, 999, r.masked_per_mille);
   return {};
 }
 
@@ -188,6 +195,16 @@ constexpr check_result check_stage(const stage& st, std::size_t i) {
   } else if (s.ffn_rank != 0) {
     return fail(check_code::rank_without_factorization, i, field::ffn_rank, 0, s.ffn_rank);
   }
+  // lr = rewarm ramps over rewarm_steps (> 0, at most the stage); any other policy leaves the field 0.
+  if (st.enter.lr == lr_action::rewarm && i > 0) {
+    if (st.enter.rewarm_steps == 0) return fail(check_code::rewarm_steps, i, field::enter_rewarm_steps, 1, 0);
+    if (st.enter.rewarm_steps > st.steps)
+      return fail(check_code::out_of_range, i, field::enter_rewarm_steps, st.steps, st.enter.rewarm_steps);
+  } else if (st.enter.rewarm_steps != 0) {
+    return fail(check_code::rewarm_steps, i, field::enter_rewarm_steps, 0, st.enter.rewarm_steps);
+  }
+  // An automatic trigger ends the previous stage early: the first stage has none.
+  if (i == 0 && st.enter.when == grow_trigger::automatic) return fail(check_code::trigger_first, i, field::enter_when, 0, 1);
   return {};
 }
 
@@ -316,6 +333,12 @@ inline std::array<std::string, 3> describe(const check_result& r) {
               "\"identity\""};
     case check_code::last_not_standard:
       return {subject, e + " in the last stage (it must be a standard BERT)", a};
+    case check_code::trigger_first:
+      return {subject, "\"fixed\" in the first stage (enter.when = \"auto\" ends the previous stage early)", "\"auto\""};
+    case check_code::rewarm_steps:
+      return {subject, r.expected ? "at least 1 (enter.lr = \"rewarm\" ramps over enter.rewarm_steps)"
+                                  : "0 (enter.rewarm_steps is used only with enter.lr = \"rewarm\" after stage 0)",
+              a};
   }
   return {subject, "?", "?"};
 }

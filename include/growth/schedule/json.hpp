@@ -11,7 +11,8 @@
 ///               "ffn_share_factor": 4, "ffn_shared_every": 1, "ffn_rank": 0, "ffn_factorized_every": 0,
 ///               "pool_size": 2},
 ///     "enter": {"depth": "stack", "ffn": "split", "hidden": "replicate", "heads": "duplicate",
-///               "length": "tile", "optimizer": "reset", "lr": "restart_warmup", "seed": 0}}]}
+///               "length": "tile", "optimizer": "reset", "lr": "restart_warmup", "rewarm_steps": 0,
+///               "when": "fixed", "seed": 0}}]}
 /// ```
 /// Unknown keys are errors (a typo must not silently fall back to a default). Every error names the stage
 /// index and the field ("schedule stage 1 field shape.hidden: expected ..., got ..."). After reading, the
@@ -132,6 +133,8 @@ inline io::json to_json(const runtime_schedule& s) {
     en["length"] = to_string(st.enter.length);
     en["optimizer"] = to_string(st.enter.optimizer);
     en["lr"] = to_string(st.enter.lr);
+    en["rewarm_steps"] = st.enter.rewarm_steps;
+    en["when"] = to_string(st.enter.when);
     // JSON integers stop at 2^63-1 (growth::io::json); larger seeds are written as a decimal string.
     if (st.enter.seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       en["seed"] = std::to_string(st.enter.seed);
@@ -181,7 +184,9 @@ inline runtime_schedule schedule_from_json(const io::json& j) {
     read_size(*sh, "ffn_factorized_every", m.ffn_factorized_every, false, i, "shape");
     read_size(*sh, "pool_size", m.pool_size, false, i, "shape");
     if (const io::json* en = js.find("enter")) {
-      detail::only_keys(*en, {"depth", "ffn", "hidden", "heads", "length", "optimizer", "lr", "seed"}, i, "enter");
+      detail::only_keys(*en, {"depth", "ffn", "hidden", "heads", "length", "optimizer", "lr", "rewarm_steps", "when", "seed"},
+                        i,
+                        "enter");
       detail::read_enum(*en, "depth", st.enter.depth, depth_op_names, i);
       detail::read_enum(*en, "ffn", st.enter.ffn, ffn_op_names, i);
       detail::read_enum(*en, "hidden", st.enter.hidden, hidden_op_names, i);
@@ -189,6 +194,8 @@ inline runtime_schedule schedule_from_json(const io::json& j) {
       detail::read_enum(*en, "length", st.enter.length, length_op_names, i);
       detail::read_enum(*en, "optimizer", st.enter.optimizer, optimizer_policy_names, i);
       detail::read_enum(*en, "lr", st.enter.lr, lr_action_names, i);
+      read_size(*en, "rewarm_steps", st.enter.rewarm_steps, false, i, "enter");
+      detail::read_enum(*en, "when", st.enter.when, grow_trigger_names, i);
       if (const io::json* seed = en->find("seed")) st.enter.seed = detail::read_seed(*seed, i);
     }
     s.stages.push_back(st);

@@ -40,8 +40,16 @@ enum class heads_op : std::uint8_t { add, duplicate };
 enum class length_op : std::uint8_t { tile, interpolate, random };
 /// Adam moments at growth: mapped through the operator, or reset to zero (the reference code resets).
 enum class optimizer_policy : std::uint8_t { map, reset };
-/// Learning-rate schedule at growth: re-warm from step 0 (reference code) or continue the global schedule.
-enum class lr_action : std::uint8_t { restart_warmup, continue_schedule };
+/// Learning rate at growth (schedule/learning_rate.hpp): restart_warmup = a fresh curve with its own warmup
+/// over the stages up to the next restart (reference code); continue_schedule = the global curve goes on;
+/// rewarm = the global curve, ramped up linearly over the stage's first `rewarm_steps` steps.
+enum class lr_action : std::uint8_t { restart_warmup, continue_schedule, rewarm };
+/// The family of the learning-rate curve (schedule/learning_rate.hpp): linear decay, cosine, or
+/// warmup-stable-decay.
+enum class lr_family : std::uint8_t { linear, cosine, wsd };
+/// When the previous stage ends: after its `steps` (fixed), or earlier, when Staged Training's rule fires
+/// (automatic: train/growth_trigger.hpp; the steps it saves go to this stage, so the total is unchanged).
+enum class grow_trigger : std::uint8_t { fixed, automatic };
 
 struct model_shape {
   std::size_t layers = 0;
@@ -67,6 +75,8 @@ struct growth_ops {
   length_op length = length_op::tile;
   optimizer_policy optimizer = optimizer_policy::reset;
   lr_action lr = lr_action::restart_warmup;
+  std::size_t rewarm_steps = 0;  ///< lr = rewarm: steps of the linear ramp (> 0)
+  grow_trigger when = grow_trigger::fixed;
   std::uint64_t seed = 0;  ///< seed of the operators' random parts (fresh rows, random/asymmetric splits)
 
   friend constexpr bool operator==(const growth_ops&, const growth_ops&) = default;
@@ -176,8 +186,15 @@ inline constexpr detail::enum_names<length_op, 3> length_op_names{
     {length_op::tile, length_op::interpolate, length_op::random}, {"tile", "interpolate", "random"}};
 inline constexpr detail::enum_names<optimizer_policy, 2> optimizer_policy_names{
     {optimizer_policy::map, optimizer_policy::reset}, {"map", "reset"}};
-inline constexpr detail::enum_names<lr_action, 2> lr_action_names{
-    {lr_action::restart_warmup, lr_action::continue_schedule}, {"restart_warmup", "continue_schedule"}};
+// "restart" and "continue" are accepted as short spellings; files are written with the first name.
+inline constexpr detail::enum_names<lr_action, 5> lr_action_names{
+    {lr_action::restart_warmup, lr_action::continue_schedule, lr_action::rewarm, lr_action::restart_warmup,
+     lr_action::continue_schedule},
+    {"restart_warmup", "continue_schedule", "rewarm", "restart", "continue"}};
+inline constexpr detail::enum_names<grow_trigger, 2> grow_trigger_names{{grow_trigger::fixed, grow_trigger::automatic},
+                                                                        {"fixed", "auto"}};
+inline constexpr detail::enum_names<lr_family, 3> lr_family_names{{lr_family::linear, lr_family::cosine, lr_family::wsd},
+                                                                  {"linear", "cosine", "wsd"}};
 inline constexpr detail::enum_names<ffn_state, 3> ffn_state_names{
     {ffn_state::full, ffn_state::shared, ffn_state::factorized}, {"full", "shared", "factorized"}};
 
@@ -188,6 +205,8 @@ constexpr std::string_view to_string(heads_op e) { return heads_op_names.name(e)
 constexpr std::string_view to_string(length_op e) { return length_op_names.name(e); }
 constexpr std::string_view to_string(optimizer_policy e) { return optimizer_policy_names.name(e); }
 constexpr std::string_view to_string(lr_action e) { return lr_action_names.name(e); }
+constexpr std::string_view to_string(lr_family e) { return lr_family_names.name(e); }
+constexpr std::string_view to_string(grow_trigger e) { return grow_trigger_names.name(e); }
 constexpr std::string_view to_string(ffn_state e) { return ffn_state_names.name(e); }
 
 }  // namespace growth::sched

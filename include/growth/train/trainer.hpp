@@ -19,10 +19,11 @@
 /// 1:1, so this is exactly the model the next stage starts from); a shared-FFN or shallower model is
 /// evaluated as it is. Dropout is off in evaluation.
 ///
-/// Learning rate (per stage, restart_warmup; the first stage always restarts): linear warmup over
-/// `warmup` steps to `lr`, then linear decay to lr * min_lr_ratio at the stage's last step, constant after
-/// that (the demo may keep training the last stage past its end). continue_schedule: the same curve over
-/// the global step and the schedule's total steps.
+/// Learning rate: schedule/learning_rate.hpp. One curve family (`lr_schedule`: linear, cosine, wsd) with
+/// `warmup` steps to `lr` and a floor lr * min_lr_ratio; each stage's `enter.lr` says what happens at growth:
+/// restart_warmup starts a fresh curve over the stages up to the next restart (the reference code's
+/// per-stage schedule), continue_schedule keeps the global curve, rewarm ramps the global curve up over
+/// enter.rewarm_steps. Past the schedule's end (the demo's extension) the floor holds.
 ///
 /// Log. One row per eval interval (every eval_every global steps), at the end of each stage and at the end:
 /// step, stage, shape (e.g. L4-H128-A2-I512-S128), tokens, cumulative training FLOPs (sched cost model of
@@ -38,8 +39,16 @@
 /// a pure function of the stage-<i> state. Deterministic for a given seed and thread count (Eigen's
 /// parallel GEMM splits work by thread count).
 ///
-/// Interruption: set the stop flag (install_sigint_handler() does it on SIGINT); the trainer finishes the
-/// current step, writes `final` and returns with interrupted = true.
+/// Interruption: set the stop flag (install_sigint_handler() does it on SIGINT, SIGTERM and SIGHUP: what
+/// Ctrl-C, timeout, systemd and Slurm send); the trainer finishes the current step, writes `final` and
+/// returns with interrupted = true and the signal in run_result::signal.
+///
+/// Periodic checkpoints: with save_every = N > 0, the folder `last` is replaced (atomically, as every
+/// checkpoint) after every N-th global step, so a SIGKILL or power cut loses at most N steps; resuming
+/// from it continues bit for bit like stage-<i> and final.
+///
+/// Divergence: a non-finite training loss or gradient norm is a growth::error naming the step; the
+/// diverged state is not written as a checkpoint (the ones already written are kept).
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +56,7 @@
 #include <charconv>
 #include <bit>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -55,6 +65,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -67,8 +78,10 @@
 #include "../reference/bert.hpp"
 #include "../schedule/cost.hpp"
 #include "../schedule/json.hpp"
+#include "../schedule/learning_rate.hpp"
 #include "../schedule/schedule.hpp"
 #include "data.hpp"
+#include "growth_trigger.hpp"
 
 namespace growth::train {
 
@@ -107,9 +120,7 @@ inline model::grow_options grow_options_of(const sched::growth_ops& e) {
                                                       : depth_mode::identity;
   switch (e.ffn) {
     case sched::ffn_op::split_asym: g.ffn = model::ffn_growth::split_asym; break;
-    case sched::ffn_op::split_random:
-      throw error("schedule enter.ffn", "split, split_asym, unshare or unfactorize (model::grow has no split_random)",
-                  "\"split_random\"");
+    case sched::ffn_op::split_random: g.ffn = model::ffn_growth::split_random; break;
     default: g.ffn = model::ffn_growth::split; break;  // unshare / unfactorize are implied by the configs
   }
   g.hidden = e.hidden == sched::hidden_op::replicate ? model::hidden_growth::replicate : model::hidden_growth::mean_pad;
@@ -130,8 +141,10 @@ enum class progress_mode { automatic, bar, lines, quiet };
 struct trainer_options {
   std::uint64_t seed = 0;
   double lr = 1e-3;               ///< peak learning rate
-  std::size_t warmup = 0;         ///< warmup steps (per stage with restart_warmup)
+  std::size_t warmup = 0;         ///< warmup steps (of each segment: the first stage and every restart)
   double min_lr_ratio = 0.1;      ///< the decay ends at lr * min_lr_ratio
+  sched::lr_family lr_schedule = sched::lr_family::linear;  ///< the curve's family
+  double decay_fraction = 0.2;    ///< wsd: the last fraction of each segment decays
   reference::adamw_options adam{};
   std::size_t eval_every = 50;    ///< global steps between validation rows (0 = only at stage ends)
   /// Keep training the last stage past the schedule's end until the validation loss is <= target_loss
@@ -143,7 +156,18 @@ struct trainer_options {
   progress_mode progress = progress_mode::automatic;
   std::string label = "train";    ///< shown in the progress output
   std::size_t stop_after_step = 0;  ///< behave as if interrupted after this global step (0 = never; tests)
+  /// Replace the checkpoint `last` every save_every global steps (0 = never). Not stored in trainer_state:
+  /// it does not change the run, and a resumed run takes it from its own command line.
+  std::size_t save_every = 0;
+  /// Identifies the training text (e.g. its size and hash), written into trainer_state as "data" so a resume
+  /// can refuse another text; not part of the run's options (empty = not written).
+  std::string data_id;
   model::bert_config base{};      ///< non-shape config fields (dropout, initializer_range, ...)
+  /// A stage entered with enter.when = auto ends the previous stage when Staged Training's rule fires
+  /// (growth_trigger.hpp) against this curve: the target model's validation loss against training FLOPs
+  /// (required by such a schedule; not stored in trainer_state, a resumed run's schedule holds the outcome).
+  std::vector<curve_point> target_curve;
+  trigger_options trigger{};
 };
 
 struct log_row {
@@ -166,10 +190,18 @@ inline std::string csv_text(const std::vector<log_row>& rows) {
   return s;
 }
 
+/// An automatic growth (enter.when = auto): the step at which stage `stage` ended early, and why.
+struct growth_event {
+  std::size_t step = 0, stage = 0;
+  std::string why;
+};
+
 struct run_result {
   std::vector<log_row> rows;
+  std::vector<growth_event> growths;  ///< the automatic growths of this run() call
   bool complete = false;     ///< the schedule (and any extension) ran to its end
   bool interrupted = false;  ///< stopped by the stop flag / stop_after_step; `final` holds the state
+  int signal = 0;            ///< the signal that interrupted the run (SIGINT, SIGTERM, SIGHUP), 0 if none
   std::size_t steps = 0;
   double flops = 0, wall_seconds = 0, final_val_loss = 0;
 };
@@ -179,10 +211,16 @@ inline std::atomic<bool>& interrupt_flag() {
   static std::atomic<bool> f{false};
   return f;
 }
+/// The signal that set interrupt_flag() (0 while none did).
+inline std::atomic<int>& interrupt_signal() {
+  static std::atomic<int> s{0};
+  return s;
+}
 namespace detail {
-inline void on_sigint(int) {
+inline void on_sigint(int sig) {
+  interrupt_signal().store(sig);
   interrupt_flag().store(true);
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
+  std::signal(sig, SIG_DFL);  // a second Ctrl-C (or kill) ends the process at once
 }
 /// A double stored bit-exactly in JSON (hex of its bits).
 inline io::json exact(double v) {
@@ -198,8 +236,11 @@ inline double exact_from(const io::json& j, std::string_view what) {
   return std::bit_cast<double>(static_cast<std::uint64_t>(b));
 }
 }  // namespace detail
-/// SIGINT sets interrupt_flag() (the trainer then finishes its step, checkpoints and returns).
-inline void install_sigint_handler() { std::signal(SIGINT, detail::on_sigint); }
+/// SIGINT, SIGTERM and SIGHUP set interrupt_flag() (the trainer then finishes its step, checkpoints and
+/// returns). SIGTERM and SIGHUP are what timeout(1), systemd and Slurm send before killing.
+inline void install_sigint_handler() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, detail::on_sigint);
+}
 
 // ------------------------------------------------------------------------------------------------------------
 // Options <-> JSON (stored in trainer_state.json so --resume needs nothing else).
@@ -212,6 +253,10 @@ inline io::json options_to_json(const trainer_options& o) {
   j["min_lr_ratio"] = detail::exact(o.min_lr_ratio);
   j["weight_decay"] = detail::exact(o.adam.weight_decay);
   j["max_grad_norm"] = detail::exact(o.adam.max_grad_norm);
+  j["beta1"] = detail::exact(o.adam.beta1);
+  j["beta2"] = detail::exact(o.adam.beta2);
+  j["lr_schedule"] = std::string(sched::to_string(o.lr_schedule));
+  j["decay_fraction"] = detail::exact(o.decay_fraction);
   j["eval_every"] = o.eval_every;
   j["target_loss"] = o.target_loss ? detail::exact(*o.target_loss) : io::json();
   j["max_total_steps"] = o.max_total_steps;
@@ -233,6 +278,17 @@ inline void options_from_json(const io::json& j, trainer_options& o) {
   o.min_lr_ratio = detail::exact_from(j.at("min_lr_ratio"), "trainer_state options.min_lr_ratio");
   o.adam.weight_decay = detail::exact_from(j.at("weight_decay"), "trainer_state options.weight_decay");
   o.adam.max_grad_norm = detail::exact_from(j.at("max_grad_norm"), "trainer_state options.max_grad_norm");
+  // Written since the learning-rate families were added; older states mean the defaults of that time.
+  if (const io::json* b = j.find("beta1")) o.adam.beta1 = detail::exact_from(*b, "trainer_state options.beta1");
+  if (const io::json* b = j.find("beta2")) o.adam.beta2 = detail::exact_from(*b, "trainer_state options.beta2");
+  if (const io::json* f = j.find("lr_schedule")) {
+    const std::string& n = f->as_string("trainer_state options.lr_schedule");
+    const auto fam = sched::lr_family_names.parse(n);
+    if (!fam) throw error("trainer_state options.lr_schedule", sched::lr_family_names.alternatives(), "\"" + n + "\"");
+    o.lr_schedule = *fam;
+  }
+  if (const io::json* f = j.find("decay_fraction"))
+    o.decay_fraction = detail::exact_from(*f, "trainer_state options.decay_fraction");
   o.eval_every = j.at("eval_every").as_size("trainer_state options.eval_every");
   const io::json& t = j.at("target_loss");
   o.target_loss = t.is_null() ? std::nullopt : std::optional<double>(detail::exact_from(t, "trainer_state options.target_loss"));
@@ -284,7 +340,12 @@ class progressive_trainer {
       if (sched_.stages[i].shape.seq_len < 3)
         throw error("schedule stage " + std::to_string(i) + " trained seq_len", ">= 3",
                     std::to_string(sched_.stages[i].shape.seq_len));
-    if (!(opt_.lr > 0)) throw error("trainer lr", "> 0", std::to_string(opt_.lr));
+    lr_curve().validate();
+    for (std::size_t i = 1; i < sched_.stages.size(); ++i)
+      if (sched_.stages[i].enter.when == sched::grow_trigger::automatic && opt_.target_curve.size() < 2)
+        throw error("schedule stage " + std::to_string(i) + " enter.when = \"auto\"",
+                    "a target curve of at least 2 points (trainer_options::target_curve)",
+                    std::to_string(opt_.target_curve.size()) + " point(s)");
     total_steps_ = 0;
     for (const auto& s : sched_.stages) total_steps_ += s.steps;
     build(0);
@@ -359,42 +420,48 @@ class progressive_trainer {
     restore(std::move(s), ck.params, ck.opt->exp_avg, ck.opt->exp_avg_sq, ck.opt->step);
   }
 
-  /// Continues, under this trainer's schedule, a run that `other` trained up to the end of one of its
-  /// stages (other.run() stopped there, e.g. by stop_after_step). Both schedules must agree on every stage up
-  /// to that one (shape, steps, entry operators) and on the run settings, and both trainers on seed, lr,
-  /// warmup, min_lr_ratio and AdamW options; the stages after it may differ. Batches, masks and dropout are
-  /// functions of (seed, step) and a stage's learning rate depends only on earlier stages (or, for a stage
-  /// that continues the global decay, on the total step count, then also required equal), so the run
-  /// continued here is bit-identical to the one this trainer would train from step 0. A study trains a
-  /// shared low-cost stage once and forks it into several growth operators this way.
+  /// Continues, under this trainer's schedule, a run that `other` trained up to its current step t (it
+  /// stopped there by pause_at, or at a stage end). The fork is refused unless both runs are the same run up
+  /// to t: equal run settings; equal stages before `other`'s current stage, and that stage equal but for its
+  /// length, which must cover t here too; the same learning rate at every step 1..t (checked step by step:
+  /// under wsd a short budget's stable phase is a prefix of a long one's; a stage that continues a global
+  /// linear decay needs equal totals); equal seed, AdamW options, eval interval and base config. Batches,
+  /// masks and dropout are functions of (seed, step), so the continued run is bit-identical to the one this
+  /// trainer would train from step 0. A study trains a shared low-cost stage once and forks it into several
+  /// growth operators; the demo trains one stable baseline and forks a decay at each budget.
   void continue_from(const progressive_trainer& other) {
     if (st_.step != 0) throw error("continue_from", "a trainer that has not trained", "step " + std::to_string(st_.step));
     const state& o = other.st_;
     const std::size_t s = o.stage;
-    if (o.step == 0 || o.stage_step != other.sched_.stages[s].steps)
-      throw error("continue_from: the other run", "stopped at the end of a stage",
-                  "step " + std::to_string(o.stage_step) + " of stage " + std::to_string(s));
-    if (s + 1 >= sched_.stages.size())
-      throw error("continue_from: this schedule", "a stage after stage " + std::to_string(s), std::to_string(sched_.stages.size()) + " stage(s)");
+    if (o.step == 0) throw error("continue_from: the other run", "at least one step trained", "step 0");
+    if (s >= sched_.stages.size())
+      throw error("continue_from: this schedule", "a stage " + std::to_string(s), std::to_string(sched_.stages.size()) + " stage(s)");
     if (!(sched_.run == other.sched_.run))
       throw error("continue_from: run settings", "the other run's (vocab, batch, masking)", "different ones");
-    bool global_lr = false;
-    for (std::size_t i = 0; i <= s; ++i) {
+    for (std::size_t i = 0; i < s; ++i)
       if (!(sched_.stages[i] == other.sched_.stages[i]))
         throw error("continue_from: stage " + std::to_string(i), "the other run's stage " + std::to_string(i), "a different one");
-      global_lr = global_lr || (i > 0 && sched_.stages[i].enter.lr != sched::lr_action::restart_warmup);
-    }
-    if (global_lr && total_steps_ != other.total_steps_)
-      throw error("continue_from: total steps (a shared stage continues the global lr decay)",
-                  std::to_string(other.total_steps_), std::to_string(total_steps_));
+    sched::stage here = sched_.stages[s];
+    here.steps = other.sched_.stages[s].steps;
+    if (!(here == other.sched_.stages[s]))
+      throw error("continue_from: stage " + std::to_string(s), "the other run's stage (its length aside)", "a different one");
+    if (sched_.stages[s].steps < o.stage_step)
+      throw error("continue_from: stage " + std::to_string(s) + " steps", "at least the other run's " + std::to_string(o.stage_step),
+                  std::to_string(sched_.stages[s].steps));
     const trainer_options& a = other.opt_;
-    if (a.seed != opt_.seed || a.lr != opt_.lr || a.warmup != opt_.warmup || a.min_lr_ratio != opt_.min_lr_ratio ||
-        !(a.adam == opt_.adam))
-      throw error("continue_from: options", "the other run's seed, lr, warmup, min_lr_ratio and AdamW options", "different ones");
+    if (a.seed != opt_.seed || !(a.adam == opt_.adam) || a.eval_every != opt_.eval_every)
+      throw error("continue_from: options", "the other run's seed, AdamW options and eval interval", "different ones");
+    for (std::size_t t = 1, st = 0, ss = 0; t <= o.step; ++t) {  // (st, ss): stage and 1-based stage step of t
+      if (++ss > sched_.stages[st].steps && st < s) { ++st; ss = 1; }
+      if (lr_at(st, ss, t) != other.lr_at(st, ss, t))
+        throw error("continue_from: learning rate at step " + std::to_string(t), fmt_lr(other.lr_at(st, ss, t)) + " (the other run's)",
+                    fmt_lr(lr_at(st, ss, t)));
+    }
     if (!(config_of(s) == other.config_of(s)))
       throw error("continue_from: stage " + std::to_string(s) + " model config", "the other run's", "a different one (base options)");
     auto& om = *other.optim_;
     restore(o, other.model_->flat_params(), om.first_moment_flat(), om.second_moment_flat(), om.step_count());
+    st_.complete = false;
   }
 
   /// Runs (or continues) the schedule, then the optional extension toward target_loss.
@@ -405,7 +472,7 @@ class progressive_trainer {
     const auto run_start = clock::now();
     const std::size_t start_step = st_.step;
     const std::size_t cap = run_cap();
-    bool interrupted = false;
+    bool interrupted = false, paused = false;
     announce_stage();
     while (!st_.complete) {
       // Stage boundary: grow into the next stage (also right after resuming from a stage-<i> checkpoint).
@@ -421,10 +488,16 @@ class progressive_trainer {
       const bool periodic = opt_.eval_every > 0 && st_.step % opt_.eval_every == 0;
       const bool at_cap = !in_schedule && st_.step >= cap;  // the extension's last step
       if (periodic || stage_end || at_cap) add_row();
-      if (stage_end) checkpoint("stage-" + std::to_string(st_.stage));
+      const bool triggered = periodic && in_schedule && !stage_end && auto_trigger();
+      if (stage_end || triggered) checkpoint("stage-" + std::to_string(st_.stage));
+      if (opt_.save_every > 0 && st_.step % opt_.save_every == 0) checkpoint("last");
       progress(run_start, start_step, cap);
       if (st_.step >= total_steps_ && !extending()) {
         st_.complete = true;
+        break;
+      }
+      if (pause_at_ > 0 && st_.step >= pause_at_) {
+        paused = true;
         break;
       }
       if ((stop && stop->load()) || (opt_.stop_after_step > 0 && st_.step >= opt_.stop_after_step)) {
@@ -434,11 +507,13 @@ class progressive_trainer {
     }
     if (st_.step >= total_steps_ && !extending()) st_.complete = true;
     if (bar_ && !quiet_) std::printf("\n");
-    checkpoint("final");
+    if (!paused) checkpoint("final");
     run_result r;
     r.rows = st_.rows;
+    r.growths = std::exchange(growths_, {});
     r.complete = st_.complete;
     r.interrupted = interrupted && !st_.complete;
+    if (r.interrupted && stop == &interrupt_flag()) r.signal = interrupt_signal().load();
     r.steps = st_.step;
     r.flops = st_.flops;
     r.wall_seconds = st_.wall;
@@ -458,7 +533,7 @@ class progressive_trainer {
       std::copy(model_->flat_params().begin(), model_->flat_params().end(), unpooled_->flat_params().begin());
       m = unpooled_.get();
     }
-    for (const auto& b : data_.validation_batches()) {
+    for (const auto& b : data_.validation_batches(sched_.run.masked_per_mille)) {
       const auto r = m->evaluate(b);
       sum += r.loss * static_cast<double>(r.targets);
       n += r.targets;
@@ -466,18 +541,20 @@ class progressive_trainer {
     return n ? sum / static_cast<double>(n) : 0.0;
   }
 
-  /// The learning rate of the next step (1-based stage step / global step as in the file comment).
-  [[nodiscard]] double lr_at(std::size_t stage, std::size_t stage_step, std::size_t global_step) const {
-    const bool restart = stage == 0 || sched_.stages[stage].enter.lr == sched::lr_action::restart_warmup;
-    const std::size_t t = restart ? stage_step : global_step;
-    const std::size_t end = restart ? sched_.stages[stage].steps : total_steps_;
-    const double peak = opt_.lr;
-    if (opt_.warmup > 0 && t <= opt_.warmup) return peak * static_cast<double>(t) / static_cast<double>(opt_.warmup);
-    const double floor = peak * opt_.min_lr_ratio;
-    if (end <= opt_.warmup || t >= end) return floor;
-    const double left = static_cast<double>(end - t) / static_cast<double>(end - opt_.warmup);
-    return floor + (peak - floor) * left;
+  /// The learning-rate curve of this run (schedule/learning_rate.hpp).
+  [[nodiscard]] sched::lr_curve lr_curve() const {
+    return {.family = opt_.lr_schedule, .peak = opt_.lr, .warmup = opt_.warmup, .min_ratio = opt_.min_lr_ratio,
+            .decay_fraction = opt_.decay_fraction};
   }
+  /// The learning rate of a step (1-based stage step and global step).
+  [[nodiscard]] double lr_at(std::size_t stage, std::size_t stage_step, std::size_t global_step) const {
+    return sched::lr_at(lr_curve(), sched_.stages, stage, stage_step, global_step);
+  }
+
+  /// Stops run() after global step `step` as at the end of the schedule, but resumable: run() may be called
+  /// again (after another pause_at) and goes on as if it had never stopped. 0 = no pause. A study or the
+  /// demo pauses a run where another one forks from it (continue_from).
+  void pause_at(std::size_t step) { pause_at_ = step; }
 
  private:
   using clock = std::chrono::steady_clock;
@@ -551,10 +628,13 @@ class progressive_trainer {
   void train_step() {
     const auto t0 = clock::now();
     const auto shape = sched_.stages[st_.stage].shape;
-    const auto b = data_.train_batch(opt_.seed, st_.step, shape.seq_len, sched_.run.batch_size);
+    const auto b = data_.train_batch(opt_.seed, st_.step, shape.seq_len, sched_.run.batch_size, sched_.run.masked_per_mille);
     const auto r = model_->forward_backward(b, mix64(opt_.seed ^ mix64(st_.step + 0x5eedULL)));
+    // Divergence stops the run before the state is updated or saved (see the file comment).
+    if (!std::isfinite(r.loss)) diverged("training loss", r.loss, st_.step + 1);
     const double lr = lr_at(st_.stage, st_.stage_step + 1, st_.step + 1);
-    optim_->step(model_->flat_params(), model_->flat_grads(), lr);
+    const double grad_norm = optim_->step(model_->flat_params(), model_->flat_grads(), lr);
+    if (!std::isfinite(grad_norm)) diverged("gradient norm", grad_norm, st_.step + 1);
     ++st_.step;
     ++st_.stage_step;
     st_.flops += flops_per_step(st_.stage);
@@ -563,6 +643,35 @@ class progressive_trainer {
     ++st_.loss_count;
     last_lr_ = lr;
     st_.wall += std::chrono::duration<double>(clock::now() - t0).count();
+  }
+
+  [[noreturn]] void diverged(const char* what, double v, std::size_t step) const {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    throw error(std::string(what) + " at step " + std::to_string(step) + " (stage " + std::to_string(st_.stage) + ")",
+                "a finite value (the run diverged: try a lower learning rate)",
+                std::string(buf) + "; not checkpointed, " +
+                    (last_saved_.empty() ? std::string("no checkpoint written yet") : "last checkpoint " + last_saved_.string()));
+  }
+
+  /// After a periodic row inside stage s: if stage s+1 is entered automatically and the rule fires on stage
+  /// s's rows so far, stage s ends here and its remaining steps move to stage s+1 (the total is unchanged).
+  bool auto_trigger() {
+    const std::size_t s = st_.stage;
+    if (s + 1 >= sched_.stages.size() || sched_.stages[s + 1].enter.when != sched::grow_trigger::automatic) return false;
+    std::vector<curve_point> small;
+    for (const auto& r : st_.rows)
+      if (r.stage == s) small.push_back({r.flops, r.val_loss});
+    const trigger_decision d = should_grow(small, opt_.target_curve, opt_.trigger);
+    if (!d.fire) return false;
+    const std::size_t left = sched_.stages[s].steps - st_.stage_step;
+    sched_.stages[s].steps = st_.stage_step;
+    sched_.stages[s + 1].steps += left;
+    growths_.push_back({st_.step, s, d.why});
+    if (!quiet_)
+      std::printf("%s[%s] automatic growth after step %zu (stage %zu ends %zu steps early): %s\n", bar_ ? "\n" : "",
+                  opt_.label.c_str(), st_.step, s + 1, left, d.why.c_str());
+    return true;
   }
 
   void add_row() {
@@ -575,6 +684,7 @@ class progressive_trainer {
     r.wall_seconds = st_.wall;
     r.train_loss = st_.loss_count ? st_.loss_sum / static_cast<double>(st_.loss_count) : 0.0;
     r.val_loss = evaluate();
+    if (!std::isfinite(r.val_loss)) diverged("validation loss", r.val_loss, st_.step);
     st_.loss_sum = 0;
     st_.loss_count = 0;
     st_.rows.push_back(r);
@@ -623,6 +733,7 @@ class progressive_trainer {
     ts["lr"] = last_lr_;
     ts["schedule"] = sched::to_json(sched_);
     ts["options"] = options_to_json(opt_);
+    if (!opt_.data_id.empty()) ts["data"] = opt_.data_id;
     io::json rows = io::json::array();
     for (const auto& r : st_.rows) {
       io::json j = io::json::object();
@@ -638,12 +749,16 @@ class progressive_trainer {
     }
     ts["rows"] = std::move(rows);
     ts["csv"] = csv_text(st_.rows);
+    // Weights can overflow to Inf after a step whose loss was still finite; never save such a state.
+    for (const float x : model_->flat_params())
+      if (!std::isfinite(x)) diverged("parameters", static_cast<double>(x), st_.step);
     std::filesystem::create_directories(opt_.out_dir);
     const auto params = model_->parameters();
     const auto m = optim_->first_moment();
     const auto v = optim_->second_moment();
     io::optimizer_views<float> ov{m, v, optim_->step_count(), {}};
     io::save_checkpoint(opt_.out_dir / name, model_->config(), params, vocab_, &ov, ts);
+    last_saved_ = opt_.out_dir / name;
   }
 
   sched::runtime_schedule sched_;
@@ -656,7 +771,16 @@ class progressive_trainer {
   std::unique_ptr<optim_t> optim_;
   state st_;
   double last_lr_ = 0;
+  std::size_t pause_at_ = 0;
+  std::vector<growth_event> growths_;
+  std::filesystem::path last_saved_;  ///< the latest checkpoint written (named by a divergence error)
   bool bar_ = false, quiet_ = false;
+
+  static std::string fmt_lr(double v) {
+    char b[40];
+    std::snprintf(b, sizeof b, "%.17g", v);
+    return b;
+  }
 };
 
 }  // namespace growth::train
