@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of the growth tool's init / inspect / eval subcommands (registered by
 # tests/tools/CMakeLists.txt). Usage: cli_test.sh <step> <growth executable> <work dir>
-# Steps: init (creates <work>/ckpt, the fixture of the others), inspect, eval, dump, errors.
+# Steps: init (creates <work>/ckpt, the fixture of the others), inspect, eval, dump, errors, faults.
 set -u
 step=$1
 tool=$2
@@ -169,6 +169,98 @@ case "$step" in
     "$tool" --allow-nonfinite inspect --model nanck >/dev/null || fail "--allow-nonfinite before the subcommand refused"
     rm -rf nanck
     echo "errors ok"
+    ;;
+  faults)
+    # Issue #14's faults: nothing overwritten that was not named as output, no hang, no wrapped number, no
+    # silent exit 0. Each case must exit non-zero with a "growth: error:" naming the culprit.
+    expect_error() {  # expect_error <pattern> <args...>
+      local pat=$1
+      shift
+      local rc=0
+      timeout 60 "$tool" "$@" >err.out 2>err.txt || rc=$?
+      [[ $rc -ne 0 ]] || fail "'$*' succeeded"
+      [[ $rc -ne 124 ]] || fail "'$*' hung (killed by timeout)"
+      [[ $rc -lt 128 ]] || fail "'$*' crashed (exit $rc)"
+      grep -q 'growth: error' err.txt || { cat err.txt; fail "'$*': no growth: error line"; }
+      grep -q -- "$pat" err.txt || { cat err.txt; fail "'$*': message does not name '$pat'"; }
+    }
+    rm -rf f && mkdir f
+    ev=(eval --model ckpt --text text.txt --batches 1)
+    # Output targets: a device, a FIFO, a folder are refused; a symlink is written through (kept, target
+    # replaced); a path inside the --model folder (directly or through a link) is refused.
+    mkfifo f/fifo
+    expect_error 'character device' "${ev[@]}" --dump /dev/null
+    [[ -c /dev/null ]] || fail "/dev/null is no longer a device"
+    expect_error 'FIFO' "${ev[@]}" --dump f/fifo
+    [[ -p f/fifo ]] || fail "the FIFO was replaced"
+    sum=$(cksum <ckpt/model.safetensors)
+    expect_error 'outside the --model folder' "${ev[@]}" --dump ckpt/model.safetensors
+    ln -s ../ckpt/model.safetensors f/link
+    expect_error 'outside the --model folder' "${ev[@]}" --dump f/link
+    [[ $(cksum <ckpt/model.safetensors) == "$sum" ]] || fail "the input model.safetensors was overwritten"
+    echo old >f/real && ln -s real f/dumplink
+    "$tool" "${ev[@]}" --dump f/dumplink >/dev/null || fail "--dump through a symlink failed"
+    [[ -L f/dumplink && -s f/real && $(head -c 3 f/real) != old ]] || fail "--dump did not write through the symlink"
+    ln -s nowhere f/dangling
+    expect_error 'dangling' "${ev[@]}" --dump f/dangling
+    expect_error 'outside the --model folder' train --model ckpt --text text.txt --steps 1 --out f/t1 --log ckpt/log.csv
+    expect_error 'FIFO' train --model ckpt --text text.txt --steps 1 --out f/t1 --log f/fifo
+    [[ ! -e f/t1 ]] || fail "train wrote --out after refusing --log"
+    # Inputs that are not regular files: refused at once, never a hang or a bad_alloc.
+    expect_error 'FIFO' eval --model ckpt --text f/fifo
+    expect_error 'folder' eval --model ckpt --text ckpt
+    cp -r ckpt f/fifock && rm f/fifock/config.json && mkfifo f/fifock/config.json
+    expect_error 'FIFO' eval --model f/fifock --text text.txt
+    cp -r ckpt f/fifost && rm f/fifost/model.safetensors && mkfifo f/fifost/model.safetensors
+    expect_error 'FIFO' inspect --model f/fifost
+    cp -r ckpt f/fifovoc && rm f/fifovoc/vocab.txt && mkfifo f/fifovoc/vocab.txt
+    expect_error 'FIFO' eval --model f/fifovoc --text text.txt
+    cp -r ckpt f/dirck && rm f/dirck/config.json && mkdir f/dirck/config.json
+    expect_error 'folder' eval --model f/dirck --text text.txt
+    # Numbers: negatives refused (not wrapped), bounds on threads, batch and sequence length, --lr finite > 0.
+    expect_error 'non-negative' train --model ckpt --text text.txt --steps -1 --out f/t2
+    expect_error 'non-negative' train --model ckpt --text text.txt --steps 1 --seed -5 --out f/t2
+    expect_error 'non-negative' eval --model ckpt --text text.txt --seq-len -1
+    expect_error 'non-negative' init --config config.json --text text.txt --out f/t2 --seed -1
+    expect_error 'at most 256' train --model ckpt --text text.txt --steps 1 --threads 100000 --out f/t2
+    expect_error 'at most 256' train --model ckpt --text text.txt --steps 1 --threads 5000 --out f/t2
+    expect_error 'at most 256' train --model ckpt --text text.txt --steps 1 --threads 4294967296 --out f/t2
+    expect_error 'at most 4096' train --model ckpt --text text.txt --steps 1 --batch 100000 --out f/t2
+    expect_error 'at most 4096' eval --model ckpt --text text.txt --batch-size 1000000
+    expect_error 'at most 8192' train --model ckpt --text text.txt --steps 1 --seq-len 100000 --out f/t2
+    for lr in inf nan 0 -1; do expect_error '--lr' train --model ckpt --text text.txt --steps 1 --lr "$lr" --out f/t2; done
+    [[ ! -e f/t2 ]] || fail "a refused train wrote --out"
+    # stdout that cannot be written is a failure.
+    if [[ -e /dev/full ]]; then
+      rc=0; "$tool" "${ev[@]}" >/dev/full 2>err.txt || rc=$?
+      [[ $rc -ne 0 ]] || fail "eval > /dev/full exited 0"
+      grep -q 'standard output' err.txt || fail "eval > /dev/full: no message: $(cat err.txt)"
+    fi
+    # Divergence: a checkpoint whose embeddings are 3e38 evaluates to NaN, and training from it stops at step
+    # 1 without writing a checkpoint.
+    cp -r ckpt f/huge
+    hlen=$(od -An -t u8 -N8 f/huge/model.safetensors | tr -d ' ')
+    /usr/bin/python3 - f/huge/model.safetensors <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+o = h["bert.embeddings.word_embeddings.weight"]["data_offsets"]
+b[8 + n + o[0]:8 + n + o[1]] = struct.pack('<f', 3e38) * ((o[1] - o[0]) // 4)
+open(p, 'wb').write(b)
+PY
+    expect_error 'mlm_loss' eval --model f/huge --text text.txt --batches 1
+    expect_error 'step 1' train --model f/huge --text text.txt --steps 3 --batch 2 --seq-len 16 --out f/t3 --threads 1
+    [[ ! -e f/t3/final && ! -e f/t3/stage-0 ]] || fail "a diverged run wrote a checkpoint"
+    # --resume with options that define the run: refused, not silently ignored.
+    "$tool" train --model ckpt --text text.txt --steps 2 --batch 2 --seq-len 16 --out f/run --threads 1 --max-validation 4 >/dev/null ||
+      fail "train failed"
+    expect_error '--steps' train --resume f/run/final --out f/run --text text.txt --steps 5
+    expect_error '--model' train --resume f/run/final --out f/run --text text.txt --model ckpt
+    expect_error '--lr' train --resume f/run/final --out f/run --text text.txt --lr 0.1
+    expect_error 'the text the run was trained on' train --resume f/run/final --out f/run2 --text ckpt/vocab.txt
+    # init --out '': a growth::error naming --out.
+    expect_error '--out' init --config config.json --text text.txt --out ''
+    rm -rf f
+    echo "faults ok"
     ;;
   *)
     fail "unknown step"
