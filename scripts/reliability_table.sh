@@ -98,7 +98,7 @@ snapshot() { find "$work" -mindepth 1 -printf '%P %s %T@\n' | sort; }
 accept() {  # accept "<input>" args...: a run that must succeed (exit 0) and write nothing
   local what="$1"; shift
   snapshot > "$snap/before"
-  "$tool" "$@" > "$snap/out" 2>&1
+  timeout 60 "$tool" "$@" > "$snap/out" 2>&1
   local rc=$?
   snapshot > "$snap/after"
   local wrote="no" ok="ok"
@@ -109,7 +109,7 @@ accept() {  # accept "<input>" args...: a run that must succeed (exit 0) and wri
 try() {  # try "<bad input>" args...
   local what="$1"; shift
   snapshot > "$snap/before"
-  "$tool" "$@" > "$snap/out" 2>&1
+  timeout 60 "$tool" "$@" > "$snap/out" 2>&1
   local rc=$?
   snapshot > "$snap/after"
   local msg; msg="$(grep -m1 'growth: error' "$snap/out" || head -c 300 "$snap/out")"
@@ -150,13 +150,111 @@ try "optimizer step metadata \"-3\""                  train --resume optstep --o
 try "trainer_state.json with seed \"abc\""             train --resume tsseed --out new_resume3 --text text.txt
 try "trainer_state.json cut short"                    train --resume tsbroken --out new_resume4 --text text.txt
 
+# --- faults (issue #14): nothing overwritten, nothing lost, no hang ------------------------------------------
+mkfifo fifo
+mkdir -p dumps && ln -sfn ../good/model.safetensors dumps/into_model && ln -sfn nowhere dumps/dangling
+for f in config.json model.safetensors vocab.txt; do
+  d="fifo_${f%%.*}"; rm -rf "$d"; cp -r good "$d"; rm "$d/$f"; mkfifo "$d/$f"
+done
+rm -rf dir_config; cp -r good dir_config; rm dir_config/config.json; mkdir dir_config/config.json
+craft huge "$first_tensor"'; o = h["bert.embeddings.word_embeddings.weight"]["data_offsets"]; data[o[0]:o[1]] = struct.pack("<f", 3e38) * ((o[1] - o[0]) // 4)'
+ev=(eval --model good --text text.txt --batches 1)
+tr=(train --model good --text text.txt --batch 2 --seq-len 16 --threads 1 --max-validation 4)
+try "--dump onto a device (/dev/null)"                 "${ev[@]}" --dump /dev/null
+try "--dump onto a FIFO"                               "${ev[@]}" --dump fifo
+try "--dump onto the input's model.safetensors"        "${ev[@]}" --dump good/model.safetensors
+try "--dump through a symlink into the input"          "${ev[@]}" --dump dumps/into_model
+try "--dump onto a dangling symlink"                   "${ev[@]}" --dump dumps/dangling
+try "--log onto a FIFO"                                "${tr[@]}" --steps 1 --out new_log1 --log fifo
+try "--log inside the --model folder"                  "${tr[@]}" --steps 1 --out new_log2 --log good/log.csv
+try "--text is a FIFO (no hang)"                       eval --model good --text fifo
+try "config.json is a FIFO (no hang)"                  eval --model fifo_config --text text.txt
+try "model.safetensors is a FIFO (no hang)"            inspect --model fifo_model
+try "vocab.txt is a FIFO (no hang)"                    eval --model fifo_vocab --text text.txt
+try "--text is a folder"                               eval --model good --text good
+try "config.json is a folder"                          eval --model dir_config --text text.txt
+try "--steps -1 (would wrap to 2^64-1)"                "${tr[@]}" --steps -1 --out new_n1
+try "--seed -5"                                        "${tr[@]}" --steps 1 --seed -5 --out new_n2
+try "--seq-len -1"                                     eval --model good --text text.txt --seq-len -1
+try "--threads 100000 (crashed)"                       "${tr[@]}" --steps 1 --threads 100000 --out new_n3
+try "--threads 5000 (aborted in libgomp)"              "${tr[@]}" --steps 1 --threads 5000 --out new_n4
+try "--threads 2^32 (wrapped)"                         "${tr[@]}" --steps 1 --threads 4294967296 --out new_n5
+try "--batch 100000"                                   "${tr[@]}" --steps 1 --batch 100000 --out new_n6
+try "--seq-len 100000"                                 "${tr[@]}" --steps 1 --seq-len 100000 --out new_n7
+try "--lr inf"                                         "${tr[@]}" --steps 1 --lr inf --out new_lr1
+try "--lr nan"                                         "${tr[@]}" --steps 1 --lr nan --out new_lr2
+try "--lr 0"                                           "${tr[@]}" --steps 1 --lr 0 --out new_lr3
+try "--lr 1e30 (trained to NaN)"                       "${tr[@]}" --steps 1 --lr 1e30 --out new_lr4
+try "weights of 3e38: the loss is NaN"                 eval --model huge --text text.txt --batches 1
+try "--resume with --steps (was ignored)"              train --resume run/final --out new_r1 --text text.txt --steps 5
+try "--resume with --model (was ignored)"              train --resume run/final --out new_r2 --text text.txt --model good
+try "--resume with --schedule (was ignored)"           train --resume run/final --out new_r3 --text text.txt --schedule sched_key.json
+try "--resume with another --text"                     train --resume run/final --out new_r4 --text vocab.txt
+try "init --out ''"                                    init --config config.json --vocab vocab.txt --out ''
+
+# stdout that cannot be written (try() redirects stdout itself, so this row is built by hand).
+snapshot > "$snap/before"
+timeout 60 "$tool" "${ev[@]}" > /dev/full 2> "$snap/out"; rc=$?
+snapshot > "$snap/after"
+msg="$(grep -m1 'growth: error' "$snap/out")"; ok="ok"; wrote="no"
+diff -q "$snap/before" "$snap/after" > /dev/null || wrote="**YES**"
+if [[ $rc -eq 0 || $rc -ge 128 || -z "$msg" || "$wrote" != "no" ]]; then ok="**FAIL**"; fail=1; fi
+rows+=("| stdout is full (\`> /dev/full\`) | \`growth ${ev[*]} > /dev/full\` | $rc | ${msg} | $wrote | $ok |")
+
+# Starts a long training run into $1 in the background (nothing is written while it trains: no rows, no
+# checkpoints before its end; extra flags after $1) and waits until it holds the --out lock; sets bg_pid.
+start_long() {
+  local out="$1"; shift
+  rm -rf "$out"
+  "$tool" "${tr[@]}" --steps 100000000 --eval-every 0 --out "$out" "$@" > "$out.log" 2>&1 &
+  bg_pid=$!
+  for _ in $(seq 3000); do grep -qs "pid $bg_pid" "$out/.growth.lock" && break; sleep 0.01; done
+  sleep 0.2  # into the training loop
+}
+start_long held
+try "a second growth train into a --out in use"        "${tr[@]}" --steps 2 --out held
+kill -TERM "$bg_pid"; wait "$bg_pid"
+
+# Signals: the run finishes its step, writes final, exits 128 + signal and says where it saved.
+for sig in INT TERM HUP; do
+  start_long "sig_$sig"
+  kill -"$sig" "$bg_pid"; wait "$bg_pid"; rc=$?
+  want=$((128 + $(kill -l "$sig")))
+  msg="$(grep -m1 'interrupted by' "sig_$sig.log")"; msg="${msg//$work\//}"
+  ok="ok"
+  if [[ $rc -ne $want || ! -f "sig_$sig/final/trainer_state.json" ]] || ! "$tool" inspect --model "sig_$sig/final" > /dev/null 2>&1; then
+    ok="**FAIL**"; fail=1
+  fi
+  rows+=("| SIG$sig during \`growth train\` | \`kill -$sig\` | $rc | $msg | final (loads; --resume continues bit for bit) | $ok |")
+done
+start_long sig_KILL --save-every 50
+for _ in $(seq 3000); do [[ -f sig_KILL/last/trainer_state.json ]] && break; sleep 0.01; done
+kill -KILL "$bg_pid"; wait "$bg_pid" 2> /dev/null; rc=$?
+ok="ok"
+step=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' sig_KILL/last/trainer_state.json 2>/dev/null)
+if [[ $rc -ne 137 ]] || ! "$tool" inspect --model sig_KILL/last > /dev/null 2>&1 || (( step % 50 != 0 )); then ok="**FAIL**"; fail=1; fi
+rows+=("| SIGKILL during \`growth train --save-every 50\` | \`kill -KILL\` | $rc | killed: no final; last holds step $step | last (loads; --resume continues bit for bit) | $ok |")
+
+# Divergence: training from the 3e38 checkpoint stops at step 1 and writes no checkpoint (the token cache
+# and the lock file are written before training starts).
+trh=(train --model huge --text text.txt --batch 2 --seq-len 16 --threads 1 --max-validation 4 --steps 3 --out diverged)
+"$tool" "${trh[@]}" > "$snap/out" 2>&1; rc=$?
+msg="$(grep -m1 'growth: error' "$snap/out")"; ok="ok"
+if [[ $rc -eq 0 || $rc -ge 128 || "$msg" != *"step 1"* ]] || compgen -G "diverged/final" > /dev/null || compgen -G "diverged/stage-*" > /dev/null; then
+  ok="**FAIL**"; fail=1
+fi
+rows+=("| training diverges (NaN loss at step 1) | \`growth ${trh[*]}\` | $rc | ${msg//|/\\|} | no checkpoint (only the token cache) | $ok |")
+
 {
-  echo "# Reliability: bad inputs"
+  echo "# Reliability: bad inputs and faults"
   echo
   echo "Generated by \`scripts/reliability_table.sh\` (do not edit by hand): each row runs the real \`growth\` tool"
-  echo "on a crafted bad file in a fresh temp folder. *Exit* is the exit code (2 = refused with a \`growth::error\`);"
-  echo "*Wrote* compares a listing of the whole temp folder (paths, sizes, modification times) before and after."
-  echo "Folder names such as \`hdrlen\` are copies of a valid tiny checkpoint with one thing broken."
+  echo "on a crafted bad file, a bad option or a fault (a FIFO, a device, a full stdout, a signal, a second run) in a"
+  echo "fresh temp folder. *Exit* is the exit code (2 = refused with a \`growth::error\`; 128 + the signal = an"
+  echo "interrupted run, its state saved); *Wrote* compares a listing of the whole temp folder (paths, sizes,"
+  echo "modification times) before and after, or for the signal rows names the checkpoint left behind."
+  echo "Folder names such as \`hdrlen\` are copies of a valid tiny checkpoint with one thing broken; \`fifo\` is a"
+  echo "named pipe, \`huge\` a checkpoint whose word embeddings are 3e38 (finite, but the forward pass overflows)."
   echo
   echo "| Bad input | Command | Exit | Message | Wrote | |"
   echo "|---|---|---|---|---|---|"
@@ -164,7 +262,10 @@ try "trainer_state.json cut short"                    train --resume tsbroken --
   echo
   echo "Also covered by tests (not the CLI): \`tests/reliability/test_hostile_files.cpp\` (every case above and more, with"
   echo "the message fragments checked), the fuzz targets in \`fuzz/\` (\`scripts/fuzz.sh\`), and"
-  echo "\`tests/reliability/test_interrupt.cpp\` (SIGKILL / SIGINT during \`growth train\`, resume bit for bit)."
+  echo "\`tests/reliability/test_interrupt.cpp\` (SIGKILL / SIGINT / SIGTERM / SIGHUP during \`growth train\`, \`--save-every\`,"
+  echo "resume bit for bit; two runs into one \`--out\`) and \`tests/tools/cli_test.sh faults\`."
+  echo "Output files (\`--dump\`, \`--log\`, every atomic write) must be new or regular files; a symbolic link is"
+  echo "written through (the link is kept, the file it names replaced). Input files must be regular files."
   echo "NaN/Inf: refused by default with the tensor name; the tool reads them with the global flag"
   echo "\`--allow-nonfinite\`, the library with \`io::reader_options::allow_nonfinite\` / \`io::load_options::allow_nonfinite\`."
 } > "$out.tmp" && mv "$out.tmp" "$out"
