@@ -9,7 +9,7 @@
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tool="$(realpath -m "${1:-$repo/build-rel/tools/growth}")"
-out="${2:-$repo/docs/RELIABILITY.md}"
+out="$(realpath -m "${2:-$repo/docs/RELIABILITY.md}")"  # absolute: the script works in a temp folder
 [[ -x "$tool" ]] || { echo "reliability_table.sh: no growth binary at $tool (build the growth_tool target)" >&2; exit 2; }
 py=/usr/bin/python3
 work="$(mktemp -d /tmp/growth-reliability-XXXXXX)"
@@ -268,7 +268,7 @@ rows+=("| training diverges (NaN loss at step 1) | \`growth ${trh[*]}\` | $rc | 
   echo "written through (the link is kept, the file it names replaced). Input files must be regular files."
   echo "NaN/Inf: refused by default with the tensor name; the tool reads them with the global flag"
   echo "\`--allow-nonfinite\`, the library with \`io::reader_options::allow_nonfinite\` / \`io::load_options::allow_nonfinite\`."
-} > "$out.tmp" && mv "$out.tmp" "$out"
+} > "$out.tmp" && mv "$out.tmp" "$out" || { echo "reliability_table.sh: cannot write $out" >&2; exit 2; }
 echo "reliability_table.sh: wrote $out ($(( ${#rows[@]} )) rows)"
 [[ $fail -eq 0 ]] || echo "reliability_table.sh: some rows FAILED (see $out)" >&2
 exit $fail
