@@ -15,7 +15,8 @@
 /// two runs with the same corpus, vocabulary and seq_len validate on the same text.
 ///
 /// Masking (BERT, Devlin et al. 2019; HF DataCollatorForLanguageModeling): every position whose token is
-/// not [PAD], [CLS], [SEP] or [MASK] is selected with probability 0.15; a selected position gets [MASK]
+/// not [PAD], [CLS], [SEP] or [MASK] is selected with probability mask_prob (0.15; a schedule's
+/// masked_per_mille / 1000 in training); a selected position gets [MASK]
 /// with probability 0.8, a random token with 0.1 (uniform over the vocabulary minus those four special
 /// tokens), and keeps its token with 0.1. labels = the original id at selected positions, -100 elsewhere.
 /// The random stream is growth::rng(seed, sequence index), so a sequence's mask depends only on the seed
@@ -92,11 +93,7 @@ class mlm_dataset {
         sep_(tok.sep_id()),
         mask_(tok.mask_id()) {
     if (pack.seq_len < 3) throw error("packing seq_len", "at least 3 ([CLS] token [SEP])", std::to_string(pack.seq_len));
-    if (!(mask.mask_prob >= 0 && mask.mask_prob <= 1 && mask.replace_mask >= 0 && mask.replace_random >= 0 &&
-          mask.replace_mask + mask.replace_random <= 1))
-      throw error("masking_options", "probabilities in [0, 1] with replace_mask + replace_random <= 1",
-                  std::to_string(mask.mask_prob) + ", " + std::to_string(mask.replace_mask) + ", " +
-                      std::to_string(mask.replace_random));
+    check_masking(mask);
     if (vocab_size_ <= 4) throw error("vocabulary", "regular tokens besides the special ones", "none");
     for (std::size_t i = 0; i < stream.size(); ++i)
       if (stream[i] < 0 || stream[i] >= vocab_size_)
@@ -118,6 +115,14 @@ class mlm_dataset {
     }
   }
 
+  static void check_masking(const masking_options& mask) {
+    if (!(mask.mask_prob >= 0 && mask.mask_prob <= 1 && mask.replace_mask >= 0 && mask.replace_random >= 0 &&
+          mask.replace_mask + mask.replace_random <= 1))
+      throw error("masking_options", "probabilities in [0, 1] with replace_mask + replace_random <= 1",
+                  std::to_string(mask.mask_prob) + ", " + std::to_string(mask.replace_mask) + ", " +
+                      std::to_string(mask.replace_random));
+  }
+
   [[nodiscard]] std::size_t seq_len() const { return pack_.seq_len; }
   [[nodiscard]] std::size_t num_sequences() const { return ids_.size() / pack_.seq_len; }
   [[nodiscard]] const std::vector<std::size_t>& train_sequences() const { return train_; }
@@ -131,18 +136,24 @@ class mlm_dataset {
 
   /// Masks sequence i with the stream growth::rng(seed, i); writes S input ids and S labels.
   void mask(std::size_t i, std::uint64_t seed, std::int32_t* input_ids, std::int32_t* labels) const {
+    mask(i, seed, input_ids, labels, mask_opt_);
+  }
+  /// The same with other masking options (e.g. a schedule's masked_per_mille); checked like the constructor's.
+  void mask(std::size_t i, std::uint64_t seed, std::int32_t* input_ids, std::int32_t* labels,
+            const masking_options& mask_opt) const {
+    check_masking(mask_opt);
     const auto src = sequence(i);
     rng r(seed, i);
     for (std::size_t j = 0; j < src.size(); ++j) {
       const std::int32_t t = src[j];
       input_ids[j] = t;
       labels[j] = mlm_batch::ignore_label;
-      if (!is_maskable(t) || !(r.uniform() < mask_opt_.mask_prob)) continue;
+      if (!is_maskable(t) || !(r.uniform() < mask_opt.mask_prob)) continue;
       labels[j] = t;
       const double v = r.uniform();
-      if (v < mask_opt_.replace_mask) {
+      if (v < mask_opt.replace_mask) {
         input_ids[j] = mask_;
-      } else if (v < mask_opt_.replace_mask + mask_opt_.replace_random) {
+      } else if (v < mask_opt.replace_mask + mask_opt.replace_random) {
         std::int32_t x;
         do x = static_cast<std::int32_t>(r.below(static_cast<std::uint64_t>(vocab_size_)));
         while (!is_maskable(x));
@@ -153,6 +164,11 @@ class mlm_dataset {
 
   /// A batch of the given sequences, masked with seed.
   [[nodiscard]] mlm_batch make_batch(const std::vector<std::size_t>& sequences, std::uint64_t seed) const {
+    return make_batch(sequences, seed, mask_opt_);
+  }
+  [[nodiscard]] mlm_batch make_batch(const std::vector<std::size_t>& sequences, std::uint64_t seed,
+                                     const masking_options& mask_opt) const {
+    check_masking(mask_opt);
     mlm_batch b;
     b.batch_size = sequences.size();
     b.seq_len = pack_.seq_len;
@@ -163,7 +179,7 @@ class mlm_dataset {
     b.attention_mask.resize(n);
     b.sequence_index = sequences;
     for (std::size_t r = 0; r < sequences.size(); ++r) {
-      mask(sequences[r], seed, b.input_ids.data() + r * b.seq_len, b.labels.data() + r * b.seq_len);
+      mask(sequences[r], seed, b.input_ids.data() + r * b.seq_len, b.labels.data() + r * b.seq_len, mask_opt);
       const auto src = sequence(sequences[r]);
       for (std::size_t j = 0; j < b.seq_len; ++j) b.attention_mask[r * b.seq_len + j] = src[j] != pad_ ? 1 : 0;
     }
@@ -183,6 +199,10 @@ class mlm_dataset {
   }
   /// Training batch `step` of `epoch`: rows from epoch_order, masked with mix64(seed, epoch).
   [[nodiscard]] mlm_batch train_batch(std::uint64_t seed, std::size_t epoch, std::size_t step, std::size_t batch_size) const {
+    return train_batch(seed, epoch, step, batch_size, mask_opt_);
+  }
+  [[nodiscard]] mlm_batch train_batch(std::uint64_t seed, std::size_t epoch, std::size_t step, std::size_t batch_size,
+                                      const masking_options& mask_opt) const {
     const std::size_t per_epoch = train_batches_per_epoch(batch_size);
     if (step >= per_epoch)
       throw error("train_batch step", "< " + std::to_string(per_epoch) + " batches of " + std::to_string(batch_size) +
@@ -190,7 +210,7 @@ class mlm_dataset {
     const auto order = epoch_order(seed, epoch);
     std::vector<std::size_t> rows(order.begin() + static_cast<std::ptrdiff_t>(step * batch_size),
                                   order.begin() + static_cast<std::ptrdiff_t>((step + 1) * batch_size));
-    return make_batch(rows, mix64(seed ^ mix64(epoch)));
+    return make_batch(rows, mix64(seed ^ mix64(epoch)), mask_opt);
   }
   /// Validation batches in fixed order; the last one may be smaller.
   [[nodiscard]] std::size_t validation_batches(std::size_t batch_size) const {

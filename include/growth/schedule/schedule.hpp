@@ -37,7 +37,7 @@ struct schedule_diagnostic {
   static_assert(c != check_code::not_positive,
                 "growth schedule: steps, layers, hidden, heads, ffn, seq_len, pool_size, vocab_size, batch_size "
                 "and masked_per_mille must be positive");
-  static_assert(c != check_code::out_of_range, "growth schedule: masked_per_mille must be at most 1000");
+  static_assert(c != check_code::out_of_range, "growth schedule: masked_per_mille must be at most 999");
   static_assert(c != check_code::heads_not_divisor, "growth schedule: heads must divide hidden");
   static_assert(c != check_code::seq_len_exceeds_positions,
                 "growth schedule: seq_len must not exceed max_positions (the position table)");

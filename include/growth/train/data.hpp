@@ -9,8 +9,9 @@
 /// put validation text into its training data. Here the stream is packed once at the target length; every
 /// validation_every-th sequence is validation (data::mlm_dataset's rule); the bodies of the other
 /// sequences are concatenated into the training stream, which each stage packs at its own seq_len with no
-/// further split. Masking keeps BERT's 15% rate at every length, so a sequence half as long gets half the
-/// predictions (the paper's truncation view).
+/// further split. Masking keeps one rate at every length (the schedule's masked_per_mille, BERT's 150 =
+/// 15% by default), so a sequence half as long gets half the predictions (the paper's truncation view).
+/// The validation set is masked at the same rate (one fixed-mask set per rate).
 ///
 /// Determinism: training batch t (0-based global step) of length S is epoch e = t / P, batch t mod P of
 /// data::mlm_dataset::train_batch(seed, e, ...), P = full batches per epoch at length S: rows and masks
@@ -98,6 +99,16 @@ struct data_options {
   std::size_t eval_batch_size = 32;       ///< sequences per validation forward pass
 };
 
+/// A schedule's masked_per_mille (MLM targets per 1000 tokens) as masking options: mask_prob =
+/// masked_per_mille / 1000 (150 gives 0.15 bit for bit: both are the double nearest 0.15), BERT's 80/10/10.
+inline data::masking_options masking_of(std::size_t masked_per_mille) {
+  if (masked_per_mille < 1 || masked_per_mille > 999)
+    throw error("masked_per_mille", "in [1, 999] (MLM targets per 1000 tokens)", std::to_string(masked_per_mille));
+  data::masking_options m;
+  m.mask_prob = static_cast<double>(masked_per_mille) / 1000.0;
+  return m;
+}
+
 /// Training and validation data over one token stream (see the file comment).
 class data_source {
  public:
@@ -141,26 +152,32 @@ class data_source {
     return *train_.emplace(seq_len, std::move(ds)).first->second;
   }
 
-  /// Training batch for global step `step` (0-based) at length seq_len: a pure function of its arguments.
-  reference::batch train_batch(std::uint64_t seed, std::size_t step, std::size_t seq_len, std::size_t batch_size) {
+  /// Training batch for global step `step` (0-based) at length seq_len, masked_per_mille targets per 1000
+  /// tokens: a pure function of its arguments.
+  reference::batch train_batch(std::uint64_t seed, std::size_t step, std::size_t seq_len, std::size_t batch_size,
+                               std::size_t masked_per_mille = 150) {
+    const auto mask = masking_of(masked_per_mille);
     const auto& ds = train_set(seq_len);
     const std::size_t per_epoch = ds.train_batches_per_epoch(batch_size);
     if (per_epoch == 0)
       throw error("training data at seq_len " + std::to_string(seq_len),
                   "at least one batch of " + std::to_string(batch_size) + " sequences",
                   std::to_string(ds.train_sequences().size()) + " sequences");
-    return to_reference_batch(ds.train_batch(seed, step / per_epoch, step % per_epoch, batch_size));
+    return to_reference_batch(ds.train_batch(seed, step / per_epoch, step % per_epoch, batch_size, mask));
   }
 
-  /// The validation batches: full length, fixed masks (data::mlm_dataset::validation_mask_seed), built once.
-  const std::vector<reference::batch>& validation_batches() {
-    if (!valid_batches_.empty()) return valid_batches_;
+  /// The validation batches: full length, fixed masks (data::mlm_dataset::validation_mask_seed) at
+  /// masked_per_mille, built once per rate.
+  const std::vector<reference::batch>& validation_batches(std::size_t masked_per_mille = 150) {
+    const auto mask = masking_of(masked_per_mille);
+    auto& batches = valid_batches_[masked_per_mille];
+    if (!batches.empty()) return batches;
     for (std::size_t b = 0; b < valid_.size(); b += opt_.eval_batch_size) {
       const std::size_t e = std::min(valid_.size(), b + opt_.eval_batch_size);
       std::vector<std::size_t> rows(valid_.begin() + static_cast<std::ptrdiff_t>(b), valid_.begin() + static_cast<std::ptrdiff_t>(e));
-      valid_batches_.push_back(to_reference_batch(full_->make_batch(rows, data::mlm_dataset::validation_mask_seed)));
+      batches.push_back(to_reference_batch(full_->make_batch(rows, data::mlm_dataset::validation_mask_seed, mask)));
     }
-    return valid_batches_;
+    return batches;
   }
 
  private:
@@ -170,7 +187,7 @@ class data_source {
   std::vector<std::int32_t> train_stream_;
   std::vector<std::size_t> valid_;
   std::map<std::size_t, std::unique_ptr<data::mlm_dataset>> train_;
-  std::vector<reference::batch> valid_batches_;
+  std::map<std::size_t, std::vector<reference::batch>> valid_batches_;  ///< per masked_per_mille
 };
 
 }  // namespace growth::train
