@@ -145,6 +145,12 @@ inline unit_map hidden_replicate(std::size_t old_size, std::size_t new_size) {
 /// not constant. After the first post-LN the new units no longer carry the mean, so the next LN's mean
 /// and variance (taken over d' units) differ from the old ones and every later activation changes.
 /// Use hidden_replicate (integer ratio) for post-LN BERT.
+/// NOT exact in PRE-LN BERT either (measured: tests/model/test_grow_preln.cpp, docs/prelayernorm.md): the
+/// invariant [x, mean(x)] needs every producer of a LayerNorm input to be linear, and BERT has two that are
+/// not: the embedding LayerNorm, whose output is the residual stream (new units gamma_new * 0 + beta_new,
+/// a constant, where mean_i(gamma_i n_i + beta_i) is needed), and the MLM head's GELU before its LayerNorm
+/// (GELU(mean t) != mean GELU(t)). The exact setting is LEMON's (arXiv 2310.07999): a pre-LN transformer
+/// whose stream starts from linear embeddings and whose head reads the final LN through zero new columns.
 inline unit_map hidden_mean_pad(std::size_t old_size, std::size_t new_size) {
   detail::check_grow("hidden_mean_pad", old_size, new_size);
   unit_map u;
