@@ -2,6 +2,9 @@
 // CLI test writes (GROWTH_CLI_DUMP / GROWTH_CLI_CKPT set by tests/tools/CMakeLists.txt's tools.cli.dump_check).
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -158,4 +161,90 @@ TEST_CASE("cli dump: the file written by `growth eval --dump` (tools.cli.dump_ch
   std::size_t masked = 0;
   for (auto l : b.labels) masked += l != -100;
   CHECK(masked > 0);
+}
+
+TEST_CASE("check_option_values: negatives refused - bounds by name - --lr finite and positive") {
+  CLI::App app;
+  std::size_t steps = 0, threads = 0, batch = 0;
+  std::uint64_t seed = 0;
+  double lr = 1;
+  auto* sub = app.add_subcommand("t");
+  sub->add_option("--steps", steps);
+  sub->add_option("--seed", seed);
+  sub->add_option("--threads", threads);
+  sub->add_option("--batch", batch);
+  sub->add_option("--lr", lr);
+  growth_tool::check_option_values(app);
+  auto parse = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{"growth", "t"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> p;
+    for (auto& a : argv) p.push_back(a.data());
+    app.parse(static_cast<int>(p.size()), p.data());
+  };
+  CHECK_THROWS_AS(parse({"--steps", "-1"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--steps=-1"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--seed", "-5"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--threads", "257"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--threads", "4294967296"}), CLI::ValidationError);
+  CHECK_THROWS_AS(parse({"--batch", "4097"}), CLI::ValidationError);
+  for (const char* bad : {"inf", "nan", "0", "-1", "-inf"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(parse({"--lr", bad}), CLI::ValidationError);
+  }
+  CHECK_NOTHROW(parse({"--steps", "7", "--seed", "18446744073709551615", "--threads", "256", "--batch", "4096", "--lr", "1e-3"}));
+  CHECK(steps == 7);
+  CHECK(threads == 256);
+  CHECK(seed == 18446744073709551615ULL);
+}
+
+TEST_CASE("refuse_output_inside: inside the folder (directly or via .. or a link) is refused - beside it is not") {
+  const fs::path d = fs::temp_directory_path() / ("growth_tools_inside_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d / "ckpt");
+  fs::create_directories(d / "other");
+  fs::create_symlink(d / "ckpt", d / "other" / "link");
+  auto refused = [&](const fs::path& p) {
+    try {
+      growth_tool::refuse_output_inside(p, "--dump", d / "ckpt", "--model");
+    } catch (const growth::error& e) {
+      CHECK(std::string(e.what()).find("--model folder") != std::string::npos);
+      return true;
+    }
+    return false;
+  };
+  CHECK(refused(d / "ckpt" / "model.safetensors"));
+  CHECK(refused(d / "other" / ".." / "ckpt" / "new.safetensors"));
+  CHECK(refused(d / "other" / "link" / "model.safetensors"));
+  CHECK_FALSE(refused(d / "other" / "dump.safetensors"));
+  CHECK_FALSE(refused(d / "ckpt2.safetensors"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("io: read_file refuses a FIFO and a folder without blocking - atomic writes refuse non-regular targets") {
+  const fs::path d = fs::temp_directory_path() / ("growth_tools_files_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d / "folder");
+  REQUIRE(::mkfifo((d / "fifo").c_str(), 0644) == 0);
+  // A FIFO without a writer: a blocking open would never return (the test would hang, not fail).
+  CHECK_THROWS_WITH_AS(growth::io::read_file(d / "fifo"), doctest::Contains("FIFO"), growth::error);
+  CHECK_THROWS_WITH_AS(growth::io::read_file(d / "folder"), doctest::Contains("a folder"), growth::error);
+  CHECK_THROWS_WITH_AS(growth::io::safetensors_reader(d / "fifo"), doctest::Contains("FIFO"), growth::error);
+  CHECK_THROWS_WITH_AS(growth::io::write_file_atomic(d / "fifo", "x"), doctest::Contains("FIFO"), growth::error);
+  CHECK(fs::is_fifo(d / "fifo"));
+  CHECK_THROWS_WITH_AS(growth::io::write_file_atomic(d / "folder", "x"), doctest::Contains("a folder"), growth::error);
+  // A symlink is written through: the link stays, its target gets the new bytes.
+  growth::io::write_file_atomic(d / "real", "old");
+  fs::create_symlink("real", d / "link");
+  growth::io::write_file_atomic(d / "link", "new");
+  CHECK(fs::is_symlink(d / "link"));
+  CHECK(growth::io::read_file(d / "real") == "new");
+  fs::create_symlink("missing", d / "dangling");
+  CHECK_THROWS_WITH_AS(growth::io::write_file_atomic(d / "dangling", "x"), doctest::Contains("dangling"), growth::error);
+  CHECK_FALSE(fs::exists(d / "missing"));
+  // Nothing else was left behind (no temp files).
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(d)) ++n;
+  CHECK(n == 5);  // folder, fifo, real, link, dangling
+  fs::remove_all(d);
 }
