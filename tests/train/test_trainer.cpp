@@ -2,6 +2,7 @@
 // to run determinism, and FLOPs equal to both cost models. Tiny model and a corpus prefix, so it is fast.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -225,13 +226,113 @@ TEST_CASE("continue_from forks a shared first stage into other growth operators 
     CHECK_THROWS_AS(t.continue_from(stem), growth::error);
   }
   {
+    // Mid-stage: the runs agree up to step 3 (same stage, same learning rates), so the fork is allowed and
+    // bit-identical; a stage 0 of another length decays its learning rate differently and is refused.
     auto o = options({});
     o.stop_after_step = 3;
     train::progressive_trainer early(variants[0], *d.data, o, d.vocab);
     (void)early.run(nullptr);
     train::progressive_trainer t(variants[1], *d.data, options({}), d.vocab);
-    CHECK_THROWS_AS(t.continue_from(early), growth::error);
-    CHECK_THROWS_AS(early.continue_from(stem), growth::error);
+    t.continue_from(early);
+    train::progressive_trainer alone(variants[1], *d.data, options({}), d.vocab);
+    CHECK(curve(t.run(nullptr).rows) == curve(alone.run(nullptr).rows));
+    auto longer = variants[1];
+    longer.stages[0].steps = 6;
+    longer.validate();
+    train::progressive_trainer u(longer, *d.data, options({}), d.vocab);
+    try {
+      u.continue_from(early);
+      FAIL("a fork with another learning-rate history was accepted");
+    } catch (const growth::error& e) {
+      CHECK(std::string(e.what()).find("learning rate at step") != std::string::npos);
+    }
+    CHECK_THROWS_AS(early.continue_from(stem), growth::error);  // a trained trainer
+  }
+}
+
+TEST_CASE("wsd: one stable run forks into a decay at each budget, each fork bit-identical to a straight run") {
+  train::set_threads(1);
+  auto& d = shared_data();
+  // The baseline at budgets 8, 12 and 16 steps: wsd with the last quarter decaying, so the stable phase of
+  // budget B ends at 0.75 B = 6, 9, 12; one 16-step run pauses there and each budget forks from it.
+  auto one_stage = [&](std::size_t steps) {
+    sched::runtime_schedule s;
+    s.run = sched::run_settings{.vocab_size = d.vocab.size(), .batch_size = 4};
+    s.stages.push_back(sched::stage{.steps = steps, .shape = {.layers = 2, .hidden = 32, .heads = 2, .ffn = 64, .seq_len = 32}});
+    s.validate();
+    return s;
+  };
+  auto wsd = options({});
+  wsd.lr_schedule = sched::lr_family::wsd;
+  wsd.decay_fraction = 0.25;
+  wsd.min_lr_ratio = 0;
+  wsd.eval_every = 2;
+  train::progressive_trainer stable(one_stage(16), *d.data, wsd, d.vocab);
+  for (std::size_t budget : {8, 12}) {
+    stable.pause_at(budget * 3 / 4);
+    const auto rs = stable.run(nullptr);
+    CHECK_FALSE(rs.interrupted);
+    CHECK_FALSE(rs.complete);
+    CHECK(stable.step() == budget * 3 / 4);
+    train::progressive_trainer fork(one_stage(budget), *d.data, wsd, d.vocab);
+    fork.continue_from(stable);
+    const auto rf = fork.run(nullptr);
+    train::progressive_trainer straight(one_stage(budget), *d.data, wsd, d.vocab);
+    const auto rt = straight.run(nullptr);
+    CHECK(rf.complete);
+    CHECK(rf.steps == budget);
+    CHECK(curve(rf.rows) == curve(rt.rows));
+    CHECK(fork.lr_at(0, budget, budget) == 0.0);  // fully decayed at its own budget
+    // The fork's final weights too, bit for bit.
+    const auto a = fork.model().flat_params(), b = straight.model().flat_params();
+    CHECK(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  }
+  stable.pause_at(0);
+  const auto rl = stable.run(nullptr);
+  train::progressive_trainer straight(one_stage(16), *d.data, wsd, d.vocab);
+  CHECK(curve(rl.rows) == curve(straight.run(nullptr).rows));  // pausing changes nothing
+  // Under a linear decay the budgets' histories differ from the first step after warmup: refused.
+  auto lin = wsd;
+  lin.lr_schedule = sched::lr_family::linear;
+  train::progressive_trainer long_lin(one_stage(16), *d.data, lin, d.vocab);
+  long_lin.pause_at(6);
+  (void)long_lin.run(nullptr);
+  train::progressive_trainer short_lin(one_stage(8), *d.data, lin, d.vocab);
+  CHECK_THROWS_AS(short_lin.continue_from(long_lin), growth::error);
+}
+
+TEST_CASE("enter.when = auto grows when the small stage's loss flattens against the target curve") {
+  train::set_threads(1);
+  auto& d = shared_data();
+  auto s = two_stage(d.vocab.size());
+  s.stages[0].steps = 12;
+  s.stages[1].steps = 4;
+  s.stages[1].enter.when = sched::grow_trigger::automatic;
+  s.validate();
+  auto o = options({});
+  o.eval_every = 2;
+  o.trigger = {.window = 2, .min_points = 2, .ratio = 1.0};
+  SUBCASE("a steep target curve: grows at the first chance, the total unchanged") {
+    o.target_curve = {{0, 100.0}, {1, 0.0}};  // slope -100 per FLOP: any real small stage is flatter
+    train::progressive_trainer t(s, *d.data, o, d.vocab);
+    const auto r = t.run(nullptr);
+    REQUIRE(r.growths.size() == 1);
+    CHECK(r.growths[0].step == 4);  // two rows (steps 2 and 4) are the first chance
+    CHECK(r.growths[0].stage == 0);
+    CHECK(r.steps == 16);
+    CHECK(t.schedule().stages[0].steps == 4);
+    CHECK(t.schedule().stages[1].steps == 12);
+    CHECK(r.rows.back().shape == "L2-H32-A2-I64-S32");
+  }
+  SUBCASE("a target curve far below: the rule cannot compare and the stage runs its full length") {
+    o.target_curve = {{0, 0.2}, {1e15, 0.1}};
+    train::progressive_trainer t(s, *d.data, o, d.vocab);
+    const auto r = t.run(nullptr);
+    CHECK(r.growths.empty());
+    CHECK(t.schedule().stages[0].steps == 12);
+  }
+  SUBCASE("no target curve: refused before training") {
+    CHECK_THROWS_AS(train::progressive_trainer(s, *d.data, o, d.vocab), growth::error);
   }
 }
 

@@ -98,8 +98,8 @@ inline std::string shape_name(const sched::model_shape& s) {
   return r;
 }
 
-/// The BERT config of a trained shape; non-shape fields (dropout, init range, eps, type vocab, pad id)
-/// come from `base`.
+/// The BERT config of a trained shape; non-shape fields (dropout, init range, eps, type vocab, pad id,
+/// pre-LN) come from `base`.
 inline model::bert_config stage_config(const sched::model_shape& trained, std::size_t vocab_size,
                                        const model::bert_config& base) {
   model::bert_config c = sched::to_bert_config(trained, vocab_size);
@@ -109,6 +109,7 @@ inline model::bert_config stage_config(const sched::model_shape& trained, std::s
   c.layer_norm_eps = base.layer_norm_eps;
   c.type_vocab_size = base.type_vocab_size;
   c.pad_token_id = base.pad_token_id;
+  c.pre_layer_norm = base.pre_layer_norm;
   return c;
 }
 
@@ -263,6 +264,7 @@ inline io::json options_to_json(const trainer_options& o) {
   j["hidden_dropout_prob"] = detail::exact(o.base.hidden_dropout_prob);
   j["attention_probs_dropout_prob"] = detail::exact(o.base.attention_probs_dropout_prob);
   j["initializer_range"] = detail::exact(o.base.initializer_range);
+  j["pre_layer_norm"] = o.base.pre_layer_norm;
   return j;
 }
 /// Applies stored options onto `o` (paths, progress and label are the caller's).
@@ -297,6 +299,7 @@ inline void options_from_json(const io::json& j, trainer_options& o) {
   o.base.attention_probs_dropout_prob =
       detail::exact_from(j.at("attention_probs_dropout_prob"), "trainer_state options.attention_probs_dropout_prob");
   o.base.initializer_range = detail::exact_from(j.at("initializer_range"), "trainer_state options.initializer_range");
+  if (const io::json* p = j.find("pre_layer_norm")) o.base.pre_layer_norm = p->as_bool("trainer_state options.pre_layer_norm");
 }
 
 /// What a checkpoint's trainer_state says about the run it belongs to.
