@@ -2,8 +2,9 @@
 // file and streaming (tools/grow_files.hpp). Optionally checks the result on a masked batch of a text.
 #include <algorithm>
 #include <cmath>
-#include <memory>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "command.hpp"
 #include "common.hpp"
 #include "grow_files.hpp"
+#include "out_folder.hpp"
 
 namespace growth_tool::cmd_grow {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
@@ -28,7 +30,12 @@ struct grow_args {
   std::string model, out, to, depth = "stack", ffn = "split", hidden = "replicate", heads = "duplicate",
                               length = "tile", optimizer = "map", check;
   std::uint64_t seed = 0;
+  bool force = false;
 };
+
+/// --check's relative tolerance: max |logit change| / max |logit| of a transition called exact (float
+/// rounding of the grown network's longer sums stays orders of magnitude below it).
+constexpr double check_tolerance = 1e-4;
 
 /// Loads a checkpoint folder into a reference BERT (parameters in bert_parameters order, like the file).
 std::unique_ptr<reference::bert<float>> load_reference(const fs::path& dir) {
@@ -38,16 +45,23 @@ std::unique_ptr<reference::bert<float>> load_reference(const fs::path& dir) {
   return net;
 }
 
-/// Evaluates both checkpoints on the same masked batch of `text` and prints the comparison.
-void check_on_text(const fs::path& before, const fs::path& after, const fs::path& text,
-                   const model::bert_config& from) {
-  const auto tok = data::wordpiece_tokenizer(io::load_vocab(before / "vocab.txt"));
-  const auto stream = data::tokenize_corpus(tok, io::read_file(text));
+/// --check's masked batch of `text`, tokenised with the source vocabulary. Built before anything is grown,
+/// so a missing, unreadable or non-regular text file (io::read_file refuses it) or one without a token
+/// is reported with nothing written.
+reference::batch check_batch(const fs::path& src, const fs::path& text, const model::bert_config& from) {
+  const auto tok = data::wordpiece_tokenizer(io::load_vocab(src / "vocab.txt"));
+  std::string bytes;
+  try {
+    bytes = io::read_file(text);
+  } catch (const error& e) {
+    throw error("--check text: " + std::string(e.what()));
+  }
+  const auto stream = data::tokenize_corpus(tok, bytes);
+  if (stream.empty()) throw error("--check text " + text.string(), "at least one token", "none");
   data::packing_options pack;
   pack.seq_len = std::min<std::size_t>(from.max_position_embeddings, 128);
   pack.validation_every = 0;
   const data::mlm_dataset ds(stream, tok, pack);
-  if (ds.num_sequences() == 0) throw error("--check text " + text.string(), "at least one token", "none");
   std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < std::min<std::size_t>(ds.num_sequences(), 8); ++i) rows.push_back(i);
   const auto mb = ds.make_batch(rows, data::mlm_dataset::validation_mask_seed);
@@ -56,18 +70,45 @@ void check_on_text(const fs::path& before, const fs::path& after, const fs::path
   b.token_type_ids = mb.token_type_ids;
   b.attention_mask = mb.attention_mask;
   b.labels = mb.labels;
+  return b;
+}
+
+/// Evaluates the source and the grown checkpoint (the unpublished temp folder) on the check batch; returns
+/// the line to print. A transition called exact whose logits moved by more than check_tolerance is an
+/// error: said loudly on stderr, and thrown, so the caller publishes nothing.
+std::string check_grown(const fs::path& before, const fs::path& after, const reference::batch& b,
+                        const model::exactness& claimed) {
   auto a = load_reference(before);
   auto g = load_reference(after);
   std::vector<float> la, lg;
   const auto ra = a->evaluate(b, &la);
   const auto rg = g->evaluate(b, &lg);
-  double d = 0;
-  for (std::size_t i = 0; i < la.size(); ++i) d = std::max(d, static_cast<double>(std::fabs(la[i] - lg[i])));
-  std::printf("max_abs_logit_diff=%.6g loss_before=%.6f loss_after=%.6f\n", d, ra.loss, rg.loss);
+  double d = 0, scale = 0;
+  // NaN-aware maxima (std::max(d, NaN) keeps d): a NaN logit is a change, never "unchanged".
+  for (std::size_t i = 0; i < la.size(); ++i) {
+    const double x = std::fabs(static_cast<double>(la[i]) - static_cast<double>(lg[i]));
+    if (!std::isnan(d) && !(x <= d)) d = x;  // once NaN, stays NaN
+    scale = std::max(scale, static_cast<double>(std::fabs(la[i])));
+  }
+  char line[256];
+  std::snprintf(line, sizeof line, "max_abs_logit_diff=%.6g loss_before=%.6f loss_after=%.6f", d, ra.loss, rg.loss);
+  const double rel = scale > 0 ? d / scale : d;
+  if (claimed.exact && !(rel <= check_tolerance)) {
+    std::fprintf(stderr,
+                 "grow: CHECK FAILED: the transition is exact by the operators' definitions, but the logits changed "
+                 "(%s, relative %.3g > %.0e); nothing was written\n",
+                 line, rel, check_tolerance);
+    throw error("--check", "logits unchanged within " + std::to_string(check_tolerance) +
+                               " relative (the transition is exact)",
+                "max_abs_logit_diff=" + std::to_string(d) + " (relative " + std::to_string(rel) + ")");
+  }
+  return line;
 }
 
 void run_grow(const grow_args& a) {
   const fs::path src(a.model);
+  const fs::path out = growth_tool::check_out_folder(a.out, a.force);
+  growth_tool::check_out_not_source(out, src);
   const model::bert_config from = io::load_config(src / "config.json");
   const fs::path to_path(a.to);
   model::bert_config to = from;
@@ -109,7 +150,14 @@ void run_grow(const grow_args& a) {
                                        : length_mode::tile;
   o.optimizer = a.optimizer == "reset" ? model::optimizer_policy::reset : model::optimizer_policy::map;
   o.seed = a.seed;
-  const auto r = growth_tool::grow_checkpoint_files(src, fs::path(a.out), to, o);
+  // --check runs on the complete temp folder, before it is published (a failing check writes nothing).
+  std::optional<reference::batch> cb;
+  if (!a.check.empty()) cb = check_batch(src, fs::path(a.check), from);
+  const model::exactness claimed = model::exactness_of(from, to, o);
+  std::string check_line;
+  const auto r = growth_tool::grow_checkpoint_files(src, out, to, o, [&](const fs::path& tmp) {
+    if (cb) check_line = check_grown(src, tmp, *cb, claimed);
+  });
   std::printf("grew %s -> %s: layers %zu->%zu hidden %zu->%zu heads %zu->%zu ffn %zu->%zu positions %zu->%zu%s\n",
               a.model.c_str(), a.out.c_str(), from.num_hidden_layers, to.num_hidden_layers, from.hidden_size,
               to.hidden_size, from.num_attention_heads, to.num_attention_heads, from.intermediate_size,
@@ -118,7 +166,7 @@ void run_grow(const grow_args& a) {
   std::printf("exact=%s", r.exact.exact ? "yes" : "no");
   for (const auto& why : r.exact.reasons) std::printf(" (%s)", why.c_str());
   std::printf("\n");
-  if (!a.check.empty()) check_on_text(src, fs::path(a.out), fs::path(a.check), from);
+  if (cb) std::printf("%s\n", check_line.c_str());
 }
 
 growth_tool::registrar reg{"grow", [](CLI::App& app) {
@@ -137,7 +185,10 @@ growth_tool::registrar reg{"grow", [](CLI::App& app) {
   sub->add_option("--optimizer", args->optimizer, "Adam moments: map them or reset them")
       ->check(CLI::IsMember({"map", "reset"}));
   sub->add_option("--seed", args->seed, "Seed of fresh values (new heads, random positions, asymmetric split)");
-  sub->add_option("--check", args->check, "Text file: compare both models' logits and loss on a masked batch");
+  sub->add_option("--check", args->check,
+                  "Text file: compare both models' logits and loss on a masked batch before writing; an exact "
+                  "transition whose logits change is an error");
+  sub->add_flag("--force", args->force, "Replace an existing checkpoint folder --out");
   sub->callback([args] { run_grow(*args); });
 }};
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
 #include <growth/reference/flops.hpp>
 
@@ -32,8 +33,16 @@ void run_inspect(const std::string& dir_arg) {
   if (!fs::is_directory(dir)) throw error("--model folder " + dir.string(), "a folder", "a file");
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt"})
     if (!fs::exists(dir / f)) throw error("checkpoint file " + (dir / f).string(), "present in the --model folder", "missing");
-  const auto ck = growth::io::load_checkpoint(dir, growth_tool::checkpoint_load_options(false));
+  // The optimizer state is loaded (and so validated: every moment present with its shape, step metadata)
+  // when present: "present" means usable by --resume, and a broken file is reported as the error it is.
+  const auto ck = growth::io::load_checkpoint(dir, growth_tool::checkpoint_load_options(true));
   const auto& c = ck.config;
+  // Like init --vocab: BERT's five special tokens are required (eval, train and grow --check need them).
+  try {
+    growth::data::wordpiece_tokenizer check(ck.vocab);
+  } catch (const error& e) {
+    throw error((dir / "vocab.txt").string() + ": " + e.what());
+  }
 
   std::printf("checkpoint: %s\n", dir.c_str());
   std::printf("config: layers=%zu hidden=%zu heads=%zu head_dim=%zu intermediate=%zu vocab_size=%zu max_position=%zu "
@@ -51,7 +60,10 @@ void run_inspect(const std::string& dir_arg) {
                 c.ffn_rank, c.pool_size);
   }
   std::printf("vocab.txt: %zu tokens\n", ck.vocab.size());
-  std::printf("optimizer.safetensors: %s\n", fs::exists(dir / "optimizer.safetensors") ? "present" : "absent");
+  if (ck.opt)
+    std::printf("optimizer.safetensors: present (valid, step %llu)\n", static_cast<unsigned long long>(ck.opt->step));
+  else
+    std::printf("optimizer.safetensors: absent\n");
 
   std::printf("parameters:\n");
   std::size_t total = 0;

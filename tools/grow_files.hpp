@@ -48,9 +48,9 @@ inline void write_header(std::ostream& os, const std::string& h) {
   os.write(h.data(), static_cast<std::streamsize>(h.size()));
 }
 
-inline void write_floats(std::ostream& os, const std::vector<float>& v) {
+inline void write_floats(std::ostream& os, const std::vector<float>& v, const fs::path& file) {
   os.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
-  if (!os) throw growth::error("output file", "writable", "a failed write (disk full?)");
+  if (!os) throw growth::error("output file " + file.string(), "written completely", "a failed write (disk full?)");
 }
 
 /// Checks that `rd` holds every spec tensor (name + suffix) with its shape, and nothing unknown.
@@ -82,9 +82,14 @@ struct grow_files_report {
 };
 
 /// Grows the checkpoint folder `src` into `out` with target config `to` (see the file comment).
+/// before_publish (optional) runs on the complete, fsynced temp folder before it is renamed into place
+/// (e.g. `growth grow --check`); when it throws, the temp folder is removed and `out` is untouched.
+/// With optimizer policy reset the source's optimizer.safetensors is not read (only its presence
+/// matters): the output gets zero moments and step 0.
 inline grow_files_report grow_checkpoint_files(const fs::path& src, const fs::path& out_arg,
                                                const growth::model::bert_config& to,
-                                               const growth::model::grow_options& o) {
+                                               const growth::model::grow_options& o,
+                                               const std::function<void(const fs::path&)>& before_publish = {}) {
   namespace io = growth::io;
   namespace model = growth::model;
   const model::bert_config from = io::load_config(src / "config.json");
@@ -98,14 +103,16 @@ inline grow_files_report grow_checkpoint_files(const fs::path& src, const fs::pa
   const fs::path opt_path = src / "optimizer.safetensors";
   std::optional<io::safetensors_reader> ord;
   std::map<std::string, std::string> opt_meta;
-  if (fs::exists(opt_path)) {
+  const bool has_opt = fs::exists(opt_path);
+  if (has_opt && o.optimizer == model::optimizer_policy::map) {
     ord.emplace(opt_path, ro);
     check_source_file(*ord, plan.old_specs, {".exp_avg", ".exp_avg_sq"});
     opt_meta = ord->metadata();
     if (!opt_meta.count("step"))
       throw growth::error(opt_path.string() + ": metadata step", "present", "missing");
     opt_meta["format"] = "pt";
-    if (o.optimizer == model::optimizer_policy::reset) opt_meta["step"] = "0";  // fresh Adam: bias correction restarts
+  } else if (has_opt) {
+    opt_meta = {{"format", "pt"}, {"step", "0"}};  // fresh Adam: bias correction restarts
   }
 
   fs::path out = out_arg;
@@ -133,7 +140,7 @@ inline grow_files_report grow_checkpoint_files(const fs::path& src, const fs::pa
     opt_shapes.push_back(s.shape);
   }
   const std::string header = f32_safetensors_header(names, shapes, {{"format", "pt"}});
-  const std::string opt_header = ord ? f32_safetensors_header(opt_names, opt_shapes, opt_meta) : std::string();
+  const std::string opt_header = has_opt ? f32_safetensors_header(opt_names, opt_shapes, opt_meta) : std::string();
 
   // One pass over the new tensors; each reads its sources from the files and is written at once.
   std::vector<float> w, m, v;
@@ -171,20 +178,21 @@ inline grow_files_report grow_checkpoint_files(const fs::path& src, const fs::pa
     } else {
       model::grow_parameter(plan, i, sw, dw);
     }
-    write_floats(os, w);
+    write_floats(os, w, out / "model.safetensors");
     if (oos) {
-      write_floats(*oos, m);
-      write_floats(*oos, v);
+      write_floats(*oos, m, out / "optimizer.safetensors");
+      write_floats(*oos, v, out / "optimizer.safetensors");
     }
   };
 
+  io::detail::remove_stale_temp_dirs(out);
   const fs::path tmp = io::detail::make_temp_dir_beside(out);
   try {
     io::save_config(tmp / "config.json", to);
     io::save_vocab(tmp / "vocab.txt", vocab);
     io::write_file_atomic(tmp / "model.safetensors", [&](std::ostream& os) {
       write_header(os, header);
-      if (!ord) {
+      if (!has_opt) {
         for (std::size_t i = 0; i < plan.new_specs.size(); ++i) grow_one(i, os, nullptr);
         return;
       }
@@ -194,6 +202,7 @@ inline grow_files_report grow_checkpoint_files(const fs::path& src, const fs::pa
       });
     });
     io::detail::fsync_dir(tmp);
+    if (before_publish) before_publish(tmp);
     io::detail::publish_dir(tmp, out);
   } catch (...) {
     std::error_code ec;
@@ -202,9 +211,9 @@ inline grow_files_report grow_checkpoint_files(const fs::path& src, const fs::pa
   }
   grow_files_report r;
   r.exact = plan.t.exact;
-  r.optimizer = ord.has_value();
+  r.optimizer = has_opt;
   r.bytes_in = fs::file_size(src / "model.safetensors") + (ord ? fs::file_size(opt_path) : 0);
-  r.bytes_out = fs::file_size(out / "model.safetensors") + (ord ? fs::file_size(out / "optimizer.safetensors") : 0);
+  r.bytes_out = fs::file_size(out / "model.safetensors") + (has_opt ? fs::file_size(out / "optimizer.safetensors") : 0);
   return r;
 }
 

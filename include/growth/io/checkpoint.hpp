@@ -11,11 +11,12 @@
 ///   trainer_state.json     (optional: free-form JSON the trainer passes in)
 ///
 /// Saving is atomic for the folder as a whole: everything is written into a sibling temp folder
-/// ".<name>.tmp-XXXXXX", fsynced, and then swapped in with renameat2(RENAME_EXCHANGE) (or a plain rename
+/// ".<name>.tmp-<pid>-<start time>-XXXXXX", fsynced, and then swapped in with renameat2(RENAME_EXCHANGE) (or a plain rename
 /// when the folder does not exist yet), so a crash leaves either the old or the new checkpoint, never a
 /// mix of files from two steps. An existing folder is only replaced when it holds nothing but checkpoint
 /// files (so a mistyped path cannot wipe unrelated data). Everything is validated before anything is
-/// written.
+/// written. Temp folders of killed writers (named after a process that is gone) are removed by the next
+/// save to the same folder (detail::remove_stale_temp_dirs).
 ///
 /// Loading is strict: every parameter of bert_parameters(config) must be present with its exact shape
 /// (F32, F16, BF16 or F64 accepted, converted to float); tied aliases (cls.predictions.decoder.weight /
@@ -29,6 +30,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -169,9 +171,45 @@ inline void check_vocab(const std::vector<std::string>& vocab, std::size_t vocab
   }
 }
 
-/// Creates a fresh temp folder beside dir.
+/// Start time of process `pid` in clock ticks since boot (field 22 of /proc/<pid>/stat), or nullopt when
+/// no such process exists. (pid, start time) names a process uniquely: a reused pid has another start time.
+inline std::optional<std::uint64_t> process_start_time(long pid) {
+  // A stream read: /proc files report size 0, so read_file (which reads st_size bytes) would see nothing.
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!f || !std::getline(f, stat)) return std::nullopt;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so fields count from the last ')'.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::size_t pos = close + 1;
+  for (int field = 3; field <= 22; ++field) {
+    while (pos < stat.size() && stat[pos] == ' ') ++pos;
+    const std::size_t end = stat.find(' ', pos);
+    if (field == 22) {
+      try {
+        return std::stoull(stat.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+      } catch (...) {
+        return std::nullopt;
+      }
+    }
+    if (end == std::string::npos) return std::nullopt;
+    pos = end;
+  }
+  return std::nullopt;
+}
+
+/// The temp-folder prefix of dir: ".<name>.tmp-". A temp folder is "<prefix><pid>-<start time>-XXXXXX": the
+/// creating process is in the name (not in a file inside, which publishing would carry into the
+/// checkpoint), so a later run can tell a stale one (its process is gone) from one being written.
+inline std::string temp_dir_prefix(const std::filesystem::path& dir) { return "." + dir.filename().string() + ".tmp-"; }
+
+/// Creates a fresh temp folder beside dir, named after this process (see temp_dir_prefix).
 inline std::filesystem::path make_temp_dir_beside(const std::filesystem::path& dir) {
-  std::string t = (dir.parent_path() / ("." + dir.filename().string() + ".tmp-XXXXXX")).string();
+  const long pid = static_cast<long>(::getpid());
+  const auto start = process_start_time(pid).value_or(0);
+  std::string t = (dir.parent_path() / (temp_dir_prefix(dir) + std::to_string(pid) + "-" + std::to_string(start) +
+                                        "-XXXXXX"))
+                      .string();
   std::vector<char> buf(t.begin(), t.end());
   buf.push_back('\0');
   if (!::mkdtemp(buf.data())) throw error("checkpoint folder " + dir.string(), "a temp folder creatable beside it",
@@ -200,6 +238,43 @@ inline void publish_dir(const std::filesystem::path& tmp, const std::filesystem:
     std::filesystem::rename(tmp, dir);
   }
   fsync_dir(dir.parent_path());
+}
+
+/// Removes the temp folders of dir left by killed processes (SIGKILL, power loss: the catch that removes a
+/// temp folder never ran): every "<prefix><pid>-<start>-XXXXXX" folder beside dir whose process (pid with
+/// that start time) no longer exists. Left alone: folders of live processes (a concurrent writer), names
+/// in any other form (an older version's, or not ours), and everything while an interrupted two-step swap
+/// (".<name>.old.tmp-*", publish_dir's fallback) is beside dir, since its temp folder may then hold the only
+/// complete new checkpoint. Returns the folders removed.
+inline std::vector<std::filesystem::path> remove_stale_temp_dirs(const std::filesystem::path& dir_arg) {
+  namespace fs = std::filesystem;
+  fs::path dir = dir_arg;
+  if (dir.filename().empty()) dir = dir.parent_path();
+  const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
+  const std::string prefix = temp_dir_prefix(dir), old_prefix = "." + dir.filename().string() + ".old.tmp-";
+  std::vector<fs::path> stale;
+  std::error_code ec;
+  fs::directory_iterator it(parent, ec);
+  if (ec) return {};
+  for (const auto& e : it) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(old_prefix, 0) == 0) return {};
+    if (n.rfind(prefix, 0) != 0 || !e.is_directory(ec) || e.is_symlink(ec)) continue;
+    // "<pid>-<start>-XXXXXX"
+    const std::string rest = n.substr(prefix.size());
+    const auto d1 = rest.find('-'), d2 = d1 == std::string::npos ? d1 : rest.find('-', d1 + 1);
+    if (d2 == std::string::npos || rest.size() - d2 - 1 != 6) continue;
+    const std::string pid_s = rest.substr(0, d1), start_s = rest.substr(d1 + 1, d2 - d1 - 1);
+    auto digits = [](const std::string& x) {
+      return !x.empty() && x.size() < 19 && x.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (!digits(pid_s) || !digits(start_s)) continue;
+    const auto live = process_start_time(std::stol(pid_s));
+    if (live && *live == std::stoull(start_s)) continue;  // its process is still running
+    stale.push_back(e.path());
+  }
+  for (const auto& p : stale) fs::remove_all(p, ec);
+  return stale;
 }
 
 inline std::vector<std::string> read_vocab(const std::filesystem::path& p) {
@@ -266,6 +341,7 @@ void save_checkpoint(const std::filesystem::path& dir, const model::bert_config&
     }
   }
 
+  detail::remove_stale_temp_dirs(target);
   const auto tmp = detail::make_temp_dir_beside(target);
   try {
     save_config(tmp / "config.json", config);

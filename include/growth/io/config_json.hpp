@@ -78,6 +78,12 @@ inline bool apply_config_key(model::bert_config& c, const std::string& k, const 
     if (v.as_string(subj) != "bert") throw error(subj, "\"bert\"", v.describe());
   } else if (k == "architectures") {
     for (const auto& a : v.as_array(subj)) (void)a.as_string(subj + " entry");
+  } else if (k == "is_decoder" || k == "add_cross_attention") {
+    // HF would build another model (causal self-attention, or cross-attention layers): refuse, not ignore.
+    if (v.as_bool(subj)) throw error(subj, "false (a BertForMaskedLM encoder)", "true");
+  } else if (k == "tie_word_embeddings") {
+    // Our MLM decoder IS the word-embedding matrix; an untied one is a separate tensor we do not have.
+    if (!v.as_bool(subj)) throw error(subj, "true (the MLM decoder is tied to the word embeddings)", "false");
   } else if (k == "growth") {
     for (const auto& [gk, gv] : v.as_object(subj)) {
       const std::string gs = field_subject("growth." + gk);

@@ -271,6 +271,10 @@ inline transition plan_transition(const bert_config& from, const bert_config& to
       // Distinct seed per new layer so asymmetric fractions differ between layers.
       unit_map w = ffn_split(I, I2, sm, o.seed * 1000003ULL + i);
       m = unit_map{m.fan_out.then(w.fan_out), m.fan_in.then(w.fan_in), w.fresh};
+    } else if (to.is_shared(i) && to.layer_intermediate_size(i) != from.layer_intermediate_size(s)) {
+      // A shared FFN that stays shared is a smaller FFN of I/k neurons (same k, checked above): the split
+      // grows it to I'/k neurons, exactly as it grows a standard FFN.
+      m = ffn_split(from.layer_intermediate_size(s), to.layer_intermediate_size(i), sm, o.seed * 1000003ULL + i);
     }
     t.ffn.push_back(std::move(m));
   }
