@@ -305,3 +305,43 @@ TEST_CASE("growth grow --ffn split on a shared-FFN model splits the shared FFN a
   CHECK(g.ffn_shared_layers == std::vector<std::size_t>{0, 1});
   CHECK(g.layer_intermediate_size(0) == 10);
 }
+
+TEST_CASE("growth grow: a write error names the file, and stale temp folders beside --out are cleaned") {
+  const auto root = cli_root("writes");
+  write_text(root / "target.json", "{\"intermediate_size\": 20}");
+  // File size limit 4 KiB (SIGXFSZ ignored, so write() fails with EFBIG, as on a full disk).
+  const std::string cmd = "sh -c \"trap '' XFSZ; ulimit -f 4; " + std::string(GROWTH_TOOL_PATH) + " grow --model " +
+                          (root / "small").string() + " --out " + (root / "big").string() + " --to " +
+                          (root / "target.json").string() + "\" 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int st = ::pclose(p);
+  INFO(out);
+  CHECK(WEXITSTATUS(st) == 2);
+  CHECK(has(out, "model.safetensors"));
+  CHECK_FALSE(fs::exists(root / "big"));
+  // A temp folder of a process that is gone (pid 2^22 + 1 is above Linux's pid_max limit) is removed by the
+  // next grow to that output; a name in another form is left alone.
+  const fs::path stale = root / ".big.tmp-4194305-777-a1b2c3", foreign = root / ".big.tmp-q1w2e3";
+  fs::create_directories(stale);
+  fs::create_directories(foreign);
+  write_text(stale / "model.safetensors", std::string(4096, 'x'));
+  REQUIRE(run(grow_cmd(root, (root / "big").string(), "{\"intermediate_size\": 20}")).rc == 0);
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(foreign));
+}
+
+TEST_CASE("growth inspect: a vocabulary without BERT's special tokens is refused") {
+  const auto root = cli_root("inspect_vocab");
+  auto vocab = io::load_vocab(root / "small" / "vocab.txt");
+  vocab[2] = "cls";  // [CLS] renamed
+  io::save_vocab(root / "small" / "vocab.txt", vocab);
+  const auto r = run("inspect --model " + (root / "small").string());
+  INFO(r.out);
+  CHECK(r.rc == 2);
+  CHECK(has(r.out, "vocab.txt"));
+  CHECK(has(r.out, "[CLS]"));
+}
