@@ -104,6 +104,9 @@ def main():
 
     with open(os.path.join(a.checkpoint, "config.json")) as f:
         cfg = json.load(f)
+    if cfg.get("growth", {}).get("pre_layer_norm", False):
+        sys.exit("hf_eval_dump.py: a pre-LN checkpoint (growth.pre_layer_norm); use "
+                 "scripts/export_roberta_prelayernorm.py SRC OUT --check DUMP (docs/prelayernorm.md)")
     if cfg.get("growth", {}).get("pool_size", 1) != 1:
         sys.exit("hf_eval_dump.py: growth.pool_size > 1 is not supported (the reference BERT refuses it too)")
     params = read_safetensors(os.path.join(a.checkpoint, "model.safetensors"))

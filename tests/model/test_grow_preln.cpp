@@ -200,7 +200,7 @@ TEST_CASE("pre-LN grow: everything exact in one transition") {
   }
 }
 
-TEST_CASE("pre-LN grow: the arrangement is kept; post-LN mean_pad stays inexact") {
+TEST_CASE("pre-LN grow: the arrangement is kept, post-LN mean_pad stays inexact") {
   const bert_config post = random_config(9);
   bert_config pre = post;
   pre.pre_layer_norm = true;
