@@ -29,6 +29,7 @@
 
 #include "command.hpp"
 #include "common.hpp"
+#include "out_folder.hpp"
 
 namespace growth_tool::cmd_init {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
@@ -85,17 +86,7 @@ void run_init(const init_args& a) {
   namespace fs = std::filesystem;
   if (!fs::exists(a.config)) throw error("--config file " + a.config, "an existing config.json", "missing");
   const auto cfg = growth::io::load_config(a.config);
-  fs::path out = a.out;
-  if (out.filename().empty()) out = out.parent_path();
-  if (out.empty()) throw error("--out", "a folder path", "\"" + a.out + "\" (empty)");
-  if (fs::exists(out)) {
-    if (!fs::is_directory(out)) throw error("--out " + out.string(), "a folder (or nothing)", "a file");
-    if (!fs::is_empty(out) && !a.force)
-      throw error("--out folder " + out.string(), "a new or empty folder (or --force to replace a checkpoint)",
-                  "an existing non-empty folder");
-  }
-  if (!out.parent_path().empty() && !fs::is_directory(out.parent_path()))
-    throw error("--out folder " + out.string(), "a parent folder that exists", "missing " + out.parent_path().string());
+  const fs::path out = growth_tool::check_out_folder(a.out, a.force);  // shared with grow (out_folder.hpp)
   const auto vocab = make_vocab(a, cfg);
 
   // reference::bert refuses mean pooling (it has no parameters of its own); init the same parameter set

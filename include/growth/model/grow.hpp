@@ -96,7 +96,7 @@ struct exactness {
 ///     un-sharing (tile, fan-in / k) and un-factorising (W = U V) are exact.
 ///   - hidden: replicate keeps LayerNorm's mean and variance (uniform multiplicity) and is exact;
 ///     mean_pad changes the statistics of a post-LN residual stream (LN(x) over d' units of which the new
-///     ones are means), so it is exact only in pre-LN BERT, where every LN input is a branch input.
+///     ones are means); in pre-LN BERT the embedding LN and the MLM head break it too (see below).
 ///   - heads: add (new output-projection columns 0) and duplicate (columns / count) are exact.
 ///   - positions: tile and random keep rows 0..P-1; interpolate moves row j to x = j (P-1)/(P'-1), so
 ///     every row 1..P-1 changes (P >= 2, P' > P).
@@ -111,8 +111,13 @@ inline exactness exactness_of(const bert_config& from, const bert_config& to, co
   };
   if (to.num_hidden_layers != from.num_hidden_layers && o.depth != depth_mode::identity)
     inexact(o.depth == depth_mode::stack ? "depth by stacking computes f(f(x))" : "depth by interpolation repeats layers");
-  if (to.hidden_size != from.hidden_size && o.hidden == hidden_growth::mean_pad && !from.pre_layer_norm)
-    inexact("hidden mean padding is not exact in post-LN BERT");
+  // Not in pre-LN BERT either: the embedding LayerNorm and the MLM head's GELU -> LayerNorm break the
+  // [x ; mean x] form of the stream (docs/prelayernorm.md; measured by
+  // tests/model/test_grow_exactness_property.cpp). An operator that closes those paths makes this
+  // `&& !from.pre_layer_norm`, and the property test then checks it.
+  if (to.hidden_size != from.hidden_size && o.hidden == hidden_growth::mean_pad)
+    inexact(from.pre_layer_norm ? "hidden mean padding: the embedding LN and the MLM head break [x ; mean x] in pre-LN"
+                                : "hidden mean padding is not exact in post-LN BERT");
   if (to.max_position_embeddings != from.max_position_embeddings && o.length == length_mode::interpolate &&
       from.max_position_embeddings >= 2)
     inexact("length interpolate changes position rows 1.." + std::to_string(from.max_position_embeddings - 1));
