@@ -1,19 +1,38 @@
-// growth demo: the main job. Builds a WordPiece vocabulary and MLM data from the KJV corpus, trains the
-// full-size target BERT for N steps (the baseline), trains CompoundGrow (depth by stacking, FFN by sharing,
-// length by mean embedding pooling) for the same N steps, keeps
-// training its last stage until it reaches the baseline's final validation loss (at most 1.5 N steps in
-// all), and prints the comparison: losses at equal steps, wall-clock and FLOPs, and the paper's speedups
-// (cost_baseline / cost_method - 1). Writes both CSV logs and an SVG figure into --out.
+// growth demo: the main job, a budget-fair speedup measurement (No Train No Gain's protocol, Kaddour et al.,
+// arXiv 2307.06440) of progressive training on the KJV corpus with the reference BERT.
+//
+// For each seed it trains
+//   - the baseline curve: the target model at budgets b in {1/2, 3/4, 1} x B steps, each with its learning
+//     rate fully decayed at its own budget. Under wsd one stable run of B steps pauses at (1 - f) b and forks a
+//     decay for each smaller budget (bit-identical to a straight run, tested);
+//   - the small model: the first stage's model (CompoundGrow's half-depth, FFN-shared, pooled model), trained
+//     alone for the baseline's full FLOPs budget. Growth can only win where the target ends below it;
+//   - the grown runs, one per policy (--policies): the paper's CompoundGrow with a fresh schedule and optimizer
+//     at each growth (restart), the same schedule with the global schedule continued and the moments mapped
+//     (continue), one late growth of every dimension at 70% of the budget (late, Bu 2025, arXiv 2511.04981),
+//     and the same grown when Staged Training's rule fires (auto, Shen et al., arXiv 2203.06211).
+// Runs that share their first steps (the small model and the continue/late runs: same model, same lr) train
+// them once and fork. Independent runs train side by side, one thread each (--jobs x --threads).
+//
+// Speedup of a grown run (train/speedup.hpp): the cost at which the seed's baseline curve reaches the grown
+// run's final validation loss (interpolated in log cost), divided by the grown run's cost, minus 1; in
+// wall-clock (growth included) and in FLOPs. Outside the curve it is a bound, and the output says which.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <memory>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numeric>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include <growth/data/mlm_data.hpp>
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/atomic_file.hpp>
@@ -21,63 +40,278 @@
 #include <growth/schedule/json.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
+#include <growth/train/speedup.hpp>
 #include <growth/train/trainer.hpp>
 
 #include "command.hpp"
+#include "job_pool.hpp"
+#include "optim_options.hpp"
 
 namespace growth_tool::cmd_demo {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
+using namespace growth;
+
 struct demo_args {
-  std::size_t steps = 500, layers = 4, hidden = 128, heads = 2, ffn = 512, seq_len = 128, batch = 16;
-  std::size_t vocab = 4000, threads = 2, eval_every = 0, warmup = 0, max_validation = 128, corpus_chars = 0;
+  std::size_t steps = 2400, layers = 4, hidden = 64, heads = 2, ffn = 256, seq_len = 64, batch = 32;
+  std::size_t vocab = 2000, seeds = 2, jobs = 2, threads = 1, eval_every = 0, warmup = 0, max_validation = 128;
+  std::size_t corpus_chars = 0;
   std::uint64_t seed = 0;
-  double lr = 1e-3;
-  std::string schedule, out = "results", text;
+  bool pre_ln = false;
+  optim_args optim{.lr = 2e-3, .lr_schedule = "wsd", .min_lr_ratio = 0.0, .decay_fraction = 0.2, .beta2 = 0.98};
+  std::string policies = "restart,continue,late,auto", out = "results", text;
 };
 
-/// The default CompoundGrow toward the target (schedule/presets.hpp's order and split): (1) half depth,
-/// FFN shared (k = 4), pooling 2, 30% of the steps; (2) stacked to full depth, still low-cost, 40%;
-/// (3) FFN un-shared and pooling off: the target BERT, 30%.
-growth::sched::runtime_schedule default_compound(const demo_args& a) {
-  using namespace growth::sched;
-  model_shape full{.layers = a.layers, .hidden = a.hidden, .heads = a.heads, .ffn = a.ffn, .seq_len = a.seq_len};
-  const std::size_t k = a.ffn % 4 == 0 ? 4 : (a.ffn % 2 == 0 ? 2 : 1);
-  model_shape low = full;
-  if (k > 1) {
-    low.ffn_share_factor = k;
-    low.ffn_shared_every = 1;
+// ------------------------------------------------------------------------------------------------------------
+// The runs.
+
+/// The target shape and CompoundGrow's low-cost first-stage shape: half depth (at least 2 layers: attention
+/// that uses context needs two), FFN shared k = 4 (or 2), mean embedding pooling 2.
+struct shapes {
+  sched::model_shape full, low;
+  std::size_t k = 1;
+};
+shapes shapes_of(const demo_args& a) {
+  shapes s;
+  s.full = {.layers = a.layers, .hidden = a.hidden, .heads = a.heads, .ffn = a.ffn, .seq_len = a.seq_len};
+  s.k = a.ffn % 4 == 0 ? 4 : (a.ffn % 2 == 0 ? 2 : 1);
+  s.low = s.full;
+  s.low.layers = std::max<std::size_t>(2, a.layers / 2);
+  if (s.k > 1) {
+    s.low.ffn_share_factor = s.k;
+    s.low.ffn_shared_every = 1;
   }
-  low.pool_size = 2;
-  model_shape half = low;
-  half.layers = std::max<std::size_t>(1, a.layers / 2);
+  s.low.pool_size = 2;
+  return s;
+}
+
+/// A grown run's schedule for `policy`, B steps in all.
+sched::runtime_schedule policy_schedule(const std::string& policy, const shapes& sh, const sched::run_settings& run,
+                                        std::size_t B, std::size_t warmup) {
+  using namespace sched;
   runtime_schedule s;
-  s.run = run_settings{.vocab_size = a.vocab, .batch_size = a.batch, .masked_per_mille = 150};
-  const std::size_t s1 = a.steps * 3 / 10, s2 = a.steps * 4 / 10, s3 = a.steps - s1 - s2;
-  if (half.layers < low.layers) {
-    s.stages.push_back(stage{.steps = std::max<std::size_t>(1, s1), .shape = half});
-    s.stages.push_back(stage{.steps = std::max<std::size_t>(1, s2), .shape = low, .enter = {.depth = depth_op::stack}});
+  s.run = run;
+  sched::model_shape mid = sh.low;  // stacked to full depth, still low-cost
+  mid.layers = sh.full.layers;
+  const ffn_op leave = sh.k > 1 ? ffn_op::unshare : ffn_op::split;
+  const std::size_t rewarm = std::max<std::size_t>(1, warmup);
+  if (policy == "restart" || policy == "continue") {
+    // The paper's three stages (30% / 40% / 30%): half depth low-cost, stacked, then un-shared and un-pooled.
+    const std::size_t s1 = B * 3 / 10, s2 = B * 4 / 10;
+    const bool paper = policy == "restart";
+    const growth_ops base{.optimizer = paper ? optimizer_policy::reset : optimizer_policy::map,
+                          .lr = paper ? lr_action::restart_warmup : lr_action::continue_schedule};
+    s.stages.push_back(stage{.steps = s1, .shape = sh.low});
+    growth_ops e2 = base;
+    e2.depth = depth_op::stack;
+    s.stages.push_back(stage{.steps = s2, .shape = mid, .enter = e2});
+    growth_ops e3 = base;
+    e3.ffn = leave;
+    s.stages.push_back(stage{.steps = B - s1 - s2, .shape = sh.full, .enter = e3});
+  } else if (policy == "late" || policy == "auto") {
+    // One growth of every dimension at once (stack + un-share + un-pool), at 70% of the budget or when
+    // Staged Training's rule fires (at most 70%), then the wsd decay on the full model; short re-warm.
+    const std::size_t s1 = B * 7 / 10;
+    s.stages.push_back(stage{.steps = s1, .shape = sh.low});
+    growth_ops e{.depth = depth_op::stack, .ffn = leave, .optimizer = optimizer_policy::map, .lr = lr_action::rewarm,
+                 .rewarm_steps = std::min(rewarm, B - s1)};
+    if (policy == "auto") e.when = grow_trigger::automatic;
+    s.stages.push_back(stage{.steps = B - s1, .shape = sh.full, .enter = e});
   } else {
-    s.stages.push_back(stage{.steps = std::max<std::size_t>(1, s1 + s2), .shape = low});
+    throw error("--policies entry", "restart, continue, late or auto", "\"" + policy + "\"");
   }
-  s.stages.push_back(stage{.steps = std::max<std::size_t>(1, s3), .shape = full, .enter = {.ffn = k > 1 ? ffn_op::unshare : ffn_op::split}});
   s.validate();
   return s;
 }
 
+std::string policy_label(const std::string& p) {
+  if (p == "restart") return "CompoundGrow, restart at growth (paper's code)";
+  if (p == "continue") return "CompoundGrow, global lr continued, moments mapped";
+  if (p == "late") return "one late growth at 70% (wsd, re-warm)";
+  if (p == "auto") return "one growth when Staged Training's rule fires";
+  return p;
+}
+
+/// What a finished run contributes to the comparison.
+struct run_record {
+  std::string name;  ///< baseline-<pct>, small, or the policy
+  std::uint64_t seed = 0;
+  std::vector<train::log_row> rows;
+  double loss = 0, wall = 0, flops = 0;
+  std::vector<train::growth_event> growths;
+};
+
+struct demo_context {
+  const demo_args& a;
+  shapes sh;
+  sched::run_settings run;
+  train::data_source& data;
+  const std::vector<std::string>& vocab;
+  std::filesystem::path out;
+  std::mutex mu;
+  std::vector<run_record> records;
+  std::map<std::uint64_t, std::vector<train::curve_point>> stable_curve;  ///< per seed: the target's stable run
+
+  train::trainer_options options(const std::string& label, std::uint64_t seed) const {
+    train::trainer_options o;
+    apply_optim_options(a.optim, o);
+    o.seed = seed;
+    o.warmup = a.warmup ? a.warmup : std::max<std::size_t>(1, a.steps / 20);
+    o.eval_every = a.eval_every ? a.eval_every : std::max<std::size_t>(1, a.steps / 16);
+    o.base.vocab_size = vocab.size();
+    o.base.pre_layer_norm = a.pre_ln;
+    o.base.hidden_dropout_prob = 0;
+    o.base.attention_probs_dropout_prob = 0;
+    o.label = label + " seed " + std::to_string(seed);
+    o.progress = train::progress_mode::quiet;
+    return o;
+  }
+  sched::runtime_schedule one_stage(const sched::model_shape& s, std::size_t steps) const {
+    sched::runtime_schedule r;
+    r.run = run;
+    r.stages.push_back(sched::stage{.steps = steps, .shape = s});
+    return r;
+  }
+  void record(const std::string& name, std::uint64_t seed, const train::run_result& r) {
+    if (!r.complete) return;  // interrupted: nothing to report
+    run_record x{name, seed, r.rows, r.final_val_loss, r.wall_seconds, r.flops, r.growths};
+    std::lock_guard lock(mu);
+    io::write_file_atomic(out / (name + "-seed" + std::to_string(seed) + ".csv"), train::csv_text(r.rows));
+    std::printf("  done: %-10s seed %llu  loss %.4f  wall %6.1f s  FLOPs %.3e%s\n", name.c_str(),
+                static_cast<unsigned long long>(seed), x.loss, x.wall, x.flops,
+                r.growths.empty() ? "" : ("  (grew at step " + std::to_string(r.growths[0].step) + ")").c_str());
+    std::fflush(stdout);
+    records.push_back(std::move(x));
+  }
+};
+
+std::string budget_name(double f) { return "baseline-" + std::to_string(static_cast<int>(std::lround(100 * f))); }
+const std::vector<double>& budget_fractions() {
+  static const std::vector<double> f{0.5, 0.75, 1.0};
+  return f;
+}
+
+/// The baseline curve of one seed: one stable wsd run of B steps, paused before each smaller budget's decay
+/// and forked there into that budget's decay.
+void baseline_family(demo_context& c, std::uint64_t seed) {
+  const std::size_t B = c.a.steps;
+  const auto opt = c.options("baseline", seed);
+  train::progressive_trainer stable(c.one_stage(c.sh.full, B), c.data, opt, c.vocab);
+  for (double f : budget_fractions()) {
+    const auto b = static_cast<std::size_t>(std::lround(f * static_cast<double>(B)));
+    if (b >= B) break;
+    const sched::lr_curve curve = stable.lr_curve();
+    stable.pause_at(b - curve.decay_steps(b));
+    (void)stable.run();
+    if (train::interrupt_flag().load()) return;
+    train::progressive_trainer fork(c.one_stage(c.sh.full, b), c.data, opt, c.vocab);
+    fork.continue_from(stable);
+    c.record(budget_name(f), seed, fork.run());
+  }
+  stable.pause_at(0);
+  const auto r = stable.run();
+  c.record(budget_name(1.0), seed, r);
+  // The stable phase (before the decay) is the target's curve for the automatic trigger.
+  std::vector<train::curve_point> pts;
+  const std::size_t decay_from = B - stable.lr_curve().decay_steps(B);
+  for (const auto& row : r.rows)
+    if (row.step <= decay_from) pts.push_back({row.flops, row.val_loss});
+  std::lock_guard lock(c.mu);
+  c.stable_curve[seed] = std::move(pts);
+}
+
+/// The small model for the baseline's FLOPs, and the grown runs that share its first steps (same model, same
+/// learning rate until they grow): forked from it where they grow.
+void small_family(demo_context& c, std::uint64_t seed, const std::vector<std::string>& forks) {
+  const std::size_t B = c.a.steps;
+  const double ratio = sched::training_flops_per_step(c.sh.full, c.run) / sched::training_flops_per_step(c.sh.low, c.run);
+  const auto n = static_cast<std::size_t>(std::ceil(static_cast<double>(B) * ratio));
+  auto opt = c.options("small", seed);
+  opt.lowcost_end = true;
+  train::progressive_trainer small(c.one_stage(c.sh.low, n), c.data, opt, c.vocab);
+  std::vector<std::pair<std::size_t, std::string>> at;
+  for (const auto& p : forks) at.emplace_back(policy_schedule(p, c.sh, c.run, B, opt.warmup).stages[0].steps, p);
+  std::sort(at.begin(), at.end());
+  for (const auto& [step, p] : at) {
+    small.pause_at(step);
+    (void)small.run();
+    if (train::interrupt_flag().load()) return;
+    train::progressive_trainer grown(policy_schedule(p, c.sh, c.run, B, opt.warmup), c.data, c.options(p, seed), c.vocab);
+    grown.continue_from(small);
+    c.record(p, seed, grown.run());
+  }
+  small.pause_at(0);
+  c.record("small", seed, small.run());
+}
+
+/// A grown run trained on its own (restart: its first stage decays on its own; auto: needs the seed's
+/// baseline curve).
+void grown_alone(demo_context& c, std::uint64_t seed, const std::string& policy) {
+  auto opt = c.options(policy, seed);
+  if (policy == "auto") {
+    std::lock_guard lock(c.mu);
+    opt.target_curve = c.stable_curve.at(seed);
+  }
+  train::progressive_trainer t(policy_schedule(policy, c.sh, c.run, c.a.steps, opt.warmup), c.data, opt, c.vocab);
+  c.record(policy, seed, t.run());
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The comparison.
+
+struct stat {
+  double mean = 0, sd = 0;
+  std::size_t n = 0;
+};
+stat stat_of(const std::vector<double>& v) {
+  stat s;
+  s.n = v.size();
+  if (v.empty()) return s;
+  s.mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  double q = 0;
+  for (double x : v) q += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(q / static_cast<double>(v.size() - 1)) : 0.0;
+  return s;
+}
+std::string pm(const stat& s, const char* f = "%.4f") {
+  char b[64], c[64];
+  std::snprintf(b, sizeof b, f, s.mean);
+  std::snprintf(c, sizeof c, f, s.sd);
+  return std::string(b) + " ± " + c;
+}
 std::string pct(double x) {
   char b[32];
   std::snprintf(b, sizeof b, "%+.1f%%", 100.0 * x);
   return b;
 }
+/// "+12.3%", "<= -40.0%" or ">= +50.0%" by the kind of the speedup.
+std::string speedup_text(const train::speedup_result& r) {
+  const char* p = r.kind == train::speedup_kind::upper_bound ? "<=" : r.kind == train::speedup_kind::lower_bound ? ">=" : "";
+  return p + pct(r.speedup);
+}
+
+struct policy_outcome {
+  std::string policy;
+  stat loss, wall, flops;
+  train::speedup_result wall_speedup, flops_speedup;  ///< of the mean run against the mean baseline curve
+  stat wall_speedup_seeds, flops_speedup_seeds;         ///< per seed, against that seed's curve
+};
 
 void run_demo(const demo_args& a) {
   namespace fs = std::filesystem;
-  using namespace growth;
   train::set_threads(a.threads);
   train::install_sigint_handler();
   const fs::path out = a.out;
   fs::create_directories(out);
   const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
+  if (a.seeds < 1) throw error("--seeds", ">= 1", "0");
+  if (a.jobs < 1) throw error("--jobs", ">= 1", "0");
+  std::vector<std::string> policies;
+  {
+    std::stringstream ss(a.policies);
+    for (std::string p; std::getline(ss, p, ',');)
+      if (!p.empty()) policies.push_back(p);
+    if (policies.empty()) throw error("--policies", "at least one of restart, continue, late, auto", "\"" + a.policies + "\"");
+  }
 
   // 1. Vocabulary and data.
   const auto t0 = std::chrono::steady_clock::now();
@@ -97,136 +331,189 @@ void run_demo(const demo_args& a) {
   dopt.max_validation_sequences = a.max_validation;
   dopt.eval_batch_size = 32;
   train::data_source data(tok, stream, dopt);
-  const double prep = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("demo: corpus %s, %zu bytes -> vocabulary %zu pieces, %zu tokens; %zu validation sequences of %zu (%.1fs); %zu threads\n",
-              text_path.c_str(), text.size(), vocab.size(), stream.size(), data.validation_sequences(), a.seq_len, prep,
-              train::threads_in_use());
+  const double h1 = data::unigram_entropy(stream);
 
-  // 2. Baseline: the target model for N steps (a one-stage schedule).
-  sched::runtime_schedule base;
-  base.run = sched::run_settings{.vocab_size = vocab.size(), .batch_size = a.batch, .masked_per_mille = 150};
-  base.stages.push_back(sched::stage{
-      .steps = a.steps,
-      .shape = {.layers = a.layers, .hidden = a.hidden, .heads = a.heads, .ffn = a.ffn, .seq_len = a.seq_len}});
-  base.validate();
-  // 3. CompoundGrow for the same N steps.
-  sched::runtime_schedule comp = a.schedule.empty() ? default_compound(a) : train::rescale_steps(sched::load_schedule(a.schedule), a.steps);
-  comp.run.vocab_size = vocab.size();
-  comp.run.batch_size = a.batch;
-  comp.validate();
-  const auto& last = comp.stages.back().shape;
-  if (last.layers != a.layers || last.hidden != a.hidden || last.heads != a.heads || last.ffn != a.ffn || last.seq_len != a.seq_len)
-    throw error("compound schedule's last stage", train::shape_name(base.stages[0].shape), train::shape_name(last));
+  demo_context c{a, shapes_of(a), sched::run_settings{.vocab_size = vocab.size(), .batch_size = a.batch}, data, vocab, out, {}, {}, {}};
+  for (const auto& p : policies) (void)policy_schedule(p, c.sh, c.run, a.steps, 1);  // refuse bad policies before training
+  std::printf("demo: corpus %s, %zu bytes -> %zu pieces, %zu tokens (unigram entropy %.4f nats); %zu validation sequences "
+              "of %zu (%.1fs)\n",
+              text_path.c_str(), text.size(), vocab.size(), stream.size(), h1, data.validation_sequences(), a.seq_len,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  std::printf("demo: target %s%s, small %s; budget B = %zu steps of %zu x %zu tokens; lr %g %s (min %g), betas (%g, %g); "
+              "%zu seeds; %zu runs at a time x %zu thread(s)\n",
+              train::shape_name(c.sh.full).c_str(), a.pre_ln ? " pre-LN" : " post-LN", train::shape_name(c.sh.low).c_str(),
+              a.steps, a.batch, a.seq_len, a.optim.lr, a.optim.lr_schedule.c_str(), a.optim.min_lr_ratio, a.optim.beta1,
+              a.optim.beta2, a.seeds, a.jobs, a.threads);
 
-  train::trainer_options to;
-  to.seed = a.seed;
-  to.lr = a.lr;
-  to.warmup = a.warmup ? a.warmup : std::max<std::size_t>(1, a.steps / 20);
-  to.eval_every = a.eval_every ? a.eval_every : std::max<std::size_t>(1, a.steps / 20);
-  to.base.vocab_size = vocab.size();
-
-  auto tb = to;
-  tb.label = "baseline";
-  tb.out_dir = out / "checkpoints" / "baseline";
-  tb.log_csv = out / "baseline.csv";
-  train::progressive_trainer baseline(base, data, tb, vocab);
-  const auto rb = baseline.run();
-  if (rb.interrupted) return;
-  const double target = rb.final_val_loss;
-
-  // 4. CompoundGrow, extended on its last stage until it reaches the baseline's loss (<= 1.5 N steps).
-  auto tc = to;
-  tc.label = "compound";
-  tc.out_dir = out / "checkpoints" / "compound";
-  tc.log_csv = out / "compound.csv";
-  tc.target_loss = target;
-  tc.max_total_steps = a.steps + a.steps / 2;
-  train::progressive_trainer compound(comp, data, tc, vocab);
-  const auto rc = compound.run();
-  if (rc.interrupted) return;
-
-  // 5. Comparison.
-  const train::log_row* at_n = nullptr;
-  const train::log_row* hit = nullptr;
-  for (const auto& r : rc.rows) {
-    if (r.step == a.steps) at_n = &r;
-    if (!hit && r.val_loss <= target) hit = &r;
+  // 2. The runs: the families that fork first (longest first), then the runs trained alone; auto needs its
+  // seed's baseline, which the first phase trains.
+  std::vector<std::string> forked, alone;
+  for (const auto& p : policies) (p == "continue" || p == "late" ? forked : alone).push_back(p);
+  const auto wall0 = std::chrono::steady_clock::now();
+  std::vector<std::function<void()>> phase1, phase2;
+  for (std::size_t s = 0; s < a.seeds; ++s) {
+    const std::uint64_t seed = a.seed + s;
+    phase1.push_back([&c, seed, &forked] { small_family(c, seed, forked); });
+    phase1.push_back([&c, seed] { baseline_family(c, seed); });
+    for (const auto& p : alone) phase2.push_back([&c, seed, p] { grown_alone(c, seed, p); });
   }
-  if (!at_n) throw error("compound log", "a row at step " + std::to_string(a.steps), "none");
-  const auto& bn = rb.rows.back();
-  std::printf("\n%-34s %12s %12s\n", "", "baseline", "compound");
-  std::printf("%-34s %12.4f %12.4f\n", "validation loss at equal steps", bn.val_loss, at_n->val_loss);
-  std::printf("%-34s %12zu %12zu\n", "steps", bn.step, at_n->step);
-  std::printf("%-34s %12.1f %12.1f\n", "training wall-clock (s)", bn.wall_seconds, at_n->wall_seconds);
-  std::printf("%-34s %12.3e %12.3e\n", "training FLOPs", bn.flops, at_n->flops);
-  if (hit) {
-    std::printf("%-34s %12s %12zu\n", "steps to baseline's final loss", "", hit->step);
-    std::printf("%-34s %12s %12.1f\n", "wall-clock to baseline's loss (s)", "", hit->wall_seconds);
-    std::printf("%-34s %12s %12.3e\n", "FLOPs to baseline's loss", "", hit->flops);
-  } else {
-    std::printf("compound did not reach the baseline's final loss %.4f within %zu steps (best %.4f)\n", target,
-                tc.max_total_steps, rc.rows.back().val_loss);
+  run_jobs(a.jobs, a.threads, phase1);
+  if (!train::interrupt_flag().load()) run_jobs(a.jobs, a.threads, phase2);
+  const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  if (train::interrupt_flag().load()) {
+    std::printf("demo interrupted: finished runs are in %s/*.csv\n", out.c_str());
+    throw exit_request{130};
   }
-  const double sw = bn.wall_seconds / at_n->wall_seconds - 1, sf = bn.flops / at_n->flops - 1;
-  std::printf("%-34s %12s %12s\n", "speedup at equal steps (wall)", "", pct(sw).c_str());
-  std::printf("%-34s %12s %12s\n", "speedup at equal steps (FLOPs)", "", pct(sf).c_str());
-  std::string tw = "none", tf = "none";
-  if (hit) {
-    tw = pct(bn.wall_seconds / hit->wall_seconds - 1);
-    tf = pct(bn.flops / hit->flops - 1);
-    std::printf("%-34s %12s %12s\n", "speedup to baseline's loss (wall)", "", tw.c_str());
-    std::printf("%-34s %12s %12s\n", "speedup to baseline's loss (FLOPs)", "", tf.c_str());
-  }
-  const auto pred = comp.cost();
-  std::printf("schedule cost model: predicted FLOPs speedup at equal steps %s\n",
-              pct(pred.speedup()).c_str());
 
-  // 7. Figure.
-  report::series sb{"baseline", {}, {}}, sc{"CompoundGrow", {}, {}}, fb = sb, fc = sc;
-  for (const auto& r : rb.rows) {
-    sb.x.push_back(r.wall_seconds); sb.y.push_back(r.val_loss);
-    fb.x.push_back(r.flops); fb.y.push_back(r.val_loss);
+  // 3. The comparison, per seed and over the seeds.
+  auto of = [&](const std::string& name) {
+    std::vector<const run_record*> v;
+    for (const auto& r : c.records)
+      if (r.name == name) v.push_back(&r);
+    std::sort(v.begin(), v.end(), [](auto* x, auto* y) { return x->seed < y->seed; });
+    return v;
+  };
+  auto stats = [&](const std::string& name, double run_record::*f) {
+    std::vector<double> v;
+    for (const auto* r : of(name)) v.push_back(r->*f);
+    return stat_of(v);
+  };
+  auto curve_of = [&](std::optional<std::uint64_t> seed, double run_record::*cost) {
+    std::vector<train::budget_point> pts;
+    for (double f : budget_fractions()) {
+      std::vector<double> cs, ls;
+      for (const auto* r : of(budget_name(f)))
+        if (!seed || r->seed == *seed) {
+          cs.push_back(r->*cost);
+          ls.push_back(r->loss);
+        }
+      pts.push_back({stat_of(cs).mean, stat_of(ls).mean});
+    }
+    return pts;
+  };
+  const stat base = stats(budget_name(1.0), &run_record::loss), small = stats("small", &run_record::loss);
+  std::vector<policy_outcome> outcomes;
+  for (const auto& p : policies) {
+    policy_outcome o;
+    o.policy = p;
+    o.loss = stats(p, &run_record::loss);
+    o.wall = stats(p, &run_record::wall);
+    o.flops = stats(p, &run_record::flops);
+    o.wall_speedup = train::speedup_on_curve(curve_of(std::nullopt, &run_record::wall), o.wall.mean, o.loss.mean);
+    o.flops_speedup = train::speedup_on_curve(curve_of(std::nullopt, &run_record::flops), o.flops.mean, o.loss.mean);
+    std::vector<double> sw, sf;
+    for (const auto* r : of(p)) {
+      sw.push_back(train::speedup_on_curve(curve_of(r->seed, &run_record::wall), r->wall, r->loss).speedup);
+      sf.push_back(train::speedup_on_curve(curve_of(r->seed, &run_record::flops), r->flops, r->loss).speedup);
+    }
+    o.wall_speedup_seeds = stat_of(sw);
+    o.flops_speedup_seeds = stat_of(sf);
+    outcomes.push_back(o);
   }
-  for (const auto& r : rc.rows) {
-    sc.x.push_back(r.wall_seconds); sc.y.push_back(r.val_loss);
-    fc.x.push_back(r.flops); fc.y.push_back(r.val_loss);
+  const auto best = std::max_element(outcomes.begin(), outcomes.end(), [](const auto& x, const auto& y) {
+    return x.wall_speedup.speedup < y.wall_speedup.speedup;
+  });
+
+  std::printf("\n%-50s %-18s %9s %10s %18s %18s\n", "run (mean ± std over seeds)", "val loss", "wall s", "FLOPs",
+              "speedup wall", "speedup FLOPs");
+  for (double f : budget_fractions()) {
+    const auto n = budget_name(f);
+    std::printf("%-50s %-18s %9.1f %10.3e\n", ("baseline, budget " + std::to_string(static_cast<int>(std::lround(100 * f))) + "% of B").c_str(),
+                pm(stats(n, &run_record::loss)).c_str(), stats(n, &run_record::wall).mean, stats(n, &run_record::flops).mean);
   }
-  std::vector<report::panel> panels{{"validation loss vs wall-clock", "training seconds", "validation MLM loss", {sb, sc}},
-                                    {"validation loss vs FLOPs", "training FLOPs", "validation MLM loss", {fb, fc}}};
-  io::write_file_atomic(out / "curves.svg", report::render_svg(panels, "CompoundGrow vs baseline (" +
-                                                                           train::shape_name(base.stages[0].shape) + ")"));
-  char line[512];
+  std::printf("%-50s %-18s %9.1f %10.3e\n", ("small model alone (" + train::shape_name(c.sh.low) + ")").c_str(), pm(small).c_str(),
+              stats("small", &run_record::wall).mean, stats("small", &run_record::flops).mean);
+  for (const auto& o : outcomes)
+    std::printf("%-50s %-18s %9.1f %10.3e %18s %18s\n", policy_label(o.policy).c_str(), pm(o.loss).c_str(), o.wall.mean,
+                o.flops.mean, speedup_text(o.wall_speedup).c_str(), speedup_text(o.flops_speedup).c_str());
+  for (const auto& o : outcomes)
+    std::printf("  %-8s per seed: wall %s, FLOPs %s\n", o.policy.c_str(), pm(o.wall_speedup_seeds, "%+.3f").c_str(),
+                pm(o.flops_speedup_seeds, "%+.3f").c_str());
+  for (const auto* r : of("auto"))
+    for (const auto& g : r->growths) std::printf("  auto seed %llu grew after step %zu: %s\n", static_cast<unsigned long long>(r->seed), g.step, g.why.c_str());
+
+  // The claims, each computed: past the plateau, the regime (target below the small model), and whether the
+  // best policy's loss differs from the baseline's beyond two combined standard deviations.
+  const bool past_plateau = base.mean <= h1 - 1.0;
+  const double sd2 = 2 * std::sqrt(base.sd * base.sd + small.sd * small.sd);
+  const bool regime = base.mean < small.mean;
+  const double bsd2 = 2 * std::sqrt(base.sd * base.sd + best->loss.sd * best->loss.sd);
+  std::printf("\nunigram entropy of the text %.4f nats; baseline %.4f = %+.4f: %s\n", h1, base.mean, base.mean - h1,
+              past_plateau ? "past the plateau (>= 1.0 nat below)" : "NOT 1.0 nat below the unigram entropy: the models are still early");
+  std::printf("regime: baseline %s the small model alone (%.4f vs %.4f, difference %s two combined std %.4f)\n",
+              regime ? "ends below" : "does NOT end below", base.mean, small.mean,
+              std::abs(base.mean - small.mean) > sd2 ? "beyond" : "within", sd2);
+  std::printf("best policy: %s, loss %s vs baseline %s (%s noise), speedup %s wall / %s FLOPs (%s)\n", best->policy.c_str(),
+              pm(best->loss).c_str(), pm(base).c_str(), std::abs(best->loss.mean - base.mean) > bsd2 ? "beyond" : "within",
+              speedup_text(best->wall_speedup).c_str(), speedup_text(best->flops_speedup).c_str(),
+              std::string(train::to_string(best->wall_speedup.kind)).c_str());
+  std::printf("paper (BERT-base): +73.6%% wall-clock at comparable quality; %zu runs took %.0f s here\n", c.records.size(), total_wall);
+
+  // 4. Figure: validation loss against wall-clock, every run of the first seed, and the unigram entropy.
+  std::vector<report::series> lines;
+  double xmax = 0;
+  auto add_rows = [&](const std::string& label, const run_record& r) {
+    report::series s{label, {}, {}};
+    for (const auto& row : r.rows) {
+      s.x.push_back(row.wall_seconds);
+      s.y.push_back(row.val_loss);
+      xmax = std::max(xmax, row.wall_seconds);
+    }
+    lines.push_back(std::move(s));
+  };
+  if (const auto v = of(budget_name(1.0)); !v.empty()) add_rows("baseline (budget B, stable then decay)", *v.front());
+  report::series bc{"baseline budget curve (final losses)", {}, {}};
+  for (const auto& p : curve_of(a.seed, &run_record::wall)) {
+    bc.x.push_back(p.cost);
+    bc.y.push_back(p.loss);
+  }
+  lines.push_back(bc);
+  if (const auto v = of("small"); !v.empty()) add_rows("small model alone", *v.front());
+  for (const auto& p : policies)
+    if (const auto v = of(p); !v.empty()) add_rows(policy_label(p), *v.front());
+  lines.push_back({"unigram entropy of the text", {0, xmax}, {h1, h1}});
+  io::write_file_atomic(out / "curves.svg",
+                        report::render_svg({{"validation loss vs wall-clock (seed " + std::to_string(a.seed) + ")",
+                                             "training seconds (growth included)", "validation MLM loss", lines}},
+                                           "Budget-fair speedup: " + train::shape_name(c.sh.full) + " on the KJV"));
+  char line[768];
   std::snprintf(line, sizeof line,
-                "summary baseline_loss=%.4f compound_loss=%.4f speedup_wall_equal_steps=%s speedup_flops_equal_steps=%s "
-                "speedup_wall_to_target=%s speedup_flops_to_target=%s",
-                bn.val_loss, at_n->val_loss, pct(sw).c_str(), pct(sf).c_str(), tw.c_str(), tf.c_str());
+                "summary baseline_loss=%.4f unigram_entropy=%.4f small_fixed_loss=%.4f grown_loss=%.4f seeds=%zu "
+                "loss_std=%.4f speedup_wall_to_target=%s speedup_flops_to_target=%s speedup_kind=%s policy=%s "
+                "past_plateau=%s regime_valid=%s",
+                base.mean, h1, small.mean, best->loss.mean, a.seeds, best->loss.sd, pct(best->wall_speedup.speedup).c_str(),
+                pct(best->flops_speedup.speedup).c_str(), std::string(train::to_string(best->wall_speedup.kind)).c_str(),
+                best->policy.c_str(), past_plateau ? "yes" : "no", regime ? "yes" : "no");
   io::write_file_atomic(out / "summary.txt", std::string(line) + "\n");
-  std::printf("results: %s/{baseline.csv,compound.csv,curves.svg,summary.txt}\n", out.c_str());
-  std::printf("%s\n", line);
+  std::printf("results: %s/{*.csv,curves.svg,summary.txt}\n%s\n", out.c_str(), line);
   std::fflush(stdout);
 }
 
 growth_tool::registrar reg{"demo", [](CLI::App& app) {
   auto a = std::make_shared<demo_args>();
-  auto* sub = app.add_subcommand("demo", "Baseline vs CompoundGrow on the KJV corpus with the reference BERT");
-  sub->add_option("--steps", a->steps, "training steps N of each run")->capture_default_str();
+  auto* sub = app.add_subcommand("demo", "Budget-fair speedup of progressive training (baseline budget curve, small model, "
+                                         "grown policies) on the KJV corpus");
+  sub->add_option("--steps", a->steps, "budget B: steps of the full-budget baseline (and of every grown run)")->capture_default_str();
   sub->add_option("--layers", a->layers, "target layers")->capture_default_str();
   sub->add_option("--hidden", a->hidden, "target hidden size")->capture_default_str();
   sub->add_option("--heads", a->heads, "target attention heads")->capture_default_str();
   sub->add_option("--ffn", a->ffn, "target FFN size")->capture_default_str();
-  sub->add_option("--seq-len", a->seq_len, "target sequence length")->capture_default_str();
+  sub->add_option("--seq-len", a->seq_len, "sequence length")->capture_default_str();
   sub->add_option("--batch", a->batch, "sequences per step")->capture_default_str();
   sub->add_option("--vocab", a->vocab, "WordPiece vocabulary size")->capture_default_str();
-  sub->add_option("--lr", a->lr, "peak learning rate")->capture_default_str();
-  sub->add_option("--warmup", a->warmup, "warmup steps per stage (0 = N/20)")->capture_default_str();
-  sub->add_option("--eval-every", a->eval_every, "steps between validation rows (0 = N/20)")->capture_default_str();
+  sub->add_flag("--pre-ln", a->pre_ln, "pre-LN encoder layers (default: post-LN, Hugging Face BERT)");
+  add_optim_options(sub, a->optim);
+  sub->add_option("--warmup", a->warmup, "warmup steps (0 = B/20)")->capture_default_str();
+  sub->add_option("--eval-every", a->eval_every, "steps between validation rows (0 = B/16)")->capture_default_str();
   sub->add_option("--max-validation", a->max_validation, "validation sequences used (0 = all)")->capture_default_str();
-  sub->add_option("--schedule", a->schedule, "CompoundGrow schedule file (its steps are rescaled to N)");
+  sub->add_option("--policies", a->policies, "grown runs: comma-separated restart, continue, late, auto")->capture_default_str();
+  sub->add_option("--seeds", a->seeds, "seeds (every run once per seed)")->capture_default_str();
+  sub->add_option("--jobs", a->jobs, "runs trained at the same time")->capture_default_str();
+  sub->add_option("--threads", a->threads, "threads per run (results are deterministic per thread count)")->capture_default_str();
   sub->add_option("--text", a->text, "corpus (default: data/kjv.txt of the source tree)");
   sub->add_option("--corpus-chars", a->corpus_chars, "use only the first N bytes of the corpus (0 = all)");
   sub->add_option("--out", a->out, "results folder")->capture_default_str();
-  sub->add_option("--seed", a->seed, "seed")->capture_default_str();
-  sub->add_option("--threads", a->threads, "threads (results are deterministic per thread count)")->capture_default_str();
+  sub->add_option("--seed", a->seed, "first seed")->capture_default_str();
   sub->callback([a] { run_demo(*a); });
 }};
 

@@ -260,9 +260,10 @@ constexpr check_result check_transition(const stage& from, const stage& to, std:
   return {};
 }
 
-/// Every rule, in order: settings, at least one stage, each stage then its transition, the last stage standard.
+/// Every rule, in order: settings, at least one stage, each stage then its transition, the last stage standard
+/// (unless standard_end is false: a low-cost model trained on its own as a comparison, never a target).
 /// Returns the first failure.
-constexpr check_result check_schedule(std::span<const stage> stages, const run_settings& run) {
+constexpr check_result check_schedule(std::span<const stage> stages, const run_settings& run, bool standard_end = true) {
   using detail::fail;
   if (auto r = check_settings(run); !r.ok()) return r;
   if (stages.empty()) return fail(check_code::no_stages, no_stage, field::stages, 1, 0);
@@ -272,6 +273,7 @@ constexpr check_result check_schedule(std::span<const stage> stages, const run_s
       if (auto r = check_transition(stages[i - 1], stages[i], i); !r.ok()) return r;
   }
   const std::size_t last = stages.size() - 1;
+  if (!standard_end) return {};
   const model_shape& s = stages[last].shape;
   if (s.ffn_shared_every != 0) return fail(check_code::last_not_standard, last, field::ffn_shared_every, 0, s.ffn_shared_every);
   if (s.ffn_factorized_every != 0)
@@ -344,8 +346,8 @@ inline std::array<std::string, 3> describe(const check_result& r) {
 }
 
 /// Throws growth::error naming the stage and the field unless the schedule is valid.
-inline void validate(std::span<const stage> stages, const run_settings& run) {
-  const check_result r = check_schedule(stages, run);
+inline void validate(std::span<const stage> stages, const run_settings& run, bool standard_end = true) {
+  const check_result r = check_schedule(stages, run, standard_end);
   if (r.ok()) return;
   const auto d = describe(r);
   throw error(d[0], d[1], d[2]);

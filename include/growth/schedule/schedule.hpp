@@ -22,7 +22,7 @@ struct runtime_schedule {
   std::vector<stage> stages;
 
   /// Throws growth::error naming the stage and field unless every rule of check.hpp holds.
-  void validate() const { sched::validate(stages, run); }
+  void validate(bool standard_end = true) const { sched::validate(stages, run, standard_end); }
   [[nodiscard]] constexpr check_result check() const { return check_schedule(stages, run); }
   [[nodiscard]] constexpr schedule_cost cost() const { return cost_of(stages, run); }
   friend bool operator==(const runtime_schedule&, const runtime_schedule&) = default;

@@ -27,8 +27,8 @@
 ///
 /// Log. One row per eval interval (every eval_every global steps), at the end of each stage and at the end:
 /// step, stage, shape (e.g. L4-H128-A2-I512-S128), tokens, cumulative training FLOPs (sched cost model of
-/// the trained shape, equal to reference::training_flops_per_token), wall seconds of training (evaluation
-/// and checkpoint writing excluded), train loss (mean over the interval), validation loss.
+/// the trained shape, equal to reference::training_flops_per_token), wall seconds of training (growth
+/// included; evaluation and checkpoint writing excluded), train loss (mean over the interval), validation loss.
 ///
 /// Checkpoints (io/checkpoint.hpp HF folders with optimizer state and trainer_state.json) in out_dir:
 /// stage-<i> after stage i's last step (before growing), final at the end or when interrupted. The
@@ -169,6 +169,9 @@ struct trainer_options {
   /// (required by such a schedule; not stored in trainer_state, a resumed run's schedule holds the outcome).
   std::vector<curve_point> target_curve;
   trigger_options trigger{};
+  /// Accept a schedule whose last stage is a low-cost model (shared/factorised FFN, pooling): the demo trains
+  /// CompoundGrow's first-stage model on its own as a comparison. Never a target to publish.
+  bool lowcost_end = false;
 };
 
 struct log_row {
@@ -332,7 +335,7 @@ class progressive_trainer {
   progressive_trainer(sched::runtime_schedule schedule, data_source& data, trainer_options opt,
                       std::vector<std::string> vocab)
       : sched_(std::move(schedule)), data_(data), opt_(std::move(opt)), vocab_(std::move(vocab)) {
-    sched_.validate();
+    sched_.validate(!opt_.lowcost_end);
     if (sched_.run.vocab_size < vocab_.size())
       throw error("schedule vocab_size", ">= the vocabulary's " + std::to_string(vocab_.size()) + " tokens",
                   std::to_string(sched_.run.vocab_size));
@@ -480,7 +483,9 @@ class progressive_trainer {
     while (!st_.complete) {
       // Stage boundary: grow into the next stage (also right after resuming from a stage-<i> checkpoint).
       if (st_.stage_step >= sched_.stages[st_.stage].steps && st_.stage + 1 < sched_.stages.size()) {
+        const auto g0 = clock::now();
         grow_into(st_.stage + 1);
+        st_.wall += std::chrono::duration<double>(clock::now() - g0).count();  // growth counts as training time
         announce_stage();
         continue;
       }
