@@ -1,18 +1,27 @@
 // growth study: reproduces the paper's comparisons at small scale with the progressive trainer and publishes
-// them: <out>/RESULTS.md (tables with mean ± std over seeds, the paper's claim beside each row and whether we
-// agree) and <out>/results/*.svg (validation-loss curves). The configurations are study/study.hpp's list.
+// them: <out>/RESULTS.md (the baseline's budget curve, tables with mean ± std over seeds, the paper's claim
+// beside each row and whether we agree, every grown run's speedup read off the budget curve with its kind) and
+// <out>/results/*.svg (validation-loss curves). The configurations and the protocol are study/study.hpp's.
 //
-// Runs go to a pool of --jobs workers (default 2) with --threads each (default 1), so the CPU use stays at
-// jobs * threads. Every run's CSV log is kept in <out>/runs/; a run whose CSV and key (schedule + options)
-// are already there is not trained again, so an interrupted study resumes where it stopped.
+// Runs go to growth_tool::run_jobs (tools/job_pool.hpp): --jobs workers (default 2) with --threads each
+// (default 1), so the CPU use stays at jobs * threads. Runs of a seed that share their first steps (the
+// baseline's budgets; runs with the same low-cost stage) are one job: the shared steps are trained once and
+// forked. Every run's CSV log is kept in <out>/runs/; a run whose CSV and key (schedule + options) are already
+// there is not trained again, so an interrupted study resumes where it stopped.
+//
+// Time: `--scale full --seeds 3 --jobs 2 --threads 1` takes about 45 min on this project's 2-core VM
+// (study/study.hpp, scale_of, has the estimate); `--scale smoke` well under a minute.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,10 +30,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
@@ -37,6 +42,7 @@
 #include <growth/train/trainer.hpp>
 
 #include "command.hpp"
+#include "job_pool.hpp"
 
 namespace growth_tool::cmd_study {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
@@ -97,21 +103,65 @@ std::vector<train::log_row> parse_csv(const std::string& text) {
   return rows;
 }
 
-/// One unit of work: the runs of one seed whose schedules share their first (low-cost) stage. That stage is
-/// trained once and continued into each run's growth (progressive_trainer::continue_from), which gives the
-/// runs bit-for-bit what training each from step 0 gives; a run that shares nothing is a group of one.
+/// One unit of work: runs of one seed that share their first steps. The stem trains those steps once and each
+/// member forks from it at its fork step (progressive_trainer::continue_from, bit-for-bit what training the
+/// member from step 0 gives); the member with fork step 0 is the stem itself, trained on to its end. The
+/// baseline's budgets are one job (the N-step stable run, forked where each smaller budget's decay begins);
+/// runs whose first stage is the same (study::shares_first_stage) are one job forked at that stage's end; every
+/// other run is a job of one.
 struct job {
-  std::vector<const study::config*> cfgs;
+  struct member {
+    const study::config* cfg;
+    std::size_t fork_step = 0;  ///< 0 = the stem itself
+  };
   std::uint64_t seed = 0;
+  const study::config* stem = nullptr;
+  std::vector<member> members;
+  double cost = 0;  ///< FLOPs of the members' schedules (order of the pool only)
 };
+
+/// The jobs of a study: seeds outermost (a partial study has every configuration at its first seeds), and
+/// within a seed the costliest jobs first, so that the pool does not end on one long job.
+std::vector<job> jobs_of(const study::scale_spec& sc, const std::vector<study::config>& configs, std::size_t seeds) {
+  std::vector<job> jobs;
+  for (std::uint64_t seed = 0; seed < seeds; ++seed) {
+    const auto first = jobs.size();
+    for (const auto& c : configs) {
+      if (c.is_baseline()) {  // one job: the full budget's run is the stem
+        const auto& full = study::detail::find_config(configs, study::budget_name(1.0));
+        auto it = std::find_if(jobs.begin() + static_cast<std::ptrdiff_t>(first), jobs.end(),
+                               [&](const job& j) { return j.stem == &full; });
+        if (it == jobs.end()) it = jobs.insert(jobs.end(), job{seed, &full, {}, 0});
+        const std::size_t f = &c == &full ? 0 : study::budget_fork_step(sc, c.schedule.stages[0].steps);
+        if (&c != &full && f == 0) jobs.push_back({seed, &c, {{&c, 0}}, 0});  // no common prefix (not wsd)
+        else it->members.push_back({&c, f});
+        continue;
+      }
+      auto it = std::find_if(jobs.begin() + static_cast<std::ptrdiff_t>(first), jobs.end(),
+                             [&](const job& j) { return study::shares_first_stage(*j.stem, c); });
+      if (it != jobs.end()) it->members.push_back({&c, c.schedule.stages[0].steps});
+      else jobs.push_back({seed, &c, {{&c, 0}}, 0});
+    }
+    for (auto j = jobs.begin() + static_cast<std::ptrdiff_t>(first); j != jobs.end(); ++j)
+      for (const auto& m : j->members)
+        for (const auto& st : m.cfg->schedule.stages)
+          j->cost += static_cast<double>(st.steps) * sched::training_flops_per_step(st.shape, m.cfg->schedule.run);
+    std::stable_sort(jobs.begin() + static_cast<std::ptrdiff_t>(first), jobs.end(),
+                     [](const job& x, const job& y) { return x.cost > y.cost; });
+  }
+  return jobs;
+}
 
 void run_study(const study_args& a) {
   const auto t_start = std::chrono::steady_clock::now();
   study::scale_spec sc = study::scale_of(a.scale);
-  if (a.steps) sc.steps = a.steps;
+  if (a.steps) {
+    sc.steps = a.steps;
+    sc.eval_every = 0;  // N / 20
+  }
   if (a.seeds < 1) throw error("--seeds", ">= 1", "0");
   if (a.jobs < 1) throw error("--jobs", ">= 1", "0");
-  const std::size_t eval_every = sc.eval_every ? sc.eval_every : std::max<std::size_t>(1, sc.steps / 20);
+  const std::size_t eval_every = sc.eval_interval();
   const fs::path out = a.out;
   fs::create_directories(out / "runs");
   fs::create_directories(out / "results");
@@ -141,142 +191,104 @@ void run_study(const study_args& a) {
   for (const auto& c : configs)
     for (const auto& st : c.schedule.stages) data.train_set(st.shape.seq_len);
 
-  // 2. Runs: phase 0 = everything but the extended runs, phase 1 = those (they need the baseline's loss).
+  // 2. Runs.
   std::map<std::string, std::vector<study::run_record>> recs;
   for (const auto& c : configs) recs[c.name].resize(a.seeds);
   std::mutex print_mu;
   std::atomic<std::size_t> done{0};
-  std::size_t total_runs = configs.size() * a.seeds;
-  auto key_of = [&](const study::config& c, std::uint64_t seed, double target) {
-    // Everything a run's result depends on: a run whose key differs is trained again.
-    return sched::to_json(c.schedule).dump() + "\nseed " + std::to_string(seed) + " lr " + study::fmt("%.9g", sc.lr) +
-           " eval_every " + std::to_string(eval_every) + " threads " + std::to_string(a.threads) + " target " +
-           study::fmt("%.6f", target) + "\ndropout " + study::fmt("%.9g", sc.dropout) + " init_range " +
-           study::fmt("%.9g", sc.init_range) + " corpus_bytes " + std::to_string(text.size()) + " tokens " +
-           std::to_string(stream.size()) + " vocab " + std::to_string(vocab.size()) + " validation " +
-           std::to_string(data.validation_sequences()) + "\n";
-  };
-  auto options_of = [&](const study::config& c, std::uint64_t seed, double target, const fs::path& csv,
-                        const std::string& label) {
-    train::trainer_options to;
-    to.seed = seed;
-    to.lr = sc.lr;
-    to.warmup = std::max<std::size_t>(1, sc.steps / 20);
-    to.eval_every = eval_every;
-    to.base.vocab_size = vocab.size();
-    to.base.hidden_dropout_prob = sc.dropout;
-    to.base.attention_probs_dropout_prob = sc.dropout;
-    to.base.initializer_range = sc.init_range;
+  const std::size_t total_runs = configs.size() * a.seeds;
+  auto options_of = [&](const study::config& c, std::uint64_t seed, const fs::path& csv) {
+    auto to = study::run_options(sc, vocab.size(), seed);
     to.log_csv = csv;
     to.progress = train::progress_mode::quiet;
-    to.label = label;
-    if (c.extend_to_baseline) {
-      to.target_loss = target;
-      to.max_total_steps = sc.steps + sc.steps / 2;
-    }
+    to.label = c.name + "-seed" + std::to_string(seed);
     return to;
   };
-  auto run_group = [&](const job& j) {
-    struct member {
-      const study::config* cfg;
-      study::run_record* rec;
-      std::string base, key;
-      fs::path csv, keyf;
-    };
-    std::vector<member> todo;
-    for (const auto* c : j.cfgs) {
-      member m{c, &recs[c->name][j.seed], c->name + "-seed" + std::to_string(j.seed), "", {}, {}};
+  auto key_of = [&](const study::config& c, std::uint64_t seed) {
+    // Everything a run's result depends on: a run whose key differs is trained again.
+    return sched::to_json(c.schedule).dump() + "\n" + train::options_to_json(options_of(c, seed, {})).dump() + "\nthreads " +
+           std::to_string(a.threads) + " corpus_bytes " + std::to_string(text.size()) + " tokens " + std::to_string(stream.size()) +
+           " vocab " + std::to_string(vocab.size()) + " validation " + std::to_string(data.validation_sequences()) + "\n";
+  };
+  struct pending {
+    const study::config* cfg;
+    std::size_t fork_step;
+    study::run_record* rec;
+    std::string base, key;
+    fs::path csv, keyf;
+  };
+  // Reads a cached run; returns false when it has to be trained.
+  auto load_cached = [&](pending& m) {
+    std::error_code ec;
+    if (!(fs::exists(m.csv, ec) && fs::exists(m.keyf, ec) && io::read_file(m.keyf) == m.key)) {
+      fs::remove(m.keyf, ec);
+      return false;
+    }
+    m.rec->rows = parse_csv(io::read_file(m.csv));
+    std::lock_guard lk(print_mu);
+    std::printf("[%zu/%zu] %s: cached\n", ++done, total_runs, m.base.c_str());
+    std::fflush(stdout);
+    return true;
+  };
+  // Records a finished run; returns false when it was interrupted.
+  auto finish = [&](const pending& m, const train::run_result& r, const std::string& how) {
+    if (!r.complete) return false;
+    m.rec->rows = r.rows;
+    io::write_file_atomic(m.keyf, m.key);
+    std::lock_guard lk(print_mu);
+    std::printf("[%zu/%zu] %s: %zu steps, val_loss %.4f, %.1fs%s\n", ++done, total_runs, m.base.c_str(), r.steps,
+                r.final_val_loss, r.wall_seconds, how.c_str());
+    std::fflush(stdout);
+    return true;
+  };
+  auto run_job = [&](const job& j) {
+    std::vector<pending> todo;
+    const pending* stem_member = nullptr;
+    for (const auto& jm : j.members) {
+      pending m{jm.cfg, jm.fork_step, &recs[jm.cfg->name][j.seed], jm.cfg->name + "-seed" + std::to_string(j.seed), "", {}, {}};
       m.csv = out / "runs" / (m.base + ".csv");
       m.keyf = out / "runs" / (m.base + ".key");
-      double target = 0;
-      if (c->extend_to_baseline) {
-        const auto& b = recs.at("baseline")[j.seed];
-        target = b.rows.empty() ? 0 : b.rows.back().val_loss;
-      }
-      m.key = key_of(*c, j.seed, target);
-      m.rec->config = c->name;
+      m.key = key_of(*jm.cfg, j.seed);
+      m.rec->config = jm.cfg->name;
       m.rec->seed = j.seed;
-      m.rec->target = target;
-      std::error_code ec;
-      if (fs::exists(m.csv, ec) && fs::exists(m.keyf, ec) && io::read_file(m.keyf) == m.key) {
-        m.rec->rows = parse_csv(io::read_file(m.csv));
-        std::lock_guard lk(print_mu);
-        std::printf("[%zu/%zu] %s: cached\n", ++done, total_runs, m.base.c_str());
-        std::fflush(stdout);
-        continue;
-      }
-      fs::remove(m.keyf, ec);
-      todo.push_back(std::move(m));
+      if (!load_cached(m)) todo.push_back(std::move(m));
     }
     if (todo.empty()) return;
     train::set_threads(a.threads);
-    // The shared first stage, trained once (only when two or more runs still need it).
-    std::unique_ptr<train::progressive_trainer> stem;
-    if (todo.size() > 1) {
-      const auto& c = *todo.front().cfg;
-      auto to = options_of(c, j.seed, todo.front().rec->target, {}, c.name + "-seed" + std::to_string(j.seed) + "-stage0");
-      to.stop_after_step = c.schedule.stages[0].steps;
-      stem = std::make_unique<train::progressive_trainer>(c.schedule, data, to, vocab);
-      if (stem->run().rows.empty() || train::interrupt_flag().load()) return;
+    if (todo.size() == 1) {  // nothing to share: train it from step 0 (what a fork gives, bit for bit)
+      const auto& m = todo.front();
+      train::progressive_trainer tr(m.cfg->schedule, data, options_of(*m.cfg, j.seed, m.csv), vocab);
+      (void)finish(m, tr.run(), "");
+      return;
     }
-    for (auto& m : todo) {
-      if (train::interrupt_flag().load()) return;
-      train::progressive_trainer tr(m.cfg->schedule, data, options_of(*m.cfg, j.seed, m.rec->target, m.csv, m.base), vocab);
-      if (stem) tr.continue_from(*stem);
-      const auto r = tr.run();
-      m.rec->rows = r.rows;
-      if (r.interrupted) return;
-      io::write_file_atomic(m.keyf, m.key);
-      std::lock_guard lk(print_mu);
-      std::printf("[%zu/%zu] %s: %zu steps, val_loss %.4f, %.1fs%s\n", ++done, total_runs, m.base.c_str(), r.steps,
-                  r.final_val_loss, r.wall_seconds, stem ? " (first stage shared)" : "");
-      std::fflush(stdout);
-    }
-  };
-  auto run_phase = [&](bool extended) {
-    std::vector<job> jobs;
-    // Seeds outermost so that a partial study has every configuration at its first seeds.
-    for (std::size_t s = 0; s < a.seeds; ++s)
-      for (const auto& c : configs) {
-        if (c.extend_to_baseline != extended) continue;
-        auto it = std::find_if(jobs.begin(), jobs.end(), [&](const job& g) {
-          return g.seed == s && study::shares_first_stage(*g.cfgs.front(), c);
-        });
-        if (it != jobs.end()) it->cfgs.push_back(&c);
-        else jobs.push_back({{&c}, s});
-      }
-    // Within a seed, the largest groups first, so that the pool does not end on one long group.
-    std::stable_sort(jobs.begin(), jobs.end(), [](const job& x, const job& y) {
-      return x.seed != y.seed ? x.seed < y.seed : x.cfgs.size() > y.cfgs.size();
+    std::stable_sort(todo.begin(), todo.end(), [](const pending& x, const pending& y) {
+      return (x.fork_step == 0 ? SIZE_MAX : x.fork_step) < (y.fork_step == 0 ? SIZE_MAX : y.fork_step);
     });
-    std::atomic<std::size_t> next{0};
-    std::vector<std::exception_ptr> errs(a.jobs);
-    auto worker = [&](std::size_t w) {
-      try {
-#ifdef _OPENMP
-        omp_set_num_threads(static_cast<int>(a.threads));
-#endif
-        for (std::size_t i; (i = next++) < jobs.size();) {
-          if (train::interrupt_flag().load()) return;
-          run_group(jobs[i]);
-        }
-      } catch (...) {
-        errs[w] = std::current_exception();
-        train::interrupt_flag().store(true);
+    if (todo.back().fork_step == 0) stem_member = &todo.back();
+    // The stem logs to its own CSV only when it is a member that still has to be trained.
+    train::progressive_trainer stem(j.stem->schedule, data,
+                                    options_of(*j.stem, j.seed, stem_member ? stem_member->csv : fs::path{}), vocab);
+    for (const auto& m : todo) {
+      if (m.fork_step == 0) break;
+      if (stem.step() < m.fork_step) {
+        stem.pause_at(m.fork_step);
+        (void)stem.run();
+        if (train::interrupt_flag().load() || stem.step() != m.fork_step) return;
       }
-    };
-    std::vector<std::thread> ts;
-    for (std::size_t w = 0; w < a.jobs; ++w) ts.emplace_back(worker, w);
-    for (auto& t : ts) t.join();
-    for (auto& e : errs)
-      if (e) std::rethrow_exception(e);
+      train::progressive_trainer tr(m.cfg->schedule, data, options_of(*m.cfg, j.seed, m.csv), vocab);
+      tr.continue_from(stem);
+      if (!finish(m, tr.run(), " (forked from " + j.stem->name + " at step " + std::to_string(m.fork_step) + ")")) return;
+    }
+    if (stem_member) {
+      stem.pause_at(0);
+      (void)finish(*stem_member, stem.run(), " (stem of " + std::to_string(j.members.size()) + " runs)");
+    }
   };
-  run_phase(false);
-  if (train::interrupt_flag().load()) {
-    std::printf("study interrupted; finished runs are kept in %s/runs (run again to resume)\n", out.c_str());
-    return;
-  }
-  run_phase(true);
+  const auto jobs = jobs_of(sc, configs, a.seeds);
+  std::vector<std::function<void()>> work;
+  work.reserve(jobs.size());
+  for (const auto& j : jobs) work.push_back([&run_job, &j] { run_job(j); });
+  growth_tool::run_jobs(a.jobs, a.threads, work);
   if (train::interrupt_flag().load()) {
     std::printf("study interrupted; finished runs are kept in %s/runs (run again to resume)\n", out.c_str());
     return;
@@ -315,9 +327,9 @@ growth_tool::registrar reg{"study", [](CLI::App& app) {
   auto a = std::make_shared<study_args>();
   auto* sub = app.add_subcommand("study", "Reproduce the paper's comparisons at small scale and write RESULTS.md");
   sub->add_option("--out", a->out, "results folder (RESULTS.md, results/*.svg, runs/*.csv)")->capture_default_str();
-  sub->add_option("--scale", a->scale, "smoke (~1 min), small (the full model, N/10) or full (66 min on 2 cores: docs/RESULTS.md)")->capture_default_str();
+  sub->add_option("--scale", a->scale, "smoke (ctest, < 1 min), small (the full scale's model, N/10) or full (about 45 min with --seeds 3 --jobs 2 --threads 1 on 2 cores: docs/RESULTS.md)")->capture_default_str();
   sub->add_option("--seeds", a->seeds, "seeds per configuration")->capture_default_str();
-  sub->add_option("--steps", a->steps, "total steps N of every run (0 = the scale's)")->capture_default_str();
+  sub->add_option("--steps", a->steps, "budget N: steps of the full baseline and of every grown run (0 = the scale's; validation then every N/20)")->capture_default_str();
   sub->add_option("--jobs", a->jobs, "runs trained at the same time")->capture_default_str();
   sub->add_option("--threads", a->threads, "threads per run (results are deterministic per thread count)")->capture_default_str();
   sub->add_option("--text", a->text, "corpus (default: data/kjv.txt of the source tree)");

@@ -13,11 +13,12 @@
 
 using namespace growth;
 
-TEST_CASE("study configurations: valid, unique, ending at the full model, 70/30 split") {
+TEST_CASE("study configurations: valid, unique, ending at the full model, baseline budgets, 70/30 split on one lr curve") {
   for (const char* scale : {"smoke", "small", "full"}) {
     const auto sc = study::scale_of(scale);
     const auto cs = study::study_configs(sc, sc.vocab);
     std::set<std::string> names;
+    std::vector<double> budgets;
     for (const auto& c : cs) {
       CAPTURE(c.name);
       CHECK(names.insert(c.name).second);
@@ -25,14 +26,76 @@ TEST_CASE("study configurations: valid, unique, ending at the full model, 70/30 
       CHECK(c.schedule.stages.back().shape == study::full_shape(sc));
       std::size_t total = 0;
       for (const auto& s : c.schedule.stages) total += s.steps;
+      if (c.is_baseline()) {
+        budgets.push_back(c.budget);
+        CHECK(c.name == study::budget_name(c.budget));
+        CHECK(c.schedule.stages.size() == 1);
+        CHECK(total == study::budget_steps(sc, c.budget));
+        continue;
+      }
       CHECK(total == sc.steps);
       if (c.schedule.stages.size() == 2) CHECK(c.schedule.stages[0].steps == (sc.steps * 7 + 5) / 10);
+      // One global learning-rate curve at every growth, except the paper's-code variant of CompoundGrow.
+      for (std::size_t i = 1; i < c.schedule.stages.size(); ++i) {
+        const auto& e = c.schedule.stages[i].enter;
+        if (c.name == "compound-paper") {
+          CHECK(e.lr == sched::lr_action::restart_warmup);
+          CHECK(e.optimizer == sched::optimizer_policy::reset);
+        } else {
+          CHECK(e.lr == sched::lr_action::continue_schedule);
+          CHECK(e.optimizer == (c.name == "opt-reset" ? sched::optimizer_policy::reset : sched::optimizer_policy::map));
+        }
+      }
     }
-    for (const char* n : {"baseline", "baseline-rewarm", "len-pool", "len-trunc", "ffn-share", "ffn-factor", "depth-stack", "depth-interp", "depth-identity",
-                          "opt-map", "split-sym", "split-asym", "fig1-depth", "fig1-length", "fig1-compound", "compound"})
+    CHECK(budgets == study::budget_fractions());
+    for (const char* n : {"baseline-50", "baseline-75", "baseline", "len-pool", "len-trunc", "ffn-share", "ffn-factor", "depth-stack",
+                          "depth-interp", "depth-identity", "opt-reset", "split-sym", "split-asym", "fig1-depth", "fig1-length",
+                          "fig1-compound", "compound", "compound-paper"})
       CHECK(names.count(n) == 1);
+    CHECK(names.size() == 18);
   }
   CHECK_THROWS_AS(study::scale_of("huge"), growth::error);
+}
+
+TEST_CASE("study regime: the demo's default (L4 H64 A2 I256, S32, batch 64, vocab 2000, wsd 0.2 to 0, betas 0.9/0.98)") {
+  const auto sc = study::scale_of("full");
+  CHECK(study::full_shape(sc) == sched::model_shape{.layers = 4, .hidden = 64, .heads = 2, .ffn = 256, .seq_len = 32});
+  CHECK(sc.batch == 64);
+  CHECK(sc.vocab == 2000);
+  CHECK(sc.steps == 2400);
+  CHECK(study::scale_of("small").steps == 240);
+  const auto o = study::run_options(sc, 1999, 7);
+  CHECK(o.seed == 7);
+  CHECK(o.lr == 2e-3);
+  CHECK(o.adam.beta1 == 0.9);
+  CHECK(o.adam.beta2 == 0.98);
+  CHECK(o.lr_schedule == sched::lr_family::wsd);
+  CHECK(o.decay_fraction == 0.2);
+  CHECK(o.min_lr_ratio == 0.0);
+  CHECK(o.warmup == 120);
+  CHECK(o.base.hidden_dropout_prob == 0.0);
+  CHECK(o.base.attention_probs_dropout_prob == 0.0);
+  CHECK(o.base.vocab_size == 1999);
+}
+
+TEST_CASE("study baseline budgets: each is the stable N-step run up to its fork step, then decays to zero at its budget") {
+  for (const char* scale : {"smoke", "full"}) {
+    const auto sc = study::scale_of(scale);
+    const auto curve = sc.lr_curve();
+    const auto cs = study::study_configs(sc, sc.vocab);
+    const auto& full = study::detail::find_config(cs, "baseline").schedule.stages;
+    for (double f : {0.5, 0.75}) {
+      CAPTURE(f);
+      const auto& st = study::detail::find_config(cs, study::budget_name(f)).schedule.stages;
+      const std::size_t b = st[0].steps, fork = study::budget_fork_step(sc, b);
+      REQUIRE(fork > sc.warmup());
+      REQUIRE(fork < b);
+      for (std::size_t t = 1; t <= fork; ++t) CHECK(sched::lr_at(curve, st, 0, t, t) == sched::lr_at(curve, full, 0, t, t));
+      CHECK(sched::lr_at(curve, st, 0, fork + 1, fork + 1) < sched::lr_at(curve, full, 0, fork + 1, fork + 1));
+      CHECK(sched::lr_at(curve, st, 0, b, b) == 0.0);
+    }
+    CHECK(study::budget_fork_step(sc, sc.steps) == 0);  // the full budget is the stable run itself
+  }
 }
 
 TEST_CASE("study: FFN sharing and factorisation are compute-matched - Figure 1 models cost about the same") {
@@ -84,11 +147,12 @@ TEST_CASE("study paired comparison: per-seed differences of runs that share thei
     return cs.front();
   };
   CHECK(study::shares_first_stage(cfg("depth-stack"), cfg("depth-identity")));
-  CHECK(study::shares_first_stage(cfg("depth-stack"), cfg("opt-map")));
+  CHECK(study::shares_first_stage(cfg("depth-stack"), cfg("opt-reset")));
   CHECK(study::shares_first_stage(cfg("split-sym"), cfg("split-asym")));
   CHECK_FALSE(study::shares_first_stage(cfg("depth-stack"), cfg("split-sym")));
-  CHECK_FALSE(study::shares_first_stage(cfg("baseline"), cfg("baseline-rewarm")));  // one stage vs two
-  CHECK_FALSE(study::shares_first_stage(cfg("compound"), cfg("compound")));           // extended: never forked
+  CHECK_FALSE(study::shares_first_stage(cfg("baseline"), cfg("baseline-50")));       // the budgets fork otherwise
+  CHECK_FALSE(study::shares_first_stage(cfg("compound"), cfg("compound-paper")));     // same stage 0, another lr over it
+  CHECK(study::shares_first_stage(cfg("compound"), cfg("compound")));
   // Seeds with a large common offset and a small consistent difference: unpaired within noise, paired not.
   study::records recs;
   const double offset[3] = {0.0, 0.3, -0.2};
@@ -114,39 +178,104 @@ TEST_CASE("study paired comparison: per-seed differences of runs that share thei
   CHECK(study::detail::observed("identity", sa, "stack", sb).find("within noise") != std::string::npos);
 }
 
-TEST_CASE("study report from synthetic logs: every section, every linked figure written") {
-  const auto sc = study::scale_of("smoke");
-  const auto cs = study::study_configs(sc, sc.vocab);
+namespace {
+/// Synthetic logs: the baseline's loss falls 0.05 per step (FLOPs 1e6 per step, 0.01 s per step) to each
+/// budget's end; a grown run costs 0.6 of that per step and ends at `final_of(config index)`.
+study::records synthetic_records(const std::vector<study::config>& cs, double (*final_of)(std::size_t)) {
   study::records recs;
-  for (const auto& c : cs) {
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    const auto& c = cs[i];
     auto& v = recs[c.name];
+    std::size_t end = 0;
+    for (const auto& st : c.schedule.stages) end += st.steps;
     for (std::uint64_t seed = 0; seed < 3; ++seed) {
       study::run_record r;
       r.config = c.name;
       r.seed = seed;
-      const std::size_t end = c.extend_to_baseline ? sc.steps + 5 : sc.steps;
       for (std::size_t s = 5; s <= end; s += 5) {
         train::log_row row;
         row.step = s;
-        row.flops = 1e6 * static_cast<double>(s) * (c.name == "baseline" ? 1.0 : 0.6);
-        row.wall_seconds = 0.01 * static_cast<double>(s);
-        row.val_loss = 7.0 - 0.05 * static_cast<double>(s) - 0.001 * static_cast<double>(seed);
+        const double k = c.is_baseline() ? 1.0 : 0.6;
+        row.flops = 1e6 * static_cast<double>(s) * k;
+        row.wall_seconds = 0.01 * static_cast<double>(s) * k;
+        row.val_loss = c.is_baseline() || s < end ? 7.0 - 0.05 * static_cast<double>(s) : final_of(i);
+        row.val_loss -= 0.001 * static_cast<double>(seed);
         r.rows.push_back(row);
       }
       v.push_back(std::move(r));
     }
   }
+  return recs;
+}
+}  // namespace
+
+TEST_CASE("study speedups: read off each seed's budget curve, with their kind") {
+  const auto sc = study::scale_of("smoke");  // N = 40: budgets 20, 30, 40 steps reach 6.0, 5.5, 5.0
+  REQUIRE(sc.steps == 40);
+  const auto cs = study::study_configs(sc, sc.vocab);
+  const auto recs = synthetic_records(cs, [](std::size_t i) { return i % 3 == 0 ? 5.25 : i % 3 == 1 ? 4.9 : 6.2; });
+  const auto curve = study::budget_curve(recs, study::cost_kind::flops, 0);
+  REQUIRE(curve.size() == 3);
+  CHECK(curve[0].cost == doctest::Approx(20e6));
+  CHECK(curve[2].loss == doctest::Approx(5.0));
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    if (cs[i].is_baseline()) continue;
+    CAPTURE(cs[i].name);
+    const auto v = study::run_speedups(recs, cs[i].name);
+    REQUIRE(v.size() == 3);  // every seed, on its own curve
+    const auto kind = i % 3 == 0 ? train::speedup_kind::interpolated : i % 3 == 1 ? train::speedup_kind::lower_bound : train::speedup_kind::upper_bound;
+    for (const auto& s : v) {
+      CHECK(s.flops.kind == kind);
+      CHECK(s.wall.kind == kind);
+    }
+    const auto m = study::mean_speedup(recs, cs[i].name, study::cost_kind::flops);
+    REQUIRE(m);
+    CHECK(m->kind == kind);
+    if (i % 3 == 0)  // loss 5.25 - seed/1000 between 5.5 (30 steps) and 5.0 (40): log-cost interpolation, cost 0.6 * 40 steps
+      CHECK(v[0].flops.speedup == doctest::Approx(std::sqrt(30.0 * 40.0) / 24.0 - 1));
+  }
+  CHECK(study::verdict_speedup({train::speedup_kind::interpolated, 0, 0.8}) == "agrees");
+  CHECK(study::verdict_speedup({train::speedup_kind::interpolated, 0, -0.1}).rfind("disagrees", 0) == 0);
+  CHECK(study::verdict_speedup({train::speedup_kind::upper_bound, 0, -0.2}).rfind("disagrees", 0) == 0);
+  CHECK(study::verdict_speedup({train::speedup_kind::upper_bound, 0, 0.9}).rfind("inconclusive", 0) == 0);
+  CHECK(study::verdict_speedup({train::speedup_kind::lower_bound, 0, 0.9}).rfind("agrees", 0) == 0);
+  CHECK(study::verdict_speedup({train::speedup_kind::lower_bound, 0, -0.3}).rfind("inconclusive", 0) == 0);
+  CHECK(study::past_plateau(4.5, 5.6));
+  CHECK_FALSE(study::past_plateau(4.7, 5.6));
+}
+
+TEST_CASE("study report from synthetic logs: every section, every linked figure written, a speedup with a kind per grown run") {
+  const auto sc = study::scale_of("smoke");
+  const auto cs = study::study_configs(sc, sc.vocab);
+  const auto recs = synthetic_records(cs, [](std::size_t i) { return i % 3 == 0 ? 5.25 : i % 3 == 1 ? 4.9 : 6.2; });
   const auto dir = std::filesystem::temp_directory_path() / "growth_study_report_test";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir / "results");
   study::report_context ctx;
   ctx.command = "growth study --scale smoke";
+  ctx.unigram_entropy = 6.5;  // baseline 5.0: past the plateau
   const std::size_t figs = study::write_report(dir, sc, cs, recs, ctx);
   CHECK(figs >= 1);
   const std::string md = io::read_file(dir / "RESULTS.md");
-  for (const char* s : {"Operator comparisons", "Compound vs single dimension", "CompoundGrow vs baseline", "pooling > truncation",
-                        "sharing > factorisation", "compound > depth only", "about half the FLOPs"})
+  for (const char* s : {"The baseline: a budget curve", "Operator comparisons", "Compound vs single dimension", "CompoundGrow vs baseline",
+                        "Speedups of every grown run", "pooling > truncation", "sharing > factorisation", "compound > depth only",
+                        "about half the FLOPs", "**Past the plateau**", "one global curve"})
     CHECK(md.find(s) != std::string::npos);
+  CHECK(md.find("control") == std::string::npos);  // no lr-restart control under one global curve
+  // Section 5: one row per grown run, each with the kind of its speedups.
+  const auto s5 = md.find("## 5. Speedups");
+  REQUIRE(s5 != std::string::npos);
+  std::size_t rows = 0;
+  for (const auto& c : cs) {
+    if (c.is_baseline()) continue;
+    const auto at = md.find("| " + c.label + " |", s5);
+    REQUIRE_MESSAGE(at != std::string::npos, c.label);
+    const std::string line = md.substr(at, md.find('\n', at) - at);
+    CAPTURE(line);
+    CHECK((line.find("interpolated") != std::string::npos || line.find("bound") != std::string::npos));
+    ++rows;
+  }
+  CHECK(rows == 15);
   std::size_t pos = 0;
   while ((pos = md.find("](results/", pos)) != std::string::npos) {
     const auto e = md.find(')', pos);
