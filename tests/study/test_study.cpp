@@ -135,6 +135,7 @@ TEST_CASE("study statistics and verdict rule match plain loops") {
   CHECK(study::verdict_lower(a, b) == "agrees");
   CHECK(study::verdict_lower(b, a) == "disagrees");
   CHECK(study::verdict_lower(a, c) == "within noise");
+  CHECK(study::verdict_lower({2.0, 0.0, 1}, {2.5, 0.0, 1}).rfind("no verdict", 0) == 0);  // one seed: no noise estimate
 }
 
 TEST_CASE("study paired comparison: per-seed differences of runs that share their first stage") {

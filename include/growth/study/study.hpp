@@ -85,12 +85,13 @@ struct scale_spec {
 /// sequences, batch 64, vocabulary 2000, lr 2e-3 with AdamW betas (0.9, 0.98), wsd (20% decay to 0 at each
 /// run's own budget), warmup N/20, no dropout.
 ///
-/// Time of the full scale with --jobs 2 --threads 1 on this project's 2-core VM: a full-model step takes
-/// about 65 ms on one thread; one seed trains about 10.4 N full-model-step equivalents (the baseline family
-/// 1.25 N: the stable run plus the decays of budgets 1/2 and 3/4; 15 grown runs, low-cost stages shared
-/// within the depth and split groups; measured wall per step, low-cost models included), so with N = 2400
-/// a seed is about 27 min of one core, about 14 min of the study with 2 jobs, evaluation included; the
-/// default --seeds 3 takes about 42-45 min.
+/// Time of the full scale with --jobs 2 --threads 1 on this project's 2-core VM, measured on a proxy of the
+/// same models (`--scale full --steps 120 --seeds 1`: 86 s of training, 56 s of study, the machine shared): a
+/// full-model step takes 65-72 ms on one thread; one seed trains about 9.9 N full-model-step equivalents (the
+/// baseline family 1.25 N, i.e. the stable run plus the decays of budgets 1/2 and 3/4; 15 grown runs, the
+/// depth and split groups sharing their low-cost stage; low-cost models at their measured, not their FLOPs,
+/// cost). With N = 2400 a seed is about 1,700 s of one core, so the default 3 seeds take about 43-45 min with
+/// 2 jobs (vocabulary, tokenisation and evaluation add about a minute), 2 seeds about 30 min.
 inline scale_spec scale_of(const std::string& name) {
   scale_spec s;
   s.name = name;
@@ -330,7 +331,9 @@ inline stat stats_of(const std::vector<double>& v) {
 }
 
 /// Claim "a has LOWER loss than b" (see the file comment for the rule).
+/// With fewer than two seeds on either side there is no noise estimate, and no verdict.
 inline std::string verdict_lower(const stat& a, const stat& b) {
+  if (a.n < 2 || b.n < 2) return "no verdict (one seed: no noise estimate)";
   const double d = b.mean - a.mean, c = std::sqrt(a.std * a.std + b.std * b.std);
   if (std::fabs(d) < 2 * c) return "within noise";
   return d > 0 ? "agrees" : "disagrees";
@@ -533,6 +536,7 @@ namespace detail {
 inline std::string observed(const std::string& a_name, const stat& a, const std::string& b_name, const stat& b) {
   const double d = b.mean - a.mean, c = std::sqrt(a.std * a.std + b.std * b.std);
   const std::string lower = d >= 0 ? a_name : b_name;
+  if (a.n < 2 || b.n < 2) return lower + " lower by " + fmt("%.4f", std::fabs(d)) + " (one seed: no noise estimate)";
   return lower + " lower by " + fmt("%.4f", std::fabs(d)) + (std::fabs(d) < 2 * c ? " (within noise)" : " (beyond 2 combined std)");
 }
 /// Per-seed differences loss(b) - loss(a) at `step`, over the seeds both ran: the paired statistic of two
@@ -550,8 +554,9 @@ inline stat paired_difference(const records& r, const std::string& a, const std:
 /// "A lower by 0.0123 (paired over 3 seeds: within noise)": |mean d| < 2 std(d) is within noise.
 inline std::string observed_paired(const std::string& a_name, const std::string& b_name, const stat& d) {
   const std::string lower = d.mean >= 0 ? a_name : b_name;
+  if (d.n < 2) return lower + " lower by " + fmt("%.4f", std::fabs(d.mean)) + " (one seed: no noise estimate)";
   return lower + " lower by " + fmt("%.4f", std::fabs(d.mean)) + " (paired over " + std::to_string(d.n) + " seeds: " +
-         (d.n < 2 || std::fabs(d.mean) < 2 * d.std ? "within noise" : "beyond 2 std of the per-seed differences") + ")";
+         (std::fabs(d.mean) < 2 * d.std ? "within noise" : "beyond 2 std of the per-seed differences") + ")";
 }
 inline std::string svg_name(const std::string& group) { return "results/" + group + ".svg"; }
 inline std::string opt_speedup_text(const std::optional<train::speedup_result>& r) { return r ? speedup_text(*r) : "—"; }
@@ -687,7 +692,7 @@ struct report_builder {
     const double gap = ctx.unigram_entropy - base_loss.mean;
     md += "- **Regime:** the unigram entropy of the training tokens (the loss of a model that only predicts token frequencies) is " +
           fmt("%.3f", ctx.unigram_entropy) + " nats; the full-budget baseline's final validation loss is " + fmt("%.3f", base_loss.mean) +
-          " (" + fmt("%.2f", gap) + " nats below). ";
+          " (" + fmt("%.2f", std::fabs(gap)) + (gap >= 0 ? " nats below it). " : " nats above it). ");
     if (past_plateau(base_loss.mean, ctx.unigram_entropy))
       md += "**Past the plateau** (at least 1.0 nat below the unigram entropy): the models use context well beyond token "
             "frequencies.\n";
@@ -830,7 +835,8 @@ struct report_builder {
     const std::string q = verdict_lower(base_loss, gl);  // "agrees" here means the baseline is better
     const std::string qual = q == "within noise" ? "agrees (equal-step loss within noise)"
                              : q == "agrees"     ? "disagrees (CompoundGrow's equal-step loss is higher beyond noise)"
-                                                 : "agrees, and exceeds it (CompoundGrow's loss is lower beyond noise)";
+                             : q == "disagrees"  ? "agrees, and exceeds it (CompoundGrow's loss is lower beyond noise)"
+                                                 : q;
     md += "| quality at equal steps | CompoundGrow ≈ baseline quality | Δ = " + fmt("%+.4f", gl.mean - base_loss.mean) + " | " + qual + " |\n";
     md += "| compute to the baseline's loss | about half the FLOPs (+107% FLOPs speedup for BERT-base; +73.6% wall-clock) | " +
           (gf ? speedup_text(*gf) + " FLOPs, " + (gw ? speedup_text(*gw) : std::string("—")) + " wall-clock" : std::string("—")) + " | " +
