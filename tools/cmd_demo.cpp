@@ -52,7 +52,7 @@ namespace growth_tool::cmd_demo {  // named, not anonymous: the tool is a unity 
 using namespace growth;
 
 struct demo_args {
-  std::size_t steps = 2400, layers = 4, hidden = 64, heads = 2, ffn = 256, seq_len = 64, batch = 32;
+  std::size_t steps = 2800, layers = 4, hidden = 64, heads = 2, ffn = 256, seq_len = 32, batch = 64;
   std::size_t vocab = 2000, seeds = 2, jobs = 2, threads = 1, eval_every = 0, warmup = 0, max_validation = 128;
   std::size_t corpus_chars = 0;
   std::uint64_t seed = 0;
@@ -461,17 +461,17 @@ void run_demo(const demo_args& a) {
     }
     lines.push_back(std::move(s));
   };
-  if (const auto v = of(budget_name(1.0)); !v.empty()) add_rows("baseline (budget B, stable then decay)", *v.front());
-  report::series bc{"baseline budget curve (final losses)", {}, {}};
+  if (const auto v = of(budget_name(1.0)); !v.empty()) add_rows("baseline, budget B", *v.front());
+  report::series bc{"baseline budgets", {}, {}};
   for (const auto& p : curve_of(a.seed, &run_record::wall)) {
     bc.x.push_back(p.cost);
     bc.y.push_back(p.loss);
   }
   lines.push_back(bc);
-  if (const auto v = of("small"); !v.empty()) add_rows("small model alone", *v.front());
+  if (const auto v = of("small"); !v.empty()) add_rows("small alone", *v.front());
   for (const auto& p : policies)
-    if (const auto v = of(p); !v.empty()) add_rows(policy_label(p), *v.front());
-  lines.push_back({"unigram entropy of the text", {0, xmax}, {h1, h1}});
+    if (const auto v = of(p); !v.empty()) add_rows(p, *v.front());
+  lines.push_back({"unigram entropy", {0, xmax}, {h1, h1}});
   io::write_file_atomic(out / "curves.svg",
                         report::render_svg({{"validation loss vs wall-clock (seed " + std::to_string(a.seed) + ")",
                                              "training seconds (growth included)", "validation MLM loss", lines}},
