@@ -16,35 +16,15 @@
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
 
+#include "train_fixture.hpp"
+
 namespace fs = std::filesystem;
 using namespace growth;
 
 namespace {
 
-struct fixture_data {
-  std::vector<std::string> vocab;
-  std::unique_ptr<train::data_source> data;
-};
-
 /// Vocabulary and data over the first 120 kB of the KJV, built once for all tests.
-fixture_data& shared_data() {
-  static fixture_data d = [] {
-    fixture_data f;
-    const std::string text = train::read_corpus(fs::path(GROWTH_SOURCE_DIR) / "data" / "kjv.txt", 120000);
-    data::vocab_trainer_options vo;
-    vo.vocab_size = 300;
-    f.vocab = data::train_wordpiece_vocab(text, vo);
-    data::wordpiece_tokenizer tok(f.vocab);
-    const auto stream = data::tokenize_corpus(tok, text);
-    train::data_options o;
-    o.full_seq_len = 32;
-    o.max_validation_sequences = 8;
-    o.eval_batch_size = 8;
-    f.data = std::make_unique<train::data_source>(tok, stream, o);
-    return f;
-  }();
-  return d;
-}
+growth_test::corpus_fixture& shared_data() { return growth_test::corpus_data(120000, 300); }
 
 /// Stage 0: 1 layer, FFN shared (k = 2), mean embedding pooling 2; stage 1: stacked to
 /// 2 layers, FFN un-shared, full length.

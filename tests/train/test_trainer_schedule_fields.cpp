@@ -15,35 +15,15 @@
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
 
+#include "train_fixture.hpp"
+
 namespace fs = std::filesystem;
 using namespace growth;
 
 namespace {
 
-struct field_data {
-  std::vector<std::string> vocab;
-  std::unique_ptr<train::data_source> data;
-};
-
 /// Vocabulary and data over the first 60 kB of the KJV, built once.
-field_data& data_60k() {
-  static field_data d = [] {
-    field_data f;
-    const std::string text = train::read_corpus(fs::path(GROWTH_SOURCE_DIR) / "data" / "kjv.txt", 60000);
-    data::vocab_trainer_options vo;
-    vo.vocab_size = 200;
-    f.vocab = data::train_wordpiece_vocab(text, vo);
-    data::wordpiece_tokenizer tok(f.vocab);
-    const auto stream = data::tokenize_corpus(tok, text);
-    train::data_options o;
-    o.full_seq_len = 32;
-    o.max_validation_sequences = 8;
-    o.eval_batch_size = 8;
-    f.data = std::make_unique<train::data_source>(tok, stream, o);
-    return f;
-  }();
-  return d;
-}
+growth_test::corpus_fixture& data_60k() { return growth_test::corpus_data(60000, 200); }
 
 train::trainer_options quiet_options(std::uint64_t seed = 3) {
   train::trainer_options o;
