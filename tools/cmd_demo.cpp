@@ -362,7 +362,8 @@ void run_demo(const demo_args& a) {
   const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   if (train::interrupt_flag().load()) {
     std::printf("demo interrupted: finished runs are in %s/*.csv\n", out.c_str());
-    throw exit_request{130};
+    const int sig = train::interrupt_signal().load();
+    throw exit_request{128 + (sig ? sig : 2)};  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP (docs/cli.md)
   }
 
   // 3. The comparison, per seed and over the seeds.

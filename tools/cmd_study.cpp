@@ -291,7 +291,8 @@ void run_study(const study_args& a) {
   growth_tool::run_jobs(a.jobs, a.threads, work);
   if (train::interrupt_flag().load()) {
     std::printf("study interrupted; finished runs are kept in %s/runs (run again to resume)\n", out.c_str());
-    return;
+    const int sig = train::interrupt_signal().load();
+    throw exit_request{128 + (sig ? sig : 2)};  // interrupted runs exit non-zero (docs/cli.md)
   }
   const double study_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 
