@@ -588,6 +588,7 @@ struct report_builder {
   // ---- Shared pieces.
   void plot(const std::string& group, const std::string& title, const std::vector<std::string>& names) {
     std::vector<report::series> ls;
+    ls.reserve(names.size());
     for (const auto& n : names)
       ls.push_back(mean_curve(runs_of(recs, n), cfg(n).label, [](const train::log_row& r) { return static_cast<double>(r.step); }));
     std::vector<report::panel> p{{"validation loss vs step (mean of seeds)", "global step", "validation MLM loss", ls}};
