@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing (scripts/setup.sh, needs root for apt), builds only
-# the growth tool in build/ (Release), then runs `growth demo` -- baseline BERT vs CompoundGrow on the KJV
-# corpus, about 10 minutes on 2 cores. Arguments are passed to `growth demo` (e.g. --steps 100 --out DIR).
+# the growth tool in build/ (Release), then runs `growth demo`: the budget-fair speedup of progressive
+# training on the KJV corpus (baseline budget curve, the small model alone, four growth policies, 2 seeds),
+# about 7 minutes on 2 cores. Arguments are passed to `growth demo` (e.g. --steps 8000 --out DIR).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
