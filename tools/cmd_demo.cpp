@@ -38,6 +38,7 @@
 #include <growth/io/atomic_file.hpp>
 #include <growth/report/svg_plot.hpp>
 #include <growth/schedule/json.hpp>
+#include <growth/study/study.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/speedup.hpp>
@@ -184,11 +185,8 @@ struct demo_context {
   }
 };
 
-std::string budget_name(double f) { return "baseline-" + std::to_string(static_cast<int>(std::lround(100 * f))); }
-const std::vector<double>& budget_fractions() {
-  static const std::vector<double> f{0.5, 0.75, 1.0};
-  return f;
-}
+using study::budget_fractions;  // 1/2, 3/4, 1 of B: the study's budgets and run names
+using study::budget_name;
 
 /// The baseline curve of one seed: one stable wsd run of B steps, paused before each smaller budget's decay
 /// and forked there into that budget's decay.
@@ -199,8 +197,7 @@ void baseline_family(demo_context& c, std::uint64_t seed) {
   for (double f : budget_fractions()) {
     const auto b = static_cast<std::size_t>(std::lround(f * static_cast<double>(B)));
     if (b >= B) break;
-    const sched::lr_curve curve = stable.lr_curve();
-    stable.pause_at(b - curve.decay_steps(b));
+    stable.pause_at(stable.lr_curve().fork_step(b));
     (void)stable.run();
     if (train::interrupt_flag().load()) return;
     train::progressive_trainer fork(c.one_stage(c.sh.full, b), c.data, opt, c.vocab);
@@ -212,7 +209,7 @@ void baseline_family(demo_context& c, std::uint64_t seed) {
   c.record(budget_name(1.0), seed, r);
   // The stable phase (before the decay) is the target's curve for the automatic trigger.
   std::vector<train::curve_point> pts;
-  const std::size_t decay_from = B - stable.lr_curve().decay_steps(B);
+  const std::size_t decay_from = stable.lr_curve().fork_step(B);
   for (const auto& row : r.rows)
     if (row.step <= decay_from) pts.push_back({row.flops, row.val_loss});
   std::lock_guard lock(c.mu);
@@ -305,6 +302,9 @@ void run_demo(const demo_args& a) {
   const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
   if (a.seeds < 1) throw error("--seeds", ">= 1", "0");
   if (a.jobs < 1) throw error("--jobs", ">= 1", "0");
+  // The baseline's budgets fork from one stable run: only wsd has a stable phase that budgets share.
+  if (a.optim.lr_schedule != "wsd")
+    throw error("--lr-schedule", "\"wsd\" (the baseline's budgets fork from one stable run)", "\"" + a.optim.lr_schedule + "\"");
   std::vector<std::string> policies;
   {
     std::stringstream ss(a.policies);

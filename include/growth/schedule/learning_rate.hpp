@@ -56,6 +56,13 @@ struct lr_curve {
     return d < 1 ? 1 : (d > total ? total : d);
   }
 
+  /// The last step that a run of `total` steps shares with every longer run of the same curve: under wsd the
+  /// end of its stable phase, T - D(T) (file comment); 0 for the other families, whose value at every step
+  /// after warmup depends on T. A budget's run forks from a longer stable run there.
+  [[nodiscard]] std::size_t fork_step(std::size_t total) const {
+    return family == lr_family::wsd ? total - decay_steps(total) : 0;
+  }
+
   /// The curve's value at the 1-based step t of `total` steps (file comment).
   [[nodiscard]] double at(std::size_t t, std::size_t total) const {
     const double lo = peak * min_ratio;

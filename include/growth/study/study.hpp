@@ -155,8 +155,7 @@ inline std::size_t budget_steps(const scale_spec& s, double f) {
 /// The step after which a budget of `b` steps leaves the stable run: its decay starts there (wsd), so it forks
 /// from the N-step stable run at that step. 0 when the scale's curve is not wsd (no common prefix).
 inline std::size_t budget_fork_step(const scale_spec& s, std::size_t b) {
-  if (s.lr_schedule != sched::lr_family::wsd || b >= s.steps) return 0;
-  return b - s.lr_curve().decay_steps(b);
+  return b >= s.steps ? 0 : s.lr_curve().fork_step(b);
 }
 
 /// The full (target) shape of a scale.
