@@ -12,7 +12,26 @@
 #include <string_view>
 #include <vector>
 
+#include <growth/io/checkpoint.hpp>
+
 namespace rel {
+
+/// A complete 1-layer checkpoint (hidden 4, 8-token vocabulary), every parameter 0.5.
+inline growth::io::checkpoint tiny_checkpoint() {
+  growth::model::bert_config c;
+  c.vocab_size = 8;
+  c.hidden_size = 4;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 1;
+  c.intermediate_size = 4;
+  c.max_position_embeddings = 4;
+  c.type_vocab_size = 1;
+  growth::io::checkpoint ck;
+  ck.config = c;
+  ck.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c"};
+  ck.params.assign(growth::model::parameter_count(c), 0.5f);
+  return ck;
+}
 
 struct scratch_dir {
   std::filesystem::path path;

@@ -18,22 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-growth::io::checkpoint tiny_checkpoint() {
-  growth::model::bert_config c;
-  c.vocab_size = 8;
-  c.hidden_size = 4;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 1;
-  c.intermediate_size = 4;
-  c.max_position_embeddings = 4;
-  c.type_vocab_size = 1;
-  growth::io::checkpoint ck;
-  ck.config = c;
-  ck.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c"};
-  ck.params.assign(growth::model::parameter_count(c), 0.5f);
-  return ck;
-}
-
 /// A pid that is certainly not running: a child that exited and was reaped.
 long dead_pid() {
   const pid_t p = ::fork();
@@ -63,7 +47,7 @@ TEST_CASE("config.json: is_decoder, add_cross_attention and an untied decoder ar
 
 TEST_CASE("stale temp folders of killed writers are removed by the next save, live ones stay") {
   rel::scratch_dir d("stale");
-  auto ck = tiny_checkpoint();
+  auto ck = rel::tiny_checkpoint();
   const auto dir = d / "ck";
   growth::io::save_checkpoint(dir, ck);
   const long me = static_cast<long>(::getpid());

@@ -234,18 +234,7 @@ TEST_CASE("schedule JSON: every error names the stage and the field") {
 
 TEST_CASE("checkpoint folders: a hostile model file, a NaN weight and a huge config are refused - nothing is written") {
   rel::scratch_dir d("ckpt");
-  growth::model::bert_config c;
-  c.vocab_size = 8;
-  c.hidden_size = 4;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 1;
-  c.intermediate_size = 4;
-  c.max_position_embeddings = 4;
-  c.type_vocab_size = 1;
-  growth::io::checkpoint ck;
-  ck.config = c;
-  ck.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c"};
-  ck.params.assign(growth::model::parameter_count(c), 0.5f);
+  growth::io::checkpoint ck = rel::tiny_checkpoint();
   const auto dir = d / "ck";
   growth::io::save_checkpoint(dir, ck);
   CHECK_NOTHROW(growth::io::load_checkpoint(dir));
