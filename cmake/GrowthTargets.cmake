@@ -9,9 +9,15 @@ set(GROWTH_SANITIZE "" CACHE STRING "Sanitizers for our own targets, e.g. addres
 find_package(Threads REQUIRED)
 find_package(OpenMP)
 
-# growth_target(<target>): optimisation, warnings, sanitizers, threads.
+# growth_target(<target> [LAYER <core|io|reference|train|growth>]): links the library target of the layer
+# the target tests or uses (default growth::growth, all layers; README "Targets"), with optimisation,
+# warnings, sanitizers and threads.
 function(growth_target tgt)
-  target_link_libraries(${tgt} PRIVATE growth::growth Threads::Threads)
+  cmake_parse_arguments(A "" "LAYER" "" ${ARGN})
+  if(NOT A_LAYER)
+    set(A_LAYER growth)
+  endif()
+  target_link_libraries(${tgt} PRIVATE growth::${A_LAYER} Threads::Threads)
   set_target_properties(${tgt} PROPERTIES CXX_EXTENSIONS OFF)
   # -Wno-restrict: GCC 12's -Wrestrict misfires inside libstdc++ on `"literal" + std::string` at -O3
   # (GCC bug 105651); it is a false positive, not a finding in our code.
@@ -26,9 +32,10 @@ function(growth_target tgt)
   endif()
 endfunction()
 
-# growth_eigen_target(<target>): a growth_target that also uses Eigen (the reference BERT) with OpenMP.
+# growth_eigen_target(<target> [LAYER <layer>]): a growth_target that also uses Eigen (the reference BERT
+# or the Eigen adapter) with OpenMP.
 function(growth_eigen_target tgt)
-  growth_target(${tgt})
+  growth_target(${tgt} ${ARGN})
   find_package(Eigen3 3.4 REQUIRED NO_MODULE)
   target_link_libraries(${tgt} PRIVATE Eigen3::Eigen)
   if(OpenMP_CXX_FOUND AND NOT GROWTH_SANITIZE MATCHES "thread")

@@ -2,7 +2,7 @@
 if(GROWTH_WITH_TORCH)
   find_package(Torch REQUIRED)
   add_executable(torch_grow ${CMAKE_CURRENT_LIST_DIR}/torch_grow.cpp)
-  growth_target(torch_grow)
+  growth_target(torch_grow LAYER core)
   target_link_libraries(torch_grow PRIVATE ${TORCH_LIBRARIES})
   separate_arguments(_growth_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
   target_compile_options(torch_grow PRIVATE ${_growth_torch_flags})

@@ -1,6 +1,7 @@
-// A minimal downstream program: includes the umbrella header (and, when the consumer project found
-// Eigen, the Eigen adapter), grows a tensor with a gather map and checks the result. Used by every
-// package test (find_package, add_subdirectory, pkg-config).
+// A minimal downstream program of growth::growth (growth.pc): includes the umbrella header and the Eigen
+// adapter (growth::growth brings Eigen), grows a tensor with a gather map and checks the result. Used by
+// every package test (find_package, add_subdirectory, pkg-config), beside one consumer per layer
+// (consumer_<layer>.cpp).
 #include <growth/growth.hpp>
 #ifdef GROWTH_CONSUMER_EIGEN
 #include <growth/adapters/eigen.hpp>
