@@ -2,7 +2,7 @@
 // random weights): grow to 24 layers (stack) and, separately, to FFN 4096 (split).
 //   in memory:    grow() between two flat buffers, best of 3, vs memcpy of the output bytes (same process);
 //   file to file: read + grow + write a checkpoint folder with the streaming path of `growth grow`
-//                 (tools/grow_files.hpp).
+//                 (io/grow_files.hpp).
 // Peak resident memory (getrusage ru_maxrss) is measured per case in a fresh process (--case NAME; with
 // no --case the binary re-runs itself once per case) and reported as a ratio to input + output bytes.
 #include <sys/resource.h>
@@ -18,9 +18,8 @@
 #include <vector>
 
 #include <growth/io/checkpoint.hpp>
+#include <growth/io/grow_files.hpp>
 #include <growth/model/grow.hpp>
-
-#include "../tools/grow_files.hpp"
 
 namespace fs = std::filesystem;
 using namespace growth;
@@ -107,8 +106,7 @@ void case_make_source() {
 
 void case_file(const std::string& which) {
   const double t0 = now();
-  const auto r = growth_tool::grow_checkpoint_files(work_dir() / "base", work_dir() / ("out-" + which), target(which),
-                                                    options(which));
+  const auto r = io::grow_checkpoint_files(work_dir() / "base", work_dir() / ("out-" + which), target(which), options(which));
   const double t = now() - t0;
   const double rss = peak_rss_bytes();
   const double io_bytes = static_cast<double>(r.bytes_in + r.bytes_out);

@@ -1,4 +1,3 @@
 # Whole-model growth benchmark: BERT-base grown to 24 layers / FFN 4096, in memory and file to file.
 add_executable(bench_grow ${CMAKE_CURRENT_LIST_DIR}/bench_grow.cpp)
-growth_target(bench_grow)
-target_include_directories(bench_grow PRIVATE ${PROJECT_SOURCE_DIR}/tools)
+growth_target(bench_grow LAYER io)

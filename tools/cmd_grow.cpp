@@ -1,5 +1,5 @@
 // growth grow: grows a checkpoint folder into a bigger one (whole-model growth, model/grow.hpp), file to
-// file and streaming (tools/grow_files.hpp). Optionally checks the result on a masked batch of a text.
+// file and streaming (io/grow_files.hpp). Optionally checks the result on a masked batch of a text.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,12 +13,12 @@
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
 #include <growth/io/config_json.hpp>
+#include <growth/io/grow_files.hpp>
 #include <growth/model/grow.hpp>
 #include <growth/reference/bert.hpp>
 
 #include "command.hpp"
 #include "common.hpp"
-#include "grow_files.hpp"
 #include "out_folder.hpp"
 
 namespace growth_tool::cmd_grow {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
@@ -155,9 +155,12 @@ void run_grow(const grow_args& a) {
   if (!a.check.empty()) cb = check_batch(src, fs::path(a.check), from);
   const model::exactness claimed = model::exactness_of(from, to, o);
   std::string check_line;
-  const auto r = growth_tool::grow_checkpoint_files(src, out, to, o, [&](const fs::path& tmp) {
+  io::grow_files_options fo;
+  fo.read.allow_nonfinite = growth_tool::globals().allow_nonfinite;
+  fo.before_publish = [&](const fs::path& tmp) {
     if (cb) check_line = check_grown(src, tmp, *cb, claimed);
-  });
+  };
+  const auto r = io::grow_checkpoint_files(src, out, to, o, fo);
   std::printf("grew %s -> %s: layers %zu->%zu hidden %zu->%zu heads %zu->%zu ffn %zu->%zu positions %zu->%zu%s\n",
               a.model.c_str(), a.out.c_str(), from.num_hidden_layers, to.num_hidden_layers, from.hidden_size,
               to.hidden_size, from.num_attention_heads, to.num_attention_heads, from.intermediate_size,
