@@ -36,9 +36,7 @@
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/atomic_file.hpp>
-#include <growth/report/svg_plot.hpp>
 #include <growth/schedule/json.hpp>
-#include <growth/study/study.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/speedup.hpp>
@@ -47,6 +45,10 @@
 #include "command.hpp"
 #include "job_pool.hpp"
 #include "optim_options.hpp"
+#include "progress.hpp"
+#include "threads.hpp"
+#include "study_report.hpp"
+#include "svg_plot.hpp"
 
 namespace growth_tool::cmd_demo {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
@@ -152,7 +154,7 @@ struct demo_context {
   std::vector<run_record> records;
   std::map<std::uint64_t, std::vector<train::curve_point>> stable_curve;  ///< per seed: the target's stable run
 
-  train::trainer_options options(const std::string& label, std::uint64_t seed) const {
+  train::trainer_options options(std::uint64_t seed) const {
     train::trainer_options o;
     apply_optim_options(a.optim, o);
     o.seed = seed;
@@ -162,8 +164,6 @@ struct demo_context {
     o.base.pre_layer_norm = a.pre_ln;
     o.base.hidden_dropout_prob = 0;
     o.base.attention_probs_dropout_prob = 0;
-    o.label = label + " seed " + std::to_string(seed);
-    o.progress = train::progress_mode::quiet;
     return o;
   }
   sched::runtime_schedule one_stage(const sched::model_shape& s, std::size_t steps) const {
@@ -192,20 +192,20 @@ using study::budget_name;
 /// and forked there into that budget's decay.
 void baseline_family(demo_context& c, std::uint64_t seed) {
   const std::size_t B = c.a.steps;
-  const auto opt = c.options("baseline", seed);
+  const auto opt = c.options(seed);
   train::progressive_trainer stable(c.one_stage(c.sh.full, B), c.data, opt, c.vocab);
   for (double f : budget_fractions()) {
     const auto b = static_cast<std::size_t>(std::lround(f * static_cast<double>(B)));
     if (b >= B) break;
     stable.pause_at(stable.lr_curve().fork_step(b));
-    (void)stable.run();
-    if (train::interrupt_flag().load()) return;
+    (void)stable.run(&quiet_observer());
+    if (interrupt_flag().load()) return;
     train::progressive_trainer fork(c.one_stage(c.sh.full, b), c.data, opt, c.vocab);
     fork.continue_from(stable);
-    c.record(budget_name(f), seed, fork.run());
+    c.record(budget_name(f), seed, fork.run(&quiet_observer()));
   }
   stable.pause_at(0);
-  const auto r = stable.run();
+  const auto r = stable.run(&quiet_observer());
   c.record(budget_name(1.0), seed, r);
   // The stable phase (before the decay) is the target's curve for the automatic trigger.
   std::vector<train::curve_point> pts;
@@ -222,7 +222,7 @@ void small_family(demo_context& c, std::uint64_t seed, const std::vector<std::st
   const std::size_t B = c.a.steps;
   const double ratio = sched::training_flops_per_step(c.sh.full, c.run) / sched::training_flops_per_step(c.sh.low, c.run);
   const auto n = static_cast<std::size_t>(std::ceil(static_cast<double>(B) * ratio));
-  auto opt = c.options("small", seed);
+  auto opt = c.options(seed);
   opt.lowcost_end = true;
   train::progressive_trainer small(c.one_stage(c.sh.low, n), c.data, opt, c.vocab);
   std::vector<std::pair<std::size_t, std::string>> at;
@@ -230,26 +230,26 @@ void small_family(demo_context& c, std::uint64_t seed, const std::vector<std::st
   std::sort(at.begin(), at.end());
   for (const auto& [step, p] : at) {
     small.pause_at(step);
-    (void)small.run();
-    if (train::interrupt_flag().load()) return;
-    train::progressive_trainer grown(policy_schedule(p, c.sh, c.run, B, opt.warmup), c.data, c.options(p, seed), c.vocab);
+    (void)small.run(&quiet_observer());
+    if (interrupt_flag().load()) return;
+    train::progressive_trainer grown(policy_schedule(p, c.sh, c.run, B, opt.warmup), c.data, c.options(seed), c.vocab);
     grown.continue_from(small);
-    c.record(p, seed, grown.run());
+    c.record(p, seed, grown.run(&quiet_observer()));
   }
   small.pause_at(0);
-  c.record("small", seed, small.run());
+  c.record("small", seed, small.run(&quiet_observer()));
 }
 
 /// A grown run trained on its own (restart: its first stage decays on its own; auto: needs the seed's
 /// baseline curve).
 void grown_alone(demo_context& c, std::uint64_t seed, const std::string& policy) {
-  auto opt = c.options(policy, seed);
+  auto opt = c.options(seed);
   if (policy == "auto") {
     std::lock_guard lock(c.mu);
     opt.target_curve = c.stable_curve.at(seed);
   }
   train::progressive_trainer t(policy_schedule(policy, c.sh, c.run, c.a.steps, opt.warmup), c.data, opt, c.vocab);
-  c.record(policy, seed, t.run());
+  c.record(policy, seed, t.run(&quiet_observer()));
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -295,8 +295,8 @@ struct policy_outcome {
 
 void run_demo(const demo_args& a) {
   namespace fs = std::filesystem;
-  train::set_threads(a.threads);
-  train::install_sigint_handler();
+  set_threads(a.threads);
+  install_sigint_handler();
   const fs::path out = a.out;
   fs::create_directories(out);
   const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
@@ -358,11 +358,11 @@ void run_demo(const demo_args& a) {
     for (const auto& p : alone) phase2.push_back([&c, seed, p] { grown_alone(c, seed, p); });
   }
   run_jobs(a.jobs, a.threads, phase1);
-  if (!train::interrupt_flag().load()) run_jobs(a.jobs, a.threads, phase2);
+  if (!interrupt_flag().load()) run_jobs(a.jobs, a.threads, phase2);
   const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-  if (train::interrupt_flag().load()) {
+  if (interrupt_flag().load()) {
     std::printf("demo interrupted: finished runs are in %s/*.csv\n", out.c_str());
-    const int sig = train::interrupt_signal().load();
+    const int sig = interrupt_signal().load();
     throw exit_request{128 + (sig ? sig : 2)};  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP (docs/cli.md)
   }
 

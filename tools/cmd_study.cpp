@@ -1,7 +1,7 @@
 // growth study: reproduces the paper's comparisons at small scale with the progressive trainer and publishes
 // them: <out>/RESULTS.md (the baseline's budget curve, tables with mean ± std over seeds, the paper's claim
 // beside each row and whether we agree, every grown run's speedup read off the budget curve with its kind) and
-// <out>/results/*.svg (validation-loss curves). The configurations and the protocol are study/study.hpp's.
+// <out>/results/*.svg (validation-loss curves). The configurations and the protocol are tools/study_report.hpp's.
 //
 // Runs go to growth_tool::run_jobs (tools/job_pool.hpp): --jobs workers (default 2) with --threads each
 // (default 1), so the CPU use stays at jobs * threads. Runs of a seed that share their first steps (the
@@ -10,7 +10,7 @@
 // there is not trained again, so an interrupted study resumes where it stopped.
 //
 // Time: `--scale full --seeds 3 --jobs 2 --threads 1` takes about 45 min on this project's 2-core VM
-// (study/study.hpp, scale_of, has the estimate); `--scale smoke` well under a minute.
+// (tools/study_report.hpp, scale_of, has the estimate); `--scale smoke` well under a minute.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -34,15 +34,17 @@
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/atomic_file.hpp>
-#include <growth/report/svg_plot.hpp>
 #include <growth/schedule/json.hpp>
-#include <growth/study/study.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
 
 #include "command.hpp"
 #include "job_pool.hpp"
+#include "progress.hpp"
+#include "threads.hpp"
+#include "study_report.hpp"
+#include "svg_plot.hpp"
 
 namespace growth_tool::cmd_study {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
@@ -165,7 +167,7 @@ void run_study(const study_args& a) {
   const fs::path out = a.out;
   fs::create_directories(out / "runs");
   fs::create_directories(out / "results");
-  train::install_sigint_handler();
+  install_sigint_handler();
 
   // 1. Data (as `growth demo`): WordPiece vocabulary from the corpus prefix, full-length validation set.
   const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
@@ -197,16 +199,14 @@ void run_study(const study_args& a) {
   std::mutex print_mu;
   std::atomic<std::size_t> done{0};
   const std::size_t total_runs = configs.size() * a.seeds;
-  auto options_of = [&](const study::config& c, std::uint64_t seed, const fs::path& csv) {
+  auto options_of = [&](std::uint64_t seed, const fs::path& csv) {
     auto to = study::run_options(sc, vocab.size(), seed);
     to.log_csv = csv;
-    to.progress = train::progress_mode::quiet;
-    to.label = c.name + "-seed" + std::to_string(seed);
     return to;
   };
   auto key_of = [&](const study::config& c, std::uint64_t seed) {
     // Everything a run's result depends on: a run whose key differs is trained again.
-    return sched::to_json(c.schedule).dump() + "\n" + train::options_to_json(options_of(c, seed, {})).dump() + "\nthreads " +
+    return sched::to_json(c.schedule).dump() + "\n" + train::options_to_json(options_of(seed, {})).dump() + "\nthreads " +
            std::to_string(a.threads) + " corpus_bytes " + std::to_string(text.size()) + " tokens " + std::to_string(stream.size()) +
            " vocab " + std::to_string(vocab.size()) + " validation " + std::to_string(data.validation_sequences()) + "\n";
   };
@@ -254,11 +254,11 @@ void run_study(const study_args& a) {
       if (!load_cached(m)) todo.push_back(std::move(m));
     }
     if (todo.empty()) return;
-    train::set_threads(a.threads);
+    set_threads(a.threads);
     if (todo.size() == 1) {  // nothing to share: train it from step 0 (what a fork gives, bit for bit)
       const auto& m = todo.front();
-      train::progressive_trainer tr(m.cfg->schedule, data, options_of(*m.cfg, j.seed, m.csv), vocab);
-      (void)finish(m, tr.run(), "");
+      train::progressive_trainer tr(m.cfg->schedule, data, options_of(j.seed, m.csv), vocab);
+      (void)finish(m, tr.run(&quiet_observer()), "");
       return;
     }
     std::stable_sort(todo.begin(), todo.end(), [](const pending& x, const pending& y) {
@@ -267,21 +267,21 @@ void run_study(const study_args& a) {
     if (todo.back().fork_step == 0) stem_member = &todo.back();
     // The stem logs to its own CSV only when it is a member that still has to be trained.
     train::progressive_trainer stem(j.stem->schedule, data,
-                                    options_of(*j.stem, j.seed, stem_member ? stem_member->csv : fs::path{}), vocab);
+                                    options_of(j.seed, stem_member ? stem_member->csv : fs::path{}), vocab);
     for (const auto& m : todo) {
       if (m.fork_step == 0) break;
       if (stem.step() < m.fork_step) {
         stem.pause_at(m.fork_step);
-        (void)stem.run();
-        if (train::interrupt_flag().load() || stem.step() != m.fork_step) return;
+        (void)stem.run(&quiet_observer());
+        if (interrupt_flag().load() || stem.step() != m.fork_step) return;
       }
-      train::progressive_trainer tr(m.cfg->schedule, data, options_of(*m.cfg, j.seed, m.csv), vocab);
+      train::progressive_trainer tr(m.cfg->schedule, data, options_of(j.seed, m.csv), vocab);
       tr.continue_from(stem);
-      if (!finish(m, tr.run(), " (forked from " + j.stem->name + " at step " + std::to_string(m.fork_step) + ")")) return;
+      if (!finish(m, tr.run(&quiet_observer()), " (forked from " + j.stem->name + " at step " + std::to_string(m.fork_step) + ")")) return;
     }
     if (stem_member) {
       stem.pause_at(0);
-      (void)finish(*stem_member, stem.run(), " (stem of " + std::to_string(j.members.size()) + " runs)");
+      (void)finish(*stem_member, stem.run(&quiet_observer()), " (stem of " + std::to_string(j.members.size()) + " runs)");
     }
   };
   const auto jobs = jobs_of(sc, configs, a.seeds);
@@ -289,9 +289,9 @@ void run_study(const study_args& a) {
   work.reserve(jobs.size());
   for (const auto& j : jobs) work.push_back([&run_job, &j] { run_job(j); });
   growth_tool::run_jobs(a.jobs, a.threads, work);
-  if (train::interrupt_flag().load()) {
+  if (interrupt_flag().load()) {
     std::printf("study interrupted; finished runs are kept in %s/runs (run again to resume)\n", out.c_str());
-    const int sig = train::interrupt_signal().load();
+    const int sig = interrupt_signal().load();
     throw exit_request{128 + (sig ? sig : 2)};  // interrupted runs exit non-zero (docs/cli.md)
   }
   const double study_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();

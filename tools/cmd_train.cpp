@@ -20,6 +20,8 @@
 #include "command.hpp"
 #include "common.hpp"
 #include "optim_options.hpp"
+#include "progress.hpp"
+#include "threads.hpp"
 
 namespace growth_tool::cmd_train {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
@@ -53,8 +55,8 @@ std::string text_id(const std::string& text) {
 void run_train(const train_args& a) {
   namespace fs = std::filesystem;
   using namespace growth;
-  train::set_threads(a.threads);
-  train::install_sigint_handler();
+  growth_tool::set_threads(a.threads);
+  growth_tool::install_sigint_handler();
   const fs::path out = a.out;
   const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
 
@@ -124,7 +126,6 @@ void run_train(const train_args& a) {
   (void)io::check_write_target(opt.log_csv);
   growth_tool::refuse_output_inside(opt.log_csv, "--log", a.model, "--model");
   growth_tool::refuse_output_inside(opt.log_csv, "--log", a.resume, "--resume");
-  opt.label = "train";
 
   data::wordpiece_tokenizer tok(vocab);
   const std::string text = train::read_corpus(text_path);
@@ -144,12 +145,13 @@ void run_train(const train_args& a) {
   dopt.max_validation_sequences = a.max_validation;
   train::data_source data(tok, stream, dopt);
   std::printf("train: %zu stage(s), %zu tokens of training text, %zu validation sequences, %zu threads\n",
-              sch.stages.size(), data.train_tokens(), data.validation_sequences(), train::threads_in_use());
+              sch.stages.size(), data.train_tokens(), data.validation_sequences(), growth_tool::threads_in_use());
 
   train::progressive_trainer t(sch, data, opt, vocab);
   if (!a.resume.empty()) t.resume(a.resume);
   else t.set_initial_parameters(init_params);
-  const auto r = t.run();
+  growth_tool::console_observer progress(growth_tool::progress_mode::automatic, "train", out);
+  const auto r = t.run(&progress);
   std::printf("train: %s at step %zu, validation loss %.4f, %.3e FLOPs, %.1f s; checkpoint %s, log %s\n",
               r.interrupted ? "interrupted" : "done", r.steps, r.final_val_loss, r.flops, r.wall_seconds,
               (out / "final").c_str(), opt.log_csv.c_str());
@@ -160,7 +162,7 @@ void run_train(const train_args& a) {
   if (r.interrupted) {
     // Not a success: a script or scheduler must see that the run did not finish (128 + signal, as a shell
     // reports a process killed by it). The state is safe in final; say where.
-    const int sig = r.signal ? r.signal : SIGINT;
+    const int sig = growth_tool::interrupt_signal().load() ? growth_tool::interrupt_signal().load() : SIGINT;
     std::fflush(stdout);
     std::fprintf(stderr, "growth train: interrupted by %s at step %zu; saved %s (continue with --resume %s)\n",
                  sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT", r.steps, (out / "final").c_str(),

@@ -14,7 +14,7 @@
 #include <omp.h>
 #endif
 
-#include <growth/train/trainer.hpp>
+#include "progress.hpp"
 
 namespace growth_tool {
 
@@ -29,12 +29,12 @@ inline void run_jobs(std::size_t workers, std::size_t threads, const std::vector
       (void)threads;
 #endif
       for (std::size_t i; (i = next++) < jobs.size();) {
-        if (growth::train::interrupt_flag().load()) return;
+        if (interrupt_flag().load()) return;
         jobs[i]();
       }
     } catch (...) {
       errs[w] = std::current_exception();
-      growth::train::interrupt_flag().store(true);
+      interrupt_flag().store(true);
     }
   };
   std::vector<std::thread> ts;

@@ -1,4 +1,4 @@
-// Unit tests of include/growth/study/study.hpp: the configuration list (valid schedules that end at the full
+// Unit tests of tools/study_report.hpp (the tool's study): the configuration list (valid schedules that end at the full
 // model, compute matching where the comparison needs it), the statistics and the verdict rule, and the report
 // writer on synthetic logs (no training here; tests/study/smoke_test.sh runs the real thing).
 #include <doctest/doctest.h>
@@ -9,7 +9,8 @@
 #include <set>
 
 #include <growth/io/atomic_file.hpp>
-#include <growth/study/study.hpp>
+
+#include "study_report.hpp"  // tools/
 
 using namespace growth;
 

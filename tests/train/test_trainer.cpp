@@ -16,6 +16,7 @@
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
 
+#include "threads.hpp"  // tools/threads.hpp: the thread count
 #include "train_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -51,7 +52,6 @@ train::trainer_options options(const fs::path& out, std::uint64_t seed = 7) {
   o.warmup = 2;
   o.eval_every = 3;
   o.out_dir = out;
-  o.progress = train::progress_mode::quiet;
   return o;
 }
 
@@ -71,7 +71,7 @@ std::vector<train::log_row> curve(std::vector<train::log_row> rows) {
 }  // namespace
 
 TEST_CASE("two-stage progressive run grows and keeps training") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = shared_data();
   const auto out = temp_dir("two_stage");
   train::progressive_trainer t(two_stage(d.vocab.size()), *d.data, options(out), d.vocab);
@@ -116,7 +116,7 @@ TEST_CASE("two-stage progressive run grows and keeps training") {
 }
 
 TEST_CASE("same seed twice gives the same curve - another seed another") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = shared_data();
   train::progressive_trainer a(two_stage(d.vocab.size()), *d.data, options({}), d.vocab);
   train::progressive_trainer b(two_stage(d.vocab.size()), *d.data, options({}), d.vocab);
@@ -127,7 +127,7 @@ TEST_CASE("same seed twice gives the same curve - another seed another") {
 }
 
 TEST_CASE("resume after a stop gives the same curve bit for bit") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = shared_data();
   const auto full_dir = temp_dir("resume_full"), cut_dir = temp_dir("resume_cut");
   train::progressive_trainer full(two_stage(d.vocab.size()), *d.data, options(full_dir), d.vocab);
@@ -144,7 +144,6 @@ TEST_CASE("resume after a stop gives the same curve bit for bit") {
     const auto info = train::read_resume_info(cut_dir / "final");
     CHECK_FALSE(info.complete);
     auto o2 = info.options;
-    o2.progress = train::progress_mode::quiet;
     o2.out_dir = temp_dir("resume_more");
     train::progressive_trainer more(info.schedule, *d.data, o2, d.vocab);
     more.resume(cut_dir / "final");
@@ -161,7 +160,7 @@ TEST_CASE("resume after a stop gives the same curve bit for bit") {
 }
 
 TEST_CASE("continue_from forks a shared first stage into other growth operators bit for bit") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = shared_data();
   // Three schedules with the same first stage and different growth: stack + unshare, identity insertion + unshare,
   // and stack + unshare with the Adam moments mapped; each continued run equals the run trained from step 0.
@@ -231,7 +230,7 @@ TEST_CASE("continue_from forks a shared first stage into other growth operators 
 }
 
 TEST_CASE("wsd: one stable run forks into a decay at each budget, each fork bit-identical to a straight run") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = shared_data();
   // The baseline at budgets 8, 12 and 16 steps: wsd with the last quarter decaying, so the stable phase of
   // budget B ends at 0.75 B = 6, 9, 12; one 16-step run pauses there and each budget forks from it.
@@ -282,7 +281,7 @@ TEST_CASE("wsd: one stable run forks into a decay at each budget, each fork bit-
 }
 
 TEST_CASE("enter.when = auto grows when the small stage's loss flattens against the target curve") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = shared_data();
   auto s = two_stage(d.vocab.size());
   s.stages[0].steps = 12;
@@ -337,7 +336,7 @@ TEST_CASE("trainer FLOPs equal the schedule cost model and the reference model's
 }
 
 TEST_CASE("target extension keeps training the last stage up to the cap") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = shared_data();
   auto o = options({});
   o.target_loss = 0.0;  // unreachable: runs to the cap

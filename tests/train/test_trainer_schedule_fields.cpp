@@ -15,6 +15,7 @@
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
 
+#include "threads.hpp"  // tools/threads.hpp: the thread count
 #include "train_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -30,7 +31,6 @@ train::trainer_options quiet_options(std::uint64_t seed = 3) {
   o.seed = seed;
   o.lr = 2e-3;
   o.eval_every = 0;
-  o.progress = train::progress_mode::quiet;
   return o;
 }
 
@@ -43,7 +43,7 @@ std::size_t targets(const reference::batch& b) {
 }  // namespace
 
 TEST_CASE("schedule with enter.ffn split_random trains through its growth") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = data_60k();
   sched::runtime_schedule s;
   s.run = sched::run_settings{.vocab_size = d.vocab.size(), .batch_size = 4, .masked_per_mille = 150};
@@ -100,7 +100,7 @@ TEST_CASE("masked_per_mille sets the masking rate of training and validation bat
 }
 
 TEST_CASE("the trainer masks at the schedule's masked_per_mille") {
-  train::set_threads(1);
+  growth_tool::set_threads(1);
   auto& d = data_60k();
   auto run_with = [&](std::size_t per_mille) {
     sched::runtime_schedule s;

@@ -1,17 +1,13 @@
 #pragma once
 /// @file train/setup.hpp
-/// Small pieces shared by `growth train` and `growth demo`: the thread count (Eigen and OpenMP together,
-/// since results are deterministic per thread count) and reading a corpus prefix.
-#include <Eigen/Core>
+/// Small pieces shared by `growth train`, `growth demo` and `growth study`: reading a corpus prefix,
+/// rescaling a schedule's steps and the schedule shape of a config. (The thread count is process-wide
+/// state the application sets: tools/progress.hpp, set_threads.)
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
 #include <string>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "../core/error.hpp"
 #include "../io/atomic_file.hpp"
@@ -19,18 +15,6 @@
 #include "../schedule/schedule.hpp"
 
 namespace growth::train {
-
-/// Uses n threads for Eigen's GEMM and the reference model's OpenMP loops (0 = leave the defaults).
-inline void set_threads(std::size_t n) {
-  if (n == 0) return;
-  Eigen::setNbThreads(static_cast<int>(n));
-#ifdef _OPENMP
-  omp_set_num_threads(static_cast<int>(n));
-#endif
-}
-
-/// The threads Eigen will use.
-inline std::size_t threads_in_use() { return static_cast<std::size_t>(Eigen::nbThreads()); }
 
 /// Reads a text file; with max_chars > 0 keeps only the lines that fit in the first max_chars bytes (cut at a
 /// line break so no word is split).

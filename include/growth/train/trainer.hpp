@@ -39,9 +39,10 @@
 /// a pure function of the stage-<i> state. Deterministic for a given seed and thread count (Eigen's
 /// parallel GEMM splits work by thread count).
 ///
-/// Interruption: set the stop flag (install_sigint_handler() does it on SIGINT, SIGTERM and SIGHUP: what
-/// Ctrl-C, timeout, systemd and Slurm send); the trainer finishes the current step, writes `final` and
-/// returns with interrupted = true and the signal in run_result::signal.
+/// Observer and interruption: run() prints nothing; it reports stage starts, log rows, automatic growths,
+/// every step and the end to a trainer_observer, and polls its stop_requested() after every step. When that
+/// returns true the trainer finishes the current step, writes `final` and returns with interrupted = true.
+/// The tool's observer (tools/progress.hpp) prints the progress and stops on SIGINT, SIGTERM and SIGHUP.
 ///
 /// Periodic checkpoints: with save_every = N > 0, the folder `last` is replaced (atomically, as every
 /// checkpoint) after every N-th global step, so a SIGKILL or power cut loses at most N steps; resuming
@@ -49,15 +50,11 @@
 ///
 /// Divergence: a non-finite training loss or gradient norm is a growth::error naming the step; the
 /// diverged state is not written as a checkpoint (the ones already written are kept).
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <bit>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -137,8 +134,6 @@ inline model::grow_options grow_options_of(const sched::growth_ops& e) {
 // ------------------------------------------------------------------------------------------------------------
 // Options, log rows, results.
 
-enum class progress_mode { automatic, bar, lines, quiet };
-
 struct trainer_options {
   std::uint64_t seed = 0;
   double lr = 1e-3;               ///< peak learning rate
@@ -154,8 +149,6 @@ struct trainer_options {
   std::size_t max_total_steps = 0;
   std::filesystem::path out_dir;  ///< checkpoints (empty = none)
   std::filesystem::path log_csv;  ///< CSV log, rewritten atomically at every row (empty = none)
-  progress_mode progress = progress_mode::automatic;
-  std::string label = "train";    ///< shown in the progress output
   std::size_t stop_after_step = 0;  ///< behave as if interrupted after this global step (0 = never; tests)
   /// Replace the checkpoint `last` every save_every global steps (0 = never). Not stored in trainer_state:
   /// it does not change the run, and a resumed run takes it from its own command line.
@@ -198,34 +191,60 @@ inline std::string csv_text(const std::vector<log_row>& rows) {
 struct growth_event {
   std::size_t step = 0, stage = 0;
   std::string why;
+  std::size_t steps_early = 0;  ///< the steps stage `stage` had left, moved to the next stage
 };
 
 struct run_result {
   std::vector<log_row> rows;
   std::vector<growth_event> growths;  ///< the automatic growths of this run() call
   bool complete = false;     ///< the schedule (and any extension) ran to its end
-  bool interrupted = false;  ///< stopped by the stop flag / stop_after_step; `final` holds the state
-  int signal = 0;            ///< the signal that interrupted the run (SIGINT, SIGTERM, SIGHUP), 0 if none
+  bool interrupted = false;  ///< stopped by the observer's stop request / stop_after_step; `final` holds the state
   std::size_t steps = 0;
   double flops = 0, wall_seconds = 0, final_val_loss = 0;
 };
 
-/// The SIGINT flag the trainer polls after every step.
-inline std::atomic<bool>& interrupt_flag() {
-  static std::atomic<bool> f{false};
-  return f;
-}
-/// The signal that set interrupt_flag() (0 while none did).
-inline std::atomic<int>& interrupt_signal() {
-  static std::atomic<int> s{0};
-  return s;
-}
+/// A stage starts training: at the start of run() when the run is at a stage's first step, and after every
+/// growth into the next stage.
+struct stage_event {
+  std::size_t stage = 0, stages = 0;  ///< the stage (0-based) and the schedule's number of stages
+  sched::model_shape shape;           ///< the stage's trained shape (train::shape_name names it)
+  std::size_t steps = 0;              ///< the stage's steps
+};
+
+/// After every training step: where the run is, and what a progress display needs.
+struct step_event {
+  std::size_t step = 0;            ///< global steps done
+  std::size_t cap = 0;             ///< the last global step of this run: the schedule's end, or the extension's cap
+  std::size_t stage = 0, stages = 0;
+  std::size_t steps_this_run = 0;  ///< steps trained since this run() call began
+  double seconds_this_run = 0;     ///< wall seconds since this run() call began (evaluation and checkpoints included)
+  double train_loss = 0;           ///< mean training loss of the current log interval (0 right after a row)
+  double val_loss = 0;             ///< the latest row's validation loss (0 before the first row)
+  double lr = 0;                   ///< the learning rate of the step
+};
+
+/// What progressive_trainer::run() reports while it runs; the trainer prints nothing itself. Every member
+/// has a no-op default, so an observer overrides only what it needs; all are called on the thread that
+/// calls run(). Per training step the order is: on_row (when the step ends a log interval or a stage),
+/// on_growth (when an automatic growth fires after that row), on_step, then stop_requested(); on_stage
+/// when a stage begins, on_end once when run() returns. The tool's console_observer (tools/progress.hpp)
+/// prints the progress bar or lines and stops on a signal.
+struct trainer_observer {
+  trainer_observer() = default;
+  trainer_observer(const trainer_observer&) = default;
+  trainer_observer& operator=(const trainer_observer&) = default;
+  virtual ~trainer_observer() = default;
+  virtual void on_stage(const stage_event& /*e*/) {}
+  virtual void on_row(const log_row& /*r*/) {}
+  virtual void on_growth(const growth_event& /*g*/) {}
+  virtual void on_step(const step_event& /*e*/) {}
+  /// Polled after every step: true stops the run there as an interruption (resumable from `final`).
+  virtual bool stop_requested() { return false; }
+  /// The run returns `r` (its `final` checkpoint, if any, is written).
+  virtual void on_end(const run_result& /*r*/) {}
+};
+
 namespace detail {
-inline void on_sigint(int sig) {
-  interrupt_signal().store(sig);
-  interrupt_flag().store(true);
-  std::signal(sig, SIG_DFL);  // a second Ctrl-C (or kill) ends the process at once
-}
 /// A double stored bit-exactly in JSON (hex of its bits).
 inline io::json exact(double v) {
   char buf[32];
@@ -240,11 +259,6 @@ inline double exact_from(const io::json& j, std::string_view what) {
   return std::bit_cast<double>(static_cast<std::uint64_t>(b));
 }
 }  // namespace detail
-/// SIGINT, SIGTERM and SIGHUP set interrupt_flag() (the trainer then finishes its step, checkpoints and
-/// returns). SIGTERM and SIGHUP are what timeout(1), systemd and Slurm send before killing.
-inline void install_sigint_handler() {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, detail::on_sigint);
-}
 
 // ------------------------------------------------------------------------------------------------------------
 // Options <-> JSON (stored in trainer_state.json so --resume needs nothing else).
@@ -270,7 +284,7 @@ inline io::json options_to_json(const trainer_options& o) {
   j["pre_layer_norm"] = o.base.pre_layer_norm;
   return j;
 }
-/// Applies stored options onto `o` (paths, progress and label are the caller's).
+/// Applies stored options onto `o` (paths are the caller's).
 inline void options_from_json(const io::json& j, trainer_options& o) {
   {  // std::stoull would throw std::invalid_argument("stoull"), naming nothing: parse strictly instead
     const std::string& s = j.at("seed").as_string("trainer_state options.seed");
@@ -470,11 +484,11 @@ class progressive_trainer {
     st_.complete = false;
   }
 
-  /// Runs (or continues) the schedule, then the optional extension toward target_loss.
-  run_result run(const std::atomic<bool>* stop = &interrupt_flag()) {
-    const bool tty = ::isatty(::fileno(stdout)) != 0;
-    bar_ = opt_.progress == progress_mode::bar || (opt_.progress == progress_mode::automatic && tty);
-    quiet_ = opt_.progress == progress_mode::quiet;
+  /// Runs (or continues) the schedule, then the optional extension toward target_loss, reporting to
+  /// `observer` (none: a silent run that stops only at its end, pause_at or stop_after_step).
+  run_result run(trainer_observer* observer = nullptr) {
+    trainer_observer silent;
+    obs_ = observer ? observer : &silent;
     const auto run_start = clock::now();
     const std::size_t start_step = st_.step;
     const std::size_t cap = run_cap();
@@ -499,7 +513,7 @@ class progressive_trainer {
       const bool triggered = periodic && in_schedule && !stage_end && auto_trigger();
       if (stage_end || triggered) checkpoint("stage-" + std::to_string(st_.stage));
       if (opt_.save_every > 0 && st_.step % opt_.save_every == 0) checkpoint("last");
-      progress(run_start, start_step, cap);
+      report_step(run_start, start_step, cap);
       if (st_.step >= total_steps_ && !extending()) {
         st_.complete = true;
         break;
@@ -508,27 +522,24 @@ class progressive_trainer {
         paused = true;
         break;
       }
-      if ((stop && stop->load()) || (opt_.stop_after_step > 0 && st_.step >= opt_.stop_after_step)) {
+      if (obs_->stop_requested() || (opt_.stop_after_step > 0 && st_.step >= opt_.stop_after_step)) {
         interrupted = true;
         break;
       }
     }
     if (st_.step >= total_steps_ && !extending()) st_.complete = true;
-    if (bar_ && !quiet_) std::printf("\n");
     if (!paused) checkpoint("final");
     run_result r;
     r.rows = st_.rows;
     r.growths = std::exchange(growths_, {});
     r.complete = st_.complete;
     r.interrupted = interrupted && !st_.complete;
-    if (r.interrupted && stop == &interrupt_flag()) r.signal = interrupt_signal().load();
     r.steps = st_.step;
     r.flops = st_.flops;
     r.wall_seconds = st_.wall;
     r.final_val_loss = st_.rows.empty() ? 0.0 : st_.rows.back().val_loss;
-    if (r.interrupted && !quiet_)
-      std::printf("[%s] interrupted at step %zu; state saved in %s\n", opt_.label.c_str(), st_.step,
-                  opt_.out_dir.empty() ? "(no --out)" : (opt_.out_dir / "final").c_str());
+    obs_->on_end(r);
+    obs_ = nullptr;
     return r;
   }
 
@@ -675,10 +686,8 @@ class progressive_trainer {
     const std::size_t left = sched_.stages[s].steps - st_.stage_step;
     sched_.stages[s].steps = st_.stage_step;
     sched_.stages[s + 1].steps += left;
-    growths_.push_back({st_.step, s, d.why});
-    if (!quiet_)
-      std::printf("%s[%s] automatic growth after step %zu (stage %zu ends %zu steps early): %s\n", bar_ ? "\n" : "",
-                  opt_.label.c_str(), st_.step, s + 1, left, d.why.c_str());
+    growths_.push_back({st_.step, s, d.why, left});
+    obs_->on_growth(growths_.back());
     return true;
   }
 
@@ -697,33 +706,21 @@ class progressive_trainer {
     st_.loss_count = 0;
     st_.rows.push_back(r);
     if (!opt_.log_csv.empty()) io::write_file_atomic(opt_.log_csv, csv_text(st_.rows));
-    if (!bar_ && !quiet_)
-      std::printf("[%s] step %zu stage %zu %s train_loss %.4f val_loss %.4f flops %.3e wall %.1fs\n", opt_.label.c_str(),
-                  r.step, r.stage, r.shape.c_str(), r.train_loss, r.val_loss, r.flops, r.wall_seconds);
-    std::fflush(stdout);
+    obs_->on_row(r);
   }
 
   void announce_stage() {
-    if (quiet_ || st_.stage_step != 0) return;
-    const auto& s = sched_.stages[st_.stage].shape;
-    if (bar_) std::printf("\n");
-    std::printf("[%s] stage %zu/%zu: %s for %zu steps", opt_.label.c_str(), st_.stage + 1, sched_.stages.size(),
-                shape_name(s).c_str(), sched_.stages[st_.stage].steps);
-    if (s.pool_size > 1) std::printf(" (mean embedding pooling k=%zu; validated with pooling off)", s.pool_size);
-    std::printf("\n");
-    std::fflush(stdout);
+    if (st_.stage_step != 0) return;
+    obs_->on_stage({.stage = st_.stage, .stages = sched_.stages.size(), .shape = sched_.stages[st_.stage].shape,
+                    .steps = sched_.stages[st_.stage].steps});
   }
 
-  void progress(clock::time_point run_start, std::size_t start_step, std::size_t cap) {
-    if (!bar_ || quiet_) return;
-    const double el = std::chrono::duration<double>(clock::now() - run_start).count();
-    const std::size_t done = st_.step - start_step;
-    const double eta = done ? el / static_cast<double>(done) * static_cast<double>(cap > st_.step ? cap - st_.step : 0) : 0.0;
-    const double last = st_.loss_count ? st_.loss_sum / static_cast<double>(st_.loss_count) : 0.0;
-    const double val = st_.rows.empty() ? 0.0 : st_.rows.back().val_loss;
-    std::printf("\r[%s] stage %zu/%zu step %zu/%zu loss %.4f val %.4f lr %.2e ETA %.0fs   ", opt_.label.c_str(),
-                st_.stage + 1, sched_.stages.size(), st_.step, cap, last, val, last_lr_, eta);
-    std::fflush(stdout);
+  void report_step(clock::time_point run_start, std::size_t start_step, std::size_t cap) {
+    obs_->on_step({.step = st_.step, .cap = cap, .stage = st_.stage, .stages = sched_.stages.size(),
+                   .steps_this_run = st_.step - start_step,
+                   .seconds_this_run = std::chrono::duration<double>(clock::now() - run_start).count(),
+                   .train_loss = st_.loss_count ? st_.loss_sum / static_cast<double>(st_.loss_count) : 0.0,
+                   .val_loss = st_.rows.empty() ? 0.0 : st_.rows.back().val_loss, .lr = last_lr_});
   }
 
   void checkpoint(const std::string& name) {
@@ -782,7 +779,7 @@ class progressive_trainer {
   std::size_t pause_at_ = 0;
   std::vector<growth_event> growths_;
   std::filesystem::path last_saved_;  ///< the latest checkpoint written (named by a divergence error)
-  bool bar_ = false, quiet_ = false;
+  trainer_observer* obs_ = nullptr;  ///< during run(): the caller's observer, or a silent one
 
   static std::string fmt_lr(double v) {
     char b[40];

@@ -1,5 +1,5 @@
 #pragma once
-/// @file svg_plot.hpp
+/// @file tools/svg_plot.hpp
 /// A small dependency-free SVG line-plot writer for loss curves: one figure with several panels (e.g.
 /// validation loss against wall-clock seconds and against FLOPs), several series per panel, axes with
 /// ticks, a legend. Enough for a person to open results/*.svg in a browser; nothing more.

@@ -1,11 +1,12 @@
 #pragma once
-/// @file study/study.hpp
+/// @file tools/study_report.hpp
 /// The small-scale reproduction of the paper's comparisons (`growth study`): the list of configurations
 /// (run-time growth schedules), the scales they are sized for, the per-configuration statistics over seeds
 /// (mean and sample standard deviation), the verdict rule against the paper's qualitative claims, the
 /// speedups read off the baseline's budget curve, and the markdown / SVG writers of RESULTS.md. Training
 /// itself is train::progressive_trainer; this header only decides WHAT is trained and how the logs are
-/// summarised. Standard library + train/ + report/ only.
+/// summarised. Application code of the tool (report prose, the paper's numbers, machine notes), not library:
+/// it uses the library's train layer and tools/svg_plot.hpp.
 ///
 /// Protocol (budget-fair, No Train No Gain, Kaddour et al., arXiv 2307.06440; as `growth demo`):
 ///   - one learning-rate curve per run, warmup-stable-decay (wsd) fully decayed at the run's own budget;
@@ -40,14 +41,15 @@
 #include <string>
 #include <vector>
 
-#include "../core/error.hpp"
-#include "../data/mlm_data.hpp"
-#include "../io/atomic_file.hpp"
-#include "../report/svg_plot.hpp"
-#include "../schedule/learning_rate.hpp"
-#include "../schedule/schedule.hpp"
-#include "../train/speedup.hpp"
-#include "../train/trainer.hpp"
+#include <growth/core/error.hpp>
+#include <growth/data/mlm_data.hpp>
+#include <growth/io/atomic_file.hpp>
+#include <growth/schedule/learning_rate.hpp>
+#include <growth/schedule/schedule.hpp>
+#include <growth/train/speedup.hpp>
+#include <growth/train/trainer.hpp>
+
+#include "svg_plot.hpp"
 
 namespace growth::study {
 
@@ -107,7 +109,7 @@ inline scale_spec scale_of(const std::string& name) {
   return s;
 }
 
-/// The trainer options of every run of a scale (the caller adds the log, label and progress). `vocab_size`
+/// The trainer options of every run of a scale (the caller adds the log and its observer). `vocab_size`
 /// is the actual vocabulary's.
 inline train::trainer_options run_options(const scale_spec& s, std::size_t vocab_size, std::uint64_t seed) {
   train::trainer_options o;
