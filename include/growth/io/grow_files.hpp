@@ -23,6 +23,7 @@
 #include <ostream>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -239,19 +240,21 @@ class tensor_streamer {
 /// each atomically) and fsyncs it.
 inline void write_grown_folder(const std::filesystem::path& tmp, const grow_source& s, const model::bert_config& to,
                                const model::grow_options& o, const std::filesystem::path& out) {
-  const auto [header, opt_header] = output_headers(s);
+  // (model, optimizer) headers; a pair, not a structured binding, because the lambdas below capture it and
+  // clang 14 cannot capture structured bindings.
+  const std::pair<std::string, std::string> headers = output_headers(s);
   tensor_streamer streamer(s, o, out);
   const std::size_t n = s.plan.new_specs.size();
   save_config(tmp / "config.json", to);
   save_vocab(tmp / "vocab.txt", s.vocab);
   write_file_atomic(tmp / "model.safetensors", [&](std::ostream& os) {
-    write_header(os, header);
+    write_header(os, headers.first);
     if (!s.has_optimizer) {
       for (std::size_t i = 0; i < n; ++i) streamer.grow_one(i, os, nullptr);
       return;
     }
     write_file_atomic(tmp / "optimizer.safetensors", [&](std::ostream& oos) {
-      write_header(oos, opt_header);
+      write_header(oos, headers.second);
       for (std::size_t i = 0; i < n; ++i) streamer.grow_one(i, os, &oos);
     });
   });
