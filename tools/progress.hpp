@@ -1,8 +1,9 @@
 #pragma once
-// The tool's side of a training run: the SIGINT/SIGTERM/SIGHUP stop flag and the console observer that prints a run's progress (train::trainer_observer; the library's trainer prints
-// nothing). Used by `growth train`, `growth demo` and `growth study`.
+// The tool's side of a training run: the SIGINT/SIGTERM/SIGHUP stop flag and the console observer that
+// prints a run's progress (a train::trainer_observer; the library's trainer prints nothing). Used by
+// `growth train`, `growth demo` and `growth study`.
 //
-// Output (unchanged from when the trainer printed it; docs/cli.md):
+// Output (the same as when the trainer printed it itself; exit codes and the stderr line: docs/cli.md):
 //   stage start   "[label] stage 2/3: L4-H64-A2-I256-S32 for 70 steps" (+ " (mean embedding pooling k=2; ...)")
 //   lines mode    one line per log row: "[label] step N stage S SHAPE train_loss .. val_loss .. flops .. wall ..s"
 //   bar mode      one "\r"-rewritten line after every step: stage, step/cap, loss, val, lr, ETA
@@ -13,12 +14,12 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <cstddef>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include <growth/train/trainer.hpp>
 
