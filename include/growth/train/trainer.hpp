@@ -156,7 +156,6 @@ struct trainer_options {
   std::filesystem::path log_csv;  ///< CSV log, rewritten atomically at every row (empty = none)
   progress_mode progress = progress_mode::automatic;
   std::string label = "train";    ///< shown in the progress output
-  std::size_t stop_after_step = 0;  ///< behave as if interrupted after this global step (0 = never; tests)
   /// Replace the checkpoint `last` every save_every global steps (0 = never). Not stored in trainer_state:
   /// it does not change the run, and a resumed run takes it from its own command line.
   std::size_t save_every = 0;
@@ -204,7 +203,7 @@ struct run_result {
   std::vector<log_row> rows;
   std::vector<growth_event> growths;  ///< the automatic growths of this run() call
   bool complete = false;     ///< the schedule (and any extension) ran to its end
-  bool interrupted = false;  ///< stopped by the stop flag / stop_after_step; `final` holds the state
+  bool interrupted = false;  ///< stopped by the stop flag; `final` holds the state
   int signal = 0;            ///< the signal that interrupted the run (SIGINT, SIGTERM, SIGHUP), 0 if none
   std::size_t steps = 0;
   double flops = 0, wall_seconds = 0, final_val_loss = 0;
@@ -508,7 +507,7 @@ class progressive_trainer {
         paused = true;
         break;
       }
-      if ((stop && stop->load()) || (opt_.stop_after_step > 0 && st_.step >= opt_.stop_after_step)) {
+      if (stop && stop->load()) {
         interrupted = true;
         break;
       }
