@@ -14,10 +14,10 @@
 ///
 /// Validation. The same full-length, fixed-mask validation set (train/data.hpp) at every eval interval,
 /// whatever the stage: a truncated stage's model is evaluated directly on full-length sequences (its
-/// position table is full size); a pooled stage is evaluated with pooling switched off, i.e. by a
-/// pool_size = 1 copy of the same weights (pooling has no parameters and growing out of it copies them
-/// 1:1, so this is exactly the model the next stage starts from); a shared-FFN or shallower model is
-/// evaluated as it is. Dropout is off in evaluation.
+/// position table is full size); a pooled stage is evaluated with pooling switched off, i.e. its weights
+/// run with pool size 1 (reference::bert::evaluate's pool_size; pooling has no parameters and growing out
+/// of it copies them 1:1, so this is exactly the model the next stage starts from); a shared-FFN or
+/// shallower model is evaluated as it is. Dropout is off in evaluation.
 ///
 /// Learning rate: schedule/learning_rate.hpp. One curve family (`lr_schedule`: linear, cosine, wsd) with
 /// `warmup` steps to `lr` and a floor lr * min_lr_ratio; each stage's `enter.lr` says what happens at growth:
@@ -535,13 +535,9 @@ class progressive_trainer {
   double evaluate() {
     double sum = 0;
     std::size_t n = 0;
-    model_t* m = model_.get();
-    if (unpooled_) {  // evaluate as the full model reads the data: pooling off, the same weights
-      std::copy(model_->flat_params().begin(), model_->flat_params().end(), unpooled_->flat_params().begin());
-      m = unpooled_.get();
-    }
     for (const auto& b : data_.validation_batches(sched_.run.masked_per_mille)) {
-      const auto r = m->evaluate(b);
+      // As the full model reads the data: pooling off (pool size 1), whatever the stage trains with.
+      const auto r = model_->evaluate(b, nullptr, 1);
       sum += r.loss * static_cast<double>(r.targets);
       n += r.targets;
     }
@@ -602,17 +598,6 @@ class progressive_trainer {
     const auto cfg = config_of(stage);
     model_ = std::make_unique<model_t>(cfg);
     optim_ = std::make_unique<optim_t>(cfg, opt_.adam);
-    make_unpooled();
-  }
-
-  /// A pooled stage is validated by a pool_size = 1 model with the same weights (file comment); it is
-  /// allocated once per stage, and evaluate() copies the weights in.
-  void make_unpooled() {
-    unpooled_.reset();
-    if (model_->config().pool_size <= 1) return;
-    model::bert_config c = model_->config();
-    c.pool_size = 1;
-    unpooled_ = std::make_unique<model_t>(c);
   }
 
   void grow_into(std::size_t next) {
@@ -627,7 +612,6 @@ class progressive_trainer {
     no->set_step_count(go.optimizer == model::optimizer_policy::map ? optim_->step_count() : 0);
     model_ = std::move(nm);
     optim_ = std::move(no);
-    make_unpooled();
     st_.stage = next;
     st_.stage_step = 0;
   }
@@ -774,7 +758,6 @@ class progressive_trainer {
   std::vector<std::string> vocab_;
   std::size_t total_steps_ = 0;
   std::unique_ptr<model_t> model_;
-  std::unique_ptr<model_t> unpooled_;  ///< pooled stages only: the evaluation copy with pooling off
   std::unique_ptr<optim_t> optim_;
   state st_;
   double last_lr_ = 0;
