@@ -264,21 +264,13 @@ class eval_data {
     const std::size_t all = (num_sequences() + opt_.batch_size - 1) / opt_.batch_size;
     return opt_.max_batches == 0 ? all : std::min(all, opt_.max_batches);
   }
-  /// Batch k as the reference model takes it.
-  [[nodiscard]] growth::reference::batch batch(std::size_t k) const {
+  /// Batch k.
+  [[nodiscard]] growth::data::mlm_batch batch(std::size_t k) const {
     const std::size_t begin = k * opt_.batch_size, end = std::min(num_sequences(), begin + opt_.batch_size);
     if (k >= num_batches()) throw growth::error("eval batch index", "< " + std::to_string(num_batches()), std::to_string(k));
     std::vector<std::size_t> rows;
     for (std::size_t i = begin; i < end; ++i) rows.push_back(i);
-    auto mb = dataset_.make_batch(rows, opt_.seed);
-    growth::reference::batch b;
-    b.batch_size = mb.batch_size;
-    b.seq_len = mb.seq_len;
-    b.input_ids = std::move(mb.input_ids);
-    b.token_type_ids = std::move(mb.token_type_ids);
-    b.attention_mask = std::move(mb.attention_mask);
-    b.labels = std::move(mb.labels);
-    return b;
+    return dataset_.make_batch(rows, opt_.seed);
   }
 
  private:
@@ -302,7 +294,7 @@ inline eval_result evaluate_mlm(growth::reference::bert<float>& model, const eva
   for (std::size_t k = 0; k < data.num_batches(); ++k) {
     const auto b = data.batch(k);
     std::size_t n = 0;
-    for (auto l : b.labels) n += l != growth::reference::ignore_label;
+    for (auto l : b.labels) n += l != growth::data::ignore_label;
     // Logits are a separate call: asking for them computes the MLM head on every row, which changes
     // the GEMM shapes and so the last bits of the loss; the printed figures must not depend on --dump.
     if (k == 0 && first_logits) (void)model.evaluate(b, first_logits);
@@ -324,7 +316,7 @@ inline eval_result evaluate_mlm(growth::reference::bert<float>& model, const eva
 /// labels as I64 B x S (PyTorch's dtype for ids; labels -100 where not a target) and `logits` as F32
 /// B x S x V, with metadata {"format": "pt"}. Written here rather than with io::safetensors_writer because
 /// that writer only knows floating-point dtypes.
-inline void write_eval_dump(const fs::path& p, const growth::reference::batch& b, const std::vector<float>& logits,
+inline void write_eval_dump(const fs::path& p, const growth::data::mlm_batch& b, const std::vector<float>& logits,
                             std::size_t vocab_size) {
   const std::size_t n = b.batch_size * b.seq_len;
   if (logits.size() != n * vocab_size)

@@ -1,15 +1,18 @@
 // Mean embedding pooling (pool_size > 1) in reference::bert: the row layout against plain loops, a
 // gradient check of every parameter in double (same criteria as test_gradcheck.cpp), the degenerate case
-// where pooling changes nothing, determinism, evaluation logits, and the FLOP model against the schedule's.
+// where pooling changes nothing, determinism, evaluation logits, the pool size as a call argument (equal to
+// a model configured with it), and the FLOP model against the schedule's.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <growth/reference/bert.hpp>
 #include <growth/reference/flops.hpp>
 #include <growth/reference/pooling.hpp>
 #include <growth/schedule/cost.hpp>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,11 +23,11 @@ namespace {
 using growth::reference::bert;
 using growth::test::gradcheck;
 using growth::test::randomize;
-using growth::reference::ignore_label;
+using growth::data::ignore_label;
 
 // Batch with per-sequence padding (sequence b has pad[b] trailing pad tokens) and random targets.
-growth::reference::batch pooled_batch(const growth::model::bert_config& c, std::size_t s, std::vector<std::size_t> pad,
-                                      std::uint64_t seed) {
+growth::data::mlm_batch pooled_batch(const growth::model::bert_config& c, std::size_t s, std::vector<std::size_t> pad,
+                                     std::uint64_t seed) {
   const std::size_t b = pad.size();
   auto bt = growth::test::random_batch(c, b, s, 0, seed);
   for (std::size_t i = 0; i < b; ++i)
@@ -259,6 +262,66 @@ TEST_CASE("pooled bert: deterministic, float works, logits only at targets") {
   }
   CHECK(targets == e.targets);
   CHECK(loss / static_cast<double>(targets) == doctest::Approx(e.loss).epsilon(1e-4));
+}
+
+namespace {
+bool same_bits(std::span<const float> a, std::span<const float> b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+bool same_bits(const growth::reference::mlm_result& a, const growth::reference::mlm_result& b) {
+  return std::memcmp(&a.loss, &b.loss, sizeof a.loss) == 0 && std::memcmp(&a.accuracy, &b.accuracy, sizeof a.accuracy) == 0 &&
+         a.targets == b.targets;
+}
+}  // namespace
+
+TEST_CASE("pooling as an argument: pool size 1 on a pooled model equals a pool_size = 1 copy bit for bit") {
+  // The trainer validated a pooled stage with a second model (pool_size = 1, the same weights); now it calls
+  // evaluate(b, nullptr, 1) on the stage's own model, between pooled training steps. Both must agree bit for
+  // bit, in both directions, after the workspace has held the other layout, post-LN and pre-LN.
+  for (const bool pre_ln : {false, true}) {
+    CAPTURE(pre_ln);
+    auto c = growth::test::tiny_lowcost_config();
+    c.pre_layer_norm = pre_ln;
+    c.pool_size = 2;
+    c.hidden_dropout_prob = 0.1;
+    c.attention_probs_dropout_prob = 0.1;
+    auto c1 = c;
+    c1.pool_size = 1;
+    bert<float> pooled(c), copy(c1), fresh(c);
+    pooled.init(5);
+    const auto train = pooled_batch(c, 13, {0, 4, 1}, 41);
+    const auto eval = pooled_batch(c, 16, {2, 0}, 42);
+    for (int step = 0; step < 3; ++step) {
+      CAPTURE(step);
+      // A pooled training step (it leaves the pooled workspace behind), then the copy takes the weights.
+      const auto rt = pooled.forward_backward(train, 7 + static_cast<std::uint64_t>(step));
+      std::copy(pooled.flat_params().begin(), pooled.flat_params().end(), copy.flat_params().begin());
+      std::copy(pooled.flat_params().begin(), pooled.flat_params().end(), fresh.flat_params().begin());
+      std::vector<float> la, lb;
+      const auto a = pooled.evaluate(eval, &la, 1), b = copy.evaluate(eval, &lb);
+      CHECK(same_bits(a, b));
+      CHECK(same_bits(la, lb));
+      CHECK(same_bits(pooled.evaluate(eval, nullptr, 1), copy.evaluate(eval)));
+      // Back to pooling: the step after an unpooled evaluation equals the same step of a model that never
+      // evaluated; the other direction (pooling asked of the pool_size = 1 copy) equals the pooled model.
+      const auto rp = pooled.forward_backward(train, 100);
+      const auto rf = fresh.forward_backward(train, 100);
+      CHECK(same_bits(rp, rf));
+      CHECK(same_bits(pooled.flat_grads(), fresh.flat_grads()));
+      const auto rc = copy.forward_backward(train, 100, 2);
+      CHECK(same_bits(rp, rc));
+      CHECK(same_bits(pooled.flat_grads(), copy.flat_grads()));
+      CHECK(same_bits(pooled.evaluate(eval), copy.evaluate(eval, nullptr, 2)));
+      CHECK(!same_bits(pooled.evaluate(eval), pooled.evaluate(eval, nullptr, 1)));  // pooling does change the result
+      // Move the weights on (a plain update, so the next step starts from other weights).
+      auto p = pooled.flat_params();
+      const auto g = pooled.flat_grads();
+      for (std::size_t i = 0; i < p.size(); ++i) p[i] -= 0.05f * g[i];
+      CHECK(std::isfinite(rt.loss));
+    }
+  }
+  bert<float> m(growth::test::tiny_config());
+  CHECK_THROWS_AS(m.evaluate(pooled_batch(growth::test::tiny_config(), 8, {0}, 3), nullptr, 0), growth::error);
 }
 
 TEST_CASE("pooled FLOP model agrees with the schedule's cost model") {

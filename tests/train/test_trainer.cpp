@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -53,6 +54,20 @@ train::trainer_options options(const fs::path& out, std::uint64_t seed = 7) {
   o.eval_every = 3;
   o.out_dir = out;
   return o;
+}
+
+/// Trains t up to global step `step` (>= 2) and stops it there as an interrupt does: `final` written,
+/// run_result::interrupted set. run() polls the observer's stop request after every step, so t pauses one
+/// step early (pause_at) and trains the last step with an observer that already asks to stop.
+train::run_result interrupt_at(train::progressive_trainer& t, std::size_t step) {
+  REQUIRE(step >= 2);
+  t.pause_at(step - 1);
+  (void)t.run(nullptr);
+  t.pause_at(0);
+  struct stop_now : train::trainer_observer {
+    bool stop_requested() override { return true; }
+  } stop;
+  return t.run(&stop);
 }
 
 fs::path temp_dir(const std::string& name) {
@@ -134,10 +149,8 @@ TEST_CASE("resume after a stop gives the same curve bit for bit") {
   const auto rf = full.run(nullptr);
   for (std::size_t stop : {2, 5, 7}) {
     CAPTURE(stop);
-    auto o = options(cut_dir);
-    o.stop_after_step = stop;
-    train::progressive_trainer cut(two_stage(d.vocab.size()), *d.data, o, d.vocab);
-    const auto rc = cut.run(nullptr);
+    train::progressive_trainer cut(two_stage(d.vocab.size()), *d.data, options(cut_dir), d.vocab);
+    const auto rc = interrupt_at(cut, stop);
     CHECK(rc.interrupted);
     CHECK(rc.steps == stop);
     // A fresh process: the schedule and options come from the checkpoint.
@@ -174,10 +187,8 @@ TEST_CASE("continue_from forks a shared first stage into other growth operators 
   const std::vector<sched::runtime_schedule> variants{variant(sched::depth_op::stack, sched::optimizer_policy::reset),
                                                       variant(sched::depth_op::identity, sched::optimizer_policy::reset),
                                                       variant(sched::depth_op::stack, sched::optimizer_policy::map)};
-  auto stem_options = options({});
-  stem_options.stop_after_step = 5;  // the end of stage 0
-  train::progressive_trainer stem(variants[0], *d.data, stem_options, d.vocab);
-  CHECK(stem.run(nullptr).interrupted);
+  train::progressive_trainer stem(variants[0], *d.data, options({}), d.vocab);
+  CHECK(interrupt_at(stem, 5).interrupted);  // the end of stage 0
   std::vector<std::vector<train::log_row>> curves;
   for (const auto& v : variants) {
     train::progressive_trainer alone(v, *d.data, options({}), d.vocab);
@@ -207,10 +218,8 @@ TEST_CASE("continue_from forks a shared first stage into other growth operators 
   {
     // Mid-stage: the runs agree up to step 3 (same stage, same learning rates), so the fork is allowed and
     // bit-identical; a stage 0 of another length decays its learning rate differently and is refused.
-    auto o = options({});
-    o.stop_after_step = 3;
-    train::progressive_trainer early(variants[0], *d.data, o, d.vocab);
-    (void)early.run(nullptr);
+    train::progressive_trainer early(variants[0], *d.data, options({}), d.vocab);
+    (void)interrupt_at(early, 3);
     train::progressive_trainer t(variants[1], *d.data, options({}), d.vocab);
     t.continue_from(early);
     train::progressive_trainer alone(variants[1], *d.data, options({}), d.vocab);

@@ -34,25 +34,10 @@
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
+#include "batch.hpp"
 #include "wordpiece.hpp"
 
 namespace growth::data {
-
-/// One batch, B x S row-major int32 (what the reference BERT and the HF model take).
-struct mlm_batch {
-  static constexpr std::int32_t ignore_label = -100;
-  std::size_t batch_size = 0, seq_len = 0;
-  std::vector<std::int32_t> input_ids;       ///< after masking
-  std::vector<std::int32_t> token_type_ids;  ///< all 0 (single-segment packing)
-  std::vector<std::int32_t> attention_mask;  ///< 1 for real tokens, 0 for [PAD]
-  std::vector<std::int32_t> labels;          ///< original id at masked positions, -100 elsewhere
-  std::vector<std::size_t> sequence_index;   ///< which packed sequence each row is
-  [[nodiscard]] std::size_t num_masked() const {
-    std::size_t n = 0;
-    for (auto l : labels) n += l != ignore_label;
-    return n;
-  }
-};
 
 struct masking_options {
   double mask_prob = 0.15;       ///< fraction of eligible tokens selected for prediction
@@ -147,7 +132,7 @@ class mlm_dataset {
     for (std::size_t j = 0; j < src.size(); ++j) {
       const std::int32_t t = src[j];
       input_ids[j] = t;
-      labels[j] = mlm_batch::ignore_label;
+      labels[j] = ignore_label;
       if (!is_maskable(t) || !(r.uniform() < mask_opt.mask_prob)) continue;
       labels[j] = t;
       const double v = r.uniform();

@@ -117,7 +117,8 @@ class adamw {
  private:
   flat_layout layout_;
   adamw_options opt_;
-  aligned_buffer<T> m_, v_;
+  aligned_buffer<T> m_;  // [P] first moments, flat_layout order like the parameters (P = layout_.total)
+  aligned_buffer<T> v_;  // [P] second moments
   std::size_t step_ = 0;
 };
 

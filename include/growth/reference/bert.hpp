@@ -6,7 +6,9 @@
 ///
 /// Layout of a step, llm.c style: forward caches what backward needs, layer by layer; backward walks
 /// the same code in reverse. All activations for a (batch, seq) shape are allocated on the first step
-/// with that shape and reused afterwards (Eigen's GEMM still allocates its own packing buffers).
+/// with that shape and reused afterwards (the workspace below: a shape on every buffer); the GEMM packing
+/// buffers are per thread and reused as well (kernels.hpp), so a step allocates nothing after warm-up
+/// (tests/reference/test_no_alloc.cpp).
 ///
 /// Semantics that matter for parity with HF:
 ///  - embeddings = LN(word[id] + position[s] + type[t]) then dropout; the pad_token_id row of the word
@@ -18,12 +20,13 @@
 ///    and saves (1 - target fraction) of the head's FLOPs;
 ///  - low-cost variants: shared layers have a literally smaller FFN (layer_intermediate_size), factorised
 ///    layers compute x W1^T as (x V1^T) U1^T (no nonlinearity between) and likewise for W2.
-///  - mean embedding pooling (pool_size = k > 1, paper-notes.md 2.3(b); row layout in pooling.hpp): the
-///    model reads the standard batch; every token is embedded at its original position (LN, dropout as
-///    above); layer 0's queries and residual are [mean-pooled unmasked stream ; targets], its keys and
-///    values [full-resolution unmasked stream ; targets]; layers >= 1 attend over [pooled ; targets]; the
-///    head reads the target slots. Sequences are padded to the batch maximum (pad slots masked as keys,
-///    their outputs unused). Pooling has no parameters, so the parameter layout equals the standard one.
+///  - mean embedding pooling (pool size k > 1: the config's pool_size unless the call passes another;
+///    paper-notes.md 2.3(b); row layout in pooling.hpp): the model reads the standard batch; every token
+///    is embedded at its original position (LN, dropout as above); layer 0's queries and residual are
+///    [mean-pooled unmasked stream ; targets], its keys and values [full-resolution unmasked stream ;
+///    targets]; layers >= 1 attend over [pooled ; targets]; the head reads the target slots. Sequences are
+///    padded to the batch maximum (pad slots masked as keys, their outputs unused). Pooling has no
+///    parameters, so the parameter layout equals the standard one.
 ///
 /// Pre-LN (config pre_layer_norm; Xiong et al. 2020, arXiv 2002.04745; numerically HF
 /// RobertaPreLayerNorm apart from its position ids, docs/prelayernorm.md). Embeddings as above; layer l:
@@ -37,6 +40,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +50,7 @@
 #include "../model/bert_config.hpp"
 #include "../model/bert_layout.hpp"
 #include "../model/parameter_set.hpp"
+#include "../data/batch.hpp"
 #include "batch.hpp"
 #include "flat_buffer.hpp"
 #include "kernels.hpp"
@@ -108,18 +113,30 @@ class bert {
   [[nodiscard]] model::parameter_set<T> parameters() { return layout_.views(params_.data()); }
   [[nodiscard]] model::parameter_set<T> gradients() { return layout_.views(grads_.data()); }
 
+  // Every pass takes the mean embedding pooling it applies as pool_size: k > 1 pools the unmasked stream
+  // k:1 (file comment), 1 reads every token at full resolution; unset = the config's pool_size. Pooling
+  // has no parameters, so the same weights run either way: a pooled stage is validated with pooling off
+  // by evaluate(b, nullptr, 1) (train/trainer.hpp).
+
   /// Training step's forward and backward (dropout on, seeded): sets the gradients (overwrites them).
-  mlm_result forward_backward(const batch& b, std::uint64_t dropout_seed) {
-    auto r = run(b, true, dropout_seed, nullptr);
+  mlm_result forward_backward(const data::mlm_batch& b, std::uint64_t dropout_seed,
+                              std::optional<std::size_t> pool_size = std::nullopt) {
+    auto r = forward(b, true, dropout_seed, nullptr, pool_size);
     backward(b);
     return r;
   }
   /// Training-mode forward only (same dropout masks as forward_backward with this seed), no gradients.
-  mlm_result forward_train(const batch& b, std::uint64_t dropout_seed) { return run(b, true, dropout_seed, nullptr); }
+  mlm_result forward_train(const data::mlm_batch& b, std::uint64_t dropout_seed,
+                           std::optional<std::size_t> pool_size = std::nullopt) {
+    return forward(b, true, dropout_seed, nullptr, pool_size);
+  }
   /// Evaluation: dropout off, no gradients. If logits is given it receives B x S x V logits (row-major,
   /// float), computed for every position as HF does. With pooling (pool_size > 1) only the target
   /// positions (label != -100) have logits; every other row is 0 (the pooled model has no output there).
-  mlm_result evaluate(const batch& b, std::vector<float>* logits = nullptr) { return run(b, false, 0, logits); }
+  mlm_result evaluate(const data::mlm_batch& b, std::vector<float>* logits = nullptr,
+                      std::optional<std::size_t> pool_size = std::nullopt) {
+    return forward(b, false, 0, logits, pool_size);
+  }
 
  private:
   // ---------------------------------------------------------------------------------------------
@@ -198,47 +215,85 @@ class bert {
   [[nodiscard]] T* G(std::size_t o) { return grads_.data() + o; }
 
   // ---------------------------------------------------------------------------------------------
-  // Workspace: every activation backward needs, sized once per (batch, seq, query rows, layer-0 keys).
-  // Encoder rows are B*sq (sq = S without pooling); layer 0's keys and values are B*sk0 rows.
+  // Workspace: every activation backward needs, sized once per (batch, seq, query rows, layer-0 keys,
+  // pooled). Shapes below: B sequences of S tokens, H hidden, V vocabulary, A heads, I_l layer l's FFN
+  // width, R = max(ffn_rank, 1). Encoder rows are B*Sq (Sq = S without pooling, the query length Q of
+  // pooling.hpp with it); layer 0's keys and values are B*Sk0 rows (Sk0 = S, or the key length K); layer
+  // l's keys Sk_l = Sk0 for l = 0, Sq otherwise. The MLM head reads M <= B*S rows (the targets, or every
+  // position when logits are asked for); its buffers have B*S rows and use the top M.
   // Post-LN: h1 = LN1(x + attention), out = LN2(h1 + FFN(h1)); xhat1 / xhat2, rstd1 / rstd2 their LN caches.
-  // Pre-LN:  u1 = LN1(x) (rows1 x H: the B*sq query rows, then in layer 0 of a pooled model the B*sk0 key
-  //          rows), h1 = x + attention (B*sq x H), u2 = LN2(h1) (B*sq x H), out = h1 + FFN(u2); xhat1 /
+  // Pre-LN:  u1 = LN1(x) (rows1 x H: the B*Sq query rows, then in layer 0 of a pooled model the B*Sk0 key
+  //          rows), h1 = x + attention (B*Sq x H), u2 = LN2(h1) (B*Sq x H), out = h1 + FFN(u2); xhat1 /
   //          rstd1 have rows1 rows. u1 and u2 are empty in post-LN.
   struct layer_cache {
-    mat q, k, v, ctx, h1, xhat1, t1, f, g, t2, xhat2, out, u1, u2;
-    std::vector<T> rstd1, rstd2;
-    aligned_buffer<T> probs, probs_drop;  // B*A*sq*sk; probs_drop used only when attention dropout is on
-    std::vector<std::uint8_t> pmask, amask, omask;
+    mat q;      // [B*Sq, H] query projection
+    mat k, v;   // [B*Sk_l, H] key and value projections
+    mat ctx;    // [B*Sq, H] attention output per head, heads side by side (before the output dense)
+    mat h1;     // [B*Sq, H] post-LN: LN1(x + attention); pre-LN: x + attention
+    mat xhat1;  // [rows1, H] LN1's normalised input (rows1 = B*Sq, + B*Sk0 in layer 0 pooled pre-LN)
+    mat t1;     // [B*Sq, R] factorised layers only: x V1^T
+    mat f;      // [B*Sq, I_l] FFN pre-activation
+    mat g;      // [B*Sq, I_l] GELU(f)
+    mat t2;     // [B*Sq, R] factorised layers only: g V2^T
+    mat xhat2;  // [B*Sq, H] LN2's normalised input
+    mat out;    // [B*Sq, H] layer output
+    mat u1;     // [rows1, H] pre-LN only: LN1(x)
+    mat u2;     // [B*Sq, H] pre-LN only: LN2(h1)
+    std::vector<T> rstd1;  // [rows1] LN1's 1/sigma per row
+    std::vector<T> rstd2;  // [B*Sq] LN2's 1/sigma per row
+    aligned_buffer<T> probs;       // [B*A*Sq*Sk_l] softmax(q k^T / sqrt(d) + mask), (b, head) blocks
+    aligned_buffer<T> probs_drop;  // [B*A*Sq*Sk_l] probs after dropout (attention dropout on only, else empty)
+    std::vector<std::uint8_t> pmask;  // [B*A*Sq*Sk_l] attention-probability dropout mask (dropout on only)
+    std::vector<std::uint8_t> amask;  // [B*Sq*H] attention-output dropout mask
+    std::vector<std::uint8_t> omask;  // [B*Sq*H] FFN-output dropout mask
   };
   struct workspace {
-    std::size_t b = 0, s = 0, sq = 0, sk0 = 0;
-    mat emb_xhat, emb_ln, x0;
-    std::vector<T> emb_rstd;
-    std::vector<std::uint8_t> emask;
-    std::vector<layer_cache> layers;
-    std::vector<T> key_bias;   // B*sq: 0 or lowest(T) per key of layers >= 1
-    std::vector<T> key_bias0;  // B*sk0: the same for layer 0's keys
-    // Pooling only: layer 0's [query rows ; key rows] = gather(x0), and their gradient.
-    pooled_layout pool;
-    mat xqk, dqk, demb;
-    // MLM head over selected rows (capacity B*S); rows index the encoder rows, row_token the B*S tokens.
-    std::vector<std::size_t> rows, row_token;
-    std::vector<std::int32_t> row_label;
-    std::vector<double> row_loss;
-    std::vector<std::uint8_t> row_hit;
-    mat hsel, ht, hxhat, z, logits, hd;
-    std::vector<T> hrstd;
-    // Pre-LN only: the final LayerNorm over the head rows (hsel holds its output): fxhat (B*S x H), frstd (B*S);
-    // du1 (B*sq [+ B*sk0 pooled] x H) = d(u1) of the layer being differentiated.
-    mat fxhat, du1;
-    std::vector<T> frstd;
+    std::size_t b = 0, s = 0, sq = 0, sk0 = 0;  // B, S, Sq, Sk0 of the shapes below
+    bool pooled = false;                        // the last forward pooled (pool size > 1): backward follows it
+    mat emb_xhat;                  // [B*S, H] embedding LN's normalised input
+    mat emb_ln;                    // [B*S, H] LN(word + position + type)
+    mat x0;                        // [B*S, H] emb_ln after dropout: the encoder's input tokens
+    std::vector<T> emb_rstd;       // [B*S] embedding LN's 1/sigma per row
+    std::vector<std::uint8_t> emask;  // [B*S*H] embedding dropout mask
+    std::vector<layer_cache> layers;  // [L]
+    std::vector<T> key_bias;   // [B*Sq] 0 or lowest(T) per key of layers >= 1
+    std::vector<T> key_bias0;  // [B*Sk0] the same for layer 0's keys
+    // Pooling only (else empty): layer 0's [query rows ; key rows] = gather(x0), and their gradient.
+    pooled_layout pool;  // the row layout of the last pooled batch (pooling.hpp)
+    mat xqk;   // [B*Sq + B*Sk0, H] gathered query rows, then key rows
+    mat dqk;   // [B*Sq + B*Sk0, H] their gradient
+    mat demb;  // [B*S, H] d(x0) = scatter(dqk)
+    // MLM head over selected rows; rows index the encoder rows, row_token the B*S tokens.
+    std::vector<std::size_t> rows;       // [M] (capacity B*S) encoder row of each head row
+    std::vector<std::size_t> row_token;  // [M] token b*S + s of each head row
+    std::vector<std::int32_t> row_label;  // [M] its label (-100 = not a target)
+    std::vector<double> row_loss;        // [B*S] cross-entropy of head row t (top M used)
+    std::vector<std::uint8_t> row_hit;   // [B*S] 1 if head row t's argmax is its label
+    mat hsel;    // [B*S, H] the encoder output at the head rows (pre-LN: after LN_f)
+    mat ht;      // [B*S, H] dense(hsel); reused as d(hsel) in backward
+    mat hxhat;   // [B*S, H] head LN's normalised input
+    mat z;       // [B*S, H] LN(GELU(ht)): the decoder's input
+    mat logits;  // [B*S, V] decoder output; in training overwritten by dloss/dlogits
+    mat hd;      // [B*S, H] d(z), then back through the head LN and GELU
+    std::vector<T> hrstd;  // [B*S] head LN's 1/sigma per row
+    // Pre-LN only (else empty): the final LayerNorm over the head rows (hsel holds its output).
+    mat fxhat;              // [B*S, H] LN_f's normalised input
+    mat du1;                // [B*Sq (+ B*Sk0 pooled), H] d(u1) of the layer being differentiated
+    std::vector<T> frstd;   // [B*S] LN_f's 1/sigma per row
     // Gradient scratch.
-    mat dx, dtmp, dq, dk, dv, dctx, dg, dt;
-    aligned_buffer<T> dprobs;
+    mat dx;    // [B*Sq, H] d(layer output), then d(layer input)
+    mat dtmp;  // [B*Sq, H] d(dropout input) of a residual branch; pre-LN d(u2)
+    mat dq;    // [B*Sq, H] d(q)
+    mat dk;    // [B*Sk0, H] d(k) (layer 0 is the widest)
+    mat dv;    // [B*Sk0, H] d(v)
+    mat dctx;  // [B*Sq, H] d(ctx)
+    mat dg;    // [B*Sq, max_l I_l] d(f) / d(g) (left I_l columns used)
+    mat dt;    // [B*Sq, R] d(t1) / d(t2) of factorised layers
+    aligned_buffer<T> dprobs;  // [B*A*Sq*Sk0] d(probs), then d(scores)
   };
 
-  void prepare(std::size_t b, std::size_t s, std::size_t sq, std::size_t sk0) {
-    if (ws_.b == b && ws_.s == s && ws_.sq == sq && ws_.sk0 == sk0) return;
+  void prepare(std::size_t b, std::size_t s, std::size_t sq, std::size_t sk0, bool pooled) {
+    if (ws_.b == b && ws_.s == s && ws_.sq == sq && ws_.sk0 == sk0 && ws_.pooled == pooled) return;
     const auto ne = static_cast<index>(b * s), n = static_cast<index>(b * sq), nk = static_cast<index>(b * sk0);
     const auto h = static_cast<index>(cfg_.hidden_size);
     const std::size_t pp = b * cfg_.num_attention_heads * sq * sq, pp0 = b * cfg_.num_attention_heads * sq * sk0;
@@ -251,7 +306,6 @@ class bert {
     ws_.x0.resize(ne, h);
     ws_.emb_rstd.assign(static_cast<std::size_t>(ne), T(0));
     ws_.emask.assign(static_cast<std::size_t>(ne * h), 0);
-    const bool pooled = cfg_.pool_size > 1;
     const bool pre_ln = cfg_.pre_layer_norm;
     ws_.fxhat.resize(pre_ln ? ne : 0, h);
     ws_.frstd.assign(pre_ln ? static_cast<std::size_t>(ne) : 0, T(0));
@@ -305,6 +359,7 @@ class bert {
     ws_.s = s;
     ws_.sq = sq;
     ws_.sk0 = sk0;
+    ws_.pooled = pooled;
   }
 
   // Dropout sites: 0 = embeddings; layer l: 1+3l attention probs, 2+3l attention output, 3+3l FFN output.
@@ -331,15 +386,19 @@ class bert {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Forward (train or eval). Fills the workspace caches, returns loss and accuracy.
-  mlm_result run(const batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out) {
-    bt.validate(cfg_);
-    const bool pooled = cfg_.pool_size > 1;
+  // Forward (train or eval) with pool size pool_size (unset: the config's). Fills the workspace caches
+  // (backward reads them, pooled or not as this pass was), returns loss and accuracy.
+  mlm_result forward(const data::mlm_batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out,
+                     std::optional<std::size_t> pool_size) {
+    validate_batch(bt, cfg_);
+    const std::size_t k = pool_size.value_or(cfg_.pool_size);
+    if (k == 0) throw error("pool size", "at least 1", "0");
+    const bool pooled = k > 1;
     if (pooled) {
-      ws_.pool = make_pooled_layout(bt, cfg_.pool_size);
-      prepare(bt.batch_size, bt.seq_len, ws_.pool.query_len, ws_.pool.key_len);
+      ws_.pool = make_pooled_layout(bt, k);
+      prepare(bt.batch_size, bt.seq_len, ws_.pool.query_len, ws_.pool.key_len, true);
     } else {
-      prepare(bt.batch_size, bt.seq_len, bt.seq_len, bt.seq_len);
+      prepare(bt.batch_size, bt.seq_len, bt.seq_len, bt.seq_len, false);
     }
     train_ = train;
     seed_ = seed;
@@ -386,7 +445,7 @@ class bert {
       layer_forward(0, ws_.x0, ws_.x0);
       // MLM head rows: the targets (training / plain evaluation) or every position (logits requested).
       for (std::size_t n = 0; n < N; ++n) {
-        if (logits_out || bt.labels[n] != ignore_label) {
+        if (logits_out || bt.labels[n] != data::ignore_label) {
           ws_.rows.push_back(n);
           ws_.row_token.push_back(n);
           ws_.row_label.push_back(bt.labels[n]);
@@ -417,7 +476,7 @@ class bert {
     const auto in = static_cast<index>(N);
 
     // Pre-LN: u1 = LN1(x) on the query rows, and on the key rows when they differ (layer 0, pooled).
-    const bool split_kv = l == 0 && cfg_.pool_size > 1;
+    const bool split_kv = l == 0 && ws_.pooled;
     if (pre) {
       detail::layernorm_forward<T>(xq, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1.topRows(in), c.rstd1.data(),
                                    c.u1.topRows(in));
@@ -524,13 +583,13 @@ class bert {
 
     // Cross-entropy per target row; in training the row becomes dloss/dlogits = (softmax - onehot) / targets.
     std::size_t targets = 0;
-    for (auto y : ws_.row_label) targets += y != ignore_label ? 1 : 0;
+    for (auto y : ws_.row_label) targets += y != data::ignore_label ? 1 : 0;
     const T inv_targets = targets ? T(1) / static_cast<T>(targets) : T(0);
     detail::parallel_rows(M, V * 4, [&](std::size_t t0, std::size_t t1) {
       for (std::size_t t = t0; t < t1; ++t) {
         const std::int32_t y = ws_.row_label[t];
         auto row = lg.row(static_cast<index>(t));
-        if (y == ignore_label) {
+        if (y == data::ignore_label) {
           ws_.row_loss[t] = 0;
           ws_.row_hit[t] = 0;
           if (train) row.setZero();
@@ -563,7 +622,7 @@ class bert {
 
   // ---------------------------------------------------------------------------------------------
   // Backward, the forward read bottom to top. Gradients are overwritten.
-  void backward(const batch& bt) {
+  void backward(const data::mlm_batch& bt) {
     std::fill(grads_.data(), grads_.data() + grads_.size(), T(0));
     const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, N = bt.tokens(), S = bt.seq_len;
     const std::size_t M = ws_.rows.size();
@@ -590,7 +649,7 @@ class bert {
 
     for (std::size_t l = cfg_.num_hidden_layers; l-- > 1;) layer_backward(l, ws_.layers[l - 1].out, ws_.layers[l - 1].out);
     mat* demb = &ws_.dx;
-    if (cfg_.pool_size > 1) {
+    if (ws_.pooled) {
       // Layer 0 gives d(query rows) in dx and d(key rows) in the bottom of dqk; the transposed gather
       // map sums them back onto the embedded tokens.
       const auto nq = static_cast<index>(ws_.b * ws_.sq), nk = static_cast<index>(ws_.b * ws_.sk0);
@@ -746,7 +805,8 @@ class bert {
   model::bert_config cfg_;
   flat_layout layout_;
   offsets off_;
-  aligned_buffer<T> params_, grads_;
+  aligned_buffer<T> params_;  // [P] every parameter, flat_layout order (P = layout_.total)
+  aligned_buffer<T> grads_;   // [P] their gradients, the same layout
   workspace ws_;
   bool train_ = false;
   std::uint64_t seed_ = 0;

@@ -96,6 +96,8 @@ class borrowed_blocking
   }
   /// Points the blocking at this thread's buffers, grown (only) when a larger product comes.
   void borrow() {
+    // This thread's packing buffers, the largest product's so far: a [mc*kc] packed lhs block, b [kc*nc]
+    // packed rhs panel (mc, kc, nc: Eigen's blocking of the product).
     thread_local std::vector<T, Eigen::aligned_allocator<T>> a, b;
     const auto na = static_cast<std::size_t>(this->m_mc * this->m_kc), nb = static_cast<std::size_t>(this->m_kc * this->m_nc);
     if (a.size() < na) a.resize(na);

@@ -26,7 +26,7 @@
 #include "../core/error.hpp"
 #include "../core/index_map.hpp"
 #include "../ops/length.hpp"
-#include "batch.hpp"
+#include "../data/batch.hpp"
 
 namespace growth::reference {
 
@@ -57,23 +57,25 @@ inline axis_map transpose(const axis_map& m) {
 }
 }  // namespace detail
 
-/// Row layout of one pooled batch (see the file comment).
+/// Row layout of one pooled batch (see the file comment). T = the batch's number of targets.
 struct pooled_layout {
-  std::size_t batch_size = 0, seq_len = 0, pool_size = 1;
+  std::size_t batch_size = 0, seq_len = 0, pool_size = 1;  ///< B, S, k
   std::size_t query_len = 0;  ///< Q: query rows per sequence (>= 1)
   std::size_t key_len = 0;    ///< K: layer-0 key rows per sequence (>= Q)
-  std::vector<std::size_t> unmasked, pooled, targets;  ///< per sequence: n_u, P, m
-  std::vector<std::uint8_t> query_valid;  ///< B*Q: 1 if the slot is visible as a key in layers >= 1
-  std::vector<std::uint8_t> key_valid;    ///< B*K: 1 if the row is visible as a key in layer 0
+  std::vector<std::size_t> unmasked;  ///< [B] n_u per sequence
+  std::vector<std::size_t> pooled;    ///< [B] P per sequence
+  std::vector<std::size_t> targets;   ///< [B] m per sequence
+  std::vector<std::uint8_t> query_valid;  ///< [B*Q] 1 if the slot is visible as a key in layers >= 1
+  std::vector<std::uint8_t> key_valid;    ///< [B*K] 1 if the row is visible as a key in layer 0
                                           ///< (pad slots 0; a target takes its token's attention_mask)
-  std::vector<std::size_t> target_row;    ///< per target (batch order): its query row b*Q + P_b + j
-  std::vector<std::size_t> target_token;  ///< per target: its token index b*S + position
-  axis_map gather;   ///< (B*Q + B*K) rows <- B*S embedded tokens
-  axis_map scatter;  ///< transpose of gather
+  std::vector<std::size_t> target_row;    ///< [T] per target (batch order): its query row b*Q + P_b + j
+  std::vector<std::size_t> target_token;  ///< [T] per target: its token index b*S + position
+  axis_map gather;   ///< [B*Q + B*K] rows <- [B*S] embedded tokens
+  axis_map scatter;  ///< [B*S] rows <- [B*Q + B*K]: the transpose of gather
 };
 
 /// Builds the layout of batch bt for pool size k >= 1 (bt must already be validated).
-inline pooled_layout make_pooled_layout(const batch& bt, std::size_t k) {
+inline pooled_layout make_pooled_layout(const data::mlm_batch& bt, std::size_t k) {
   if (k == 0) throw error("pool size", "at least 1", "0");
   pooled_layout p;
   const std::size_t Bn = bt.batch_size, S = bt.seq_len;
@@ -84,7 +86,7 @@ inline pooled_layout make_pooled_layout(const batch& bt, std::size_t k) {
   for (std::size_t b = 0; b < Bn; ++b) {
     for (std::size_t s = 0; s < S; ++s) {
       const std::size_t n = b * S + s;
-      if (bt.labels[n] != ignore_label)
+      if (bt.labels[n] != data::ignore_label)
         tgt[b].push_back(s);
       else if (bt.attention_mask[n] != 0)
         stream[b].push_back(s);

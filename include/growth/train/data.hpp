@@ -27,10 +27,10 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../data/batch.hpp"
 #include "../data/mlm_data.hpp"
 #include "../data/wordpiece.hpp"
 #include "../io/atomic_file.hpp"
-#include "../reference/batch.hpp"
 
 namespace growth::train {
 
@@ -78,18 +78,6 @@ inline std::vector<std::int32_t> tokenize_cached(const data::wordpiece_tokenizer
   std::filesystem::create_directories(cache_dir);
   io::write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(std::int32_t)));
   return ids;
-}
-
-/// A data::mlm_batch as the reference BERT takes it.
-inline reference::batch to_reference_batch(const data::mlm_batch& b) {
-  reference::batch r;
-  r.batch_size = b.batch_size;
-  r.seq_len = b.seq_len;
-  r.input_ids = b.input_ids;
-  r.token_type_ids = b.token_type_ids;
-  r.attention_mask = b.attention_mask;
-  r.labels = b.labels;
-  return r;
 }
 
 struct data_options {
@@ -154,7 +142,7 @@ class data_source {
 
   /// Training batch for global step `step` (0-based) at length seq_len, masked_per_mille targets per 1000
   /// tokens: a pure function of its arguments.
-  reference::batch train_batch(std::uint64_t seed, std::size_t step, std::size_t seq_len, std::size_t batch_size,
+  data::mlm_batch train_batch(std::uint64_t seed, std::size_t step, std::size_t seq_len, std::size_t batch_size,
                                std::size_t masked_per_mille = 150) {
     const auto mask = masking_of(masked_per_mille);
     const auto& ds = train_set(seq_len);
@@ -163,19 +151,19 @@ class data_source {
       throw error("training data at seq_len " + std::to_string(seq_len),
                   "at least one batch of " + std::to_string(batch_size) + " sequences",
                   std::to_string(ds.train_sequences().size()) + " sequences");
-    return to_reference_batch(ds.train_batch(seed, step / per_epoch, step % per_epoch, batch_size, mask));
+    return ds.train_batch(seed, step / per_epoch, step % per_epoch, batch_size, mask);
   }
 
   /// The validation batches: full length, fixed masks (data::mlm_dataset::validation_mask_seed) at
   /// masked_per_mille, built once per rate.
-  const std::vector<reference::batch>& validation_batches(std::size_t masked_per_mille = 150) {
+  const std::vector<data::mlm_batch>& validation_batches(std::size_t masked_per_mille = 150) {
     const auto mask = masking_of(masked_per_mille);
     auto& batches = valid_batches_[masked_per_mille];
     if (!batches.empty()) return batches;
     for (std::size_t b = 0; b < valid_.size(); b += opt_.eval_batch_size) {
       const std::size_t e = std::min(valid_.size(), b + opt_.eval_batch_size);
       std::vector<std::size_t> rows(valid_.begin() + static_cast<std::ptrdiff_t>(b), valid_.begin() + static_cast<std::ptrdiff_t>(e));
-      batches.push_back(to_reference_batch(full_->make_batch(rows, data::mlm_dataset::validation_mask_seed, mask)));
+      batches.push_back(full_->make_batch(rows, data::mlm_dataset::validation_mask_seed, mask));
     }
     return batches;
   }
@@ -187,7 +175,7 @@ class data_source {
   std::vector<std::int32_t> train_stream_;
   std::vector<std::size_t> valid_;
   std::map<std::size_t, std::unique_ptr<data::mlm_dataset>> train_;
-  std::map<std::size_t, std::vector<reference::batch>> valid_batches_;  ///< per masked_per_mille
+  std::map<std::size_t, std::vector<data::mlm_batch>> valid_batches_;  ///< per masked_per_mille
 };
 
 }  // namespace growth::train

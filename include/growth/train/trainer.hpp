@@ -14,10 +14,10 @@
 ///
 /// Validation. The same full-length, fixed-mask validation set (train/data.hpp) at every eval interval,
 /// whatever the stage: a truncated stage's model is evaluated directly on full-length sequences (its
-/// position table is full size); a pooled stage is evaluated with pooling switched off, i.e. by a
-/// pool_size = 1 copy of the same weights (pooling has no parameters and growing out of it copies them
-/// 1:1, so this is exactly the model the next stage starts from); a shared-FFN or shallower model is
-/// evaluated as it is. Dropout is off in evaluation.
+/// position table is full size); a pooled stage is evaluated with pooling switched off, i.e. its weights
+/// run with pool size 1 (reference::bert::evaluate's pool_size; pooling has no parameters and growing out
+/// of it copies them 1:1, so this is exactly the model the next stage starts from); a shared-FFN or
+/// shallower model is evaluated as it is. Dropout is off in evaluation.
 ///
 /// Learning rate: schedule/learning_rate.hpp. One curve family (`lr_schedule`: linear, cosine, wsd) with
 /// `warmup` steps to `lr` and a floor lr * min_lr_ratio; each stage's `enter.lr` says what happens at growth:
@@ -149,7 +149,6 @@ struct trainer_options {
   std::size_t max_total_steps = 0;
   std::filesystem::path out_dir;  ///< checkpoints (empty = none)
   std::filesystem::path log_csv;  ///< CSV log, rewritten atomically at every row (empty = none)
-  std::size_t stop_after_step = 0;  ///< behave as if interrupted after this global step (0 = never; tests)
   /// Replace the checkpoint `last` every save_every global steps (0 = never). Not stored in trainer_state:
   /// it does not change the run, and a resumed run takes it from its own command line.
   std::size_t save_every = 0;
@@ -198,7 +197,7 @@ struct run_result {
   std::vector<log_row> rows;
   std::vector<growth_event> growths;  ///< the automatic growths of this run() call
   bool complete = false;     ///< the schedule (and any extension) ran to its end
-  bool interrupted = false;  ///< stopped by the observer's stop request / stop_after_step; `final` holds the state
+  bool interrupted = false;  ///< stopped by the observer's stop request; `final` holds the state
   std::size_t steps = 0;
   double flops = 0, wall_seconds = 0, final_val_loss = 0;
 };
@@ -485,7 +484,7 @@ class progressive_trainer {
   }
 
   /// Runs (or continues) the schedule, then the optional extension toward target_loss, reporting to
-  /// `observer` (none: a silent run that stops only at its end, pause_at or stop_after_step).
+  /// `observer` (none: a silent run that stops only at its end or at pause_at).
   run_result run(trainer_observer* observer = nullptr) {
     trainer_observer silent;
     obs_ = observer ? observer : &silent;
@@ -522,7 +521,7 @@ class progressive_trainer {
         paused = true;
         break;
       }
-      if (obs_->stop_requested() || (opt_.stop_after_step > 0 && st_.step >= opt_.stop_after_step)) {
+      if (obs_->stop_requested()) {
         interrupted = true;
         break;
       }
@@ -547,13 +546,9 @@ class progressive_trainer {
   double evaluate() {
     double sum = 0;
     std::size_t n = 0;
-    model_t* m = model_.get();
-    if (unpooled_) {  // evaluate as the full model reads the data: pooling off, the same weights
-      std::copy(model_->flat_params().begin(), model_->flat_params().end(), unpooled_->flat_params().begin());
-      m = unpooled_.get();
-    }
     for (const auto& b : data_.validation_batches(sched_.run.masked_per_mille)) {
-      const auto r = m->evaluate(b);
+      // As the full model reads the data: pooling off (pool size 1), whatever the stage trains with.
+      const auto r = model_->evaluate(b, nullptr, 1);
       sum += r.loss * static_cast<double>(r.targets);
       n += r.targets;
     }
@@ -614,17 +609,6 @@ class progressive_trainer {
     const auto cfg = config_of(stage);
     model_ = std::make_unique<model_t>(cfg);
     optim_ = std::make_unique<optim_t>(cfg, opt_.adam);
-    make_unpooled();
-  }
-
-  /// A pooled stage is validated by a pool_size = 1 model with the same weights (file comment); it is
-  /// allocated once per stage, and evaluate() copies the weights in.
-  void make_unpooled() {
-    unpooled_.reset();
-    if (model_->config().pool_size <= 1) return;
-    model::bert_config c = model_->config();
-    c.pool_size = 1;
-    unpooled_ = std::make_unique<model_t>(c);
   }
 
   void grow_into(std::size_t next) {
@@ -639,7 +623,6 @@ class progressive_trainer {
     no->set_step_count(go.optimizer == model::optimizer_policy::map ? optim_->step_count() : 0);
     model_ = std::move(nm);
     optim_ = std::move(no);
-    make_unpooled();
     st_.stage = next;
     st_.stage_step = 0;
   }
@@ -772,7 +755,6 @@ class progressive_trainer {
   std::vector<std::string> vocab_;
   std::size_t total_steps_ = 0;
   std::unique_ptr<model_t> model_;
-  std::unique_ptr<model_t> unpooled_;  ///< pooled stages only: the evaluation copy with pooling off
   std::unique_ptr<optim_t> optim_;
   state st_;
   double last_lr_ = 0;
