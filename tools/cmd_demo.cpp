@@ -37,7 +37,7 @@
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/atomic_file.hpp>
 #include <growth/report/svg_plot.hpp>
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 #include <growth/study/study.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
