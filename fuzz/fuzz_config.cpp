@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto out = fuzz::scratch() / "config.out.json";
   fuzz::put(in, text);
   try {
-    (void)growth::io::apply_overrides(growth::model::bert_config{}, growth::io::json::parse(text, "overrides"));
+    (void)growth::io::apply_overrides(growth::model::bert_config{}, growth::io::parse_json(text, "overrides"));
   } catch (const growth::error&) {
   }
   growth::model::bert_config c;
@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     growth::io::save_config(out, c);
     const auto c2 = growth::io::load_config(out);
-    FUZZ_CHECK(growth::io::config_to_json(c2) == growth::io::config_to_json(c));
+    FUZZ_CHECK(growth::io::json(c2) == growth::io::json(c));
   } catch (const growth::error&) {
     FUZZ_CHECK(!"a loaded config failed to save or reload");
   }

@@ -1,4 +1,4 @@
-/// libFuzzer target: growth::io::json::parse.
+/// libFuzzer target: growth::io::parse_json (nlohmann-json with the strict callback).
 /// Invariant: a text that parses dumps (compact and pretty) to text that re-parses to an equal value, and
 /// dumping is a fixed point (dump(parse(dump(v))) == dump(v)).
 #include <cstddef>
@@ -13,15 +13,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   growth::io::json v;
   try {
-    v = growth::io::json::parse(text, "fuzz");
+    v = growth::io::parse_json(text, "fuzz");
   } catch (const growth::error&) {
     return 0;
   }
   const std::string compact = v.dump();
   const std::string pretty = v.dump(2);
   try {
-    const auto a = growth::io::json::parse(compact, "compact");
-    const auto b = growth::io::json::parse(pretty, "pretty");
+    const auto a = growth::io::parse_json(compact, "compact");
+    const auto b = growth::io::parse_json(pretty, "pretty");
     FUZZ_CHECK(a == v);
     FUZZ_CHECK(b == v);
     FUZZ_CHECK(a.dump() == compact);

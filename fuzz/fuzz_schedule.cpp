@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 
 #include "fuzz_common.hpp"
 
@@ -18,10 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   try {
-    const std::string dumped = growth::sched::to_json(s).dump(2);
+    const std::string dumped = growth::io::json(s).dump(2);
     const auto s2 = growth::sched::parse_schedule(dumped, "dumped schedule");
     FUZZ_CHECK(s2 == s);
-    FUZZ_CHECK(growth::sched::to_json(s2).dump(2) == dumped);
+    FUZZ_CHECK(growth::io::json(s2).dump(2) == dumped);
   } catch (const growth::error&) {
     FUZZ_CHECK(!"a parsed schedule failed to re-parse");
   }

@@ -9,7 +9,7 @@
 #include <growth/io/checkpoint.hpp>
 #include <growth/io/config_json.hpp>
 #include <growth/io/safetensors.hpp>
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 
 #include "tiny_checkpoint.hpp"
 

@@ -36,7 +36,7 @@
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/atomic_file.hpp>
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/speedup.hpp>

@@ -106,7 +106,7 @@ void run_grow(const grow_args& a) {
   const model::bert_config from = io::load_config(src / "config.json");
   const fs::path to_path(a.to);
   model::bert_config to = from;
-  io::json overrides = io::json::parse(io::read_file(to_path), to_path.string());
+  io::json overrides = io::parse_json(io::read_file(to_path), to_path.string());
   // --ffn unshare / unfactorize: leaving the low-cost variant is implied by the source config; the flag
   // asserts that the source has it and (unless target.json says otherwise) drops it from the target.
   const bool sets_growth = overrides.is_object() && overrides.contains("growth");

@@ -34,7 +34,7 @@
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/atomic_file.hpp>
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
@@ -206,7 +206,7 @@ void run_study(const study_args& a) {
   };
   auto key_of = [&](const study::config& c, std::uint64_t seed) {
     // Everything a run's result depends on: a run whose key differs is trained again.
-    return sched::to_json(c.schedule).dump() + "\n" + train::options_to_json(options_of(seed, {})).dump() + "\nthreads " +
+    return io::json(c.schedule).dump() + "\n" + io::json(options_of(seed, {})).dump() + "\nthreads " +
            std::to_string(a.threads) + " corpus_bytes " + std::to_string(text.size()) + " tokens " + std::to_string(stream.size()) +
            " vocab " + std::to_string(vocab.size()) + " validation " + std::to_string(data.validation_sequences()) + "\n";
   };

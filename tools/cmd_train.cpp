@@ -12,7 +12,7 @@
 #include <growth/data/mlm_data.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
@@ -132,9 +132,9 @@ void run_train(const train_args& a) {
   opt.data_id = text_id(text);
   if (!a.resume.empty()) {
     const auto ts_path = fs::path(a.resume) / "trainer_state.json";
-    const auto ts = io::json::parse(io::read_file(ts_path), ts_path.string());
-    if (const io::json* d = ts.find("data"); d != nullptr && d->is_string() && d->as_string() != opt.data_id)
-      throw error("--text " + text_path, "the text the run was trained on (" + d->as_string() + ", " + ts_path.string() + ")",
+    const auto ts = io::parse_json(io::read_file(ts_path), ts_path.string());
+    if (const io::json* d = io::find(ts, "data"); d != nullptr && d->is_string() && io::as_string(*d) != opt.data_id)
+      throw error("--text " + text_path, "the text the run was trained on (" + io::as_string(*d) + ", " + ts_path.string() + ")",
                   "another text (" + opt.data_id + ")");
   }
   // Held until the run ends: a second `growth train` into the same --out fails here, naming this one.

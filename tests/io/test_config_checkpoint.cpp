@@ -60,11 +60,11 @@ void check_same_config(const model::bert_config& a, const model::bert_config& b)
 
 TEST_CASE("config.json: round trip, HF defaults and HF bookkeeping keys") {
   const auto c = tiny_config();
-  const json j = config_to_json(c);
-  CHECK(j.at("architectures").at(0).as_string() == "BertForMaskedLM");
-  CHECK(j.at("model_type").as_string() == "bert");
+  const json j = json(c);
+  CHECK(as_string(j.at("architectures").at(0)) == "BertForMaskedLM");
+  CHECK(as_string(j.at("model_type")) == "bert");
   CHECK(j.at("layer_norm_eps").dump() == "1e-12");
-  check_same_config(config_from_json(json::parse(j.dump(2))), c);
+  check_same_config(parse_json(j.dump(2)).get<model::bert_config>(), c);
 
   // bert-base-uncased's config.json (as distributed), with keys we do not use.
   const char* hf = R"({
@@ -73,9 +73,9 @@ TEST_CASE("config.json: round trip, HF defaults and HF bookkeeping keys") {
     "intermediate_size": 3072, "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert",
     "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0, "position_embedding_type": "absolute",
     "transformers_version": "4.6.0.dev0", "type_vocab_size": 2, "use_cache": true, "vocab_size": 30522})";
-  const auto base = config_from_json(json::parse(hf));
+  const auto base = parse_json(hf).get<model::bert_config>();
   check_same_config(base, model::bert_config{});
-  CHECK(config_from_json(json::parse("{}")).hidden_size == 768);  // all defaults
+  CHECK(parse_json("{}").get<model::bert_config>().hidden_size == 768);  // all defaults
 }
 
 TEST_CASE("config.json: wrong types and values name the field") {
@@ -101,24 +101,24 @@ TEST_CASE("config.json: wrong types and values name the field") {
   };
   for (const auto& c : cases) {
     CAPTURE(c.text);
-    CHECK_THROWS_WITH_AS(config_from_json(json::parse(c.text)), doctest::Contains(c.fragment), growth::error);
+    CHECK_THROWS_WITH_AS(parse_json(c.text).get<model::bert_config>(), doctest::Contains(c.fragment), growth::error);
   }
 }
 
 TEST_CASE("config overrides: only named fields change - typos are errors") {
   const auto base = tiny_config();
-  const auto grown = apply_overrides(base, json::parse(R"({"num_hidden_layers": 6, "growth": {"ffn_shared_layers": []}})"));
+  const auto grown = apply_overrides(base, parse_json(R"({"num_hidden_layers": 6, "growth": {"ffn_shared_layers": []}})"));
   CHECK(grown.num_hidden_layers == 6);
   CHECK(grown.ffn_shared_layers.empty());
   CHECK(grown.ffn_factorized_layers == base.ffn_factorized_layers);
   CHECK(grown.hidden_size == base.hidden_size);
-  CHECK_THROWS_WITH_AS(apply_overrides(base, json::parse(R"({"num_hidden_layer": 6})")),
+  CHECK_THROWS_WITH_AS(apply_overrides(base, parse_json(R"({"num_hidden_layer": 6})")),
                        "config field num_hidden_layer: expected a BertConfig field or \"growth\", got an unknown key",
                        growth::error);
-  CHECK_THROWS_WITH_AS(apply_overrides(base, json::parse(R"({"intermediate_size": 7})")),
+  CHECK_THROWS_WITH_AS(apply_overrides(base, parse_json(R"({"intermediate_size": 7})")),
                        doctest::Contains("growth.ffn_share_factor"), growth::error);
   // A full HF config is a valid override.
-  CHECK(apply_overrides(base, config_to_json(model::bert_config{})).hidden_size == 768);
+  CHECK(apply_overrides(base, json(model::bert_config{})).hidden_size == 768);
 }
 
 TEST_CASE("config file: save/load with the file named in errors") {
@@ -289,17 +289,17 @@ TEST_CASE("checkpoint: strict loading and validated saving") {
 
 TEST_CASE("config.json: growth.pre_layer_norm (absent = post-LN, strict type)") {
   auto c = tiny_config();
-  CHECK_FALSE(config_to_json(c).at("growth").contains("pre_layer_norm"));  // post-LN files unchanged
-  CHECK_FALSE(config_from_json(config_to_json(c)).pre_layer_norm);
+  CHECK_FALSE(json(c).at("growth").contains("pre_layer_norm"));  // post-LN files unchanged
+  CHECK_FALSE(json(c).get<model::bert_config>().pre_layer_norm);
   c.pre_layer_norm = true;
-  const json j = config_to_json(c);
-  CHECK(j.at("growth").at("pre_layer_norm").as_bool());
-  const auto back = config_from_json(json::parse(j.dump(2)));
+  const json j = json(c);
+  CHECK(as_bool(j.at("growth").at("pre_layer_norm")));
+  const auto back = parse_json(j.dump(2)).get<model::bert_config>();
   CHECK(back.pre_layer_norm);
   CHECK(back == c);
-  CHECK(apply_overrides(tiny_config(), json::parse(R"({"growth": {"pre_layer_norm": true}})")).pre_layer_norm);
-  CHECK_THROWS_WITH_AS(config_from_json(json::parse(R"({"growth": {"pre_layer_norm": 1}})")),
+  CHECK(apply_overrides(tiny_config(), parse_json(R"({"growth": {"pre_layer_norm": true}})")).pre_layer_norm);
+  CHECK_THROWS_WITH_AS(parse_json(R"({"growth": {"pre_layer_norm": 1}})").get<model::bert_config>(),
                        doctest::Contains("config field growth.pre_layer_norm: expected a boolean"), growth::error);
-  CHECK_THROWS_WITH_AS(config_from_json(json::parse(R"({"growth": {"pre_layer_nrom": true}})")),
+  CHECK_THROWS_WITH_AS(parse_json(R"({"growth": {"pre_layer_nrom": true}})").get<model::bert_config>(),
                        doctest::Contains("config field growth.pre_layer_nrom"), growth::error);
 }

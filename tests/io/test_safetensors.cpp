@@ -125,7 +125,7 @@ TEST_CASE("safetensors: malformed files are rejected with messages naming the pr
     std::string fragment;
   };
   const bad cases[] = {
-      {"not_json", "{\"a\":", 0, "header (byte 5): expected a value"},
+      {"not_json", "{\"a\":", 0, "header (byte 5): expected '[', '{', or a literal, got end of input"},
       {"not_object", "[1,2]      ", 0, "header: expected a JSON object starting with '{'"},
       {"bad_dtype", R"({"t":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})", 4, "tensor t dtype: expected a safetensors dtype"},
       {"neg_shape", R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4, "tensor t shape entry: expected a non-negative integer"},
@@ -139,7 +139,7 @@ TEST_CASE("safetensors: malformed files are rejected with messages naming the pr
       {"not_from_zero", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8, "expected to begin at byte 0 (right after the start of the data section), got 4"},
       {"trailing", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8, "data section: expected 4 bytes (the end of tensor a), got 8 bytes"},
       {"duplicate", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8, "duplicate key \"a\""},
-      {"bad_utf8_name", "{\"\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "expected valid UTF-8"},
+      {"bad_utf8_name", "{\"\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "ill-formed UTF-8 byte"},
       {"missing_key", R"({"a":{"dtype":"F32","shape":[1]}})", 4, "tensor a: expected the keys dtype, shape and data_offsets"},
       {"extra_key", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}})", 4, "tensor a: expected only the keys"},
       {"offsets_len", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4, "tensor a data_offsets: expected [begin, end]"},

@@ -33,7 +33,7 @@ TEST_CASE("config.json: is_decoder, add_cross_attention and an untied decoder ar
   using growth::io::json;
   const std::string base = R"({"vocab_size": 8, "hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 1,
                                "intermediate_size": 4, "max_position_embeddings": 4, )";
-  auto parse = [&](const std::string& extra) { return growth::io::config_from_json(json::parse(base + extra + "}")); };
+  auto parse = [&](const std::string& extra) { return growth::io::parse_json(base + extra + "}").get<growth::model::bert_config>(); };
   REL_REQUIRE_ERROR(parse(R"("is_decoder": true)"), "config field is_decoder", "expected false", "got true");
   REL_REQUIRE_ERROR(parse(R"("add_cross_attention": true)"), "config field add_cross_attention", "got true");
   REL_REQUIRE_ERROR(parse(R"("tie_word_embeddings": false)"), "config field tie_word_embeddings", "expected true", "got false");
@@ -41,7 +41,7 @@ TEST_CASE("config.json: is_decoder, add_cross_attention and an untied decoder ar
   // The values HF writes for a BertForMaskedLM are accepted.
   CHECK_NOTHROW(parse(R"("is_decoder": false, "add_cross_attention": false, "tie_word_embeddings": true)"));
   // And through grow's partial configs too.
-  REL_REQUIRE_ERROR(growth::io::apply_overrides(parse(R"("is_decoder": false)"), json::parse(R"({"is_decoder": true})")),
+  REL_REQUIRE_ERROR(growth::io::apply_overrides(parse(R"("is_decoder": false)"), growth::io::parse_json(R"({"is_decoder": true})")),
                     "config field is_decoder");
 }
 

@@ -13,7 +13,7 @@
 #include <growth/io/checkpoint.hpp>
 #include <growth/io/config_json.hpp>
 #include <growth/io/safetensors.hpp>
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 
 #include "rel_util.hpp"
 
@@ -124,7 +124,7 @@ TEST_CASE("safetensors: duplicate names and non-UTF-8 names") {
   for (const std::string bad : {"\xff", "\xc0\xaf", "\xed\xa0\x80", "a\xe2\x82"}) {
     CAPTURE(bad.size());
     rel::put(p, rel::st_file("{\"w" + bad + R"(":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", f32_bytes({1.f})));
-    REL_REQUIRE_ERROR(safetensors_reader(p), "valid UTF-8");
+    REL_REQUIRE_ERROR(safetensors_reader(p), "ill-formed UTF-8");
   }
   // A lone surrogate written as an escape is refused too.
   rel::put(p, rel::st_file(R"({"w\ud800":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", f32_bytes({1.f})));
@@ -200,7 +200,7 @@ TEST_CASE("config.json: sizes that would allocate terabytes are refused before a
   REL_REQUIRE_ERROR(growth::io::load_config(p), "nesting depth at most 128");
   REL_REQUIRE_ERROR(growth::io::load_config(d / "missing.json"), "missing.json", "missing");
   // Overrides: a typo is an error, not a silent no-op.
-  REL_REQUIRE_ERROR(growth::io::apply_overrides({}, growth::io::json::parse(R"({"hiden_size": 8})")), "hiden_size",
+  REL_REQUIRE_ERROR(growth::io::apply_overrides({}, growth::io::parse_json(R"({"hiden_size": 8})", "overrides")), "hiden_size",
                     "an unknown key");
 }
 

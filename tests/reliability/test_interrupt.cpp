@@ -9,7 +9,7 @@
 //  - SIGKILL at random moments (a schedule of one-step stages writes a checkpoint after every step, so
 //    many kills land inside a checkpoint write): every checkpoint folder left behind loads, and --resume
 //    from the last one ends with the same log rows as the uninterrupted run.
-// Rows are compared through trainer_state.json, which stores every double as the hex of its bits.
+// Rows are compared through trainer_state.json, whose doubles are JSON numbers that read back bit-exactly.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -77,13 +77,11 @@ std::string slurp(const fs::path& p) {
 
 /// The log rows of a checkpoint's trainer_state.json, wall time left out (it is the only inexact field).
 std::vector<std::string> rows_of(const fs::path& ckpt) {
-  const auto ts = growth::io::json::parse(growth::io::read_file(ckpt / "trainer_state.json"));
+  const auto ts = growth::io::parse_json(growth::io::read_file(ckpt / "trainer_state.json"));
   std::vector<std::string> out;
-  for (const auto& r : ts.at("rows").as_array()) {
+  for (const auto& r : growth::io::as_array(ts.at("rows"))) {
     auto copy = r;
-    copy.as_object().erase(std::remove_if(copy.as_object().begin(), copy.as_object().end(),
-                                          [](const auto& kv) { return kv.first == "wall_seconds"; }),
-                           copy.as_object().end());
+    copy.erase("wall_seconds");
     out.push_back(copy.dump());
   }
   return out;
@@ -201,9 +199,9 @@ TEST_CASE("SIGINT during training writes a final checkpoint and exits 130 - --re
   CHECK(rc == 128 + SIGINT);  // handled (not killed by it) and reported as not finished
   CHECK(rel::contains(slurp(f.dir / "sigint.log"), "interrupted by SIGINT"));
   REQUIRE(fs::exists(out / "final" / "trainer_state.json"));
-  const auto ts = growth::io::json::parse(growth::io::read_file(out / "final" / "trainer_state.json"));
-  const auto stopped_at = ts.at("step").as_size();
-  CHECK_FALSE(ts.at("complete").as_bool());
+  const auto ts = growth::io::parse_json(growth::io::read_file(out / "final" / "trainer_state.json"));
+  const auto stopped_at = growth::io::as_size(ts.at("step"));
+  CHECK_FALSE(growth::io::as_bool(ts.at("complete")));
   CHECK(stopped_at < n_stages);
   CHECK(rel::contains(slurp(f.dir / "sigint.log"), "interrupted"));
   CHECK_NOTHROW(growth::io::load_checkpoint(out / "final"));
@@ -284,8 +282,8 @@ TEST_CASE("SIGTERM and SIGHUP are handled like SIGINT: final checkpoint, exit 12
     INFO(slurp(log));
     CHECK(rc == 128 + sig);  // 143 / 129: handled, not killed by the signal
     REQUIRE(fs::exists(out / "final" / "trainer_state.json"));
-    const auto ts = growth::io::json::parse(growth::io::read_file(out / "final" / "trainer_state.json"));
-    CHECK_FALSE(ts.at("complete").as_bool());
+    const auto ts = growth::io::parse_json(growth::io::read_file(out / "final" / "trainer_state.json"));
+    CHECK_FALSE(growth::io::as_bool(ts.at("complete")));
     CHECK(rel::contains(slurp(log), sig == SIGTERM ? "interrupted by SIGTERM" : "interrupted by SIGHUP"));
     CHECK(rel::contains(slurp(log), (out / "final").string()));  // says where it saved
     REQUIRE(run(f.resume_args(out / "final", out), f.dir / "sig-resume.log") == 0);
@@ -300,8 +298,8 @@ TEST_CASE("--save-every: `last` is replaced every N steps, and --resume from it 
   REQUIRE(run(f.plain_args(ref_out, n_stages, 5), f.dir / "plain-ref.log") == 0);
   const auto ref_rows = rows_of(ref_out / "final");
   REQUIRE(ref_rows.size() == n_stages);
-  const auto last_ts = growth::io::json::parse(growth::io::read_file(ref_out / "last" / "trainer_state.json"));
-  CHECK(last_ts.at("step").as_size() == 20);
+  const auto last_ts = growth::io::parse_json(growth::io::read_file(ref_out / "last" / "trainer_state.json"));
+  CHECK(growth::io::as_size(last_ts.at("step")) == 20);
   CHECK(rows_of(ref_out / "last").size() == 20);
 
   // Killed (no chance to write `final`) once a `last` exists; every step writes one, so it lands mid-run.
@@ -316,8 +314,8 @@ TEST_CASE("--save-every: `last` is replaced every N steps, and --resume from it 
   REQUIRE(rc == 128 + SIGKILL);
   CHECK_FALSE(fs::exists(out / "final"));
   REQUIRE_NOTHROW(growth::io::load_checkpoint(out / "last"));
-  const auto ts = growth::io::json::parse(growth::io::read_file(out / "last" / "trainer_state.json"));
-  const std::size_t saved_at = ts.at("step").as_size();
+  const auto ts = growth::io::parse_json(growth::io::read_file(out / "last" / "trainer_state.json"));
+  const std::size_t saved_at = growth::io::as_size(ts.at("step"));
   CHECK(saved_at >= 1);
   CHECK(saved_at < n_stages);
   REQUIRE(run(f.resume_args(out / "last", out), f.dir / "plain-resume.log") == 0);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 #include <growth/schedule/learning_rate.hpp>
 #include <growth/train/growth_trigger.hpp>
 #include <growth/train/speedup.hpp>
@@ -97,12 +97,12 @@ TEST_CASE("schedule files: lr policies, rewarm_steps and when") {
   s.stages = stages_of({{10, lr_action::restart_warmup}, {20, lr_action::rewarm}}, 5);
   s.stages[1].enter.when = grow_trigger::automatic;
   s.validate();
-  const runtime_schedule back = schedule_from_json(to_json(s));
+  const runtime_schedule back = growth::io::json(s).get<runtime_schedule>();
   CHECK(back == s);
-  CHECK(to_json(s).dump().find("\"rewarm_steps\":5") != std::string::npos);
-  CHECK(to_json(s).dump().find("\"when\":\"auto\"") != std::string::npos);
+  CHECK(growth::io::json(s).dump().find("\"rewarm_steps\":5") != std::string::npos);
+  CHECK(growth::io::json(s).dump().find("\"when\":\"auto\"") != std::string::npos);
   // Short spellings read as the long ones.
-  std::string text = to_json(s).dump();
+  std::string text = growth::io::json(s).dump();
   const auto at = text.find("\"rewarm\"");
   REQUIRE(at != std::string::npos);
   text.replace(at, 8, "\"continue\"");

@@ -16,7 +16,7 @@
 #include <growth/reference/flops.hpp>
 #include <growth/schedule/check.hpp>
 #include <growth/schedule/cost.hpp>
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 #include <growth/schedule/presets.hpp>
 #include <growth/schedule/schedule.hpp>
 #include <growth/schedule/transition.hpp>
@@ -321,7 +321,7 @@ TEST_CASE("random valid schedules pass and a shrunk copy fails at the shrunk sta
     }
     CAPTURE(seed);
     CHECK_NOTHROW(validate(st, small_run));
-    const auto round = parse_schedule(to_json(runtime_schedule{small_run, st}).dump());
+    const auto round = parse_schedule(growth::io::json(runtime_schedule{small_run, st}).dump());
     CHECK(round.stages == st);
     if (n >= 2) {
       const std::size_t i = pick(1, n - 1);
@@ -419,9 +419,9 @@ TEST_CASE("JSON round trip keeps every field") {
                                  .optimizer = optimizer_policy::map, .lr = lr_action::continue_schedule,
                                  .seed = 1234567890123ull};
   s.stages[2].shape.max_positions = 512;
-  const std::string text = to_json(s).dump(2);
+  const std::string text = growth::io::json(s).dump(2);
   CHECK(parse_schedule(text) == s);
-  CHECK(to_json(parse_schedule(text)) == to_json(s));
+  CHECK(growth::io::json(parse_schedule(text)) == growth::io::json(s));
 
   const auto dir = std::filesystem::temp_directory_path() / ("growth_sched_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -119,10 +119,10 @@ TEST_CASE("two-stage progressive run grows and keeps training") {
   CHECK(ck.config.max_position_embeddings == 32);
   REQUIRE(ck.opt);
   CHECK(ck.opt->step == 5);
-  CHECK(ck.trainer_state.at("step").as_size() == 5);
+  CHECK(growth::io::as_size(ck.trainer_state.at("step")) == 5);
   const auto fin = io::load_checkpoint(out / "final");
   CHECK(fin.config.num_hidden_layers == 2);
-  CHECK(fin.trainer_state.at("complete").as_bool());
+  CHECK(growth::io::as_bool(fin.trainer_state.at("complete")));
   // A model loaded from the stage checkpoint evaluates like any other.
   reference::bert<float> m(ck.config);
   std::copy(ck.params.begin(), ck.params.end(), m.flat_params().begin());

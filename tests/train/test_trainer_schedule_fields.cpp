@@ -10,7 +10,7 @@
 #include <vector>
 
 #include <growth/data/vocab_trainer.hpp>
-#include <growth/schedule/json.hpp>
+#include <growth/io/schedule_json.hpp>
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
@@ -54,7 +54,7 @@ TEST_CASE("schedule with enter.ffn split_random trains through its growth") {
   s.stages.push_back(sched::stage{.steps = 3, .shape = big, .enter = {.ffn = sched::ffn_op::split_random, .seed = 11}});
   s.validate();
   // Round trip through the JSON form, as `growth train --schedule` reads it.
-  const auto parsed = sched::parse_schedule(sched::to_json(s).dump(2));
+  const auto parsed = sched::parse_schedule(growth::io::json(s).dump(2));
   CHECK(parsed.stages[1].enter.ffn == sched::ffn_op::split_random);
   CHECK(train::grow_options_of(parsed.stages[1].enter).ffn == model::ffn_growth::split_random);
   train::progressive_trainer t(parsed, *d.data, quiet_options(), d.vocab);

@@ -44,6 +44,7 @@
 #include "config_json.hpp"
 #include "json.hpp"
 #include "safetensors.hpp"
+#include "utf8.hpp"
 
 namespace growth::io {
 
@@ -471,7 +472,7 @@ inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_o
     ck.opt = std::move(st);
   }
   const auto ts = dir / "trainer_state.json";
-  if (std::filesystem::exists(ts)) ck.trainer_state = json::parse(read_file(ts), ts.string());
+  if (std::filesystem::exists(ts)) ck.trainer_state = parse_json(read_file(ts), ts.string());
   return ck;
 }
 

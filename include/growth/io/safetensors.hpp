@@ -7,7 +7,7 @@
 ///
 /// The reader checks everything before any tensor is handed out, because checkpoints come from outside:
 /// the header length against the file size (and the reference implementation's 100 MB cap), JSON validity
-/// (strict parser: duplicate names are rejected, names must be valid UTF-8), every tensor's keys and dtype,
+/// (json.hpp's strict parser: duplicate names are rejected, names must be valid UTF-8), every tensor's keys and dtype,
 /// the shape product without 64-bit overflow, byte count = product x dtype size, offsets in range, and
 /// that the tensors tile the data section exactly (no overlap, no hole, nothing after the last one) as the
 /// spec requires. Data is read with pread on demand, so opening a 400 MB checkpoint costs one header read.
@@ -39,6 +39,7 @@
 #include "../core/error.hpp"
 #include "atomic_file.hpp"
 #include "json.hpp"
+#include "utf8.hpp"
 
 namespace growth::io {
 
@@ -96,108 +97,17 @@ class safetensors_reader {
   /// The reference implementation's cap on the header size (guards against hostile length fields).
   static constexpr std::uint64_t max_header_bytes = 100'000'000;
 
+  /// Opens p and checks its header and the layout of every tensor (see the file comment); reads no data.
   explicit safetensors_reader(const std::filesystem::path& p, reader_options opt = {}) : path_(p), opt_(opt) {
     const std::string file = "safetensors file " + p.string();
-    struct stat st {};
-    // Refuses a FIFO, device or folder without blocking on it (atomic_file.hpp).
-    const int fd = open_regular_file(p, file, st);
-    fd_ = std::shared_ptr<int>(new int(fd), [](int* f) {
-      ::close(*f);
-      delete f;
-    });
-    file_size_ = static_cast<std::uint64_t>(st.st_size);
-    if (file_size_ < 8) throw error(file, "at least 8 bytes (the header length)", std::to_string(file_size_) + " bytes");
-    unsigned char len_bytes[8];
-    pread_exact(len_bytes, 8, 0, "the header length");
-    std::uint64_t n = 0;
-    for (int k = 7; k >= 0; --k) n = (n << 8) | len_bytes[k];
-    if (n > max_header_bytes) throw error(file + ": header length", "at most 100000000 bytes", std::to_string(n));
-    if (n > file_size_ - 8)
-      throw error(file + ": header length", "at most " + std::to_string(file_size_ - 8) + " (file size - 8)",
-                  std::to_string(n));
-    data_start_ = 8 + n;
-    const std::uint64_t data_size = file_size_ - data_start_;
-    std::string header(n, '\0');
-    pread_exact(header.data(), n, 8, "the header");
-    if (header.empty() || header[0] != '{')
-      throw error(file + ": header", "a JSON object starting with '{'",
-                  header.empty() ? std::string("an empty header") : "'" + header.substr(0, 1) + "'");
-    const json h = json::parse(header, file + ": header");
-
+    open_file(file);
+    const json h = read_header(file);
     std::vector<std::pair<std::string, tensor_info>> items;
-    for (const auto& [name, v] : h.as_object()) {
-      if (name == "__metadata__") {
-        for (const auto& [k, mv] : v.as_object(file + ": __metadata__"))
-          metadata_[k] = mv.as_string(file + ": __metadata__[\"" + k + "\"]");  // NOLINT(performance-inefficient-string-concatenation): a few keys
-        continue;
-      }
-      std::string subj = file;
-      subj += ": tensor ";
-      subj += name;
-      if (!v.is_object()) throw error(subj, "an object {dtype, shape, data_offsets}", v.describe());
-      for (const auto& kv : v.as_object())
-        if (kv.first != "dtype" && kv.first != "shape" && kv.first != "data_offsets")
-          throw error(subj, "only the keys dtype, shape, data_offsets", "key \"" + kv.first + "\"");
-      if (!v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
-        throw error(subj, "the keys dtype, shape and data_offsets", v.dump());
-      tensor_info t;
-      t.dtype_name = v.at("dtype").as_string(subj + " dtype");
-      const std::size_t esize = detail::st_dtype_size(t.dtype_name);
-      if (esize == 0)
-        throw error(subj + " dtype", "a safetensors dtype (F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL, ...)",
-                    "\"" + t.dtype_name + "\"");
-      t.is_float = detail::st_float_dtype(t.dtype_name, t.type);
-      std::uint64_t numel = 1;
-      for (const auto& d : v.at("shape").as_array(subj + " shape")) {
-        const std::size_t e = d.as_size(subj + " shape entry");
-        t.shape.push_back(e);
-        if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(e), &numel))
-          throw error(subj + " shape", "an element count below 2^64", growth::detail::shape_string(t.shape) + " overflows");
-      }
-      const auto& offs = v.at("data_offsets").as_array(subj + " data_offsets");
-      if (offs.size() != 2) throw error(subj + " data_offsets", "[begin, end]", v.at("data_offsets").dump());
-      t.begin = offs[0].as_size(subj + " data_offsets begin");
-      t.end = offs[1].as_size(subj + " data_offsets end");
-      if (t.end < t.begin)
-        throw error(subj + " data_offsets", "begin <= end", "[" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]");
-      std::uint64_t bytes = 0;
-      if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(esize), &bytes))
-        throw error(subj + " shape", "a byte count below 2^64", growth::detail::shape_string(t.shape) + " x " +
-                                                                      std::to_string(esize) + " bytes overflows");
-      if (t.end - t.begin != bytes)
-        throw error(subj + " data_offsets", std::to_string(bytes) + " bytes (shape " + growth::detail::shape_string(t.shape) +
-                                                 " x " + std::to_string(esize) + "-byte " + t.dtype_name + ")",
-                    std::to_string(t.end - t.begin) + " bytes");
-      if (t.end > data_size)
-        throw error(subj + " data_offsets", "within the data section of " + std::to_string(data_size) + " bytes",
-                    "[" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]");
-      t.numel = static_cast<std::size_t>(numel);
-      items.emplace_back(name, std::move(t));
+    for (const auto& [name, v] : as_object(h, file + ": header")) {
+      if (name == "__metadata__") read_metadata(v, file);
+      else items.emplace_back(name, read_tensor_entry(file + ": tensor " + name, v));  // NOLINT(performance-inefficient-string-concatenation)
     }
-    // The tensors must tile the data section: sorted by offsets, each starts where the previous ended.
-    std::vector<std::size_t> order(items.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return std::pair(items[a].second.begin, items[a].second.end) < std::pair(items[b].second.begin, items[b].second.end);
-    });
-    std::uint64_t cursor = 0;
-    std::string prev = "the start of the data section";
-    for (std::size_t i : order) {
-      const auto& [name, t] = items[i];
-      if (t.begin != cursor)
-        throw error(file + ": tensor " + name + " data_offsets",  // NOLINT(performance-inefficient-string-concatenation): error path
-                    "to begin at byte " + std::to_string(cursor) + " (right after " + prev + ")",
-                    std::to_string(t.begin) + (t.begin < cursor ? " (overlapping)" : " (a hole)"));
-      cursor = t.end;
-      prev = "tensor " + name;
-    }
-    if (cursor != data_size)
-      throw error(file + ": data section", std::to_string(cursor) + " bytes (the end of " + prev + ")",
-                  std::to_string(data_size) + " bytes (trailing bytes not covered by any tensor)");
-    for (std::size_t i : order) {
-      names_.push_back(items[i].first);
-      infos_.emplace(items[i].first, std::move(items[i].second));
-    }
+    tile_data_section(std::move(items), file);
   }
 
   /// Tensor names in file (data) order.
@@ -232,6 +142,124 @@ class safetensors_reader {
   }
 
  private:
+  // --- the constructor's steps ---
+
+  /// Opens the file (refusing a FIFO, device or folder without blocking on it: atomic_file.hpp) and checks
+  /// that it can hold the 8-byte header length.
+  void open_file(const std::string& file) {
+    struct stat st {};
+    const int fd = open_regular_file(path_, file, st);
+    fd_ = std::shared_ptr<int>(new int(fd), [](int* f) {
+      ::close(*f);
+      delete f;
+    });
+    file_size_ = static_cast<std::uint64_t>(st.st_size);
+    if (file_size_ < 8) throw error(file, "at least 8 bytes (the header length)", std::to_string(file_size_) + " bytes");
+  }
+
+  /// Reads the little-endian u64 header length N (at most max_header_bytes and the file size - 8) and the N
+  /// header bytes, and parses them as a JSON object. Sets data_start_ = 8 + N.
+  [[nodiscard]] json read_header(const std::string& file) {
+    unsigned char len_bytes[8];
+    pread_exact(len_bytes, 8, 0, "the header length");
+    std::uint64_t n = 0;
+    for (int k = 7; k >= 0; --k) n = (n << 8) | len_bytes[k];
+    if (n > max_header_bytes) throw error(file + ": header length", "at most 100000000 bytes", std::to_string(n));
+    if (n > file_size_ - 8)
+      throw error(file + ": header length", "at most " + std::to_string(file_size_ - 8) + " (file size - 8)",
+                  std::to_string(n));
+    data_start_ = 8 + n;
+    std::string header(n, '\0');
+    pread_exact(header.data(), n, 8, "the header");
+    if (header.empty() || header[0] != '{')
+      throw error(file + ": header", "a JSON object starting with '{'",
+                  header.empty() ? std::string("an empty header") : "'" + header.substr(0, 1) + "'");
+    return parse_json(header, file + ": header");
+  }
+
+  /// "__metadata__": an object of strings.
+  void read_metadata(const json& v, const std::string& file) {
+    for (const auto& [k, mv] : as_object(v, file + ": __metadata__"))
+      metadata_[k] = as_string(mv, file + ": __metadata__[\"" + k + "\"]");  // NOLINT(performance-inefficient-string-concatenation): a few keys
+  }
+
+  /// One tensor's entry {dtype, shape, data_offsets}: exactly those keys, a known dtype, a shape whose
+  /// element and byte counts fit in 64 bits, and offsets [begin, end] in the data section spanning exactly
+  /// numel x dtype size bytes.
+  [[nodiscard]] tensor_info read_tensor_entry(const std::string& subj, const json& v) const {
+    const std::uint64_t data_size = file_size_ - data_start_;
+    if (!v.is_object()) throw error(subj, "an object {dtype, shape, data_offsets}", describe(v));
+    for (const auto& kv : as_object(v))
+      if (kv.first != "dtype" && kv.first != "shape" && kv.first != "data_offsets")
+        throw error(subj, "only the keys dtype, shape, data_offsets", "key \"" + kv.first + "\"");
+    if (!v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+      throw error(subj, "the keys dtype, shape and data_offsets", v.dump());
+    tensor_info t;
+    t.dtype_name = as_string(v.at("dtype"), subj + " dtype");
+    const std::size_t esize = detail::st_dtype_size(t.dtype_name);
+    if (esize == 0)
+      throw error(subj + " dtype", "a safetensors dtype (F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL, ...)",
+                  "\"" + t.dtype_name + "\"");
+    t.is_float = detail::st_float_dtype(t.dtype_name, t.type);
+    std::uint64_t numel = 1;
+    for (const auto& d : as_array(v.at("shape"), subj + " shape")) {
+      const std::size_t e = as_size(d, subj + " shape entry");
+      t.shape.push_back(e);
+      if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(e), &numel))
+        throw error(subj + " shape", "an element count below 2^64", growth::detail::shape_string(t.shape) + " overflows");
+    }
+    const auto& offs = as_array(v.at("data_offsets"), subj + " data_offsets");
+    if (offs.size() != 2) throw error(subj + " data_offsets", "[begin, end]", v.at("data_offsets").dump());
+    t.begin = as_size(offs[0], subj + " data_offsets begin");
+    t.end = as_size(offs[1], subj + " data_offsets end");
+    if (t.end < t.begin)
+      throw error(subj + " data_offsets", "begin <= end", "[" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]");
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(esize), &bytes))
+      throw error(subj + " shape", "a byte count below 2^64", growth::detail::shape_string(t.shape) + " x " +
+                                                                    std::to_string(esize) + " bytes overflows");
+    if (t.end - t.begin != bytes)
+      throw error(subj + " data_offsets", std::to_string(bytes) + " bytes (shape " + growth::detail::shape_string(t.shape) +
+                                               " x " + std::to_string(esize) + "-byte " + t.dtype_name + ")",
+                  std::to_string(t.end - t.begin) + " bytes");
+    if (t.end > data_size)
+      throw error(subj + " data_offsets", "within the data section of " + std::to_string(data_size) + " bytes",
+                  "[" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]");
+    t.numel = static_cast<std::size_t>(numel);
+    return t;
+  }
+
+  /// The tensors must tile the data section: sorted by offsets, each starts where the previous ended and
+  /// the last ends at the end of the file. Stores them in that (file) order.
+  void tile_data_section(std::vector<std::pair<std::string, tensor_info>> items, const std::string& file) {
+    std::vector<std::size_t> order(items.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return std::pair(items[a].second.begin, items[a].second.end) < std::pair(items[b].second.begin, items[b].second.end);
+    });
+    std::uint64_t cursor = 0;
+    std::string prev = "the start of the data section";
+    for (std::size_t i : order) {
+      const auto& [name, t] = items[i];
+      if (t.begin != cursor)
+        throw error(file + ": tensor " + name + " data_offsets",  // NOLINT(performance-inefficient-string-concatenation): error path
+                    "to begin at byte " + std::to_string(cursor) + " (right after " + prev + ")",
+                    std::to_string(t.begin) + (t.begin < cursor ? " (overlapping)" : " (a hole)"));
+      cursor = t.end;
+      prev = "tensor " + name;
+    }
+    const std::uint64_t data_size = file_size_ - data_start_;
+    if (cursor != data_size)
+      throw error(file + ": data section", std::to_string(cursor) + " bytes (the end of " + prev + ")",
+                  std::to_string(data_size) + " bytes (trailing bytes not covered by any tensor)");
+    for (std::size_t i : order) {
+      names_.push_back(items[i].first);
+      infos_.emplace(items[i].first, std::move(items[i].second));
+    }
+  }
+
+  // --- reading ---
+
   [[nodiscard]] std::string subject(const std::string& name) const {
     return "safetensors file " + path_.string() + ": tensor " + name;
   }
@@ -327,20 +355,14 @@ class safetensors_writer {
   /// The header bytes (length prefix excluded), padded with spaces to a multiple of 8.
   [[nodiscard]] std::string header() const {
     json h = json::object();
-    if (!metadata_.empty()) {
-      json m = json::object();
-      for (const auto& [k, v] : metadata_) m[k] = v;
-      h["__metadata__"] = std::move(m);
-    }
+    if (!metadata_.empty()) h["__metadata__"] = metadata_;
     std::size_t off = 0;
     for (const auto& e : entries_) {
       json t = json::object();
       t["dtype"] = std::string(dtype_name(e.type));
-      json shp = json::array();
-      for (auto s : e.shape) shp.push_back(s);
-      t["shape"] = std::move(shp);
+      t["shape"] = e.shape;
       const std::size_t bytes = e.numel * dtype_size(e.type);
-      t["data_offsets"] = json::array({json(off), json(off + bytes)});
+      t["data_offsets"] = json::array({off, off + bytes});
       off += bytes;
       h[e.name] = std::move(t);
     }

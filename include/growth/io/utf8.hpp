@@ -1,7 +1,8 @@
 #pragma once
 /// @file utf8.hpp
 /// UTF-8 encoding and strict decoding (no overlong forms, no surrogates, nothing above U+10FFFF), shared
-/// by the JSON parser, the safetensors name checks and the tokenizer.
+/// by the safetensors writer's name checks, vocab.txt and the tokenizer (JSON text is checked by
+/// nlohmann-json's lexer, json.hpp).
 #include <cstddef>
 #include <string>
 #include <string_view>

@@ -62,6 +62,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -70,11 +71,11 @@
 #include "../io/atomic_file.hpp"
 #include "../io/checkpoint.hpp"
 #include "../io/json.hpp"
+#include "../io/schedule_json.hpp"
 #include "../model/grow.hpp"
 #include "../reference/adamw.hpp"
 #include "../reference/bert.hpp"
 #include "../schedule/cost.hpp"
-#include "../schedule/json.hpp"
 #include "../schedule/learning_rate.hpp"
 #include "../schedule/schedule.hpp"
 #include "data.hpp"
@@ -171,14 +172,45 @@ struct log_row {
   std::string shape;
   double tokens = 0, flops = 0, wall_seconds = 0, train_loss = 0, val_loss = 0;
   friend bool operator==(const log_row&, const log_row&) = default;
+
+  /// The one schema of a row: f(name, field, csv_format) for every field in column order. The name is the
+  /// CSV column and the JSON key; the CSV format is printf's.
+  template <class Row, class F>
+  static void for_each_field(Row& r, F&& f) {
+    f("step", r.step, "%zu");
+    f("stage", r.stage, "%zu");
+    f("shape", r.shape, "%s");
+    f("tokens", r.tokens, "%.0f");
+    f("flops", r.flops, "%.6e");
+    f("wall_seconds", r.wall_seconds, "%.3f");
+    f("train_loss", r.train_loss, "%.6f");
+    f("val_loss", r.val_loss, "%.6f");
+  }
 };
 
-inline const char* csv_header() { return "step,stage,shape,tokens,flops,wall_seconds,train_loss,val_loss\n"; }
+inline std::string csv_header() {
+  std::string s;
+  const log_row none;
+  log_row::for_each_field(none, [&](const char* name, const auto&, const char*) {
+    if (!s.empty()) s += ',';
+    s += name;
+  });
+  return s + "\n";
+}
 inline std::string csv_line(const log_row& r) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%zu,%zu,%s,%.0f,%.6e,%.3f,%.6f,%.6f\n", r.step, r.stage, r.shape.c_str(), r.tokens,
-                r.flops, r.wall_seconds, r.train_loss, r.val_loss);
-  return buf;
+  std::string s;
+  log_row::for_each_field(r, [&](const char*, const auto& v, const char* format) {
+    char buf[128];
+    if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+      s += v;  // "%s"
+    } else {
+      std::snprintf(buf, sizeof buf, format, v);
+      s += buf;
+    }
+    s += ',';
+  });
+  s.back() = '\n';
+  return s;
 }
 inline std::string csv_text(const std::vector<log_row>& rows) {
   std::string s = csv_header();
@@ -244,78 +276,91 @@ struct trainer_observer {
 };
 
 namespace detail {
-/// A double stored bit-exactly in JSON (hex of its bits).
-inline io::json exact(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(std::bit_cast<std::uint64_t>(v)));
-  return io::json(std::string(buf));
-}
-inline double exact_from(const io::json& j, std::string_view what) {
-  const std::string& s = j.as_string(what);
-  char* end = nullptr;
-  const unsigned long long b = std::strtoull(s.c_str(), &end, 16);
-  if (s.size() != 16 || *end != '\0') throw error(what, "16 hex digits", "\"" + s + "\"");
-  return std::bit_cast<double>(static_cast<std::uint64_t>(b));
+/// A double of trainer_state.json. Doubles are written as JSON numbers, which read back bit-exactly
+/// (shortest round-trip text). Compatibility: states written before nlohmann-json hold the 16 hex digits
+/// of the double's bits instead; those are read too.
+inline double state_double(const io::json& j, std::string_view what) {
+  if (!j.is_string()) return io::as_double(j, what);
+  const std::string& s = j.get_ref<const std::string&>();
+  std::uint64_t bits = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), bits, 16);
+  if (s.size() != 16 || ec != std::errc() || end != s.data() + s.size())
+    throw error(what, "a number (or, in older files, the 16 hex digits of its bits)", io::describe(j));
+  return std::bit_cast<double>(bits);
 }
 }  // namespace detail
 
 // ------------------------------------------------------------------------------------------------------------
-// Options <-> JSON (stored in trainer_state.json so --resume needs nothing else).
+// trainer_state.json: rows, options and resume info <-> JSON (nlohmann-json conversions, found by ADL: `io::json j =
+// options;`, `j.get<log_row>()`). The options are stored so --resume needs nothing else.
 
-inline io::json options_to_json(const trainer_options& o) {
-  io::json j = io::json::object();
-  j["seed"] = std::to_string(o.seed);
-  j["lr"] = detail::exact(o.lr);
-  j["warmup"] = o.warmup;
-  j["min_lr_ratio"] = detail::exact(o.min_lr_ratio);
-  j["weight_decay"] = detail::exact(o.adam.weight_decay);
-  j["max_grad_norm"] = detail::exact(o.adam.max_grad_norm);
-  j["beta1"] = detail::exact(o.adam.beta1);
-  j["beta2"] = detail::exact(o.adam.beta2);
-  j["lr_schedule"] = std::string(sched::to_string(o.lr_schedule));
-  j["decay_fraction"] = detail::exact(o.decay_fraction);
-  j["eval_every"] = o.eval_every;
-  j["target_loss"] = o.target_loss ? detail::exact(*o.target_loss) : io::json();
-  j["max_total_steps"] = o.max_total_steps;
-  j["hidden_dropout_prob"] = detail::exact(o.base.hidden_dropout_prob);
-  j["attention_probs_dropout_prob"] = detail::exact(o.base.attention_probs_dropout_prob);
-  j["initializer_range"] = detail::exact(o.base.initializer_range);
-  j["pre_layer_norm"] = o.base.pre_layer_norm;
-  return j;
+/// JSON form of a row (trainer_state.json "rows"): the fields of log_row::for_each_field under their names.
+inline void to_json(io::json& j, const log_row& r) {
+  j = io::json::object();
+  log_row::for_each_field(r, [&](const char* name, const auto& v, const char*) { j[name] = v; });
 }
-/// Applies stored options onto `o` (paths are the caller's).
-inline void options_from_json(const io::json& j, trainer_options& o) {
-  {  // std::stoull would throw std::invalid_argument("stoull"), naming nothing: parse strictly instead
-    const std::string& s = j.at("seed").as_string("trainer_state options.seed");
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), o.seed);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size())
-      throw error("trainer_state options.seed", "a decimal integer below 2^64", "\"" + s + "\"");
-  }
-  o.lr = detail::exact_from(j.at("lr"), "trainer_state options.lr");
-  o.warmup = j.at("warmup").as_size("trainer_state options.warmup");
-  o.min_lr_ratio = detail::exact_from(j.at("min_lr_ratio"), "trainer_state options.min_lr_ratio");
-  o.adam.weight_decay = detail::exact_from(j.at("weight_decay"), "trainer_state options.weight_decay");
-  o.adam.max_grad_norm = detail::exact_from(j.at("max_grad_norm"), "trainer_state options.max_grad_norm");
-  // Written since the learning-rate families were added; older states mean the defaults of that time.
-  if (const io::json* b = j.find("beta1")) o.adam.beta1 = detail::exact_from(*b, "trainer_state options.beta1");
-  if (const io::json* b = j.find("beta2")) o.adam.beta2 = detail::exact_from(*b, "trainer_state options.beta2");
-  if (const io::json* f = j.find("lr_schedule")) {
-    const std::string& n = f->as_string("trainer_state options.lr_schedule");
+inline void from_json(const io::json& j, log_row& r) {
+  log_row::for_each_field(r, [&](const char* name, auto& v, const char*) {
+    const std::string what = std::string("trainer_state row ") + name;
+    const io::json& x = io::at(j, name, "trainer_state row");
+    using T = std::decay_t<decltype(v)>;
+    if constexpr (std::is_same_v<T, std::string>) v = io::as_string(x, what);
+    else if constexpr (std::is_same_v<T, double>) v = detail::state_double(x, what);
+    else v = io::as_size(x, what);
+  });
+}
+
+/// The options that define the run (not paths, save_every, data_id, target_curve, trigger).
+inline void to_json(io::json& j, const trainer_options& o) {
+  j = io::json::object();
+  j["seed"] = o.seed;
+  j["lr"] = o.lr;
+  j["warmup"] = o.warmup;
+  j["min_lr_ratio"] = o.min_lr_ratio;
+  j["weight_decay"] = o.adam.weight_decay;
+  j["max_grad_norm"] = o.adam.max_grad_norm;
+  j["beta1"] = o.adam.beta1;
+  j["beta2"] = o.adam.beta2;
+  j["lr_schedule"] = std::string(sched::to_string(o.lr_schedule));
+  j["decay_fraction"] = o.decay_fraction;
+  j["eval_every"] = o.eval_every;
+  j["target_loss"] = o.target_loss ? io::json(*o.target_loss) : io::json();
+  j["max_total_steps"] = o.max_total_steps;
+  j["hidden_dropout_prob"] = o.base.hidden_dropout_prob;
+  j["attention_probs_dropout_prob"] = o.base.attention_probs_dropout_prob;
+  j["initializer_range"] = o.base.initializer_range;
+  j["pre_layer_norm"] = o.base.pre_layer_norm;
+}
+/// Applies stored options onto `o` (`j.get_to(o)`; the fields to_json leaves out keep o's values).
+/// Compatibility: the seed may be a decimal string and doubles 16 hex digits (states written before
+/// nlohmann-json); beta1, beta2, lr_schedule, decay_fraction and pre_layer_norm may be absent (states
+/// written before those fields existed mean the defaults of that time).
+inline void from_json(const io::json& j, trainer_options& o) {
+  const auto field = [&](const char* k) -> const io::json& { return io::at(j, k, "trainer_state options"); };
+  const auto what = [](const char* k) { return std::string("trainer_state options.") + k; };
+  const auto real = [&](const char* k) { return detail::state_double(field(k), what(k)); };
+  o.seed = io::as_uint64(field("seed"), what("seed"));
+  o.lr = real("lr");
+  o.warmup = io::as_size(field("warmup"), what("warmup"));
+  o.min_lr_ratio = real("min_lr_ratio");
+  o.adam.weight_decay = real("weight_decay");
+  o.adam.max_grad_norm = real("max_grad_norm");
+  if (io::find(j, "beta1")) o.adam.beta1 = real("beta1");
+  if (io::find(j, "beta2")) o.adam.beta2 = real("beta2");
+  if (const io::json* f = io::find(j, "lr_schedule")) {
+    const std::string& n = io::as_string(*f, what("lr_schedule"));
     const auto fam = sched::lr_family_names.parse(n);
-    if (!fam) throw error("trainer_state options.lr_schedule", sched::lr_family_names.alternatives(), "\"" + n + "\"");
+    if (!fam) throw error(what("lr_schedule"), sched::lr_family_names.alternatives(), "\"" + n + "\"");
     o.lr_schedule = *fam;
   }
-  if (const io::json* f = j.find("decay_fraction"))
-    o.decay_fraction = detail::exact_from(*f, "trainer_state options.decay_fraction");
-  o.eval_every = j.at("eval_every").as_size("trainer_state options.eval_every");
-  const io::json& t = j.at("target_loss");
-  o.target_loss = t.is_null() ? std::nullopt : std::optional<double>(detail::exact_from(t, "trainer_state options.target_loss"));
-  o.max_total_steps = j.at("max_total_steps").as_size("trainer_state options.max_total_steps");
-  o.base.hidden_dropout_prob = detail::exact_from(j.at("hidden_dropout_prob"), "trainer_state options.hidden_dropout_prob");
-  o.base.attention_probs_dropout_prob =
-      detail::exact_from(j.at("attention_probs_dropout_prob"), "trainer_state options.attention_probs_dropout_prob");
-  o.base.initializer_range = detail::exact_from(j.at("initializer_range"), "trainer_state options.initializer_range");
-  if (const io::json* p = j.find("pre_layer_norm")) o.base.pre_layer_norm = p->as_bool("trainer_state options.pre_layer_norm");
+  if (io::find(j, "decay_fraction")) o.decay_fraction = real("decay_fraction");
+  o.eval_every = io::as_size(field("eval_every"), what("eval_every"));
+  o.target_loss = field("target_loss").is_null() ? std::nullopt : std::optional<double>(real("target_loss"));
+  o.max_total_steps = io::as_size(field("max_total_steps"), what("max_total_steps"));
+  o.base.hidden_dropout_prob = real("hidden_dropout_prob");
+  o.base.attention_probs_dropout_prob = real("attention_probs_dropout_prob");
+  o.base.initializer_range = real("initializer_range");
+  if (const io::json* p = io::find(j, "pre_layer_norm")) o.base.pre_layer_norm = io::as_bool(*p, what("pre_layer_norm"));
 }
 
 /// What a checkpoint's trainer_state says about the run it belongs to.
@@ -324,15 +369,15 @@ struct resume_info {
   trainer_options options;
   bool complete = false;
 };
+inline void from_json(const io::json& j, resume_info& r) {
+  r.schedule = io::at(j, "schedule", "trainer_state").get<sched::runtime_schedule>();
+  io::at(j, "options", "trainer_state").get_to(r.options);
+  r.complete = io::as_bool(io::at(j, "complete", "trainer_state"), "trainer_state complete");
+}
 inline resume_info read_resume_info(const std::filesystem::path& dir) {
   const auto p = dir / "trainer_state.json";
   if (!std::filesystem::exists(p)) throw error("resume folder " + dir.string(), "a trainer_state.json", "none");
-  const io::json j = io::json::parse(io::read_file(p), p.string());
-  resume_info r;
-  r.schedule = sched::schedule_from_json(j.at("schedule"));
-  options_from_json(j.at("options"), r.options);
-  r.complete = j.at("complete").as_bool("trainer_state complete");
-  return r;
+  return io::parse_json(io::read_file(p), p.string()).get<resume_info>();
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -401,34 +446,25 @@ class progressive_trainer {
     io::checkpoint ck = io::load_checkpoint(dir);
     const io::json& ts = ck.trainer_state;
     if (ts.is_null()) throw error("resume folder " + dir.string(), "a trainer_state.json", "none");
-    const auto stored = sched::schedule_from_json(ts.at("schedule"));
-    if (!(stored == sched_)) throw error("resume folder " + dir.string() + " schedule", "this run's schedule", "a different one");
-    trainer_options stored_opt;
-    options_from_json(ts.at("options"), stored_opt);
-    if (stored_opt.seed != opt_.seed || stored_opt.lr != opt_.lr || stored_opt.warmup != opt_.warmup)
+    const resume_info stored = ts.get<resume_info>();
+    if (!(stored.schedule == sched_))
+      throw error("resume folder " + dir.string() + " schedule", "this run's schedule", "a different one");
+    if (stored.options.seed != opt_.seed || stored.options.lr != opt_.lr || stored.options.warmup != opt_.warmup)
       throw error("resume folder " + dir.string() + " options", "this run's seed, lr and warmup", "different ones");
+    const auto field = [&](const char* k) -> const io::json& { return io::at(ts, k, "trainer_state"); };
+    const auto size = [&](const char* k) { return io::as_size(field(k), std::string("trainer_state ") + k); };
+    const auto real = [&](const char* k) { return detail::state_double(field(k), std::string("trainer_state ") + k); };
     state s;
-    s.step = ts.at("step").as_size("trainer_state step");
-    s.stage = ts.at("stage").as_size("trainer_state stage");
-    s.stage_step = ts.at("stage_step").as_size("trainer_state stage_step");
-    s.flops = detail::exact_from(ts.at("flops"), "trainer_state flops");
-    s.tokens = detail::exact_from(ts.at("tokens"), "trainer_state tokens");
-    s.wall = detail::exact_from(ts.at("wall_seconds"), "trainer_state wall_seconds");
-    s.loss_sum = detail::exact_from(ts.at("loss_sum"), "trainer_state loss_sum");
-    s.loss_count = ts.at("loss_count").as_size("trainer_state loss_count");
-    s.complete = ts.at("complete").as_bool("trainer_state complete");
-    for (const auto& r : ts.at("rows").as_array("trainer_state rows")) {
-      log_row x;
-      x.step = r.at("step").as_size("row step");
-      x.stage = r.at("stage").as_size("row stage");
-      x.shape = r.at("shape").as_string("row shape");
-      x.tokens = detail::exact_from(r.at("tokens"), "row tokens");
-      x.flops = detail::exact_from(r.at("flops"), "row flops");
-      x.wall_seconds = detail::exact_from(r.at("wall_seconds"), "row wall_seconds");
-      x.train_loss = detail::exact_from(r.at("train_loss"), "row train_loss");
-      x.val_loss = detail::exact_from(r.at("val_loss"), "row val_loss");
-      s.rows.push_back(std::move(x));
-    }
+    s.step = size("step");
+    s.stage = size("stage");
+    s.stage_step = size("stage_step");
+    s.flops = real("flops");
+    s.tokens = real("tokens");
+    s.wall = real("wall_seconds");
+    s.loss_sum = real("loss_sum");
+    s.loss_count = size("loss_count");
+    s.complete = stored.complete;
+    for (const auto& r : io::as_array(field("rows"), "trainer_state rows")) s.rows.push_back(r.get<log_row>());
     if (s.stage >= sched_.stages.size())
       throw error("trainer_state stage", "< " + std::to_string(sched_.stages.size()), std::to_string(s.stage));
     const auto cfg = config_of(s.stage);
@@ -712,30 +748,17 @@ class progressive_trainer {
     ts["step"] = st_.step;
     ts["stage"] = st_.stage;
     ts["stage_step"] = st_.stage_step;
-    ts["flops"] = detail::exact(st_.flops);
-    ts["tokens"] = detail::exact(st_.tokens);
-    ts["wall_seconds"] = detail::exact(st_.wall);
-    ts["loss_sum"] = detail::exact(st_.loss_sum);
+    ts["flops"] = st_.flops;
+    ts["tokens"] = st_.tokens;
+    ts["wall_seconds"] = st_.wall;
+    ts["loss_sum"] = st_.loss_sum;
     ts["loss_count"] = st_.loss_count;
     ts["complete"] = st_.complete;
     ts["lr"] = last_lr_;
-    ts["schedule"] = sched::to_json(sched_);
-    ts["options"] = options_to_json(opt_);
+    ts["schedule"] = sched_;
+    ts["options"] = opt_;
     if (!opt_.data_id.empty()) ts["data"] = opt_.data_id;
-    io::json rows = io::json::array();
-    for (const auto& r : st_.rows) {
-      io::json j = io::json::object();
-      j["step"] = r.step;
-      j["stage"] = r.stage;
-      j["shape"] = r.shape;
-      j["tokens"] = detail::exact(r.tokens);
-      j["flops"] = detail::exact(r.flops);
-      j["wall_seconds"] = detail::exact(r.wall_seconds);
-      j["train_loss"] = detail::exact(r.train_loss);
-      j["val_loss"] = detail::exact(r.val_loss);
-      rows.push_back(std::move(j));
-    }
-    ts["rows"] = std::move(rows);
+    ts["rows"] = st_.rows;
     ts["csv"] = csv_text(st_.rows);
     // Weights can overflow to Inf after a step whose loss was still finite; never save such a state.
     for (const float x : model_->flat_params())

@@ -1,6 +1,8 @@
 #pragma once
-/// @file schedule/json.hpp
-/// Schedule files: a runtime_schedule <-> JSON (growth::io::json), strict in what it reads.
+/// @file io/schedule_json.hpp
+/// Schedule files: a sched::runtime_schedule <-> JSON (growth::io::json), strict in what it reads. In the io
+/// layer because the schedule (core) uses the standard library only. nlohmann-json conversions (ADL):
+/// `io::json j = schedule;` writes it, `j.get<sched::runtime_schedule>()` reads and validates it.
 ///
 /// Format (every stage field has the default of stage.hpp when absent, except the five required shape sizes):
 /// ```json
@@ -14,26 +16,24 @@
 ///               "length": "tile", "optimizer": "reset", "lr": "restart_warmup", "rewarm_steps": 0,
 ///               "when": "fixed", "seed": 0}}]}
 /// ```
-/// Unknown keys are errors (a typo must not silently fall back to a default). Every error names the stage
+/// enter.seed is a non-negative integer up to 2^64-1 (also read: the decimal string older files hold for
+/// seeds above 2^63-1). Unknown keys are errors (a typo must not silently fall back to a default). Every error names the stage
 /// index and the field ("schedule stage 1 field shape.hidden: expected ..., got ..."). After reading, the
 /// schedule is validated with the same rules as a compile-time schedule (check.hpp).
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
-#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 
 #include "../core/error.hpp"
-#include "../io/atomic_file.hpp"
-#include "../io/json.hpp"
-#include "schedule.hpp"
-#include "stage.hpp"
+#include "../schedule/schedule.hpp"
+#include "../schedule/stage.hpp"
+#include "atomic_file.hpp"
+#include "json.hpp"
 
 namespace growth::sched {
 
@@ -50,7 +50,7 @@ inline std::string subject(std::size_t stage_index, std::string_view path) {
 /// Rejects keys outside `allowed`.
 inline void only_keys(const io::json& obj, std::initializer_list<std::string_view> allowed, std::size_t stage_index,
                       std::string_view prefix) {
-  for (const auto& kv : obj.as_object(subject(stage_index, prefix.empty() ? "(top level)" : prefix))) {
+  for (const auto& kv : io::as_object(obj, subject(stage_index, prefix.empty() ? "(top level)" : prefix))) {
     bool known = false;
     std::string list;
     for (auto a : allowed) {
@@ -68,43 +68,31 @@ inline void only_keys(const io::json& obj, std::initializer_list<std::string_vie
 inline void read_size(const io::json& obj, std::string_view key, std::size_t& out, bool required,
                       std::size_t stage_index, std::string_view prefix) {
   const std::string path = prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
-  const io::json* v = obj.find(key);
+  const io::json* v = io::find(obj, key);
   if (v == nullptr) {
     if (required) throw error(subject(stage_index, path), "present", "missing");
     return;
   }
-  out = v->as_size(subject(stage_index, path));
+  out = io::as_size(*v, subject(stage_index, path));
 }
 
-template <class E, std::size_t N>
-void read_enum(const io::json& obj, std::string_view key, E& out, const enum_names<E, N>& names,
-               std::size_t stage_index) {
+/// An operator name, read through its names table (names.parse / names.alternatives).
+template <class E, class Names>
+void read_enum(const io::json& obj, std::string_view key, E& out, const Names& names, std::size_t stage_index) {
   const std::string path = "enter." + std::string(key);
-  const io::json* v = obj.find(key);
+  const io::json* v = io::find(obj, key);
   if (v == nullptr) return;
-  const std::string& s = v->as_string(subject(stage_index, path));
+  const std::string& s = io::as_string(*v, subject(stage_index, path));
   const auto e = names.parse(s);
   if (!e) throw error(subject(stage_index, path), names.alternatives(), "\"" + s + "\"");
   out = *e;
 }
 
-/// A seed: a non-negative JSON integer, or a decimal string for seeds above 2^63-1.
-inline std::uint64_t read_seed(const io::json& v, std::size_t stage_index) {
-  const std::string where = subject(stage_index, "enter.seed");
-  if (!v.is_string()) return static_cast<std::uint64_t>(v.as_size(where));
-  const std::string& s = v.as_string(where);
-  std::uint64_t out = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size())
-    throw error(where, "a non-negative integer or a decimal string below 2^64", v.describe());
-  return out;
-}
-
 }  // namespace detail
 
 /// The schedule as JSON (every field written, so the file documents itself).
-inline io::json to_json(const runtime_schedule& s) {
-  io::json j = io::json::object();
+inline void to_json(io::json& j, const runtime_schedule& s) {
+  j = io::json::object();
   j["vocab_size"] = s.run.vocab_size;
   j["batch_size"] = s.run.batch_size;
   j["masked_per_mille"] = s.run.masked_per_mille;
@@ -135,37 +123,32 @@ inline io::json to_json(const runtime_schedule& s) {
     en["lr"] = to_string(st.enter.lr);
     en["rewarm_steps"] = st.enter.rewarm_steps;
     en["when"] = to_string(st.enter.when);
-    // JSON integers stop at 2^63-1 (growth::io::json); larger seeds are written as a decimal string.
-    if (st.enter.seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      en["seed"] = std::to_string(st.enter.seed);
-    else
-      en["seed"] = st.enter.seed;
+    en["seed"] = st.enter.seed;
     js["enter"] = std::move(en);
     stages.push_back(std::move(js));
   }
   j["stages"] = std::move(stages);
-  return j;
 }
 
 /// Reads a schedule from parsed JSON and validates it (throws growth::error naming the stage and field).
-inline runtime_schedule schedule_from_json(const io::json& j) {
+inline void from_json(const io::json& j, runtime_schedule& s) {
   using detail::read_size;
   constexpr std::size_t top = no_stage;
   detail::only_keys(j, {"vocab_size", "batch_size", "masked_per_mille", "stages"}, top, "");
-  runtime_schedule s;
+  s = runtime_schedule{};
   read_size(j, "vocab_size", s.run.vocab_size, true, top, "");
   read_size(j, "batch_size", s.run.batch_size, true, top, "");
   read_size(j, "masked_per_mille", s.run.masked_per_mille, false, top, "");
-  const io::json* stages = j.find("stages");
+  const io::json* stages = io::find(j, "stages");
   if (stages == nullptr) throw error(detail::subject(top, "stages"), "present", "missing");
-  const auto& arr = stages->as_array(detail::subject(top, "stages"));
+  const auto& arr = io::as_array(*stages, detail::subject(top, "stages"));
   s.stages.reserve(arr.size());
   for (std::size_t i = 0; i < arr.size(); ++i) {
     const io::json& js = arr[i];
     detail::only_keys(js, {"steps", "shape", "enter"}, i, "");
     stage st;
     read_size(js, "steps", st.steps, true, i, "");
-    const io::json* sh = js.find("shape");
+    const io::json* sh = io::find(js, "shape");
     if (sh == nullptr) throw error(detail::subject(i, "shape"), "present", "missing");
     detail::only_keys(*sh,
                       {"layers", "hidden", "heads", "ffn", "seq_len", "max_positions", "ffn_share_factor",
@@ -183,7 +166,7 @@ inline runtime_schedule schedule_from_json(const io::json& j) {
     read_size(*sh, "ffn_rank", m.ffn_rank, false, i, "shape");
     read_size(*sh, "ffn_factorized_every", m.ffn_factorized_every, false, i, "shape");
     read_size(*sh, "pool_size", m.pool_size, false, i, "shape");
-    if (const io::json* en = js.find("enter")) {
+    if (const io::json* en = io::find(js, "enter")) {
       detail::only_keys(*en, {"depth", "ffn", "hidden", "heads", "length", "optimizer", "lr", "rewarm_steps", "when", "seed"},
                         i,
                         "enter");
@@ -196,17 +179,16 @@ inline runtime_schedule schedule_from_json(const io::json& j) {
       detail::read_enum(*en, "lr", st.enter.lr, lr_action_names, i);
       read_size(*en, "rewarm_steps", st.enter.rewarm_steps, false, i, "enter");
       detail::read_enum(*en, "when", st.enter.when, grow_trigger_names, i);
-      if (const io::json* seed = en->find("seed")) st.enter.seed = detail::read_seed(*seed, i);
+      if (const io::json* seed = io::find(*en, "seed")) st.enter.seed = io::as_uint64(*seed, detail::subject(i, "enter.seed"));
     }
     s.stages.push_back(st);
   }
   s.validate();
-  return s;
 }
 
 /// Parses schedule text; `what` names the source in JSON syntax errors.
 inline runtime_schedule parse_schedule(std::string_view text, std::string_view what = "schedule") {
-  return schedule_from_json(io::json::parse(text, what));
+  return io::parse_json(text, what).get<runtime_schedule>();
 }
 
 /// Reads and validates a schedule file.
@@ -217,7 +199,7 @@ inline runtime_schedule load_schedule(const std::filesystem::path& p) {
 /// Validates, then writes the schedule atomically (pretty-printed, 2-space indent).
 inline void save_schedule(const std::filesystem::path& p, const runtime_schedule& s) {
   s.validate();
-  io::write_file_atomic(p, to_json(s).dump(2) + "\n");
+  io::write_file_atomic(p, io::json(s).dump(2) + "\n");
 }
 
 }  // namespace growth::sched
