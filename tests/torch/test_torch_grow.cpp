@@ -86,13 +86,13 @@ void check_bits(const model::bert_config& c, const tg::named_tensors& got, const
 
 struct transition_case {
   model::bert_config to;
-  model::grow_options o;
+  model::grow_options o{.optimizer = model::optimizer_policy::map};
 };
 
 std::vector<transition_case> transitions(const model::bert_config& from) {
   std::vector<transition_case> out;
   {  // exact: depth identity + FFN split + hidden x2 replicate + heads duplicate
-    transition_case t{from, {}};
+    transition_case t{from};
     t.to.num_hidden_layers = 3;
     t.to.intermediate_size = 32;
     t.to.hidden_size = 24;
@@ -101,7 +101,7 @@ std::vector<transition_case> transitions(const model::bert_config& from) {
     out.push_back(t);
   }
   {  // not exact: stacking, asymmetric split, mean padding, heads added (fresh rows), positions tiled
-    transition_case t{from, {}};
+    transition_case t{from};
     t.to.num_hidden_layers = 4;
     t.to.intermediate_size = 27;
     t.to.hidden_size = 16;

@@ -45,6 +45,7 @@
 #include "../ops/depth.hpp"
 #include "../ops/heads.hpp"
 #include "../ops/length.hpp"
+#include "../ops/options.hpp"
 #include "../ops/width.hpp"
 #include "bert_config.hpp"
 #include "bert_layout.hpp"
@@ -52,25 +53,12 @@
 
 namespace growth::model {
 
-/// FFN neuron growth: ffn_split with split_mode round_robin (split), asymmetric (split_asym) or random
-/// (split_random: seeded old neuron per new neuron). All exact.
-enum class ffn_growth { split, split_asym, split_random };
-enum class hidden_growth { replicate, mean_pad };
-enum class heads_growth { add, duplicate };
-enum class optimizer_policy { map, reset };
-
-struct grow_options {
-  depth_mode depth = depth_mode::stack;
-  ffn_growth ffn = ffn_growth::split;
-  hidden_growth hidden = hidden_growth::replicate;
-  heads_growth heads = heads_growth::duplicate;
-  length_mode length = length_mode::tile;
-  optimizer_policy optimizer = optimizer_policy::map;
-  std::uint64_t seed = 0;
-  /// Standard deviation of fresh values (new heads' Q/K/V rows, random position rows); <0: the target
-  /// config's initializer_range.
-  double init_std = -1;
-};
+// The options are growth's one options struct (ops/options.hpp); model-level names of its enums.
+using growth::grow_options;
+using growth::optimizer_policy;
+using ffn_growth = growth::ffn_mode;
+using hidden_growth = growth::hidden_mode;
+using heads_growth = growth::heads_mode;
 
 /// Adam moments of a model, as parameter sets laid out like the parameters.
 template <class T, class Space = host_space>
@@ -259,9 +247,10 @@ inline transition plan_transition(const bert_config& from, const bert_config& to
   }
   // FFN neurons, per new layer (from its source layer's current FFN).
   const std::size_t I = from.intermediate_size, I2 = to.intermediate_size;
-  const split_mode sm = o.ffn == ffn_growth::split_asym    ? split_mode::asymmetric
-                        : o.ffn == ffn_growth::split_random ? split_mode::random
-                                                             : split_mode::round_robin;
+  const ffn_mode sm = o.ffn;
+  if (I2 != I && sm != ffn_mode::split && sm != ffn_mode::split_random && sm != ffn_mode::split_asym)
+    throw error("grow option ffn", "\"split\", \"split_random\" or \"split_asym\" (intermediate_size grows)",
+                "\"" + std::string(to_string(sm)) + "\"");
   for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
     const auto s = static_cast<std::size_t>(t.depth.src[i]);
     unit_map m;

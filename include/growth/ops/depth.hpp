@@ -47,10 +47,9 @@
 #include "../core/error.hpp"
 #include "../core/index_map.hpp"
 #include "fill.hpp"
+#include "options.hpp"
 
 namespace growth {
-
-enum class depth_mode { stack, interpolate, identity };
 
 struct depth_plan {
   std::vector<std::int64_t> src;            ///< new layer i takes its weights from old layer src[i]
