@@ -50,6 +50,7 @@
 #include "bert_config.hpp"
 #include "bert_layout.hpp"
 #include "parameter_set.hpp"
+#include "rules.hpp"
 
 namespace growth::model {
 
@@ -158,120 +159,146 @@ struct transition {
   exactness exact;
 };
 
-inline transition plan_transition(const bert_config& from, const bert_config& to, const grow_options& o) {
+inline growth_dims dims_of(const bert_config& c) {
+  return {c.num_hidden_layers,
+          c.hidden_size,
+          c.num_attention_heads,
+          c.intermediate_size,
+          c.max_position_embeddings,
+          c.ffn_shared_layers.empty() ? 1 : c.ffn_share_factor,
+          c.ffn_factorized_layers.empty() ? 0 : c.ffn_rank,
+          c.pool_size};
+}
+inline ffn_state layer_state(const bert_config& c, std::size_t l) {
+  return c.is_shared(l) ? ffn_state::shared : c.is_factorized(l) ? ffn_state::factorized : ffn_state::full;
+}
+
+/// Step 1: the transition is legal. The shared rules (model/rules.hpp), their failures in the words of the
+/// target config's fields, then what only configs can get wrong (vocabularies, pre-LN).
+inline void check_transition(const bert_config& from, const bert_config& to, const grow_options& o) {
   from.validate();
   to.validate();
-  auto grows = [](std::size_t a, std::size_t b, const char* field) {
-    require_grow(b >= a, field, ">= " + std::to_string(a) + " (growth never shrinks a dimension)", std::to_string(b));
-  };
-  grows(from.num_hidden_layers, to.num_hidden_layers, "num_hidden_layers");
-  grows(from.hidden_size, to.hidden_size, "hidden_size");
-  grows(from.num_attention_heads, to.num_attention_heads, "num_attention_heads");
-  grows(from.intermediate_size, to.intermediate_size, "intermediate_size");
-  grows(from.max_position_embeddings, to.max_position_embeddings, "max_position_embeddings");
-  require_grow(to.vocab_size == from.vocab_size, "vocab_size", std::to_string(from.vocab_size) + " (unchanged)",
-               std::to_string(to.vocab_size));
-  require_grow(to.type_vocab_size == from.type_vocab_size, "type_vocab_size",
-               std::to_string(from.type_vocab_size) + " (unchanged)", std::to_string(to.type_vocab_size));
-  if (to.head_dim() != from.head_dim())
-    throw error("target config fields hidden_size / num_attention_heads",
-                "head size " + std::to_string(from.head_dim()) + " (heads grow at fixed head size)",
-                "head size " + std::to_string(to.head_dim()) + " (" + std::to_string(to.hidden_size) + " / " +
-                    std::to_string(to.num_attention_heads) + ")");
-  // Low-cost variants may be kept or left, never entered by growth.
-  if (!to.ffn_shared_layers.empty() && !from.ffn_shared_layers.empty())
-    require_grow(to.ffn_share_factor == from.ffn_share_factor, "growth.ffn_share_factor",
-                 std::to_string(from.ffn_share_factor), std::to_string(to.ffn_share_factor));
-  if (!to.ffn_shared_layers.empty() && from.ffn_shared_layers.empty())
-    throw error("target config field growth.ffn_shared_layers", "empty (growth cannot enter FFN sharing)", "non-empty");
-  if (!to.ffn_factorized_layers.empty() && from.ffn_factorized_layers.empty())
-    throw error("target config field growth.ffn_factorized_layers", "empty (growth cannot enter factorisation)",
-                "non-empty");
-  if (!to.ffn_factorized_layers.empty() && to.ffn_rank != from.ffn_rank)
-    throw error("target config field growth.ffn_rank", std::to_string(from.ffn_rank), std::to_string(to.ffn_rank));
-  if (to.pool_size != 1 && to.pool_size != from.pool_size)
-    throw error("target config field growth.pool_size", "1 or " + std::to_string(from.pool_size),
-                std::to_string(to.pool_size));
-
+  const rule_result r = check_growth_rules(
+      dims_of(from), [&](std::size_t l) { return layer_state(from, l); }, dims_of(to),
+      [&](std::size_t l) { return layer_state(to, l); }, o);
+  const auto n = [](std::size_t v) { return std::to_string(v); };
+  switch (r.code) {
+    case rule::ok: break;
+    case rule::shrinks: {
+      const char* f = r.where == rule_field::layers   ? "num_hidden_layers"
+                      : r.where == rule_field::hidden ? "hidden_size"
+                      : r.where == rule_field::heads  ? "num_attention_heads"
+                      : r.where == rule_field::ffn    ? "intermediate_size"
+                                                      : "max_position_embeddings";
+      require_grow(false, f, ">= " + n(r.expected) + " (growth never shrinks a dimension)", n(r.actual));
+      break;
+    }
+    case rule::head_size_changed:
+      throw error("target config fields hidden_size / num_attention_heads",
+                  "head size " + n(r.expected) + " (heads grow at fixed head size)",
+                  "head size " + n(r.actual) + " (" + n(to.hidden_size) + " / " + n(to.num_attention_heads) + ")");
+    case rule::pool_changed:
+      throw error("target config field growth.pool_size", "1 or " + n(from.pool_size), n(to.pool_size));
+    case rule::not_integer_factor:
+      throw error("target config field hidden_size", "a multiple of " + n(from.hidden_size) + " for --hidden replicate",
+                  n(to.hidden_size));
+    case rule::lowcost_entered:
+      // Low-cost variants may be kept or left, never entered by growth.
+      if (r.actual == static_cast<std::size_t>(ffn_state::shared)) {
+        if (from.ffn_shared_layers.empty())
+          throw error("target config field growth.ffn_shared_layers", "empty (growth cannot enter FFN sharing)",
+                      "non-empty");
+        throw error("target config field growth.ffn_shared_layers",
+                    "only layers whose source layer " + n(r.source) + " is shared", "layer " + n(r.layer));
+      }
+      if (from.ffn_factorized_layers.empty())
+        throw error("target config field growth.ffn_factorized_layers", "empty (growth cannot enter factorisation)",
+                    "non-empty");
+      throw error("target config field growth.ffn_factorized_layers",
+                  "only layers whose source layer " + n(r.source) + " is factorised", "layer " + n(r.layer));
+    case rule::lowcost_changed:
+      throw error(r.where == rule_field::share_factor ? "target config field growth.ffn_share_factor"
+                                                      : "target config field growth.ffn_rank",
+                  n(r.expected), n(r.actual));
+    case rule::ffn_grows_with_lowcost:
+      throw error("target config field intermediate_size",
+                  n(from.intermediate_size) + " while layer " + n(r.layer) + " stays factorised", n(to.intermediate_size));
+    case rule::ffn_grow_op_mismatch:
+      throw error("grow option ffn", "\"split\", \"split_random\" or \"split_asym\" (intermediate_size grows)",
+                  "\"" + std::string(to_string(o.ffn)) + "\"");
+  }
+  require_grow(to.vocab_size == from.vocab_size, "vocab_size", n(from.vocab_size) + " (unchanged)", n(to.vocab_size));
+  require_grow(to.type_vocab_size == from.type_vocab_size, "type_vocab_size", n(from.type_vocab_size) + " (unchanged)",
+               n(to.type_vocab_size));
   // Post-LN and pre-LN have different layouts (pre-LN has the final LayerNorm): growth keeps the arrangement.
   require_grow(to.pre_layer_norm == from.pre_layer_norm, "growth.pre_layer_norm",
                std::string(from.pre_layer_norm ? "true" : "false") + " (growth keeps post-LN / pre-LN)",
                to.pre_layer_norm ? "true" : "false");
+}
 
-  transition t;
-  t.depth = plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth);
-  if (!identity_needs_ln_handoff(from)) t.depth = without_ln_handoff(t.depth);
-  t.exact = exactness_of(from, to, o);
-  // Every new layer's low-cost status must be derivable from its source layer's.
-  for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
-    const auto s = static_cast<std::size_t>(t.depth.src[i]);
-    if (to.is_shared(i) && !from.is_shared(s))
-      throw error("target config field growth.ffn_shared_layers",
-                  "only layers whose source layer " + std::to_string(s) + " is shared", "layer " + std::to_string(i));
-    if (to.is_factorized(i) && !from.is_factorized(s))
-      throw error("target config field growth.ffn_factorized_layers",
-                  "only layers whose source layer " + std::to_string(s) + " is factorised", "layer " + std::to_string(i));
-    if (to.is_factorized(i) && to.intermediate_size != from.intermediate_size)
-      throw error("target config field intermediate_size",
-                  std::to_string(from.intermediate_size) + " while layer " + std::to_string(i) + " stays factorised",
-                  std::to_string(to.intermediate_size));
-  }
+/// Step 2: the depth plan; pre-LN identity insertion needs no LayerNorm hand-off.
+inline depth_plan depth_plan_of(const bert_config& from, const bert_config& to, const grow_options& o) {
+  depth_plan d = plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth);
+  return identity_needs_ln_handoff(from) ? d : without_ln_handoff(d);
+}
 
-  // Hidden units.
-  if (to.hidden_size == from.hidden_size) {
-    t.hidden = unit_map::identity(from.hidden_size);
-  } else if (o.hidden == hidden_growth::replicate) {
-    if (to.hidden_size % from.hidden_size != 0)
-      throw error("target config field hidden_size",
-                  "a multiple of " + std::to_string(from.hidden_size) + " for --hidden replicate",
-                  std::to_string(to.hidden_size));
-    t.hidden = hidden_replicate(from.hidden_size, to.hidden_size);
-    t.head_ln_scale = static_cast<double>(from.hidden_size) / static_cast<double>(to.hidden_size);
+/// Step 3: hidden units (replicate: the tied decoder needs the head LN scaled by d/d'; mean padding: every LN
+/// gain by sqrt(d/d')).
+inline void plan_hidden(transition& t, const bert_config& from, const bert_config& to, const grow_options& o) {
+  const std::size_t d = from.hidden_size, d2 = to.hidden_size;
+  if (d2 == d) {
+    t.hidden = unit_map::identity(d);
+  } else if (o.hidden == hidden_mode::replicate) {
+    t.hidden = hidden_replicate(d, d2);
+    t.head_ln_scale = static_cast<double>(d) / static_cast<double>(d2);
   } else {
-    t.hidden = hidden_mean_pad(from.hidden_size, to.hidden_size);
-    t.ln_gain_scale = std::sqrt(static_cast<double>(from.hidden_size) / static_cast<double>(to.hidden_size));
+    t.hidden = hidden_mean_pad(d, d2);
+    t.ln_gain_scale = std::sqrt(static_cast<double>(d) / static_cast<double>(d2));
   }
-  // Attention channels: heads at fixed head size.
-  if (to.num_attention_heads == from.num_attention_heads) {
-    t.attn = unit_map::identity(from.hidden_size);
-  } else if (o.heads == heads_growth::add) {
-    t.attn = heads_add(from.num_attention_heads, to.num_attention_heads, from.head_dim());
-  } else {
-    t.attn = heads_duplicate(from.num_attention_heads, to.num_attention_heads, from.head_dim());
-  }
-  // Position table.
-  if (to.max_position_embeddings == from.max_position_embeddings) {
-    t.position = unit_map::identity(from.max_position_embeddings);
-  } else {
-    t.position = position_grow(from.max_position_embeddings, to.max_position_embeddings, o.length);
-  }
-  // FFN neurons, per new layer (from its source layer's current FFN).
+}
+
+/// Step 4: attention channels, heads at fixed head size.
+inline unit_map attention_map(const bert_config& from, const bert_config& to, const grow_options& o) {
+  if (to.num_attention_heads == from.num_attention_heads) return unit_map::identity(from.hidden_size);
+  if (o.heads == heads_mode::add) return heads_add(from.num_attention_heads, to.num_attention_heads, from.head_dim());
+  return heads_duplicate(from.num_attention_heads, to.num_attention_heads, from.head_dim());
+}
+
+/// Step 5: the position table.
+inline unit_map position_map(const bert_config& from, const bert_config& to, const grow_options& o) {
+  if (to.max_position_embeddings == from.max_position_embeddings) return unit_map::identity(from.max_position_embeddings);
+  return position_grow(from.max_position_embeddings, to.max_position_embeddings, o.length);
+}
+
+/// Step 6: new layer i's FFN neuron map from its source layer s's FFN: un-share (s shared, i not), then the
+/// split (I -> I'); a shared FFN that stays shared is a smaller FFN of I/k neurons (same k, by the rules)
+/// and the split grows it to I'/k, as it grows a standard FFN.
+inline unit_map ffn_map(const bert_config& from, const bert_config& to, const grow_options& o, std::size_t i,
+                        std::size_t s) {
   const std::size_t I = from.intermediate_size, I2 = to.intermediate_size;
-  const ffn_mode sm = o.ffn;
-  if (I2 != I && sm != ffn_mode::split && sm != ffn_mode::split_random && sm != ffn_mode::split_asym)
-    throw error("grow option ffn", "\"split\", \"split_random\" or \"split_asym\" (intermediate_size grows)",
-                "\"" + std::string(to_string(sm)) + "\"");
-  for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
-    const auto s = static_cast<std::size_t>(t.depth.src[i]);
-    unit_map m;
-    if (from.is_shared(s) && !to.is_shared(i)) {
-      m = ffn_unshare(from.layer_intermediate_size(s), from.ffn_share_factor);
-    } else if (from.is_shared(s)) {
-      m = unit_map::identity(from.layer_intermediate_size(s));
-    } else {
-      m = unit_map::identity(I);
-    }
-    if (!to.is_shared(i) && I2 != I) {
-      // Distinct seed per new layer so asymmetric fractions differ between layers.
-      unit_map w = ffn_split(I, I2, sm, o.seed * 1000003ULL + i);
-      m = unit_map{m.fan_out.then(w.fan_out), m.fan_in.then(w.fan_in), w.fresh};
-    } else if (to.is_shared(i) && to.layer_intermediate_size(i) != from.layer_intermediate_size(s)) {
-      // A shared FFN that stays shared is a smaller FFN of I/k neurons (same k, checked above): the split
-      // grows it to I'/k neurons, exactly as it grows a standard FFN.
-      m = ffn_split(from.layer_intermediate_size(s), to.layer_intermediate_size(i), sm, o.seed * 1000003ULL + i);
-    }
-    t.ffn.push_back(std::move(m));
+  const std::uint64_t seed = o.seed * 1000003ULL + i;  // distinct per new layer: asymmetric fractions differ
+  unit_map m = unit_map::identity(from.layer_intermediate_size(s));
+  if (from.is_shared(s) && !to.is_shared(i)) m = ffn_unshare(from.layer_intermediate_size(s), from.ffn_share_factor);
+  if (!to.is_shared(i) && I2 != I) {
+    unit_map w = ffn_split(I, I2, o.ffn, seed);
+    return unit_map{m.fan_out.then(w.fan_out), m.fan_in.then(w.fan_in), w.fresh};
   }
+  if (to.is_shared(i) && to.layer_intermediate_size(i) != from.layer_intermediate_size(s))
+    return ffn_split(from.layer_intermediate_size(s), to.layer_intermediate_size(i), o.ffn, seed);
+  return m;
+}
+
+/// Checks the transition, then plans every dimension's map.
+inline transition plan_transition(const bert_config& from, const bert_config& to, const grow_options& o) {
+  check_transition(from, to, o);
+  transition t;
+  t.depth = depth_plan_of(from, to, o);
+  t.exact = exactness_of(from, to, o);
+  plan_hidden(t, from, to, o);
+  t.attn = attention_map(from, to, o);
+  t.position = position_map(from, to, o);
+  for (std::size_t i = 0; i < to.num_hidden_layers; ++i)
+    t.ffn.push_back(ffn_map(from, to, o, i, static_cast<std::size_t>(t.depth.src[i])));
   return t;
 }
 

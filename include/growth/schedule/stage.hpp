@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "../model/bert_config.hpp"
+#include "../model/rules.hpp"
 #include "../ops/options.hpp"
 
 namespace growth::sched {
@@ -95,7 +96,7 @@ constexpr bool is_standard(const model_shape& s) {
 }
 
 /// The structure of one layer's FFN.
-enum class ffn_state : std::uint8_t { full, shared, factorized };
+using model::ffn_state;  // model/rules.hpp
 constexpr ffn_state layer_state(const model_shape& s, std::size_t layer) {
   return is_shared(s, layer) ? ffn_state::shared : is_factorized(s, layer) ? ffn_state::factorized : ffn_state::full;
 }
@@ -137,11 +138,10 @@ using growth::lr_action_names;
 using growth::optimizer_policy_names;
 inline constexpr detail::enum_names<lr_family, 3> lr_family_names{{lr_family::linear, lr_family::cosine, lr_family::wsd},
                                                                   {"linear", "cosine", "wsd"}};
-inline constexpr detail::enum_names<ffn_state, 3> ffn_state_names{
-    {ffn_state::full, ffn_state::shared, ffn_state::factorized}, {"full", "shared", "factorized"}};
+using model::ffn_state_names;
 
 using growth::to_string;
 constexpr std::string_view to_string(lr_family e) { return lr_family_names.name(e); }
-constexpr std::string_view to_string(ffn_state e) { return ffn_state_names.name(e); }
+using model::to_string;
 
 }  // namespace growth::sched
