@@ -548,3 +548,22 @@ TEST_CASE("a pooled stage keeps its factor or leaves pooling (as model-level gro
                        growth::error);
   CHECK_THROWS_AS((void)growth::model::plan_growth(to_bert_config(p4, 100), to_bert_config(p2, 100), {}), growth::error);
 }
+
+TEST_CASE("one shape description: a shape the schedule rules accept is a config bert_config::validate accepts") {
+  std::mt19937_64 rng(7);
+  auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
+  std::size_t accepted = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    model_shape s{.layers = pick(1, 5), .hidden = 4 * pick(1, 8), .heads = pick(1, 4), .ffn = 4 * pick(1, 8),
+                  .seq_len = pick(1, 16), .max_positions = pick(0, 1) ? 0 : pick(1, 20)};
+    if (pick(0, 2) == 0) { s.ffn_shared_every = pick(1, 3); s.ffn_share_factor = pick(1, 4); }
+    else if (pick(0, 1) == 0) { s.ffn_factorized_every = pick(1, 3); s.ffn_rank = pick(0, 40); }
+    s.pool_size = pick(1, 3);
+    if (!check_stage(stage{1, s}, 0).ok()) continue;
+    ++accepted;
+    CAPTURE(trial);
+    CHECK_NOTHROW(to_bert_config(s, 50).validate());
+    CHECK(growth::model::dims_of(to_bert_config(s, 50)) == growth::model::dims_of(s));
+  }
+  CHECK(accepted > 300);
+}

@@ -51,6 +51,7 @@
 #include "bert_layout.hpp"
 #include "parameter_set.hpp"
 #include "rules.hpp"
+#include "shape.hpp"
 
 namespace growth::model {
 
@@ -158,20 +159,6 @@ struct transition {
   double ln_gain_scale = 1;   ///< extra scale on every LayerNorm gain (mean padding)
   exactness exact;
 };
-
-inline growth_dims dims_of(const bert_config& c) {
-  return {c.num_hidden_layers,
-          c.hidden_size,
-          c.num_attention_heads,
-          c.intermediate_size,
-          c.max_position_embeddings,
-          c.ffn_shared_layers.empty() ? 1 : c.ffn_share_factor,
-          c.ffn_factorized_layers.empty() ? 0 : c.ffn_rank,
-          c.pool_size};
-}
-inline ffn_state layer_state(const bert_config& c, std::size_t l) {
-  return c.is_shared(l) ? ffn_state::shared : c.is_factorized(l) ? ffn_state::factorized : ffn_state::full;
-}
 
 /// Step 1: the transition is legal. The shared rules (model/rules.hpp), their failures in the words of the
 /// target config's fields, then what only configs can get wrong (vocabularies, pre-LN).

@@ -47,6 +47,7 @@ constexpr std::string_view to_string(ffn_state e) { return ffn_state_names.name(
 struct growth_dims {
   std::size_t layers = 0, hidden = 0, heads = 0, ffn = 0, positions = 0;
   std::size_t share_factor = 1, rank = 0, pool = 1;
+  friend constexpr bool operator==(const growth_dims&, const growth_dims&) = default;
 };
 
 enum class rule : std::uint8_t {

@@ -202,10 +202,6 @@ constexpr check_result check_stage(const stage& st, std::size_t i) {
 }
 
 namespace detail {
-constexpr model::growth_dims dims_of(const model_shape& s) {
-  return {s.layers, s.hidden, s.heads, s.ffn, positions(s), s.ffn_share_factor, s.ffn_rank, s.pool_size};
-}
-
 /// A failure of the shared rules (model/rules.hpp) as a schedule check: the field of the schedule file.
 constexpr check_result from_rule(const model::rule_result& r, std::size_t i, const model_shape& a, const model_shape& b) {
   using model::rule;
@@ -254,7 +250,7 @@ constexpr check_result check_transition(const stage& from, const stage& to, std:
   const model_shape& a = from.shape;
   const model_shape& b = to.shape;
   const growth_ops& op = to.enter;
-  const model::growth_dims da = detail::dims_of(a), db = detail::dims_of(b);
+  const model::growth_dims da = model::dims_of(a), db = model::dims_of(b);
   // The sequence length (data) is reported before the position table that follows it (max_positions 0).
   const bool model_dims_kept = b.layers >= a.layers && b.hidden >= a.hidden && b.heads >= a.heads && b.ffn >= a.ffn;
   if (model_dims_kept && b.seq_len < a.seq_len) return fail(check_code::shrinks, i, field::seq_len, a.seq_len, b.seq_len);
