@@ -316,7 +316,7 @@ TEST_CASE("a grown libtorch BERT keeps its logits, and its new AdamW holds the m
     INFO(s.name);
     CHECK(big_after.step.at(s.name) == 4);
     const bool inserted = s.layer >= 0 && plan.t.depth.inserted[static_cast<std::size_t>(s.layer)];
-    const bool handoff = s.r == model::role::output_ln_weight || s.r == model::role::output_ln_bias;
+    const bool handoff = s.site == model::ln_site::output;
     if (model::growth_sources(plan, i).empty() || (inserted && !handoff)) continue;  // zero moments by design
     ++compared;
     for (tg::named_tensors tg::adam_state::*which : {&tg::adam_state::exp_avg, &tg::adam_state::exp_avg_sq}) {

@@ -5,7 +5,7 @@
 /// low-cost variants (shared or factorised FFN), with the AdamW moments carried along.
 ///
 /// It is a loop over the layout (bert_layout.hpp), not a list of hand-written cases: every new parameter
-/// is one old parameter (chosen by its role and the depth plan) pushed through a tensor_map whose axis
+/// is one old parameter (chosen by the layout table's growth fields and the depth plan) pushed through a tensor_map whose axis
 /// maps come from the unit_map of the dimension each axis runs over (fan_out maps on producing axes,
 /// fan_in maps on consuming axes). Order, as one composed map per parameter:
 ///   1. depth: new layer i reads old layer plan.src[i] (identity layers: residual-branch outputs zeroed,
@@ -141,13 +141,6 @@ namespace detail {
 
 inline void require_grow(bool cond, const std::string& field, const std::string& expected, const std::string& actual) {
   if (!cond) throw error("target config field " + field, expected, actual);
-}
-
-/// Suffix of a parameter name after "bert.encoder.layer.N." (or the whole name outside the encoder).
-inline std::string name_in_layer(const param_spec& s) {
-  if (s.layer < 0) return s.name;
-  const std::string pre = layer_prefix(static_cast<std::size_t>(s.layer));
-  return s.name.substr(pre.size());
 }
 
 /// Everything that is decided once per transition: the depth plan and the unit map of every dimension.
@@ -370,36 +363,37 @@ struct grow_source {
   double extra = 1;      ///< extra scale on the weight itself
 };
 
+/// The depth part of a layer parameter (ops/depth.hpp), from the table: residual-stream writers, the
+/// attention and output LayerNorms, and every other weight.
+inline depth_part depth_part_of(const param_spec& s) {
+  if (s.residual_out) return depth_part::residual_out;
+  if (s.site == ln_site::attention) return depth_part::attention_ln;
+  if (s.site == ln_site::output) return depth_part::output_ln;
+  return depth_part::weights;
+}
+
+/// Read off the layout table's growth fields (bert_layout.hpp), never off names or roles: a layer
+/// parameter comes from the old layer ops/depth.hpp's depth_part_source names for its part (zero or a unit
+/// LayerNorm where it names none), and is multiplied out of U V when it is a product whose source layer is
+/// factorised; outside the layers, parameters map one to one (the head LN scaled, LN gains scaled).
 inline grow_source source_of(const grow_plan& p, const param_spec& s) {
   const transition& t = p.t;
   grow_source g;
-  const std::size_t nl = s.layer >= 0 ? static_cast<std::size_t>(s.layer) : 0;
+  const auto unit = [&] { return s.kind == param_kind::ln_gain ? grow_kind::unit_gain : grow_kind::unit_bias; };
   if (s.layer >= 0) {
-    const std::int64_t src_layer = t.depth.src[nl];
-    const bool inserted = t.depth.inserted[nl];
-    std::int64_t from_layer = src_layer;
-    if (s.r == role::output_ln_weight || s.r == role::output_ln_bias) {
-      from_layer = t.depth.output_ln_src[nl];
-      if (from_layer == unit_layer_norm) g.k = s.r == role::output_ln_weight ? grow_kind::unit_gain : grow_kind::unit_bias;
-    }
-    if ((s.r == role::attention_ln_weight || s.r == role::attention_ln_bias) && t.depth.attention_ln_unit[nl])
-      g.k = s.r == role::attention_ln_weight ? grow_kind::unit_gain : grow_kind::unit_bias;
-    if (inserted && (s.r == role::attention_output_weight || s.r == role::attention_output_bias ||
-                     s.r == role::output_weight || s.r == role::output_bias))
-      g.k = grow_kind::zero;
-    if (g.k == grow_kind::mapped && from_layer >= 0) {
+    const std::int64_t from_layer = depth_part_source(t.depth, depth_part_of(s), static_cast<std::size_t>(s.layer));
+    if (from_layer < 0) {
+      g.k = s.is_layernorm() ? unit() : grow_kind::zero;
+    } else {
       const auto fl = static_cast<std::size_t>(from_layer);
-      g.src_name = layer_prefix(fl) + name_in_layer(s);
-      if ((s.r == role::intermediate_weight || s.r == role::output_weight) && p.from.is_factorized(fl))
-        g.k = grow_kind::unfactor;
+      g.src_name = layer_prefix(fl) + s.key;
+      if (s.factor == factor_part::none && s.product == s.key && p.from.is_factorized(fl)) g.k = grow_kind::unfactor;
     }
   } else {
     g.src_name = s.name;
-    if (s.r == role::head_ln_weight || s.r == role::head_ln_bias) g.extra = t.head_ln_scale;
+    if (s.site == ln_site::head) g.extra = t.head_ln_scale;
   }
-  if (s.r == role::embeddings_ln_weight || s.r == role::attention_ln_weight || s.r == role::output_ln_weight ||
-      s.r == role::encoder_final_ln_weight || s.r == role::head_ln_weight)
-    g.extra *= t.ln_gain_scale;
+  if (s.kind == param_kind::ln_gain) g.extra *= t.ln_gain_scale;
   return g;
 }
 
@@ -496,8 +490,7 @@ void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Sp
     // zero. The exception is the output LayerNorm that took over the old layer's affine: it sees exactly
     // the old layer's LN gradient, so it takes that layer's moments. Pre-LN has no hand-off: every LN of an
     // inserted layer only feeds its zeroed branches, so all of them start at zero.
-    const bool handoff_ln = identity_needs_ln_handoff(p.from) &&
-                            (s.r == role::output_ln_weight || s.r == role::output_ln_bias);
+    const bool handoff_ln = identity_needs_ln_handoff(p.from) && s.site == ln_site::output;
     const bool inserted_zero_grad = s.layer >= 0 && t.depth.inserted[nl] && !handoff_ln;
     if (o.optimizer == optimizer_policy::reset || inserted_zero_grad) {
       zero_moments();

@@ -140,6 +140,19 @@ inline void check_plan(const depth_plan& p, std::string_view what) {
 }
 }  // namespace detail
 
+/// Where new layer i's tensor of this part comes from: an old layer, or -1 (zero for weights and biases,
+/// unit gamma = 1 / beta = 0 for LayerNorms). The one statement of the parts' rules: depth_layer_map and
+/// model-level growth (model/grow.hpp) both read it.
+inline std::int64_t depth_part_source(const depth_plan& p, depth_part part, std::size_t i) {
+  switch (part) {
+    case depth_part::weights: return p.src[i];
+    case depth_part::residual_out: return p.inserted[i] ? -1 : p.src[i];
+    case depth_part::attention_ln: return p.attention_ln_unit[i] ? -1 : p.src[i];
+    case depth_part::output_ln: return p.output_ln_src[i] < 0 ? -1 : p.output_ln_src[i];
+  }
+  return p.src[i];
+}
+
 /// The axis map along the layer axis for one part (in_extent = old layers, out_extent = new layers).
 /// Rows with no entry are zero layers; for LayerNorm gains, depth_unit_layers() says which to set to 1.
 /// old_layers = 0 takes plan.old_layers (or max(src) + 1 for a hand-written plan).
@@ -152,14 +165,7 @@ inline axis_map depth_layer_map(const depth_plan& p, depth_part part, std::size_
   if (old_layers == 0)
     for (auto s : p.src) old_layers = std::max<std::size_t>(old_layers, static_cast<std::size_t>(s + 1));
   std::vector<std::int64_t> src(p.src.size());
-  for (std::size_t i = 0; i < src.size(); ++i) {
-    switch (part) {
-      case depth_part::weights: src[i] = p.src[i]; break;
-      case depth_part::residual_out: src[i] = p.inserted[i] ? -1 : p.src[i]; break;
-      case depth_part::attention_ln: src[i] = p.attention_ln_unit[i] ? -1 : p.src[i]; break;
-      case depth_part::output_ln: src[i] = p.output_ln_src[i] < 0 ? -1 : p.output_ln_src[i]; break;
-    }
-  }
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = depth_part_source(p, part, i);
   return axis_map::gather(old_layers, src);
 }
 
