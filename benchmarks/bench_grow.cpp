@@ -47,6 +47,7 @@ model::grow_options options(const std::string& which) {
   model::grow_options o;
   o.depth = depth_mode::stack;
   o.ffn = model::ffn_growth::split;
+  o.optimizer = model::optimizer_policy::map;
   (void)which;
   return o;
 }

@@ -132,17 +132,14 @@ void run_grow(const grow_args& a) {
     throw error(to_path.string() + ": " + e.what());
   }
   model::grow_options o;
-  o.depth = a.depth == "identity" ? depth_mode::identity : a.depth == "interpolate" ? depth_mode::interpolate
-                                                                                     : depth_mode::stack;
-  o.ffn = a.ffn == "split-asym" ? model::ffn_growth::split_asym
-          : a.ffn == "split-random" ? model::ffn_growth::split_random
-                                    : model::ffn_growth::split;
-  o.hidden = a.hidden == "mean-pad" ? model::hidden_growth::mean_pad : model::hidden_growth::replicate;
-  o.heads = a.heads == "add" ? model::heads_growth::add : model::heads_growth::duplicate;
-  o.length = a.length == "interpolate" ? length_mode::interpolate
-             : a.length == "random"    ? length_mode::random
-                                       : length_mode::tile;
-  o.optimizer = a.optimizer == "reset" ? model::optimizer_policy::reset : model::optimizer_policy::map;
+  // The flags are the names tables' spellings with '-' for '_' (CLI::IsMember below admits only valid ones).
+  auto parsed = [](const auto& names, const std::string& flag) { return growth::parse_option(names, flag).value(); };
+  o.depth = parsed(depth_mode_names, a.depth);
+  o.ffn = parsed(ffn_mode_names, a.ffn);
+  o.hidden = parsed(hidden_mode_names, a.hidden);
+  o.heads = parsed(heads_mode_names, a.heads);
+  o.length = parsed(length_mode_names, a.length);
+  o.optimizer = parsed(optimizer_policy_names, a.optimizer);
   o.seed = a.seed;
   // --check runs on the complete temp folder, before it is published (a failing check writes nothing).
   std::optional<data::mlm_batch> cb;

@@ -7,4 +7,5 @@
 #include "ops/fill.hpp"
 #include "ops/heads.hpp"
 #include "ops/length.hpp"
+#include "ops/options.hpp"
 #include "ops/width.hpp"

@@ -168,3 +168,20 @@ TEST_CASE("check_growth reports the non-exact operators") {
   o.depth = depth_mode::identity;
   CHECK(model::check_growth(from, deeper, o).exact);
 }
+
+TEST_CASE("grow exact: depth identity in a factorised BERT zeroes U of the inserted layers' FFN output W2 = U2 V2") {
+  // The layout table marks output.dense.weight_u as writing the residual stream (W2 = U2 V2 = 0 with U2 = 0;
+  // V2 keeps its values so U2's gradient is not zero), so an inserted factorised layer is an identity too.
+  for (auto seed : seeds) {
+    bert_config from = random_config(seed);
+    from.ffn_rank = 2;
+    for (std::size_t l = 0; l < from.num_hidden_layers; ++l) from.ffn_factorized_layers.push_back(l);
+    bert_config to = from;
+    to.num_hidden_layers = 2 * from.num_hidden_layers;
+    to.ffn_factorized_layers.clear();
+    for (std::size_t l = 0; l < to.num_hidden_layers; ++l) to.ffn_factorized_layers.push_back(l);
+    grow_options o;
+    o.depth = depth_mode::identity;
+    check_exact(from, to, o, seed * 13 + 1);
+  }
+}

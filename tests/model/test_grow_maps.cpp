@@ -198,6 +198,13 @@ TEST_CASE("grow errors: bad targets name the field and leave the destination unt
     to.num_hidden_layers = from.num_hidden_layers;
     expect_error(to, {}, "intermediate_size");
   }
+  {  // the exit operators name no split: a growing FFN refuses them (as the schedule validator does)
+    bert_config to = from;
+    to.intermediate_size = 2 * from.intermediate_size;
+    grow_options o;
+    o.ffn = model::ffn_growth::unshare;
+    expect_error(to, o, "grow option ffn");
+  }
   if (from.num_hidden_layers > 1) {
     bert_config to = from;
     to.num_hidden_layers = from.num_hidden_layers - 1;

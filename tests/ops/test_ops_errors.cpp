@@ -80,3 +80,19 @@ TEST_CASE("shape errors are thrown before anything is written") {
   CHECK_THROWS_WITH_AS(fill_fresh(f, 0, std::vector<bool>(2, true), 1, 1, 0.1, "Wq"),
                        "Wq slice mask: expected 3 entries (extent of axis 0), got 2", growth::error);
 }
+
+TEST_CASE("one vocabulary: names tables round trip, CLI spellings parse, ffn_split refuses the exit operators") {
+  for (auto m : {ffn_mode::split, ffn_mode::split_random, ffn_mode::split_asym, ffn_mode::unshare, ffn_mode::unfactorize})
+    CHECK(ffn_mode_names.parse(to_string(m)) == m);
+  // The operator-level spellings are the same values.
+  CHECK(split_mode::round_robin == ffn_mode::split);
+  CHECK(split_mode::asymmetric == ffn_mode::split_asym);
+  CHECK(to_string(split_mode::random) == "split_random");
+  CHECK(parse_option(ffn_mode_names, "split-asym") == ffn_mode::split_asym);
+  CHECK(parse_option(hidden_mode_names, "mean-pad") == hidden_mode::mean_pad);
+  CHECK(cli_spelling(to_string(hidden_mode::mean_pad)) == "mean-pad");
+  CHECK_FALSE(parse_option(depth_mode_names, "stacked").has_value());
+  CHECK(depth_mode_names.alternatives() == "\"stack\", \"interpolate\" or \"identity\"");
+  CHECK_THROWS_WITH_AS(ffn_split(4, 8, ffn_mode::unshare), "ffn_split mode: expected split, split_random or split_asym, got unshare",
+                       growth::error);
+}

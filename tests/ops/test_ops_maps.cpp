@@ -373,3 +373,46 @@ TEST_CASE("fill_fresh: values depend only on (seed, stream, element index)") {
   for (std::size_t i = 0; i < 6; ++i)
     for (std::size_t j = 0; j < 5; ++j) CHECK(cols(i, j) == ((j == 1 || j == 4) ? all(i, j) : 7.0f));
 }
+
+TEST_CASE("depth_source and depth_inserted are plan_depth's layer choice, for every mode") {
+  static_assert(depth_source(1, 2, 4, depth_mode::identity) == 0);  // constexpr: the schedule rules use it
+  for (std::size_t L = 1; L <= 9; ++L)
+    for (std::size_t L2 = L; L2 <= 3 * L + 2; ++L2)
+      for (auto mode : {depth_mode::stack, depth_mode::interpolate, depth_mode::identity}) {
+        const depth_plan p = plan_depth(L, L2, mode);
+        // Reference, written independently: stack i mod L, interpolate floor(i L / L'), identity old layer l
+        // followed by a run of floor((l+1) m / L) - floor(l m / L) inserted copies (m = L' - L).
+        std::vector<std::size_t> src;
+        std::vector<bool> ins;
+        if (mode != depth_mode::identity) {
+          for (std::size_t i = 0; i < L2; ++i) src.push_back(mode == depth_mode::stack ? i % L : i * L / L2);
+          ins.assign(L2, false);
+        } else {
+          for (std::size_t l = 0; l < L; ++l) {
+            src.push_back(l);
+            ins.push_back(false);
+            for (std::size_t r = 0; r < (l + 1) * (L2 - L) / L - l * (L2 - L) / L; ++r) {
+              src.push_back(l);
+              ins.push_back(true);
+            }
+          }
+        }
+        REQUIRE(src.size() == L2);
+        // The plan's LayerNorm hand-off: unit attention LN in inserted layers; unit output LN in a layer
+        // followed by an inserted one; the last layer of a run takes its source's output LN.
+        for (std::size_t i = 0; i < L2; ++i) {
+          CHECK(p.attention_ln_unit[i] == ins[i]);
+          const bool next_ins = i + 1 < L2 && ins[i + 1];
+          CHECK(p.output_ln_src[i] == (next_ins ? unit_layer_norm : static_cast<std::int64_t>(src[i])));
+        }
+        for (std::size_t i = 0; i < L2; ++i) {
+          CHECK(src[i] == depth_source(i, L, L2, mode));
+          CHECK(ins[i] == depth_inserted(i, L, L2, mode));
+          CAPTURE(L);
+          CAPTURE(L2);
+          CAPTURE(i);
+          CHECK(static_cast<std::size_t>(p.src[i]) == depth_source(i, L, L2, mode));
+          CHECK(p.inserted[i] == depth_inserted(i, L, L2, mode));
+        }
+      }
+}

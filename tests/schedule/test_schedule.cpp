@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <growth/io/json.hpp>
+#include <growth/model/grow.hpp>
 #include <growth/reference/flops.hpp>
 #include <growth/schedule/check.hpp>
 #include <growth/schedule/cost.hpp>
@@ -477,4 +478,92 @@ TEST_CASE("schedule files are read strictly and errors name the stage and the fi
         "schedule field stages: expected an array, got an object");
   CHECK(parse_error(R"([1])").find("schedule field (top level)") == 0);
   CHECK(parse_error(R"({"vocab_size": 100,)").find("schedule") != std::string::npos);  // JSON syntax error
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One rule set (model/rules.hpp): whatever the validator accepts, model-level planning accepts.
+
+TEST_CASE("any schedule the validator accepts runs: plan_growth succeeds for every transition") {
+  std::mt19937_64 rng(20261201);
+  auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
+  std::size_t accepted = 0, transitions = 0, lowcost = 0, identity = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    const std::size_t head_dim = 4 * pick(1, 2);
+    model_shape s{.layers = pick(1, 4), .hidden = 0, .heads = pick(1, 2), .ffn = 8 * pick(1, 4), .seq_len = 4 * pick(1, 3)};
+    s.hidden = s.heads * head_dim;
+    switch (pick(0, 3)) {  // the first stage may be low-cost
+      case 1: s.ffn_share_factor = 2; s.ffn_shared_every = pick(1, 2); break;
+      case 2: s.ffn_rank = pick(1, 4); s.ffn_factorized_every = pick(1, 2); break;
+      default: break;
+    }
+    s.pool_size = pick(0, 2) == 0 ? 2 : 1;
+    std::vector<stage> st{stage{1, s}};
+    for (std::size_t i = 1, n = pick(1, 3); i <= n; ++i) {
+      model_shape t = st.back().shape;
+      t.layers += pick(0, 3);
+      if (pick(0, 2) == 0) { t.heads += 1; t.hidden = t.heads * head_dim; }
+      if (pick(0, 2) == 0) t.ffn += 8 * pick(1, 2);
+      if (pick(0, 2) == 0) t.seq_len += 4;
+      if (pick(0, 1) == 0) { t.ffn_shared_every = 0; t.ffn_share_factor = 1; t.ffn_factorized_every = 0; t.ffn_rank = 0; }
+      if (pick(0, 1) == 0) t.pool_size = 1;
+      growth_ops op;
+      op.depth = static_cast<depth_op>(pick(0, 2));
+      op.ffn = static_cast<ffn_op>(pick(0, 4));
+      op.hidden = static_cast<hidden_op>(pick(0, 1));
+      op.heads = static_cast<heads_op>(pick(0, 1));
+      op.length = static_cast<length_op>(pick(0, 2));
+      op.seed = rng();
+      st.push_back(stage{1, t, op});
+    }
+    if (!check_schedule(st, small_run, false).ok()) continue;
+    ++accepted;
+    for (std::size_t i = 1; i < st.size(); ++i) {
+      const auto from = to_bert_config(st[i - 1].shape, small_run.vocab_size);
+      const auto to = to_bert_config(st[i].shape, small_run.vocab_size);
+      CAPTURE(trial);
+      CAPTURE(i);
+      CHECK_NOTHROW((void)growth::model::plan_growth(from, to, st[i].enter));
+      ++transitions;
+      lowcost += !is_standard(st[i - 1].shape);
+      identity += st[i].enter.depth == depth_op::identity && st[i].shape.layers != st[i - 1].shape.layers;
+    }
+  }
+  INFO("accepted " << accepted << " transitions " << transitions << " low-cost " << lowcost << " identity " << identity);
+  CHECK(accepted > 200);
+  CHECK(lowcost > 50);
+  CHECK(identity > 50);
+}
+
+TEST_CASE("a pooled stage keeps its factor or leaves pooling (as model-level growth requires)") {
+  model_shape p4 = plain(2, 64, 4, 256, 32);
+  p4.pool_size = 4;
+  model_shape p2 = p4;
+  p2.pool_size = 2;
+  const auto r = check_schedule(std::vector<stage>{stage{1, p4}, stage{1, p2}}, small_run, false);
+  CHECK(r.code == check_code::pool_changed);
+  CHECK(r.where == field::pool_size);
+  CHECK_THROWS_WITH_AS(validate(std::vector<stage>{stage{1, p4}, stage{1, p2}}, small_run, false),
+                       "schedule stage 1 field shape.pool_size: expected 1 or the previous stage's 4 (pooling is kept "
+                       "or left; no operator changes its factor), got 2",
+                       growth::error);
+  CHECK_THROWS_AS((void)growth::model::plan_growth(to_bert_config(p4, 100), to_bert_config(p2, 100), {}), growth::error);
+}
+
+TEST_CASE("one shape description: a shape the schedule rules accept is a config bert_config::validate accepts") {
+  std::mt19937_64 rng(7);
+  auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
+  std::size_t accepted = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    model_shape s{.layers = pick(1, 5), .hidden = 4 * pick(1, 8), .heads = pick(1, 4), .ffn = 4 * pick(1, 8),
+                  .seq_len = pick(1, 16), .max_positions = pick(0, 1) ? 0 : pick(1, 20)};
+    if (pick(0, 2) == 0) { s.ffn_shared_every = pick(1, 3); s.ffn_share_factor = pick(1, 4); }
+    else if (pick(0, 1) == 0) { s.ffn_factorized_every = pick(1, 3); s.ffn_rank = pick(0, 40); }
+    s.pool_size = pick(1, 3);
+    if (!check_stage(stage{1, s}, 0).ok()) continue;
+    ++accepted;
+    CAPTURE(trial);
+    CHECK_NOTHROW(to_bert_config(s, 50).validate());
+    CHECK(growth::model::dims_of(to_bert_config(s, 50)) == growth::model::dims_of(s));
+  }
+  CHECK(accepted > 300);
 }

@@ -86,13 +86,13 @@ void check_bits(const model::bert_config& c, const tg::named_tensors& got, const
 
 struct transition_case {
   model::bert_config to;
-  model::grow_options o;
+  model::grow_options o{.optimizer = model::optimizer_policy::map};
 };
 
 std::vector<transition_case> transitions(const model::bert_config& from) {
   std::vector<transition_case> out;
   {  // exact: depth identity + FFN split + hidden x2 replicate + heads duplicate
-    transition_case t{from, {}};
+    transition_case t{from};
     t.to.num_hidden_layers = 3;
     t.to.intermediate_size = 32;
     t.to.hidden_size = 24;
@@ -101,7 +101,7 @@ std::vector<transition_case> transitions(const model::bert_config& from) {
     out.push_back(t);
   }
   {  // not exact: stacking, asymmetric split, mean padding, heads added (fresh rows), positions tiled
-    transition_case t{from, {}};
+    transition_case t{from};
     t.to.num_hidden_layers = 4;
     t.to.intermediate_size = 27;
     t.to.hidden_size = 16;
@@ -316,7 +316,7 @@ TEST_CASE("a grown libtorch BERT keeps its logits, and its new AdamW holds the m
     INFO(s.name);
     CHECK(big_after.step.at(s.name) == 4);
     const bool inserted = s.layer >= 0 && plan.t.depth.inserted[static_cast<std::size_t>(s.layer)];
-    const bool handoff = s.r == model::role::output_ln_weight || s.r == model::role::output_ln_bias;
+    const bool handoff = s.site == model::ln_site::output;
     if (model::growth_sources(plan, i).empty() || (inserted && !handoff)) continue;  // zero moments by design
     ++compared;
     for (tg::named_tensors tg::adam_state::*which : {&tg::adam_state::exp_avg, &tg::adam_state::exp_avg_sq}) {

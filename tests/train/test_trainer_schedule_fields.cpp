@@ -1,5 +1,6 @@
 // Schedule fields the trainer used to accept and then ignore or refuse late: `enter.ffn: split_random`
-// (validated, then refused by grow_options_of after the first stage had trained) and `masked_per_mille`
+// (validated, then refused by the trainer's old translation into model options after the first stage had
+// trained; the schedule now holds model::grow_options itself) and `masked_per_mille`
 // (it changed only the FLOP count: masking was always 15%).
 #include <doctest/doctest.h>
 
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <growth/data/vocab_trainer.hpp>
@@ -56,7 +58,7 @@ TEST_CASE("schedule with enter.ffn split_random trains through its growth") {
   // Round trip through the JSON form, as `growth train --schedule` reads it.
   const auto parsed = sched::parse_schedule(growth::io::json(s).dump(2));
   CHECK(parsed.stages[1].enter.ffn == sched::ffn_op::split_random);
-  CHECK(train::grow_options_of(parsed.stages[1].enter).ffn == model::ffn_growth::split_random);
+  static_assert(std::is_same_v<sched::growth_ops, model::grow_options>);  // no translation to refuse it
   train::progressive_trainer t(parsed, *d.data, quiet_options(), d.vocab);
   const auto r = t.run(nullptr);
   CHECK(r.complete);

@@ -231,7 +231,7 @@ model::exactness grow_into(const model::bert_config& from, const named_tensors& 
 /// source's word embeddings). See the file comment for the state policy.
 template <class Space = host_space>
 grow_result grow(const model::bert_config& from, const named_tensors& src, const model::bert_config& to,
-                 const model::grow_options& o = {}, const adam_state* opt = nullptr) {
+                 const model::grow_options& o = {.optimizer = model::optimizer_policy::map}, const adam_state* opt = nullptr) {
   detail::check_names(from, src, "source");
   const at::Tensor& first = src.at("bert.embeddings.word_embeddings.weight");
   grow_result r;
@@ -357,7 +357,7 @@ struct module_result {
 /// AdamW over dst's parameters (make_adamw; state per the policy in `o`).
 template <class Space = host_space>
 module_result grow_module(const model::bert_config& from, const torch::nn::Module& src, const torch::optim::AdamW* opt,
-                          const model::bert_config& to, torch::nn::Module& dst, const model::grow_options& o = {}) {
+                          const model::bert_config& to, torch::nn::Module& dst, const model::grow_options& o = {.optimizer = model::optimizer_policy::map}) {
   const named_tensors sp = parameters_of(src), dp = parameters_of(dst);
   detail::check_names(from, sp, "source");
   detail::check_names(to, dp, "destination");

@@ -5,7 +5,7 @@
 /// low-cost variants (shared or factorised FFN), with the AdamW moments carried along.
 ///
 /// It is a loop over the layout (bert_layout.hpp), not a list of hand-written cases: every new parameter
-/// is one old parameter (chosen by its role and the depth plan) pushed through a tensor_map whose axis
+/// is one old parameter (chosen by the layout table's growth fields and the depth plan) pushed through a tensor_map whose axis
 /// maps come from the unit_map of the dimension each axis runs over (fan_out maps on producing axes,
 /// fan_in maps on consuming axes). Order, as one composed map per parameter:
 ///   1. depth: new layer i reads old layer plan.src[i] (identity layers: residual-branch outputs zeroed,
@@ -45,32 +45,22 @@
 #include "../ops/depth.hpp"
 #include "../ops/heads.hpp"
 #include "../ops/length.hpp"
+#include "../ops/options.hpp"
 #include "../ops/width.hpp"
 #include "bert_config.hpp"
 #include "bert_layout.hpp"
 #include "parameter_set.hpp"
+#include "rules.hpp"
+#include "shape.hpp"
 
 namespace growth::model {
 
-/// FFN neuron growth: ffn_split with split_mode round_robin (split), asymmetric (split_asym) or random
-/// (split_random: seeded old neuron per new neuron). All exact.
-enum class ffn_growth { split, split_asym, split_random };
-enum class hidden_growth { replicate, mean_pad };
-enum class heads_growth { add, duplicate };
-enum class optimizer_policy { map, reset };
-
-struct grow_options {
-  depth_mode depth = depth_mode::stack;
-  ffn_growth ffn = ffn_growth::split;
-  hidden_growth hidden = hidden_growth::replicate;
-  heads_growth heads = heads_growth::duplicate;
-  length_mode length = length_mode::tile;
-  optimizer_policy optimizer = optimizer_policy::map;
-  std::uint64_t seed = 0;
-  /// Standard deviation of fresh values (new heads' Q/K/V rows, random position rows); <0: the target
-  /// config's initializer_range.
-  double init_std = -1;
-};
+// The options are growth's one options struct (ops/options.hpp); model-level names of its enums.
+using growth::grow_options;
+using growth::optimizer_policy;
+using ffn_growth = growth::ffn_mode;
+using hidden_growth = growth::hidden_mode;
+using heads_growth = growth::heads_mode;
 
 /// Adam moments of a model, as parameter sets laid out like the parameters.
 template <class T, class Space = host_space>
@@ -153,13 +143,6 @@ inline void require_grow(bool cond, const std::string& field, const std::string&
   if (!cond) throw error("target config field " + field, expected, actual);
 }
 
-/// Suffix of a parameter name after "bert.encoder.layer.N." (or the whole name outside the encoder).
-inline std::string name_in_layer(const param_spec& s) {
-  if (s.layer < 0) return s.name;
-  const std::string pre = layer_prefix(static_cast<std::size_t>(s.layer));
-  return s.name.substr(pre.size());
-}
-
 /// Everything that is decided once per transition: the depth plan and the unit map of every dimension.
 struct transition {
   depth_plan depth;
@@ -170,119 +153,132 @@ struct transition {
   exactness exact;
 };
 
-inline transition plan_transition(const bert_config& from, const bert_config& to, const grow_options& o) {
+/// Step 1: the transition is legal. The shared rules (model/rules.hpp), their failures in the words of the
+/// target config's fields, then what only configs can get wrong (vocabularies, pre-LN).
+inline void check_transition(const bert_config& from, const bert_config& to, const grow_options& o) {
   from.validate();
   to.validate();
-  auto grows = [](std::size_t a, std::size_t b, const char* field) {
-    require_grow(b >= a, field, ">= " + std::to_string(a) + " (growth never shrinks a dimension)", std::to_string(b));
-  };
-  grows(from.num_hidden_layers, to.num_hidden_layers, "num_hidden_layers");
-  grows(from.hidden_size, to.hidden_size, "hidden_size");
-  grows(from.num_attention_heads, to.num_attention_heads, "num_attention_heads");
-  grows(from.intermediate_size, to.intermediate_size, "intermediate_size");
-  grows(from.max_position_embeddings, to.max_position_embeddings, "max_position_embeddings");
-  require_grow(to.vocab_size == from.vocab_size, "vocab_size", std::to_string(from.vocab_size) + " (unchanged)",
-               std::to_string(to.vocab_size));
-  require_grow(to.type_vocab_size == from.type_vocab_size, "type_vocab_size",
-               std::to_string(from.type_vocab_size) + " (unchanged)", std::to_string(to.type_vocab_size));
-  if (to.head_dim() != from.head_dim())
-    throw error("target config fields hidden_size / num_attention_heads",
-                "head size " + std::to_string(from.head_dim()) + " (heads grow at fixed head size)",
-                "head size " + std::to_string(to.head_dim()) + " (" + std::to_string(to.hidden_size) + " / " +
-                    std::to_string(to.num_attention_heads) + ")");
-  // Low-cost variants may be kept or left, never entered by growth.
-  if (!to.ffn_shared_layers.empty() && !from.ffn_shared_layers.empty())
-    require_grow(to.ffn_share_factor == from.ffn_share_factor, "growth.ffn_share_factor",
-                 std::to_string(from.ffn_share_factor), std::to_string(to.ffn_share_factor));
-  if (!to.ffn_shared_layers.empty() && from.ffn_shared_layers.empty())
-    throw error("target config field growth.ffn_shared_layers", "empty (growth cannot enter FFN sharing)", "non-empty");
-  if (!to.ffn_factorized_layers.empty() && from.ffn_factorized_layers.empty())
-    throw error("target config field growth.ffn_factorized_layers", "empty (growth cannot enter factorisation)",
-                "non-empty");
-  if (!to.ffn_factorized_layers.empty() && to.ffn_rank != from.ffn_rank)
-    throw error("target config field growth.ffn_rank", std::to_string(from.ffn_rank), std::to_string(to.ffn_rank));
-  if (to.pool_size != 1 && to.pool_size != from.pool_size)
-    throw error("target config field growth.pool_size", "1 or " + std::to_string(from.pool_size),
-                std::to_string(to.pool_size));
-
+  const rule_result r = check_growth_rules(
+      dims_of(from), [&](std::size_t l) { return layer_state(from, l); }, dims_of(to),
+      [&](std::size_t l) { return layer_state(to, l); }, o);
+  const auto n = [](std::size_t v) { return std::to_string(v); };
+  switch (r.code) {
+    case rule::ok: break;
+    case rule::shrinks: {
+      const char* f = r.where == rule_field::layers   ? "num_hidden_layers"
+                      : r.where == rule_field::hidden ? "hidden_size"
+                      : r.where == rule_field::heads  ? "num_attention_heads"
+                      : r.where == rule_field::ffn    ? "intermediate_size"
+                                                      : "max_position_embeddings";
+      require_grow(false, f, ">= " + n(r.expected) + " (growth never shrinks a dimension)", n(r.actual));
+      break;
+    }
+    case rule::head_size_changed:
+      throw error("target config fields hidden_size / num_attention_heads",
+                  "head size " + n(r.expected) + " (heads grow at fixed head size)",
+                  "head size " + n(r.actual) + " (" + n(to.hidden_size) + " / " + n(to.num_attention_heads) + ")");
+    case rule::pool_changed:
+      throw error("target config field growth.pool_size", "1 or " + n(from.pool_size), n(to.pool_size));
+    case rule::not_integer_factor:
+      throw error("target config field hidden_size", "a multiple of " + n(from.hidden_size) + " for --hidden replicate",
+                  n(to.hidden_size));
+    case rule::lowcost_entered:
+      // Low-cost variants may be kept or left, never entered by growth.
+      if (r.actual == static_cast<std::size_t>(ffn_state::shared)) {
+        if (from.ffn_shared_layers.empty())
+          throw error("target config field growth.ffn_shared_layers", "empty (growth cannot enter FFN sharing)",
+                      "non-empty");
+        throw error("target config field growth.ffn_shared_layers",
+                    "only layers whose source layer " + n(r.source) + " is shared", "layer " + n(r.layer));
+      }
+      if (from.ffn_factorized_layers.empty())
+        throw error("target config field growth.ffn_factorized_layers", "empty (growth cannot enter factorisation)",
+                    "non-empty");
+      throw error("target config field growth.ffn_factorized_layers",
+                  "only layers whose source layer " + n(r.source) + " is factorised", "layer " + n(r.layer));
+    case rule::lowcost_changed:
+      throw error(r.where == rule_field::share_factor ? "target config field growth.ffn_share_factor"
+                                                      : "target config field growth.ffn_rank",
+                  n(r.expected), n(r.actual));
+    case rule::ffn_grows_with_lowcost:
+      throw error("target config field intermediate_size",
+                  n(from.intermediate_size) + " while layer " + n(r.layer) + " stays factorised", n(to.intermediate_size));
+    case rule::ffn_grow_op_mismatch:
+      throw error("grow option ffn", "\"split\", \"split_random\" or \"split_asym\" (intermediate_size grows)",
+                  "\"" + std::string(to_string(o.ffn)) + "\"");
+  }
+  require_grow(to.vocab_size == from.vocab_size, "vocab_size", n(from.vocab_size) + " (unchanged)", n(to.vocab_size));
+  require_grow(to.type_vocab_size == from.type_vocab_size, "type_vocab_size", n(from.type_vocab_size) + " (unchanged)",
+               n(to.type_vocab_size));
   // Post-LN and pre-LN have different layouts (pre-LN has the final LayerNorm): growth keeps the arrangement.
   require_grow(to.pre_layer_norm == from.pre_layer_norm, "growth.pre_layer_norm",
                std::string(from.pre_layer_norm ? "true" : "false") + " (growth keeps post-LN / pre-LN)",
                to.pre_layer_norm ? "true" : "false");
+}
 
-  transition t;
-  t.depth = plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth);
-  if (!identity_needs_ln_handoff(from)) t.depth = without_ln_handoff(t.depth);
-  t.exact = exactness_of(from, to, o);
-  // Every new layer's low-cost status must be derivable from its source layer's.
-  for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
-    const auto s = static_cast<std::size_t>(t.depth.src[i]);
-    if (to.is_shared(i) && !from.is_shared(s))
-      throw error("target config field growth.ffn_shared_layers",
-                  "only layers whose source layer " + std::to_string(s) + " is shared", "layer " + std::to_string(i));
-    if (to.is_factorized(i) && !from.is_factorized(s))
-      throw error("target config field growth.ffn_factorized_layers",
-                  "only layers whose source layer " + std::to_string(s) + " is factorised", "layer " + std::to_string(i));
-    if (to.is_factorized(i) && to.intermediate_size != from.intermediate_size)
-      throw error("target config field intermediate_size",
-                  std::to_string(from.intermediate_size) + " while layer " + std::to_string(i) + " stays factorised",
-                  std::to_string(to.intermediate_size));
-  }
+/// Step 2: the depth plan; pre-LN identity insertion needs no LayerNorm hand-off.
+inline depth_plan depth_plan_of(const bert_config& from, const bert_config& to, const grow_options& o) {
+  depth_plan d = plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth);
+  return identity_needs_ln_handoff(from) ? d : without_ln_handoff(d);
+}
 
-  // Hidden units.
-  if (to.hidden_size == from.hidden_size) {
-    t.hidden = unit_map::identity(from.hidden_size);
-  } else if (o.hidden == hidden_growth::replicate) {
-    if (to.hidden_size % from.hidden_size != 0)
-      throw error("target config field hidden_size",
-                  "a multiple of " + std::to_string(from.hidden_size) + " for --hidden replicate",
-                  std::to_string(to.hidden_size));
-    t.hidden = hidden_replicate(from.hidden_size, to.hidden_size);
-    t.head_ln_scale = static_cast<double>(from.hidden_size) / static_cast<double>(to.hidden_size);
+/// Step 3: hidden units (replicate: the tied decoder needs the head LN scaled by d/d'; mean padding: every LN
+/// gain by sqrt(d/d')).
+inline void plan_hidden(transition& t, const bert_config& from, const bert_config& to, const grow_options& o) {
+  const std::size_t d = from.hidden_size, d2 = to.hidden_size;
+  if (d2 == d) {
+    t.hidden = unit_map::identity(d);
+  } else if (o.hidden == hidden_mode::replicate) {
+    t.hidden = hidden_replicate(d, d2);
+    t.head_ln_scale = static_cast<double>(d) / static_cast<double>(d2);
   } else {
-    t.hidden = hidden_mean_pad(from.hidden_size, to.hidden_size);
-    t.ln_gain_scale = std::sqrt(static_cast<double>(from.hidden_size) / static_cast<double>(to.hidden_size));
+    t.hidden = hidden_mean_pad(d, d2);
+    t.ln_gain_scale = std::sqrt(static_cast<double>(d) / static_cast<double>(d2));
   }
-  // Attention channels: heads at fixed head size.
-  if (to.num_attention_heads == from.num_attention_heads) {
-    t.attn = unit_map::identity(from.hidden_size);
-  } else if (o.heads == heads_growth::add) {
-    t.attn = heads_add(from.num_attention_heads, to.num_attention_heads, from.head_dim());
-  } else {
-    t.attn = heads_duplicate(from.num_attention_heads, to.num_attention_heads, from.head_dim());
-  }
-  // Position table.
-  if (to.max_position_embeddings == from.max_position_embeddings) {
-    t.position = unit_map::identity(from.max_position_embeddings);
-  } else {
-    t.position = position_grow(from.max_position_embeddings, to.max_position_embeddings, o.length);
-  }
-  // FFN neurons, per new layer (from its source layer's current FFN).
+}
+
+/// Step 4: attention channels, heads at fixed head size.
+inline unit_map attention_map(const bert_config& from, const bert_config& to, const grow_options& o) {
+  if (to.num_attention_heads == from.num_attention_heads) return unit_map::identity(from.hidden_size);
+  if (o.heads == heads_mode::add) return heads_add(from.num_attention_heads, to.num_attention_heads, from.head_dim());
+  return heads_duplicate(from.num_attention_heads, to.num_attention_heads, from.head_dim());
+}
+
+/// Step 5: the position table.
+inline unit_map position_map(const bert_config& from, const bert_config& to, const grow_options& o) {
+  if (to.max_position_embeddings == from.max_position_embeddings) return unit_map::identity(from.max_position_embeddings);
+  return position_grow(from.max_position_embeddings, to.max_position_embeddings, o.length);
+}
+
+/// Step 6: new layer i's FFN neuron map from its source layer s's FFN: un-share (s shared, i not), then the
+/// split (I -> I'); a shared FFN that stays shared is a smaller FFN of I/k neurons (same k, by the rules)
+/// and the split grows it to I'/k, as it grows a standard FFN.
+inline unit_map ffn_map(const bert_config& from, const bert_config& to, const grow_options& o, std::size_t i,
+                        std::size_t s) {
   const std::size_t I = from.intermediate_size, I2 = to.intermediate_size;
-  const split_mode sm = o.ffn == ffn_growth::split_asym    ? split_mode::asymmetric
-                        : o.ffn == ffn_growth::split_random ? split_mode::random
-                                                             : split_mode::round_robin;
-  for (std::size_t i = 0; i < to.num_hidden_layers; ++i) {
-    const auto s = static_cast<std::size_t>(t.depth.src[i]);
-    unit_map m;
-    if (from.is_shared(s) && !to.is_shared(i)) {
-      m = ffn_unshare(from.layer_intermediate_size(s), from.ffn_share_factor);
-    } else if (from.is_shared(s)) {
-      m = unit_map::identity(from.layer_intermediate_size(s));
-    } else {
-      m = unit_map::identity(I);
-    }
-    if (!to.is_shared(i) && I2 != I) {
-      // Distinct seed per new layer so asymmetric fractions differ between layers.
-      unit_map w = ffn_split(I, I2, sm, o.seed * 1000003ULL + i);
-      m = unit_map{m.fan_out.then(w.fan_out), m.fan_in.then(w.fan_in), w.fresh};
-    } else if (to.is_shared(i) && to.layer_intermediate_size(i) != from.layer_intermediate_size(s)) {
-      // A shared FFN that stays shared is a smaller FFN of I/k neurons (same k, checked above): the split
-      // grows it to I'/k neurons, exactly as it grows a standard FFN.
-      m = ffn_split(from.layer_intermediate_size(s), to.layer_intermediate_size(i), sm, o.seed * 1000003ULL + i);
-    }
-    t.ffn.push_back(std::move(m));
+  const std::uint64_t seed = o.seed * 1000003ULL + i;  // distinct per new layer: asymmetric fractions differ
+  unit_map m = unit_map::identity(from.layer_intermediate_size(s));
+  if (from.is_shared(s) && !to.is_shared(i)) m = ffn_unshare(from.layer_intermediate_size(s), from.ffn_share_factor);
+  if (!to.is_shared(i) && I2 != I) {
+    unit_map w = ffn_split(I, I2, o.ffn, seed);
+    return unit_map{m.fan_out.then(w.fan_out), m.fan_in.then(w.fan_in), w.fresh};
   }
+  if (to.is_shared(i) && to.layer_intermediate_size(i) != from.layer_intermediate_size(s))
+    return ffn_split(from.layer_intermediate_size(s), to.layer_intermediate_size(i), o.ffn, seed);
+  return m;
+}
+
+/// Checks the transition, then plans every dimension's map.
+inline transition plan_transition(const bert_config& from, const bert_config& to, const grow_options& o) {
+  check_transition(from, to, o);
+  transition t;
+  t.depth = depth_plan_of(from, to, o);
+  t.exact = exactness_of(from, to, o);
+  plan_hidden(t, from, to, o);
+  t.attn = attention_map(from, to, o);
+  t.position = position_map(from, to, o);
+  for (std::size_t i = 0; i < to.num_hidden_layers; ++i)
+    t.ffn.push_back(ffn_map(from, to, o, i, static_cast<std::size_t>(t.depth.src[i])));
   return t;
 }
 
@@ -367,36 +363,37 @@ struct grow_source {
   double extra = 1;      ///< extra scale on the weight itself
 };
 
+/// The depth part of a layer parameter (ops/depth.hpp), from the table: residual-stream writers, the
+/// attention and output LayerNorms, and every other weight.
+inline depth_part depth_part_of(const param_spec& s) {
+  if (s.residual_out) return depth_part::residual_out;
+  if (s.site == ln_site::attention) return depth_part::attention_ln;
+  if (s.site == ln_site::output) return depth_part::output_ln;
+  return depth_part::weights;
+}
+
+/// Read off the layout table's growth fields (bert_layout.hpp), never off names or roles: a layer
+/// parameter comes from the old layer ops/depth.hpp's depth_part_source names for its part (zero or a unit
+/// LayerNorm where it names none), and is multiplied out of U V when it is a product whose source layer is
+/// factorised; outside the layers, parameters map one to one (the head LN scaled, LN gains scaled).
 inline grow_source source_of(const grow_plan& p, const param_spec& s) {
   const transition& t = p.t;
   grow_source g;
-  const std::size_t nl = s.layer >= 0 ? static_cast<std::size_t>(s.layer) : 0;
+  const auto unit = [&] { return s.kind == param_kind::ln_gain ? grow_kind::unit_gain : grow_kind::unit_bias; };
   if (s.layer >= 0) {
-    const std::int64_t src_layer = t.depth.src[nl];
-    const bool inserted = t.depth.inserted[nl];
-    std::int64_t from_layer = src_layer;
-    if (s.r == role::output_ln_weight || s.r == role::output_ln_bias) {
-      from_layer = t.depth.output_ln_src[nl];
-      if (from_layer == unit_layer_norm) g.k = s.r == role::output_ln_weight ? grow_kind::unit_gain : grow_kind::unit_bias;
-    }
-    if ((s.r == role::attention_ln_weight || s.r == role::attention_ln_bias) && t.depth.attention_ln_unit[nl])
-      g.k = s.r == role::attention_ln_weight ? grow_kind::unit_gain : grow_kind::unit_bias;
-    if (inserted && (s.r == role::attention_output_weight || s.r == role::attention_output_bias ||
-                     s.r == role::output_weight || s.r == role::output_bias))
-      g.k = grow_kind::zero;
-    if (g.k == grow_kind::mapped && from_layer >= 0) {
+    const std::int64_t from_layer = depth_part_source(t.depth, depth_part_of(s), static_cast<std::size_t>(s.layer));
+    if (from_layer < 0) {
+      g.k = s.is_layernorm() ? unit() : grow_kind::zero;
+    } else {
       const auto fl = static_cast<std::size_t>(from_layer);
-      g.src_name = layer_prefix(fl) + name_in_layer(s);
-      if ((s.r == role::intermediate_weight || s.r == role::output_weight) && p.from.is_factorized(fl))
-        g.k = grow_kind::unfactor;
+      g.src_name = layer_prefix(fl) + s.key;
+      if (s.factor == factor_part::none && s.product == s.key && p.from.is_factorized(fl)) g.k = grow_kind::unfactor;
     }
   } else {
     g.src_name = s.name;
-    if (s.r == role::head_ln_weight || s.r == role::head_ln_bias) g.extra = t.head_ln_scale;
+    if (s.site == ln_site::head) g.extra = t.head_ln_scale;
   }
-  if (s.r == role::embeddings_ln_weight || s.r == role::attention_ln_weight || s.r == role::output_ln_weight ||
-      s.r == role::encoder_final_ln_weight || s.r == role::head_ln_weight)
-    g.extra *= t.ln_gain_scale;
+  if (s.kind == param_kind::ln_gain) g.extra *= t.ln_gain_scale;
   return g;
 }
 
@@ -493,8 +490,7 @@ void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Sp
     // zero. The exception is the output LayerNorm that took over the old layer's affine: it sees exactly
     // the old layer's LN gradient, so it takes that layer's moments. Pre-LN has no hand-off: every LN of an
     // inserted layer only feeds its zeroed branches, so all of them start at zero.
-    const bool handoff_ln = identity_needs_ln_handoff(p.from) &&
-                            (s.r == role::output_ln_weight || s.r == role::output_ln_bias);
+    const bool handoff_ln = identity_needs_ln_handoff(p.from) && s.site == ln_site::output;
     const bool inserted_zero_grad = s.layer >= 0 && t.depth.inserted[nl] && !handoff_ln;
     if (o.optimizer == optimizer_policy::reset || inserted_zero_grad) {
       zero_moments();

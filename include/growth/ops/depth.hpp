@@ -47,10 +47,9 @@
 #include "../core/error.hpp"
 #include "../core/index_map.hpp"
 #include "fill.hpp"
+#include "options.hpp"
 
 namespace growth {
-
-enum class depth_mode { stack, interpolate, identity };
 
 struct depth_plan {
   std::vector<std::int64_t> src;            ///< new layer i takes its weights from old layer src[i]
@@ -65,6 +64,31 @@ struct depth_plan {
 /// Marks output_ln_src for a unit LayerNorm (gamma = 1, beta = 0).
 inline constexpr std::int64_t unit_layer_norm = -2;
 
+/// Identity insertion puts floor((l+1) m / L) - floor(l m / L) new layers after old layer l (m = L' - L),
+/// which spreads the m insertions as evenly as integers allow (m = L gives one after every layer); old
+/// layer l lands at new index l + floor(l m / L).
+constexpr std::size_t identity_position(std::size_t l, std::size_t old_layers, std::size_t new_layers) {
+  return l + l * (new_layers - old_layers) / old_layers;
+}
+
+/// The old layer whose weights new layer i takes, for every mode: stack i mod L, interpolate
+/// floor(i L / L'), identity the old layer that new layer i is or follows. The one definition: plan_depth
+/// builds its plan from it, and the schedule rules (model/rules.hpp) trace layers through it.
+/// Requires 1 <= L <= L' and i < L'.
+constexpr std::size_t depth_source(std::size_t i, std::size_t old_layers, std::size_t new_layers, depth_mode mode) {
+  if (mode == depth_mode::stack) return i % old_layers;
+  if (mode == depth_mode::interpolate) return i * old_layers / new_layers;
+  std::size_t l = 0;
+  while (l + 1 < old_layers && identity_position(l + 1, old_layers, new_layers) <= i) ++l;
+  return l;
+}
+
+/// Whether new layer i is an inserted identity layer (its residual-branch outputs are zeroed).
+constexpr bool depth_inserted(std::size_t i, std::size_t old_layers, std::size_t new_layers, depth_mode mode) {
+  return mode == depth_mode::identity &&
+         identity_position(depth_source(i, old_layers, new_layers, mode), old_layers, new_layers) != i;
+}
+
 /// Builds the plan for growing old_layers -> new_layers (new_layers >= old_layers >= 1).
 inline depth_plan plan_depth(std::size_t old_layers, std::size_t new_layers, depth_mode mode) {
   if (old_layers == 0) throw error("plan_depth old_layers", "at least 1", "0");
@@ -73,30 +97,18 @@ inline depth_plan plan_depth(std::size_t old_layers, std::size_t new_layers, dep
                 std::to_string(new_layers));
   depth_plan p;
   p.old_layers = old_layers;
-  const auto L = static_cast<std::int64_t>(old_layers);
-  const auto Ln = static_cast<std::int64_t>(new_layers);
-  if (mode == depth_mode::stack || mode == depth_mode::interpolate) {
-    for (std::int64_t i = 0; i < Ln; ++i) p.src.push_back(mode == depth_mode::stack ? i % L : i * L / Ln);
-    p.inserted.assign(new_layers, false);
-    p.attention_ln_unit.assign(new_layers, false);
-    p.output_ln_src = p.src;
-    return p;
+  for (std::size_t i = 0; i < new_layers; ++i) {
+    p.src.push_back(static_cast<std::int64_t>(depth_source(i, old_layers, new_layers, mode)));
+    p.inserted.push_back(depth_inserted(i, old_layers, new_layers, mode));
   }
-  // identity: old layer l is followed by floor((l+1)m/L) - floor(lm/L) inserted layers (m = L' - L), which
-  // spreads the m insertions as evenly as integers allow (m = L gives one after every layer).
-  const std::int64_t m = Ln - L;
-  for (std::int64_t l = 0; l < L; ++l) {
-    const std::int64_t run = (l + 1) * m / L - l * m / L;
-    p.src.push_back(l);
-    p.inserted.push_back(false);
-    p.attention_ln_unit.push_back(false);
-    p.output_ln_src.push_back(run > 0 ? unit_layer_norm : l);
-    for (std::int64_t r = 0; r < run; ++r) {
-      p.src.push_back(l);
-      p.inserted.push_back(true);
-      p.attention_ln_unit.push_back(true);
-      p.output_ln_src.push_back(r + 1 == run ? l : unit_layer_norm);
-    }
+  // LayerNorm hand-off (identity only; see the file comment): an old layer followed by inserted layers gets
+  // a unit output LN, every inserted layer a unit attention LN, and the last of a run the old layer's
+  // output LN. stack / interpolate copy every LN from the source layer.
+  p.attention_ln_unit = p.inserted;
+  p.output_ln_src = p.src;
+  for (std::size_t i = 0; i < new_layers; ++i) {
+    const bool next_inserted = i + 1 < new_layers && p.inserted[i + 1];
+    if (next_inserted) p.output_ln_src[i] = unit_layer_norm;
   }
   return p;
 }
@@ -128,6 +140,19 @@ inline void check_plan(const depth_plan& p, std::string_view what) {
 }
 }  // namespace detail
 
+/// Where new layer i's tensor of this part comes from: an old layer, or -1 (zero for weights and biases,
+/// unit gamma = 1 / beta = 0 for LayerNorms). The one statement of the parts' rules: depth_layer_map and
+/// model-level growth (model/grow.hpp) both read it.
+inline std::int64_t depth_part_source(const depth_plan& p, depth_part part, std::size_t i) {
+  switch (part) {
+    case depth_part::weights: return p.src[i];
+    case depth_part::residual_out: return p.inserted[i] ? -1 : p.src[i];
+    case depth_part::attention_ln: return p.attention_ln_unit[i] ? -1 : p.src[i];
+    case depth_part::output_ln: return p.output_ln_src[i] < 0 ? -1 : p.output_ln_src[i];
+  }
+  return p.src[i];
+}
+
 /// The axis map along the layer axis for one part (in_extent = old layers, out_extent = new layers).
 /// Rows with no entry are zero layers; for LayerNorm gains, depth_unit_layers() says which to set to 1.
 /// old_layers = 0 takes plan.old_layers (or max(src) + 1 for a hand-written plan).
@@ -140,14 +165,7 @@ inline axis_map depth_layer_map(const depth_plan& p, depth_part part, std::size_
   if (old_layers == 0)
     for (auto s : p.src) old_layers = std::max<std::size_t>(old_layers, static_cast<std::size_t>(s + 1));
   std::vector<std::int64_t> src(p.src.size());
-  for (std::size_t i = 0; i < src.size(); ++i) {
-    switch (part) {
-      case depth_part::weights: src[i] = p.src[i]; break;
-      case depth_part::residual_out: src[i] = p.inserted[i] ? -1 : p.src[i]; break;
-      case depth_part::attention_ln: src[i] = p.attention_ln_unit[i] ? -1 : p.src[i]; break;
-      case depth_part::output_ln: src[i] = p.output_ln_src[i] < 0 ? -1 : p.output_ln_src[i]; break;
-    }
-  }
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = depth_part_source(p, part, i);
   return axis_map::gather(old_layers, src);
 }
 

@@ -18,10 +18,9 @@
 #include "../core/error.hpp"
 #include "../core/index_map.hpp"
 #include "../core/unit_map.hpp"
+#include "options.hpp"
 
 namespace growth {
-
-enum class length_mode { tile, interpolate, random };
 
 /// P -> P' position rows (P' >= P >= 1).
 ///   tile:        row j copies row j mod P (the table repeats).

@@ -27,10 +27,9 @@
 #include "../core/random.hpp"
 #include "../core/unit_map.hpp"
 #include "fill.hpp"
+#include "options.hpp"
 
 namespace growth {
-
-enum class split_mode { round_robin, random, asymmetric };
 
 namespace detail {
 inline void check_grow(std::string_view what, std::size_t old_size, std::size_t new_size) {
@@ -76,6 +75,8 @@ inline std::vector<double> equal_split(std::size_t old_size, const std::vector<s
 /// activation; rounding makes it exact to float precision (fractions are rounded to compute_t).
 inline unit_map ffn_split(std::size_t old_size, std::size_t new_size, split_mode mode, std::uint64_t seed = 0) {
   detail::check_grow("ffn_split", old_size, new_size);
+  if (mode != split_mode::split && mode != split_mode::split_random && mode != split_mode::split_asym)
+    throw error("ffn_split mode", "split, split_random or split_asym", std::string(to_string(mode)));
   std::vector<std::int64_t> src(new_size);
   rng pick(seed, 0x5f11u);
   for (std::size_t j = 0; j < new_size; ++j) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../model/rules.hpp"
 #include "stage.hpp"
 
 namespace growth::sched {
@@ -56,6 +57,7 @@ enum class check_code : std::uint8_t {
   last_not_standard,
   rewarm_steps,
   trigger_first,
+  pool_changed,
 };
 
 /// The field a check is about; schedule-level fields carry no stage index.
@@ -136,15 +138,6 @@ constexpr check_result fail(check_code c, std::size_t stage, field f, std::size_
   return {c, stage, f, expected, actual};
 }
 
-/// The old layer whose weights new layer i takes (paper-notes.md 2.1; growth::ops plan_depth). For identity
-/// insertion the exact positions belong to the ops; check_transition only uses it when all old layers have the
-/// same FFN structure, where any source gives the same answer.
-constexpr std::size_t depth_source(std::size_t i, std::size_t old_layers, std::size_t new_layers, depth_op op) {
-  if (old_layers == new_layers) return i;
-  if (op == depth_op::stack) return i % old_layers;
-  return i * old_layers / new_layers;
-}
-
 constexpr bool uniform_ffn(const model_shape& s) {
   for (std::size_t l = 1; l < s.layers; ++l)
     if (layer_state(s, l) != layer_state(s, 0)) return false;
@@ -208,46 +201,71 @@ constexpr check_result check_stage(const stage& st, std::size_t i) {
   return {};
 }
 
+namespace detail {
+/// A failure of the shared rules (model/rules.hpp) as a schedule check: the field of the schedule file.
+constexpr check_result from_rule(const model::rule_result& r, std::size_t i, const model_shape& a, const model_shape& b) {
+  using model::rule;
+  using model::rule_field;
+  switch (r.code) {
+    case rule::ok: return {};
+    case rule::shrinks: {
+      const field f = r.where == rule_field::layers   ? field::layers
+                      : r.where == rule_field::hidden ? field::hidden
+                      : r.where == rule_field::heads  ? field::heads
+                      : r.where == rule_field::ffn    ? field::ffn
+                                                      : field::max_positions;
+      return fail(check_code::shrinks, i, f, r.expected, r.actual);
+    }
+    case rule::head_size_changed: return fail(check_code::head_size_changed, i, field::heads, r.expected, r.actual);
+    case rule::pool_changed:
+      // Entering pooling (or a coarser one) and changing the factor while staying pooled are both refused;
+      // the first keeps its old words.
+      if (r.actual > r.expected) return fail(check_code::lowcost_entered, i, field::pool_size, r.expected, r.actual);
+      return fail(check_code::pool_changed, i, field::pool_size, r.expected, r.actual);
+    case rule::not_integer_factor: return fail(check_code::not_integer_factor, i, field::hidden, r.expected, r.actual);
+    case rule::lowcost_entered: {
+      const bool fact = r.actual == static_cast<std::size_t>(ffn_state::factorized) ||
+                        layer_state(a, r.source) == ffn_state::factorized;
+      return fail(check_code::lowcost_entered, i, fact ? field::ffn_factorized_every : field::ffn_shared_every, r.layer,
+                  r.actual);
+    }
+    case rule::lowcost_changed:
+      return fail(check_code::lowcost_changed, i,
+                  r.where == rule_field::share_factor ? field::ffn_share_factor : field::ffn_rank, r.expected, r.actual);
+    case rule::ffn_grows_with_lowcost: return fail(check_code::ffn_grows_with_lowcost, i, field::ffn, a.ffn, b.ffn);
+    case rule::ffn_grow_op_mismatch: return fail(check_code::ffn_grow_op_mismatch, i, field::enter_ffn, 0, r.actual);
+  }
+  return {};
+}
+}  // namespace detail
+
 /// Entering stage i (shape `to`, operators to.enter) from the previous stage (`from`). Both must pass
-/// check_stage first.
+/// check_stage first. The growth rules are model/rules.hpp's, in its order (the ones model-level planning
+/// applies); a schedule adds its own policy: the sequence length (data) does not shrink, identity insertion
+/// needs a uniform FFN structure (kept from when the schedule traced identity layers approximately), a
+/// layer that leaves a low-cost FFN names the operator that leaves it, and the FFN grows only between full
+/// layers (model-level growth also splits a shared FFN that stays shared).
 constexpr check_result check_transition(const stage& from, const stage& to, std::size_t i) {
   using detail::fail;
   const model_shape& a = from.shape;
   const model_shape& b = to.shape;
   const growth_ops& op = to.enter;
-  const std::array<std::pair<field, std::array<std::size_t, 2>>, 6> dims = {{
-      {field::layers, {a.layers, b.layers}},
-      {field::hidden, {a.hidden, b.hidden}},
-      {field::heads, {a.heads, b.heads}},
-      {field::ffn, {a.ffn, b.ffn}},
-      {field::seq_len, {a.seq_len, b.seq_len}},
-      {field::max_positions, {positions(a), positions(b)}},
-  }};
-  for (const auto& [f, v] : dims)
-    if (v[1] < v[0]) return fail(check_code::shrinks, i, f, v[0], v[1]);
-  if (b.pool_size > a.pool_size) return fail(check_code::lowcost_entered, i, field::pool_size, a.pool_size, b.pool_size);
-  if ((a.hidden != b.hidden || a.heads != b.heads) && a.hidden / a.heads != b.hidden / b.heads)
-    return fail(check_code::head_size_changed, i, field::heads, a.hidden / a.heads, b.hidden / b.heads);
-  if (b.hidden != a.hidden && op.hidden == hidden_op::replicate && b.hidden % a.hidden != 0)
-    return fail(check_code::not_integer_factor, i, field::hidden, a.hidden, b.hidden);
+  const model::growth_dims da = model::dims_of(a), db = model::dims_of(b);
+  // The sequence length (data) is reported before the position table that follows it (max_positions 0).
+  const bool model_dims_kept = b.layers >= a.layers && b.hidden >= a.hidden && b.heads >= a.heads && b.ffn >= a.ffn;
+  if (model_dims_kept && b.seq_len < a.seq_len) return fail(check_code::shrinks, i, field::seq_len, a.seq_len, b.seq_len);
+  if (auto r = model::check_growth_dims(da, db, op); !r.ok()) return detail::from_rule(r, i, a, b);
   if (b.layers != a.layers && op.depth == depth_op::identity && !detail::uniform_ffn(a))
     return fail(check_code::depth_pattern, i, field::enter_depth, 0, 0);
   for (std::size_t l = 0; l < b.layers; ++l) {
-    const ffn_state os = layer_state(a, detail::depth_source(l, a.layers, b.layers, op.depth));
+    const std::size_t src = depth_source(l, a.layers, b.layers, op.depth);
+    const ffn_state os = layer_state(a, src);
     const ffn_state ns = layer_state(b, l);
-    const field pattern = ns == ffn_state::factorized || os == ffn_state::factorized ? field::ffn_factorized_every
-                                                                                      : field::ffn_shared_every;
-    if (os == ffn_state::full) {
-      if (ns != ffn_state::full) return fail(check_code::lowcost_entered, i, pattern, l, static_cast<std::size_t>(ns));
-      continue;
-    }
-    if (ns != ffn_state::full && ns != os)
-      return fail(check_code::lowcost_entered, i, pattern, l, static_cast<std::size_t>(ns));
+    if (auto r = model::check_growth_layer(da, os, db, ns, l, src); !r.ok()) return detail::from_rule(r, i, a, b);
+    if (os == ffn_state::full) continue;
+    // Schedule policy: the FFN grows between full layers only, and a layer leaving a low-cost FFN names the
+    // operator that leaves it.
     if (a.ffn != b.ffn) return fail(check_code::ffn_grows_with_lowcost, i, field::ffn, a.ffn, b.ffn);
-    if (ns == ffn_state::shared && a.ffn_share_factor != b.ffn_share_factor)
-      return fail(check_code::lowcost_changed, i, field::ffn_share_factor, a.ffn_share_factor, b.ffn_share_factor);
-    if (ns == ffn_state::factorized && a.ffn_rank != b.ffn_rank)
-      return fail(check_code::lowcost_changed, i, field::ffn_rank, a.ffn_rank, b.ffn_rank);
     if (ns == ffn_state::full) {
       const ffn_op needed = os == ffn_state::shared ? ffn_op::unshare : ffn_op::unfactorize;
       if (op.ffn != needed)
@@ -255,9 +273,7 @@ constexpr check_result check_transition(const stage& from, const stage& to, std:
                     static_cast<std::size_t>(op.ffn));
     }
   }
-  if (b.ffn != a.ffn && op.ffn != ffn_op::split && op.ffn != ffn_op::split_random && op.ffn != ffn_op::split_asym)
-    return fail(check_code::ffn_grow_op_mismatch, i, field::enter_ffn, 0, static_cast<std::size_t>(op.ffn));
-  return {};
+  return detail::from_rule(model::check_growth_ffn_op(da, db, op), i, a, b);
 }
 
 /// Every rule, in order: settings, at least one stage, each stage then its transition, the last stage standard
@@ -337,6 +353,8 @@ inline std::array<std::string, 3> describe(const check_result& r) {
       return {subject, e + " in the last stage (it must be a standard BERT)", a};
     case check_code::trigger_first:
       return {subject, "\"fixed\" in the first stage (enter.when = \"auto\" ends the previous stage early)", "\"auto\""};
+    case check_code::pool_changed:
+      return {subject, "1 or the previous stage's " + e + " (pooling is kept or left; no operator changes its factor)", a};
     case check_code::rewarm_steps:
       return {subject, r.expected ? "at least 1 (enter.lr = \"rewarm\" ramps over enter.rewarm_steps)"
                                   : "0 (enter.rewarm_steps is used only with enter.lr = \"rewarm\" after stage 0)",

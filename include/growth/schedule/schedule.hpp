@@ -77,6 +77,8 @@ struct schedule_diagnostic {
                 "growth schedule: enter.depth = identity needs every old layer to have the same FFN structure");
   static_assert(c != check_code::last_not_standard,
                 "growth schedule: the last stage must be a standard BERT (no FFN sharing, factorisation or pooling)");
+  static_assert(c != check_code::pool_changed,
+                "growth schedule: pool_size is kept or becomes 1 (no operator changes a pooling factor)");
   static constexpr bool ok = c == check_code::ok;
 };
 

@@ -41,7 +41,7 @@ constexpr transition describe_transition(const stage& from, const stage& to) {
   t.seq_len = b.seq_len != a.seq_len;
   t.ffn_split = b.ffn != a.ffn;
   for (std::size_t l = 0; l < b.layers; ++l) {
-    const ffn_state os = layer_state(a, detail::depth_source(l, a.layers, b.layers, to.enter.depth));
+    const ffn_state os = layer_state(a, depth_source(l, a.layers, b.layers, to.enter.depth));
     if (layer_state(b, l) != ffn_state::full) continue;
     t.ffn_unshare = t.ffn_unshare || os == ffn_state::shared;
     t.ffn_unfactorize = t.ffn_unfactorize || os == ffn_state::factorized;

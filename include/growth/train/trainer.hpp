@@ -111,27 +111,6 @@ inline model::bert_config stage_config(const sched::model_shape& trained, std::s
   return c;
 }
 
-/// The schedule's growth operators as model::grow options.
-inline model::grow_options grow_options_of(const sched::growth_ops& e) {
-  model::grow_options g;
-  g.depth = e.depth == sched::depth_op::stack         ? depth_mode::stack
-            : e.depth == sched::depth_op::interpolate ? depth_mode::interpolate
-                                                      : depth_mode::identity;
-  switch (e.ffn) {
-    case sched::ffn_op::split_asym: g.ffn = model::ffn_growth::split_asym; break;
-    case sched::ffn_op::split_random: g.ffn = model::ffn_growth::split_random; break;
-    default: g.ffn = model::ffn_growth::split; break;  // unshare / unfactorize are implied by the configs
-  }
-  g.hidden = e.hidden == sched::hidden_op::replicate ? model::hidden_growth::replicate : model::hidden_growth::mean_pad;
-  g.heads = e.heads == sched::heads_op::add ? model::heads_growth::add : model::heads_growth::duplicate;
-  g.length = e.length == sched::length_op::tile          ? length_mode::tile
-             : e.length == sched::length_op::interpolate ? length_mode::interpolate
-                                                         : length_mode::random;
-  g.optimizer = e.optimizer == sched::optimizer_policy::map ? model::optimizer_policy::map : model::optimizer_policy::reset;
-  g.seed = e.seed;
-  return g;
-}
-
 // ------------------------------------------------------------------------------------------------------------
 // Options, log rows, results.
 
@@ -649,7 +628,7 @@ class progressive_trainer {
 
   void grow_into(std::size_t next) {
     const auto from = config_of(st_.stage), to = config_of(next);
-    const auto go = grow_options_of(sched_.stages[next].enter);
+    const model::grow_options& go = sched_.stages[next].enter;  // the schedule holds model::grow's options
     auto nm = std::make_unique<model_t>(to);
     auto no = std::make_unique<optim_t>(to, opt_.adam);
     const model::moments<float> ms{optim_->first_moment(), optim_->second_moment()};
