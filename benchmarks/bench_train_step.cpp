@@ -28,8 +28,8 @@ growth::model::bert_config bench_config() {
 
 constexpr std::size_t kBatch = 16, kSeq = 128;
 
-growth::data::mlm_batch bench_batch(const growth::model::bert_config& c) {
-  growth::data::mlm_batch b(kBatch, kSeq);
+growth::model::mlm_batch bench_batch(const growth::model::bert_config& c) {
+  growth::model::mlm_batch b(kBatch, kSeq);
   growth::rng r(1, 2);
   for (std::size_t i = 0; i < b.tokens(); ++i) {
     b.input_ids[i] = static_cast<std::int32_t>(1 + r.below(c.vocab_size - 1));
@@ -73,7 +73,7 @@ void BM_train_step(benchmark::State& st) {
   const auto c = bench_config();
   const auto b = bench_batch(c);
   std::size_t targets = 0;
-  for (auto y : b.labels) targets += y != growth::data::ignore_label ? 1 : 0;
+  for (auto y : b.labels) targets += y != growth::model::ignore_label ? 1 : 0;
   const double frac = static_cast<double>(targets) / static_cast<double>(b.tokens());
   growth::reference::bert<float> m(c);
   m.init(1);

@@ -48,7 +48,7 @@ std::unique_ptr<reference::bert<float>> load_reference(const fs::path& dir) {
 /// --check's masked batch of `text`, tokenised with the source vocabulary. Built before anything is grown,
 /// so a missing, unreadable or non-regular text file (io::read_file refuses it) or one without a token
 /// is reported with nothing written.
-data::mlm_batch check_batch(const fs::path& src, const fs::path& text, const model::bert_config& from) {
+model::mlm_batch check_batch(const fs::path& src, const fs::path& text, const model::bert_config& from) {
   const auto tok = data::wordpiece_tokenizer(io::load_vocab(src / "vocab.txt"));
   std::string bytes;
   try {
@@ -70,7 +70,7 @@ data::mlm_batch check_batch(const fs::path& src, const fs::path& text, const mod
 /// Evaluates the source and the grown checkpoint (the unpublished temp folder) on the check batch; returns
 /// the line to print. A transition called exact whose logits moved by more than check_tolerance is an
 /// error: said loudly on stderr, and thrown, so the caller publishes nothing.
-std::string check_grown(const fs::path& before, const fs::path& after, const data::mlm_batch& b,
+std::string check_grown(const fs::path& before, const fs::path& after, const model::mlm_batch& b,
                         const model::exactness& claimed) {
   auto a = load_reference(before);
   auto g = load_reference(after);
@@ -142,7 +142,7 @@ void run_grow(const grow_args& a) {
   o.optimizer = parsed(optimizer_policy_names, a.optimizer);
   o.seed = a.seed;
   // --check runs on the complete temp folder, before it is published (a failing check writes nothing).
-  std::optional<data::mlm_batch> cb;
+  std::optional<model::mlm_batch> cb;
   if (!a.check.empty()) cb = check_batch(src, fs::path(a.check), from);
   const model::exactness claimed = model::exactness_of(from, to, o);
   std::string check_line;

@@ -265,7 +265,7 @@ class eval_data {
     return opt_.max_batches == 0 ? all : std::min(all, opt_.max_batches);
   }
   /// Batch k.
-  [[nodiscard]] growth::data::mlm_batch batch(std::size_t k) const {
+  [[nodiscard]] growth::model::mlm_batch batch(std::size_t k) const {
     const std::size_t begin = k * opt_.batch_size, end = std::min(num_sequences(), begin + opt_.batch_size);
     if (k >= num_batches()) throw growth::error("eval batch index", "< " + std::to_string(num_batches()), std::to_string(k));
     std::vector<std::size_t> rows;
@@ -294,7 +294,7 @@ inline eval_result evaluate_mlm(growth::reference::bert<float>& model, const eva
   for (std::size_t k = 0; k < data.num_batches(); ++k) {
     const auto b = data.batch(k);
     std::size_t n = 0;
-    for (auto l : b.labels) n += l != growth::data::ignore_label;
+    for (auto l : b.labels) n += l != growth::model::ignore_label;
     // Logits are a separate call: asking for them computes the MLM head on every row, which changes
     // the GEMM shapes and so the last bits of the loss; the printed figures must not depend on --dump.
     if (k == 0 && first_logits) (void)model.evaluate(b, first_logits);
@@ -316,7 +316,7 @@ inline eval_result evaluate_mlm(growth::reference::bert<float>& model, const eva
 /// labels as I64 B x S (PyTorch's dtype for ids; labels -100 where not a target) and `logits` as F32
 /// B x S x V, with metadata {"format": "pt"}. Written here rather than with io::safetensors_writer because
 /// that writer only knows floating-point dtypes.
-inline void write_eval_dump(const fs::path& p, const growth::data::mlm_batch& b, const std::vector<float>& logits,
+inline void write_eval_dump(const fs::path& p, const growth::model::mlm_batch& b, const std::vector<float>& logits,
                             std::size_t vocab_size) {
   const std::size_t n = b.batch_size * b.seq_len;
   if (logits.size() != n * vocab_size)

@@ -71,11 +71,11 @@ TEST_CASE("mlm_data: masking statistics follow BERT's 15% / 80-10-10 rule") {
     const auto src = ds.sequence(i);
     for (std::size_t j = 0; j < 128; ++j) {
       if (!ds.is_maskable(src[j])) {  // specials and padding are never selected
-        violations += lab[j] != ignore_label || in[j] != src[j];
+        violations += lab[j] != model::ignore_label || in[j] != src[j];
         continue;
       }
       ++eligible;
-      if (lab[j] == ignore_label) {
+      if (lab[j] == model::ignore_label) {
         violations += in[j] != src[j];
         continue;
       }
@@ -140,7 +140,7 @@ TEST_CASE("mlm_data: masks depend only on (seed, sequence), validation masks are
   const auto src = ds.sequence(ds.num_sequences() - 1);
   for (std::size_t j = 0; j < 64; ++j) {
     CHECK(last.attention_mask[j] == (src[j] != tok.pad_id() ? 1 : 0));
-    if (src[j] == tok.pad_id()) CHECK(last.labels[j] == ignore_label);
+    if (src[j] == tok.pad_id()) CHECK(last.labels[j] == model::ignore_label);
   }
 }
 

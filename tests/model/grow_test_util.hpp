@@ -67,7 +67,7 @@ inline std::unique_ptr<ref_bert> grow_model(ref_bert& small, const bert_config& 
 }
 
 /// max |logits_a - logits_b| / max |logits_a| on batch b (evaluation mode: dropout off).
-inline double relative_logit_diff(ref_bert& a, ref_bert& b, const data::mlm_batch& bt) {
+inline double relative_logit_diff(ref_bert& a, ref_bert& b, const model::mlm_batch& bt) {
   std::vector<float> la, lb;
   a.evaluate(bt, &la);
   b.evaluate(bt, &lb);
@@ -81,7 +81,7 @@ inline double relative_logit_diff(ref_bert& a, ref_bert& b, const data::mlm_batc
 }
 
 /// A batch of 3 sequences of length min(P, 7) with padding at the end of the last one.
-inline data::mlm_batch grow_batch(const bert_config& c, std::uint64_t seed) {
+inline model::mlm_batch grow_batch(const bert_config& c, std::uint64_t seed) {
   const std::size_t s = std::min<std::size_t>(c.max_position_embeddings, 7);
   return random_batch(c, 3, s, 2, seed);
 }

@@ -49,9 +49,9 @@ inline model::bert_config tiny_lowcost_config() {
 
 /// B x S batch with random ids in [first_id, V), random types, the last `pad` tokens of the last
 /// sequence padded (mask 0), and about a third of the positions as targets (at least one).
-inline data::mlm_batch random_batch(const model::bert_config& c, std::size_t b, std::size_t s, std::size_t pad,
+inline model::mlm_batch random_batch(const model::bert_config& c, std::size_t b, std::size_t s, std::size_t pad,
                                     std::uint64_t seed, std::int32_t first_id = 1) {
-  data::mlm_batch bt(b, s);
+  model::mlm_batch bt(b, s);
   rng r(seed, 99);
   const auto span = static_cast<std::uint64_t>(static_cast<std::int32_t>(c.vocab_size) - first_id);
   for (std::size_t i = 0; i < bt.tokens(); ++i) {
@@ -85,7 +85,7 @@ struct check_result {
   std::size_t failed = 0;
 };
 
-inline check_result gradcheck(const model::bert_config& c, const data::mlm_batch& b, std::uint64_t seed,
+inline check_result gradcheck(const model::bert_config& c, const model::mlm_batch& b, std::uint64_t seed,
                               std::uint64_t dropout_seed) {
   reference::bert<double> m(c);
   randomize(m, seed);

@@ -67,7 +67,7 @@ int posix_memalign(void** p, std::size_t a, std::size_t n) {
 namespace {
 
 /// Allocations during `steps` training steps (forward, backward, AdamW) after one warm-up step.
-std::size_t allocations_per_steps(const growth::model::bert_config& c, const growth::data::mlm_batch& b, int steps) {
+std::size_t allocations_per_steps(const growth::model::bert_config& c, const growth::model::mlm_batch& b, int steps) {
   growth::reference::bert<float> m(c);
   m.init(1);
   growth::reference::adamw<float> opt(c, {});

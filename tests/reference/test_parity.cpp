@@ -73,10 +73,10 @@ struct golden_file {
     c.pre_layer_norm = j.value("pre_layer_norm", false);
     return c;
   }
-  growth::data::mlm_batch batch() const {
+  growth::model::mlm_batch batch() const {
     const auto ids = i32("input_ids");
     const auto shape = header["input_ids"]["shape"];
-    growth::data::mlm_batch b(shape[0].get<std::size_t>(), shape[1].get<std::size_t>());
+    growth::model::mlm_batch b(shape[0].get<std::size_t>(), shape[1].get<std::size_t>());
     b.input_ids = ids;
     b.token_type_ids = i32("token_type_ids");
     b.attention_mask = i32("attention_mask");

@@ -23,10 +23,10 @@ namespace {
 using growth::reference::bert;
 using growth::test::gradcheck;
 using growth::test::randomize;
-using growth::data::ignore_label;
+using growth::model::ignore_label;
 
 // Batch with per-sequence padding (sequence b has pad[b] trailing pad tokens) and random targets.
-growth::data::mlm_batch pooled_batch(const growth::model::bert_config& c, std::size_t s, std::vector<std::size_t> pad,
+growth::model::mlm_batch pooled_batch(const growth::model::bert_config& c, std::size_t s, std::vector<std::size_t> pad,
                                      std::uint64_t seed) {
   const std::size_t b = pad.size();
   auto bt = growth::test::random_batch(c, b, s, 0, seed);

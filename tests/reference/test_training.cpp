@@ -101,7 +101,7 @@ TEST_CASE("reference bert: bad input names the field") {
   const auto c = growth::test::tiny_config();
   bert<float> m(c);
   auto b = growth::test::random_batch(c, 2, 5, 0, 1);
-  auto expect_error = [&](const growth::data::mlm_batch& bad, const std::string& needle) {
+  auto expect_error = [&](const growth::model::mlm_batch& bad, const std::string& needle) {
     try {
       m.evaluate(bad);
       FAIL("no error for " << needle);

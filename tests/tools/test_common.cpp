@@ -57,7 +57,7 @@ std::vector<std::int64_t> read_i64(const fs::path& p, const growth::io::safetens
 }
 
 /// Checks that `path` is a well-formed eval dump of the batch / logits given.
-void check_dump(const fs::path& path, const growth::data::mlm_batch& b, const std::vector<float>& logits, std::size_t V) {
+void check_dump(const fs::path& path, const growth::model::mlm_batch& b, const std::vector<float>& logits, std::size_t V) {
   growth::io::safetensors_reader rd(path);
   const std::vector<std::size_t> bs{b.batch_size, b.seq_len}, bsv{b.batch_size, b.seq_len, V};
   const std::pair<const char*, const std::vector<std::int32_t>*> ids[] = {

@@ -36,7 +36,7 @@ train::trainer_options quiet_options(std::uint64_t seed = 3) {
   return o;
 }
 
-std::size_t targets(const data::mlm_batch& b) {
+std::size_t targets(const model::mlm_batch& b) {
   std::size_t n = 0;
   for (auto l : b.labels) n += l != -100;
   return n;

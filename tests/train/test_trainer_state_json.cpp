@@ -59,9 +59,9 @@ TEST_CASE("trainer_state options: awkward doubles and a seed above 2^63 survive 
   CHECK(text.find("\"lr\": 0.30000000000000004") != std::string::npos);  // a plain JSON number
   // Fields to_json does not store keep the caller's values.
   train::trainer_options mine;
-  mine.label = "mine";
+  mine.data_id = "mine";
   io::parse_json(text).get_to(mine);
-  CHECK(mine.label == "mine");
+  CHECK(mine.data_id == "mine");
   CHECK(mine.seed == o.seed);
 }
 

@@ -34,7 +34,7 @@
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
-#include "batch.hpp"
+#include "../model/batch.hpp"
 #include "wordpiece.hpp"
 
 namespace growth::data {
@@ -132,7 +132,7 @@ class mlm_dataset {
     for (std::size_t j = 0; j < src.size(); ++j) {
       const std::int32_t t = src[j];
       input_ids[j] = t;
-      labels[j] = ignore_label;
+      labels[j] = model::ignore_label;
       if (!is_maskable(t) || !(r.uniform() < mask_opt.mask_prob)) continue;
       labels[j] = t;
       const double v = r.uniform();
@@ -148,13 +148,13 @@ class mlm_dataset {
   }
 
   /// A batch of the given sequences, masked with seed.
-  [[nodiscard]] mlm_batch make_batch(const std::vector<std::size_t>& sequences, std::uint64_t seed) const {
+  [[nodiscard]] model::mlm_batch make_batch(const std::vector<std::size_t>& sequences, std::uint64_t seed) const {
     return make_batch(sequences, seed, mask_opt_);
   }
-  [[nodiscard]] mlm_batch make_batch(const std::vector<std::size_t>& sequences, std::uint64_t seed,
+  [[nodiscard]] model::mlm_batch make_batch(const std::vector<std::size_t>& sequences, std::uint64_t seed,
                                      const masking_options& mask_opt) const {
     check_masking(mask_opt);
-    mlm_batch b;
+    model::mlm_batch b;
     b.batch_size = sequences.size();
     b.seq_len = pack_.seq_len;
     const std::size_t n = b.batch_size * b.seq_len;
@@ -183,10 +183,10 @@ class mlm_dataset {
     return batch_size == 0 ? 0 : train_.size() / batch_size;
   }
   /// Training batch `step` of `epoch`: rows from epoch_order, masked with mix64(seed, epoch).
-  [[nodiscard]] mlm_batch train_batch(std::uint64_t seed, std::size_t epoch, std::size_t step, std::size_t batch_size) const {
+  [[nodiscard]] model::mlm_batch train_batch(std::uint64_t seed, std::size_t epoch, std::size_t step, std::size_t batch_size) const {
     return train_batch(seed, epoch, step, batch_size, mask_opt_);
   }
-  [[nodiscard]] mlm_batch train_batch(std::uint64_t seed, std::size_t epoch, std::size_t step, std::size_t batch_size,
+  [[nodiscard]] model::mlm_batch train_batch(std::uint64_t seed, std::size_t epoch, std::size_t step, std::size_t batch_size,
                                       const masking_options& mask_opt) const {
     const std::size_t per_epoch = train_batches_per_epoch(batch_size);
     if (step >= per_epoch)
@@ -202,7 +202,7 @@ class mlm_dataset {
     return batch_size == 0 ? 0 : (valid_.size() + batch_size - 1) / batch_size;
   }
   /// Validation batch k, always masked with validation_mask_seed.
-  [[nodiscard]] mlm_batch validation_batch(std::size_t k, std::size_t batch_size) const {
+  [[nodiscard]] model::mlm_batch validation_batch(std::size_t k, std::size_t batch_size) const {
     if (k >= validation_batches(batch_size))
       throw error("validation_batch index", "< " + std::to_string(validation_batches(batch_size)), std::to_string(k));
     const std::size_t begin = k * batch_size, end = std::min(valid_.size(), begin + batch_size);

@@ -1,6 +1,6 @@
 #pragma once
 /// @file batch.hpp
-/// What the reference BERT checks of a batch (the type itself is data::mlm_batch, data/batch.hpp) and
+/// What the reference BERT checks of a batch (the type itself is model::mlm_batch, data/batch.hpp) and
 /// what it returns for one.
 #include <cstddef>
 #include <cstdint>
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
-#include "../data/batch.hpp"
+#include "../model/batch.hpp"
 #include "../model/bert_config.hpp"
 
 namespace growth::reference {
@@ -16,7 +16,7 @@ namespace growth::reference {
 /// Throws growth::error naming the field and the first bad entry when batch b does not fit config c: a
 /// non-empty B x S shape, S <= max_position_embeddings, four B x S fields, ids and labels below the
 /// vocabulary size (labels may be -100), token types below type_vocab_size, a mask of 0 and 1.
-inline void validate_batch(const data::mlm_batch& b, const model::bert_config& c) {
+inline void validate_batch(const model::mlm_batch& b, const model::bert_config& c) {
   const std::size_t n = b.tokens();
   if (n == 0)
     throw error("batch", "batch_size > 0 and seq_len > 0", std::to_string(b.batch_size) + " x " + std::to_string(b.seq_len));
@@ -34,7 +34,7 @@ inline void validate_batch(const data::mlm_batch& b, const model::bert_config& c
   auto in_range = [&](const std::vector<std::int32_t>& v, const char* name, std::int64_t hi, bool allow_ignore) {
     for (std::size_t i = 0; i < n; ++i) {
       const std::int64_t x = v[i];
-      if ((x < 0 || x >= hi) && !(allow_ignore && x == data::ignore_label))
+      if ((x < 0 || x >= hi) && !(allow_ignore && x == model::ignore_label))
         throw error(std::string("batch ") + name + "[" + std::to_string(i) + "]",
                     "in [0, " + std::to_string(hi) + ")" + (allow_ignore ? " or -100" : ""), std::to_string(x));
     }

@@ -50,7 +50,7 @@
 #include "../model/bert_config.hpp"
 #include "../model/bert_layout.hpp"
 #include "../model/parameter_set.hpp"
-#include "../data/batch.hpp"
+#include "../model/batch.hpp"
 #include "batch.hpp"
 #include "flat_buffer.hpp"
 #include "kernels.hpp"
@@ -119,21 +119,21 @@ class bert {
   // by evaluate(b, nullptr, 1) (train/trainer.hpp).
 
   /// Training step's forward and backward (dropout on, seeded): sets the gradients (overwrites them).
-  mlm_result forward_backward(const data::mlm_batch& b, std::uint64_t dropout_seed,
+  mlm_result forward_backward(const model::mlm_batch& b, std::uint64_t dropout_seed,
                               std::optional<std::size_t> pool_size = std::nullopt) {
     auto r = forward(b, true, dropout_seed, nullptr, pool_size);
     backward(b);
     return r;
   }
   /// Training-mode forward only (same dropout masks as forward_backward with this seed), no gradients.
-  mlm_result forward_train(const data::mlm_batch& b, std::uint64_t dropout_seed,
+  mlm_result forward_train(const model::mlm_batch& b, std::uint64_t dropout_seed,
                            std::optional<std::size_t> pool_size = std::nullopt) {
     return forward(b, true, dropout_seed, nullptr, pool_size);
   }
   /// Evaluation: dropout off, no gradients. If logits is given it receives B x S x V logits (row-major,
   /// float), computed for every position as HF does. With pooling (pool_size > 1) only the target
   /// positions (label != -100) have logits; every other row is 0 (the pooled model has no output there).
-  mlm_result evaluate(const data::mlm_batch& b, std::vector<float>* logits = nullptr,
+  mlm_result evaluate(const model::mlm_batch& b, std::vector<float>* logits = nullptr,
                       std::optional<std::size_t> pool_size = std::nullopt) {
     return forward(b, false, 0, logits, pool_size);
   }
@@ -388,7 +388,7 @@ class bert {
   // ---------------------------------------------------------------------------------------------
   // Forward (train or eval) with pool size pool_size (unset: the config's). Fills the workspace caches
   // (backward reads them, pooled or not as this pass was), returns loss and accuracy.
-  mlm_result forward(const data::mlm_batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out,
+  mlm_result forward(const model::mlm_batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out,
                      std::optional<std::size_t> pool_size) {
     validate_batch(bt, cfg_);
     const std::size_t k = pool_size.value_or(cfg_.pool_size);
@@ -445,7 +445,7 @@ class bert {
       layer_forward(0, ws_.x0, ws_.x0);
       // MLM head rows: the targets (training / plain evaluation) or every position (logits requested).
       for (std::size_t n = 0; n < N; ++n) {
-        if (logits_out || bt.labels[n] != data::ignore_label) {
+        if (logits_out || bt.labels[n] != model::ignore_label) {
           ws_.rows.push_back(n);
           ws_.row_token.push_back(n);
           ws_.row_label.push_back(bt.labels[n]);
@@ -583,13 +583,13 @@ class bert {
 
     // Cross-entropy per target row; in training the row becomes dloss/dlogits = (softmax - onehot) / targets.
     std::size_t targets = 0;
-    for (auto y : ws_.row_label) targets += y != data::ignore_label ? 1 : 0;
+    for (auto y : ws_.row_label) targets += y != model::ignore_label ? 1 : 0;
     const T inv_targets = targets ? T(1) / static_cast<T>(targets) : T(0);
     detail::parallel_rows(M, V * 4, [&](std::size_t t0, std::size_t t1) {
       for (std::size_t t = t0; t < t1; ++t) {
         const std::int32_t y = ws_.row_label[t];
         auto row = lg.row(static_cast<index>(t));
-        if (y == data::ignore_label) {
+        if (y == model::ignore_label) {
           ws_.row_loss[t] = 0;
           ws_.row_hit[t] = 0;
           if (train) row.setZero();
@@ -622,7 +622,7 @@ class bert {
 
   // ---------------------------------------------------------------------------------------------
   // Backward, the forward read bottom to top. Gradients are overwritten.
-  void backward(const data::mlm_batch& bt) {
+  void backward(const model::mlm_batch& bt) {
     std::fill(grads_.data(), grads_.data() + grads_.size(), T(0));
     const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, N = bt.tokens(), S = bt.seq_len;
     const std::size_t M = ws_.rows.size();

@@ -26,7 +26,7 @@
 #include "../core/error.hpp"
 #include "../core/index_map.hpp"
 #include "../ops/length.hpp"
-#include "../data/batch.hpp"
+#include "../model/batch.hpp"
 
 namespace growth::reference {
 
@@ -75,7 +75,7 @@ struct pooled_layout {
 };
 
 /// Builds the layout of batch bt for pool size k >= 1 (bt must already be validated).
-inline pooled_layout make_pooled_layout(const data::mlm_batch& bt, std::size_t k) {
+inline pooled_layout make_pooled_layout(const model::mlm_batch& bt, std::size_t k) {
   if (k == 0) throw error("pool size", "at least 1", "0");
   pooled_layout p;
   const std::size_t Bn = bt.batch_size, S = bt.seq_len;
@@ -86,7 +86,7 @@ inline pooled_layout make_pooled_layout(const data::mlm_batch& bt, std::size_t k
   for (std::size_t b = 0; b < Bn; ++b) {
     for (std::size_t s = 0; s < S; ++s) {
       const std::size_t n = b * S + s;
-      if (bt.labels[n] != data::ignore_label)
+      if (bt.labels[n] != model::ignore_label)
         tgt[b].push_back(s);
       else if (bt.attention_mask[n] != 0)
         stream[b].push_back(s);

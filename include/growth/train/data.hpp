@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
-#include "../data/batch.hpp"
+#include "../model/batch.hpp"
 #include "../data/mlm_data.hpp"
 #include "../data/wordpiece.hpp"
 #include "../io/atomic_file.hpp"
@@ -142,7 +142,7 @@ class data_source {
 
   /// Training batch for global step `step` (0-based) at length seq_len, masked_per_mille targets per 1000
   /// tokens: a pure function of its arguments.
-  data::mlm_batch train_batch(std::uint64_t seed, std::size_t step, std::size_t seq_len, std::size_t batch_size,
+  model::mlm_batch train_batch(std::uint64_t seed, std::size_t step, std::size_t seq_len, std::size_t batch_size,
                                std::size_t masked_per_mille = 150) {
     const auto mask = masking_of(masked_per_mille);
     const auto& ds = train_set(seq_len);
@@ -156,7 +156,7 @@ class data_source {
 
   /// The validation batches: full length, fixed masks (data::mlm_dataset::validation_mask_seed) at
   /// masked_per_mille, built once per rate.
-  const std::vector<data::mlm_batch>& validation_batches(std::size_t masked_per_mille = 150) {
+  const std::vector<model::mlm_batch>& validation_batches(std::size_t masked_per_mille = 150) {
     const auto mask = masking_of(masked_per_mille);
     auto& batches = valid_batches_[masked_per_mille];
     if (!batches.empty()) return batches;
@@ -175,7 +175,7 @@ class data_source {
   std::vector<std::int32_t> train_stream_;
   std::vector<std::size_t> valid_;
   std::map<std::size_t, std::unique_ptr<data::mlm_dataset>> train_;
-  std::map<std::size_t, std::vector<data::mlm_batch>> valid_batches_;  ///< per masked_per_mille
+  std::map<std::size_t, std::vector<model::mlm_batch>> valid_batches_;  ///< per masked_per_mille
 };
 
 }  // namespace growth::train

@@ -1,14 +1,14 @@
 #pragma once
-/// @file data/batch.hpp
+/// @file model/batch.hpp
 /// The one masked-language-model batch type: what data::mlm_dataset builds, what the trainer feeds and
 /// what reference::bert reads. Laid out as Hugging Face BertForMaskedLM takes its inputs: B x S int32,
-/// row-major (token b*S + s is position s of sequence b). Standard library only, so the data and the
-/// reference layers can both include it.
+/// row-major (token b*S + s is position s of sequence b). Standard library only (the core layer), so the data
+/// and the reference layers can both include it.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-namespace growth::data {
+namespace growth::model {
 
 /// The label of a position that is not an MLM target (PyTorch CrossEntropyLoss's default ignore_index,
 /// which HF's masked-LM loss uses).
@@ -40,4 +40,4 @@ struct mlm_batch {
   }
 };
 
-}  // namespace growth::data
+}  // namespace growth::model
