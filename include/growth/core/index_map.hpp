@@ -330,6 +330,22 @@ void lead_terms(const tensor_map<R>& m, const tensor_view<const T, R>& in, const
   }
 }
 
+/// The one term of the output row at oi when every leading axis is a gather: false for a zero row.
+/// (lead_terms without the vector: a gather row is often a single memcpy, so per-row work matters.)
+template <class C, class T, std::size_t R>
+bool lead_gather_term(const tensor_map<R>& m, const tensor_view<const T, R>& in, const std::array<std::size_t, R>& oi,
+                      lead_term<C>& term) {
+  term = {0, C(1)};
+  for (std::size_t a = 0; a + 1 < R; ++a) {
+    const axis_map& am = m.axes[a];
+    const std::size_t b = am.offsets()[oi[a]];
+    if (am.offsets()[oi[a] + 1] == b) return false;
+    term.in_off += static_cast<std::ptrdiff_t>(am.index()[b]) * in.stride(a);
+    term.w = term.w * static_cast<C>(am.weight()[b]);
+  }
+  return true;
+}
+
 /// out_row = 0 (n slices, stride os).
 template <class T>
 void zero_row(T* out, std::ptrdiff_t os, std::size_t n) {
@@ -538,9 +554,14 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
       out_off += static_cast<std::ptrdiff_t>(oi[a]) * out.stride(a);
     }
     T* out_row = out.data() + out_off;
+    if (all_gather) {
+      lead_term<C> t{};
+      if (lead_gather_term<C>(m, in, oi, t)) write_gather_row(plan, n, out_row, os, in.data() + t.in_off, is, t.w);
+      else zero_row(out_row, os, n);
+      continue;
+    }
     lead_terms<C>(m, in, oi, terms);
     if (terms.empty()) zero_row(out_row, os, n);
-    else if (all_gather) write_gather_row(plan, n, out_row, os, in.data() + terms[0].in_off, is, terms[0].w);
     else sum_row<T, C>(plan, inner, n, terms, in.data(), is, out_row, os, acc.data());
   }
 }
