@@ -538,6 +538,7 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
   const inner_plan<C> plan = plan_inner<C>(inner);
   bool all_gather = plan.gather;
   for (std::size_t a = 0; a < last; ++a) all_gather = all_gather && m.axes[a].is_gather();
+  const bool copy_rows = plan.identity && is == 1 && os == 1;  // a weight-1 gathered row is one memcpy
   std::vector<C> acc(all_gather ? 0 : n);
   std::vector<lead_term<C>> terms;
   std::size_t rows = 1;
@@ -556,8 +557,9 @@ void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<
     T* out_row = out.data() + out_off;
     if (all_gather) {
       lead_term<C> t{};
-      if (lead_gather_term<C>(m, in, oi, t)) write_gather_row(plan, n, out_row, os, in.data() + t.in_off, is, t.w);
-      else zero_row(out_row, os, n);
+      if (!lead_gather_term<C>(m, in, oi, t)) zero_row(out_row, os, n);
+      else if (copy_rows && t.w == C(1)) std::memcpy(out_row, in.data() + t.in_off, n * sizeof(T));  // most rows
+      else write_gather_row(plan, n, out_row, os, in.data() + t.in_off, is, t.w);
       continue;
     }
     lead_terms<C>(m, in, oi, terms);
