@@ -1,15 +1,18 @@
 // Growth operators on BERT-base-sized float32 tensors, one thread: bytes written per second, and the
 // ratio to memcpy of the same number of bytes measured in the same binary (printed as a table after the
-// Google Benchmark output). Usage: bench_ops --benchmark_min_time=0.2
+// Google Benchmark output; medians with --benchmark_repetitions=N).
+// Usage: bench_ops --benchmark_min_time=0.2 --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
 
 #include <growth/ops.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,10 +106,20 @@ void bm_memcpy(benchmark::State& state, std::size_t bytes) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));
 }
 
-/// Forwards to the console and remembers each run's bytes per second (from real time).
+/// Forwards to the console and remembers each run's bytes per second (from real time); with
+/// --benchmark_repetitions=N the table uses the median of the N repetitions.
 class recording_reporter : public benchmark::ConsoleReporter {
  public:
-  std::map<std::string, double> rate;
+  std::map<std::string, std::vector<double>> rates, cpu_rates;  // bytes per second on real / CPU time
+  [[nodiscard]] std::optional<double> median_rate(const std::string& name, bool cpu = false) const {
+    const auto& r = cpu ? cpu_rates : rates;
+    const auto it = r.find(name);
+    if (it == r.end() || it->second.empty()) return std::nullopt;
+    std::vector<double> v = it->second;
+    std::sort(v.begin(), v.end());
+    const std::size_t h = v.size() / 2;
+    return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+  }
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const auto& r : runs) {
       if (r.run_type != Run::RT_Iteration || r.iterations == 0) continue;
@@ -115,7 +128,8 @@ class recording_reporter : public benchmark::ConsoleReporter {
       if (it == r.counters.end()) continue;
       // the counter is a rate on CPU time; recompute bytes per call from it, then rate on real time
       const double bytes = it->second.value * r.cpu_accumulated_time / static_cast<double>(r.iterations);
-      rate[r.benchmark_name()] = bytes / sec;
+      rates[r.benchmark_name()].push_back(bytes / sec);
+      cpu_rates[r.benchmark_name()].push_back(it->second.value);
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -133,12 +147,15 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   recording_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
-  std::printf("\n| operator | MB written | op GB/s | memcpy GB/s | op / memcpy |\n|---|---:|---:|---:|---:|\n");
+  // The last column divides CPU-time rates: on a loaded machine it is the steadier ratio.
+  std::printf("\n| operator | MB written | op GB/s | memcpy GB/s | op / memcpy | op / memcpy (CPU time) |\n"
+              "|---|---:|---:|---:|---:|---:|\n");
   for (const auto& c : cases()) {
-    const auto o = rep.rate.find("op/" + c.name), m = rep.rate.find("memcpy/" + c.name);
-    if (o == rep.rate.end() || m == rep.rate.end()) continue;
-    std::printf("| %s | %.1f | %.2f | %.2f | %.2f |\n", c.name.c_str(), double(c.bytes) / 1e6, o->second / 1e9,
-                m->second / 1e9, o->second / m->second);
+    const auto o = rep.median_rate("op/" + c.name), m = rep.median_rate("memcpy/" + c.name);
+    const auto oc = rep.median_rate("op/" + c.name, true), mc = rep.median_rate("memcpy/" + c.name, true);
+    if (!o || !m || !oc || !mc) continue;
+    std::printf("| %s | %.1f | %.2f | %.2f | %.2f | %.2f |\n", c.name.c_str(), double(c.bytes) / 1e6, *o / 1e9,
+                *m / 1e9, *o / *m, *oc / *mc);
   }
   benchmark::Shutdown();
   return 0;

@@ -465,6 +465,34 @@ void conversion_cases() {
   expect(ok, std::string(type_name<T>()) + " -> float on device (executor's hardware cvt), all 65536 patterns");
 }
 
+/// philox_normal on the device (the same __host__ __device__ code as fill_fresh's host path) must give the
+/// host's bits, so a device-side fill of fresh slices would equal the host one; and the KAT on the device.
+__global__ void philox_kernel(std::uint64_t seed, std::uint64_t stream, std::uint64_t first, double* out,
+                              std::uint32_t* kat, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = philox_normal(seed, stream, first + static_cast<std::uint64_t>(i));
+  if (i == 0) {
+    const philox_block b = philox4x32_10({{0, 0, 0, 0}}, 0, 0);
+    for (int k = 0; k < 4; ++k) kat[k] = b.v[k];
+  }
+}
+
+void philox_cases() {
+  const int n = 1 << 16;
+  const std::uint64_t first = (1ull << 36) + 3;
+  cuda::buffer<double> dout(n);
+  cuda::buffer<std::uint32_t> dkat(4);
+  philox_kernel<<<n / 256, 256>>>(12345, 6, first, dout.data(), dkat.data(), n);
+  GROWTH_CUDA_CHECK(cudaGetLastError());
+  const auto got = to_host(dout);
+  const auto kat = to_host(dkat);
+  std::vector<double> want(n);
+  philox_normals(12345, 6, first, want);
+  expect(std::memcmp(got.data(), want.data(), n * sizeof(double)) == 0, "philox_normal on device equals the host's bits");
+  expect(kat[0] == 0x6627e8d5u && kat[1] == 0xe169c58du && kat[2] == 0xbc57ac4cu && kat[3] == 0x9b00dbd8u,
+         "Philox4x32-10 known answer on device");
+}
+
 /// Checks that need no GPU: errors are raised on the host before anything is launched.
 void host_only_cases(bool have_gpu) {
   std::vector<float> dummy(64);
@@ -518,6 +546,7 @@ int main() {
     std::printf("cuda_tests: device 0: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
     conversion_cases<float16>();
     conversion_cases<bfloat16>();
+    philox_cases();
     all_cases<float>();
     all_cases<double>();
     all_cases<float16>();

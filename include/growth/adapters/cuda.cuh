@@ -589,120 +589,13 @@ class device_map {
  public:
   explicit device_map(const tensor_map<R>& m) : stream_(current_stream()) {
     for (std::size_t a = 0; a < R; ++a) m.axes[a].check("device_map axis " + std::to_string(a));
-    // One host block: per axis [offsets int64][index int64][weights C], each 8-byte aligned.
-    std::array<std::size_t, R> off_at{}, idx_at{}, w_at{};
-    std::size_t bytes = 0;
-    for (std::size_t a = 0; a < R; ++a) {
-      const axis_map& am = m.axes[a];
-      off_at[a] = bytes;
-      bytes += am.offsets().size() * 8;
-      idx_at[a] = bytes;
-      bytes += am.index().size() * 8;
-      w_at[a] = bytes;
-      bytes += (am.weight().size() * sizeof(C) + 7) / 8 * 8;
-      identity_[a] = am.is_identity();
-      gather_[a] = am.is_gather();
-      in_ext_[a] = am.in_extent();
-      out_ext_[a] = am.out_extent();
-    }
-    // The last axis as chunk tables (see detail::chunk_args) when it is a non-identity gather whose
-    // sources fit int32: per-column [src int32][w C], then per chunk width V of C [src0 int64][w C].
-    const axis_map& inner = m.axes[R - 1];
-    const std::size_t n_out = inner.out_extent();
-    has_chunks_ = gather_[R - 1] && !identity_[R - 1] &&
-                  inner.in_extent() <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max());
-    const std::size_t n_pad = (n_out + 7) / 8 * 8;
-    constexpr std::array<std::size_t, 2> widths = std::is_same_v<C, float> ? std::array<std::size_t, 2>{4, 8}
-                                                                            : std::array<std::size_t, 2>{2, 0};
-    std::size_t col_src_at = 0, col_w_at = 0;
-    std::array<std::size_t, 2> ch_src_at{}, ch_w_at{};
-    auto align16 = [](std::size_t b) { return (b + 15) / 16 * 16; };
-    if (has_chunks_) {
-      bytes = align16(bytes);
-      col_src_at = bytes;
-      bytes = align16(bytes + n_pad * 4);
-      col_w_at = bytes;
-      bytes = align16(bytes + n_pad * sizeof(C));
-      for (std::size_t v = 0; v < 2; ++v) {
-        if (!widths[v]) continue;
-        const std::size_t nc = (n_out + widths[v] - 1) / widths[v];
-        ch_src_at[v] = bytes;
-        bytes = align16(bytes + nc * 8);
-        ch_w_at[v] = bytes;
-        bytes = align16(bytes + nc * sizeof(C));
-      }
-    }
-    std::vector<unsigned char> host(std::max<std::size_t>(bytes, 8));
-    if (has_chunks_) {
-      const auto off = inner.offsets();
-      const auto idx = inner.index();
-      const auto wt = inner.weight();
-      std::vector<std::int32_t> cs(n_pad, -1);
-      std::vector<C> cw(n_pad, C(0));
-      for (std::size_t j = 0; j < n_out; ++j)
-        if (off[j + 1] != off[j]) {
-          cs[j] = static_cast<std::int32_t>(idx[off[j]]);
-          cw[j] = static_cast<C>(wt[off[j]]);  // the host executor's rounding
-        }
-      std::memcpy(host.data() + col_src_at, cs.data(), n_pad * 4);
-      std::memcpy(host.data() + col_w_at, cw.data(), n_pad * sizeof(C));
-      for (std::size_t v = 0; v < 2; ++v) {
-        const std::size_t V = widths[v];
-        if (!V) continue;
-        const std::size_t nc = (n_out + V - 1) / V;
-        for (std::size_t c = 0; c < nc; ++c) {
-          const std::size_t j0 = c * V;
-          std::int64_t src0 = -2;  // mixed unless proven otherwise; a partial tail chunk stays mixed
-          C w0 = C(0);
-          if (j0 + V <= n_out) {
-            bool all_zero = true, run = cs[j0] >= 0;
-            for (std::size_t k = 0; k < V; ++k) {
-              all_zero = all_zero && cs[j0 + k] < 0;
-              run = run && cs[j0 + k] == cs[j0] + static_cast<std::int32_t>(k) && cw[j0 + k] == cw[j0];
-            }
-            if (all_zero) src0 = -1;
-            else if (run) {
-              src0 = cs[j0];
-              w0 = cw[j0];
-            }
-          }
-          std::memcpy(host.data() + ch_src_at[v] + c * 8, &src0, 8);
-          std::memcpy(host.data() + ch_w_at[v] + c * sizeof(C), &w0, sizeof(C));
-        }
-      }
-    }
-    for (std::size_t a = 0; a < R; ++a) {
-      const axis_map& am = m.axes[a];
-      for (std::size_t i = 0; i < am.offsets().size(); ++i) {
-        const auto v = static_cast<std::int64_t>(am.offsets()[i]);
-        std::memcpy(host.data() + off_at[a] + i * 8, &v, 8);
-      }
-      if (!am.index().empty()) std::memcpy(host.data() + idx_at[a], am.index().data(), am.index().size() * 8);
-      for (std::size_t e = 0; e < am.weight().size(); ++e) {
-        const C w = static_cast<C>(am.weight()[e]);  // the host executor's rounding
-        std::memcpy(host.data() + w_at[a] + e * sizeof(C), &w, sizeof(C));
-      }
-    }
-    GROWTH_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dev_), host.size(), stream_));
-    // From pageable memory the copy is staged before the call returns, so `host` may go away after it.
-    const cudaError_t e = cudaMemcpyAsync(dev_, host.data(), host.size(), cudaMemcpyHostToDevice, stream_);
-    if (e != cudaSuccess) {
-      (void)cudaFreeAsync(dev_, stream_);
-      check(e, "cudaMemcpyAsync(device_map arrays)");
-    }
-    for (std::size_t a = 0; a < R; ++a) {
-      axes_[a].off = reinterpret_cast<const std::int64_t*>(dev_ + off_at[a]);
-      axes_[a].idx = reinterpret_cast<const std::int64_t*>(dev_ + idx_at[a]);
-      axes_[a].w = reinterpret_cast<const C*>(dev_ + w_at[a]);
-    }
-    if (has_chunks_) {
-      for (std::size_t v = 0; v < 2; ++v) {
-        chunks_[v].col_src = reinterpret_cast<const std::int32_t*>(dev_ + col_src_at);
-        chunks_[v].col_w = reinterpret_cast<const C*>(dev_ + col_w_at);
-        chunks_[v].ch_src = reinterpret_cast<const std::int64_t*>(dev_ + ch_src_at[v]);
-        chunks_[v].ch_w = reinterpret_cast<const C*>(dev_ + ch_w_at[v]);
-      }
-    }
+    record_axes(m);
+    const block_layout at = plan_layout(m);
+    std::vector<unsigned char> host(std::max<std::size_t>(at.bytes, 8));
+    write_axes(m, at, host.data());
+    if (has_chunks_) write_chunk_tables(m.axes[R - 1], at, host.data());
+    upload(host);
+    bind(at);
   }
   device_map(const device_map&) = delete;
   device_map& operator=(const device_map&) = delete;
@@ -723,6 +616,155 @@ class device_map {
   }
 
  private:
+  /// Chunk widths V (columns per 16-byte vector) that tables are built for: 4 and 8 for float (float and
+  /// 16-bit elements), 2 for double (0 = none).
+  static constexpr std::array<std::size_t, 2> widths = std::is_same_v<C, float> ? std::array<std::size_t, 2>{4, 8}
+                                                                                 : std::array<std::size_t, 2>{2, 0};
+  /// Byte offsets of every array in the one host (and device) block.
+  struct block_layout {
+    std::array<std::size_t, R> off_at{}, idx_at{}, w_at{};  // per axis: offsets int64, index int64, weights C
+    std::size_t col_src_at = 0, col_w_at = 0;              // chunk tables: per column src int32, w C
+    std::array<std::size_t, 2> ch_src_at{}, ch_w_at{};     // per chunk width: src0 int64, w C
+    std::size_t n_pad = 0;                                 // columns padded to a multiple of 8
+    std::size_t bytes = 0;
+  };
+
+  /// Flags and extents of each axis; whether the last axis gets chunk tables (a non-identity gather whose
+  /// sources fit int32).
+  void record_axes(const tensor_map<R>& m) {
+    for (std::size_t a = 0; a < R; ++a) {
+      const axis_map& am = m.axes[a];
+      identity_[a] = am.is_identity();
+      gather_[a] = am.is_gather();
+      in_ext_[a] = am.in_extent();
+      out_ext_[a] = am.out_extent();
+    }
+    has_chunks_ = gather_[R - 1] && !identity_[R - 1] &&
+                  m.axes[R - 1].in_extent() <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max());
+  }
+
+  /// One block: per axis [offsets int64][index int64][weights C], each 8-byte aligned; then, with chunk
+  /// tables (see detail::chunk_args), per column [src int32][w C] and per chunk width V of C
+  /// [src0 int64][w C], each 16-byte aligned.
+  [[nodiscard]] block_layout plan_layout(const tensor_map<R>& m) const {
+    block_layout at;
+    std::size_t& bytes = at.bytes;
+    for (std::size_t a = 0; a < R; ++a) {
+      const axis_map& am = m.axes[a];
+      at.off_at[a] = bytes;
+      bytes += am.offsets().size() * 8;
+      at.idx_at[a] = bytes;
+      bytes += am.index().size() * 8;
+      at.w_at[a] = bytes;
+      bytes += (am.weight().size() * sizeof(C) + 7) / 8 * 8;
+    }
+    if (!has_chunks_) return at;
+    const std::size_t n_out = m.axes[R - 1].out_extent();
+    at.n_pad = (n_out + 7) / 8 * 8;
+    auto align16 = [](std::size_t b) { return (b + 15) / 16 * 16; };
+    bytes = align16(bytes);
+    at.col_src_at = bytes;
+    bytes = align16(bytes + at.n_pad * 4);
+    at.col_w_at = bytes;
+    bytes = align16(bytes + at.n_pad * sizeof(C));
+    for (std::size_t v = 0; v < 2; ++v) {
+      if (!widths[v]) continue;
+      const std::size_t nc = (n_out + widths[v] - 1) / widths[v];
+      at.ch_src_at[v] = bytes;
+      bytes = align16(bytes + nc * 8);
+      at.ch_w_at[v] = bytes;
+      bytes = align16(bytes + nc * sizeof(C));
+    }
+    return at;
+  }
+
+  /// Every axis's CSR arrays into the host block, weights rounded to C (the host executor's rounding).
+  static void write_axes(const tensor_map<R>& m, const block_layout& at, unsigned char* host) {
+    for (std::size_t a = 0; a < R; ++a) {
+      const axis_map& am = m.axes[a];
+      for (std::size_t i = 0; i < am.offsets().size(); ++i) {
+        const auto v = static_cast<std::int64_t>(am.offsets()[i]);
+        std::memcpy(host + at.off_at[a] + i * 8, &v, 8);
+      }
+      if (!am.index().empty()) std::memcpy(host + at.idx_at[a], am.index().data(), am.index().size() * 8);
+      for (std::size_t e = 0; e < am.weight().size(); ++e) {
+        const C w = static_cast<C>(am.weight()[e]);
+        std::memcpy(host + at.w_at[a] + e * sizeof(C), &w, sizeof(C));
+      }
+    }
+  }
+
+  /// The chunk descriptor of columns [j0, j0 + V) (see detail::chunk_args): their first source when they
+  /// read V consecutive sources with one weight, -1 when all are zero columns, -2 (mixed) otherwise; a
+  /// partial tail chunk stays mixed.
+  static std::pair<std::int64_t, C> chunk_descriptor(const std::vector<std::int32_t>& cs, const std::vector<C>& cw,
+                                                     std::size_t j0, std::size_t V, std::size_t n_out) {
+    if (j0 + V > n_out) return {-2, C(0)};
+    bool all_zero = true, run = cs[j0] >= 0;
+    for (std::size_t k = 0; k < V; ++k) {
+      all_zero = all_zero && cs[j0 + k] < 0;
+      run = run && cs[j0 + k] == cs[j0] + static_cast<std::int32_t>(k) && cw[j0 + k] == cw[j0];
+    }
+    if (all_zero) return {-1, C(0)};
+    if (run) return {cs[j0], cw[j0]};
+    return {-2, C(0)};
+  }
+
+  /// The last axis's per-column table (padded with zero columns) and per-chunk descriptors.
+  static void write_chunk_tables(const axis_map& inner, const block_layout& at, unsigned char* host) {
+    const std::size_t n_out = inner.out_extent();
+    const auto off = inner.offsets();
+    const auto idx = inner.index();
+    const auto wt = inner.weight();
+    std::vector<std::int32_t> cs(at.n_pad, -1);
+    std::vector<C> cw(at.n_pad, C(0));
+    for (std::size_t j = 0; j < n_out; ++j)
+      if (off[j + 1] != off[j]) {
+        cs[j] = static_cast<std::int32_t>(idx[off[j]]);
+        cw[j] = static_cast<C>(wt[off[j]]);  // the host executor's rounding
+      }
+    std::memcpy(host + at.col_src_at, cs.data(), at.n_pad * 4);
+    std::memcpy(host + at.col_w_at, cw.data(), at.n_pad * sizeof(C));
+    for (std::size_t v = 0; v < 2; ++v) {
+      const std::size_t V = widths[v];
+      if (!V) continue;
+      const std::size_t nc = (n_out + V - 1) / V;
+      for (std::size_t c = 0; c < nc; ++c) {
+        const auto [src0, w0] = chunk_descriptor(cs, cw, c * V, V, n_out);
+        std::memcpy(host + at.ch_src_at[v] + c * 8, &src0, 8);
+        std::memcpy(host + at.ch_w_at[v] + c * sizeof(C), &w0, sizeof(C));
+      }
+    }
+  }
+
+  /// The host block to one stream-ordered device allocation.
+  void upload(const std::vector<unsigned char>& host) {
+    GROWTH_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dev_), host.size(), stream_));
+    // From pageable memory the copy is staged before the call returns, so `host` may go away after it.
+    const cudaError_t e = cudaMemcpyAsync(dev_, host.data(), host.size(), cudaMemcpyHostToDevice, stream_);
+    if (e != cudaSuccess) {
+      (void)cudaFreeAsync(dev_, stream_);
+      dev_ = nullptr;
+      check(e, "cudaMemcpyAsync(device_map arrays)");
+    }
+  }
+
+  /// Device pointers into the uploaded block.
+  void bind(const block_layout& at) {
+    for (std::size_t a = 0; a < R; ++a) {
+      axes_[a].off = reinterpret_cast<const std::int64_t*>(dev_ + at.off_at[a]);
+      axes_[a].idx = reinterpret_cast<const std::int64_t*>(dev_ + at.idx_at[a]);
+      axes_[a].w = reinterpret_cast<const C*>(dev_ + at.w_at[a]);
+    }
+    if (!has_chunks_) return;
+    for (std::size_t v = 0; v < 2; ++v) {
+      chunks_[v].col_src = reinterpret_cast<const std::int32_t*>(dev_ + at.col_src_at);
+      chunks_[v].col_w = reinterpret_cast<const C*>(dev_ + at.col_w_at);
+      chunks_[v].ch_src = reinterpret_cast<const std::int64_t*>(dev_ + at.ch_src_at[v]);
+      chunks_[v].ch_w = reinterpret_cast<const C*>(dev_ + at.ch_w_at[v]);
+    }
+  }
+
   bool has_chunks_ = false;
   std::array<detail::chunk_args<C>, 2> chunks_{};
   cudaStream_t stream_;

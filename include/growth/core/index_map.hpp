@@ -136,7 +136,7 @@ class axis_map {
     return m;
   }
 
-  /// The map after this one: (b.after(a)) applied to x equals b applied to (a applied to x).
+  /// The map after this one: a.then(b) applied to x equals b applied to (a applied to x).
   [[nodiscard]] axis_map then(const axis_map& b) const {
     if (b.in_extent() != out_extent())
       throw error("axis_map::then", "in_extent " + std::to_string(out_extent()), std::to_string(b.in_extent()));
@@ -202,240 +202,369 @@ void check_extents(std::string_view name, const char* which, const std::array<st
   if (want != got) throw error(std::string(name) + " (" + which + ")", shape_string(want), shape_string(got));
 }
 
-/// Host execution of a tensor_map. Fast path when every axis but the last is a gather; general path
-/// (sums over several source slices) accumulates each output row in compute_t before rounding once.
+/// The inner (last) axis of a map, prepared once per apply: its weights rounded to compute_t and, when it is
+/// a gather, its output slices cut into runs that the row kernels below process as contiguous loops
+/// (memcpy, a scaled copy, a copy with one weight per slice) instead of entry by entry. Every kind computes
+/// exactly what the entry-by-entry loop computes for its slices, so the cut changes speed, never bits.
+template <class C>
+struct inner_plan {
+  enum class kind : std::uint8_t {
+    zero,      // out[j] = 0
+    uniform,   // out[j] = (w_lead * w) * in[src0 + j]        one weight for the run (memcpy when it is 1)
+    weighted,  // out[j] = (w_lead * wt[w0 + j]) * in[src0 + j]   consecutive sources, a weight per slice
+    scatter,   // out[j] = (w_lead * wt[w0 + j]) * in[src[w0 + j]] short pieces merged: no per-run overhead
+  };
+  struct run {
+    std::size_t out0, len;
+    kind k;
+    std::int64_t src0;  // uniform, weighted
+    C w;                // uniform
+    std::size_t w0;     // weighted, scatter: offset into wt and src
+  };
+  /// Runs shorter than this become scatter slices: a loop per run costs more than it saves below it.
+  static constexpr std::size_t min_run = 8;
+
+  bool identity = false, gather = false;
+  std::vector<C> entry_w;          // entry_w[e] = weight e rounded to C, shape (entries)
+  std::vector<run> runs;           // gather only: in output order, covering [0, out_extent)
+  std::vector<C> wt;               // per-slice weights of weighted and scatter runs, shape (slices in them)
+  std::vector<std::int64_t> src;   // per-slice sources, parallel to wt
+
+  void push_slice(kind k, std::size_t out, std::int64_t s, C w) {
+    const bool extend = !runs.empty() && runs.back().k == k &&
+                        (k == kind::scatter || runs.back().src0 + static_cast<std::int64_t>(runs.back().len) == s);
+    if (extend) ++runs.back().len;
+    else runs.push_back({out, 1, k, s, C(0), wt.size()});
+    wt.push_back(w);
+    src.push_back(s);
+  }
+  /// Output slices [j0, j1) read the consecutive sources s0, s0 + 1, ...: long pieces of one weight are
+  /// uniform runs, the pieces between them one weighted run, and a short segment is scatter slices.
+  void add_consecutive(std::size_t j0, std::size_t j1, std::int64_t s0, const C* w) {
+    if (j1 - j0 < min_run) {
+      for (std::size_t j = j0; j < j1; ++j) push_slice(kind::scatter, j, s0 + static_cast<std::int64_t>(j - j0), w[j]);
+      return;
+    }
+    for (std::size_t j = j0; j < j1;) {
+      std::size_t e = j + 1;
+      while (e < j1 && w[e] == w[j]) ++e;
+      const std::int64_t s = s0 + static_cast<std::int64_t>(j - j0);
+      if (e - j >= min_run) {
+        runs.push_back({j, e - j, kind::uniform, s, w[j], 0});
+      } else {
+        for (std::size_t k = j; k < e; ++k) push_slice(kind::weighted, k, s + static_cast<std::int64_t>(k - j), w[k]);
+      }
+      j = e;
+    }
+  }
+};
+
+template <class C>
+inner_plan<C> plan_inner(const axis_map& a) {
+  using kind = typename inner_plan<C>::kind;
+  inner_plan<C> p;
+  p.identity = a.is_identity();
+  p.gather = a.is_gather();
+  p.entry_w.resize(a.weight().size());
+  for (std::size_t e = 0; e < p.entry_w.size(); ++e) p.entry_w[e] = static_cast<C>(a.weight()[e]);
+  if (!p.gather || p.identity) return p;
+  // per output slice: source (-1 for a zero slice) and weight
+  const std::size_t n = a.out_extent();
+  std::vector<std::int64_t> s(n, -1);
+  std::vector<C> w(n, C(0));
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::size_t e = a.offsets()[j];
+    if (a.offsets()[j + 1] == e) continue;
+    s[j] = a.index()[e];
+    w[j] = p.entry_w[e];
+  }
+  for (std::size_t j = 0; j < n;) {
+    std::size_t e = j + 1;
+    if (s[j] < 0) {
+      while (e < n && s[e] < 0) ++e;
+      p.runs.push_back({j, e - j, kind::zero, -1, C(0), 0});
+    } else {
+      while (e < n && s[e] >= 0 && s[e] == s[e - 1] + 1) ++e;
+      p.add_consecutive(j, e, s[j], w.data());
+    }
+    j = e;
+  }
+  return p;
+}
+
+/// One term of an output row: an input row (offset of its first element) and the product of the leading
+/// axes' weights for it, ((1 * w_0) * w_1) * ... in compute_t.
+template <class C>
+struct lead_term {
+  std::ptrdiff_t in_off;
+  C w;
+};
+
+/// The terms of the output row at leading multi-index oi: the cartesian product of the leading axes'
+/// entries in lexicographic order; none when some leading row is empty (a zero row).
+template <class C, class T, std::size_t R>
+void lead_terms(const tensor_map<R>& m, const tensor_view<const T, R>& in, const std::array<std::size_t, R>& oi,
+                std::vector<lead_term<C>>& terms) {
+  constexpr std::size_t last = R - 1;
+  terms.clear();
+  std::array<std::size_t, R> cur{}, beg{}, end{};
+  for (std::size_t a = 0; a < last; ++a) {
+    beg[a] = cur[a] = m.axes[a].offsets()[oi[a]];
+    end[a] = m.axes[a].offsets()[oi[a] + 1];
+    if (beg[a] == end[a]) return;
+  }
+  for (;;) {
+    std::ptrdiff_t in_off = 0;
+    C w = C(1);
+    for (std::size_t a = 0; a < last; ++a) {
+      in_off += static_cast<std::ptrdiff_t>(m.axes[a].index()[cur[a]]) * in.stride(a);
+      w = w * static_cast<C>(m.axes[a].weight()[cur[a]]);
+    }
+    terms.push_back({in_off, w});
+    std::size_t a = last;
+    while (a-- > 0) {
+      if (++cur[a] < end[a]) break;
+      cur[a] = beg[a];
+    }
+    if (a == static_cast<std::size_t>(-1)) return;
+  }
+}
+
+/// The one term of the output row at oi when every leading axis is a gather: false for a zero row.
+/// (lead_terms without the vector: a gather row is often a single memcpy, so per-row work matters.)
+template <class C, class T, std::size_t R>
+bool lead_gather_term(const tensor_map<R>& m, const tensor_view<const T, R>& in, const std::array<std::size_t, R>& oi,
+                      lead_term<C>& term) {
+  term = {0, C(1)};
+  for (std::size_t a = 0; a + 1 < R; ++a) {
+    const axis_map& am = m.axes[a];
+    const std::size_t b = am.offsets()[oi[a]];
+    if (am.offsets()[oi[a] + 1] == b) return false;
+    term.in_off += static_cast<std::ptrdiff_t>(am.index()[b]) * in.stride(a);
+    term.w = term.w * static_cast<C>(am.weight()[b]);
+  }
+  return true;
+}
+
+/// out_row = 0 (n slices, stride os).
+template <class T>
+void zero_row(T* out, std::ptrdiff_t os, std::size_t n) {
+  using C = compute_t<T>;
+  if (os == 1) std::fill_n(out, n, T(C(0)));
+  else
+    for (std::size_t j = 0; j < n; ++j) out[j * os] = T(C(0));
+}
+
+/// out_row[j] = from_compute((w_lead * w_j) * in_row[src_j]): the row of a map whose every axis is a
+/// gather (one product, no sum). Contig: both strides are 1, a compile-time constant the loops vectorise on.
+template <bool Contig, class T, class C>
+void write_gather_row_as(const inner_plan<C>& p, std::size_t n, T* out, std::ptrdiff_t os_, const T* in,
+                         std::ptrdiff_t is_, C w_lead) {
+  using kind = typename inner_plan<C>::kind;
+  const std::ptrdiff_t os = Contig ? 1 : os_, is = Contig ? 1 : is_;
+  if (p.identity) {
+    if (Contig && w_lead == C(1)) std::memcpy(out, in, n * sizeof(T));
+    else
+      for (std::size_t j = 0; j < n; ++j) out[j * os] = from_compute<T>(to_compute(in[j * is]) * w_lead);
+    return;
+  }
+  for (const auto& r : p.runs) {
+    T* o = out + static_cast<std::ptrdiff_t>(r.out0) * os;
+    const C* w = p.wt.data() + r.w0;
+    switch (r.k) {
+      case kind::zero: zero_row(o, os, r.len); break;
+      case kind::uniform: {
+        const T* i = in + r.src0 * is;
+        const C wr = w_lead * r.w;
+        if (Contig && wr == C(1)) std::memcpy(o, i, r.len * sizeof(T));
+        else
+          for (std::size_t j = 0; j < r.len; ++j) o[j * os] = from_compute<T>(to_compute(i[j * is]) * wr);
+        break;
+      }
+      case kind::weighted: {
+        const T* i = in + r.src0 * is;
+        for (std::size_t j = 0; j < r.len; ++j) o[j * os] = from_compute<T>(to_compute(i[j * is]) * (w_lead * w[j]));
+        break;
+      }
+      case kind::scatter: {
+        const std::int64_t* s = p.src.data() + r.w0;
+        for (std::size_t j = 0; j < r.len; ++j) o[j * os] = from_compute<T>(to_compute(in[s[j] * is]) * (w_lead * w[j]));
+        break;
+      }
+    }
+  }
+}
+
+template <class T, class C>
+void write_gather_row(const inner_plan<C>& p, std::size_t n, T* out, std::ptrdiff_t os, const T* in, std::ptrdiff_t is,
+                      C w_lead) {
+  if (os == 1 && is == 1) write_gather_row_as<true>(p, n, out, os, in, is, w_lead);
+  else write_gather_row_as<false>(p, n, out, os, in, is, w_lead);
+}
+
+/// acc[j] = fma(in_row[inner sources of j], w_lead * w_e, acc[j]) for each inner entry e of slice j, in
+/// entry order: one term of the general path (acc contiguous, shape (n)).
+template <class T, class C>
+void accumulate_row(const inner_plan<C>& p, const axis_map& inner, std::size_t n, C* acc, const T* in,
+                    std::ptrdiff_t is, C w_lead) {
+  using kind = typename inner_plan<C>::kind;
+  if (p.identity) {  // entry j of slice j, weight exactly 1, so w_lead * 1 == w_lead
+    if (is == 1)
+      for (std::size_t j = 0; j < n; ++j) acc[j] = std::fma(to_compute(in[j]), w_lead, acc[j]);
+    else
+      for (std::size_t j = 0; j < n; ++j) acc[j] = std::fma(to_compute(in[j * is]), w_lead, acc[j]);
+    return;
+  }
+  if (p.gather) {
+    for (const auto& r : p.runs) {
+      C* a = acc + r.out0;
+      const C* w = p.wt.data() + r.w0;
+      switch (r.k) {
+        case kind::zero: break;  // adds nothing
+        case kind::uniform: {
+          const T* i = in + r.src0 * is;
+          const C wr = w_lead * r.w;
+          for (std::size_t j = 0; j < r.len; ++j) a[j] = std::fma(to_compute(i[j * is]), wr, a[j]);
+          break;
+        }
+        case kind::weighted: {
+          const T* i = in + r.src0 * is;
+          for (std::size_t j = 0; j < r.len; ++j) a[j] = std::fma(to_compute(i[j * is]), w_lead * w[j], a[j]);
+          break;
+        }
+        case kind::scatter: {
+          const std::int64_t* s = p.src.data() + r.w0;
+          for (std::size_t j = 0; j < r.len; ++j) a[j] = std::fma(to_compute(in[s[j] * is]), w_lead * w[j], a[j]);
+          break;
+        }
+      }
+    }
+    return;
+  }
+  const auto off = inner.offsets();
+  const auto idx = inner.index();
+  for (std::size_t j = 0; j < n; ++j) {
+    C s = acc[j];
+    for (std::size_t e = off[j]; e < off[j + 1]; ++e)
+      // One explicit fused multiply-add per term: with a plain `s += x * w` GCC contracts to FMA only
+      // where the ISA has it (-march=x86-64-v3 yes, -O0 / nvcc's host pass no), so bits would depend
+      // on flags; the CUDA executor uses the same fma.
+      s = std::fma(to_compute(in[idx[e] * is]), w_lead * p.entry_w[e], s);
+    acc[j] = s;
+  }
+}
+
+/// K terms of a contiguous identity-inner row in one pass: s = (FromZero ? 0 : acc[j]), then
+/// s = fma(x_t[j], w_t, s) for t = 0..K-1 in order; Final writes from_compute(s) to out, else s to acc.
+/// The same fma sequence per element as K separate accumulate_row passes, with one load and store of the
+/// accumulator instead of K (a two-source interpolated row is a single pass over its two input rows).
+template <std::size_t K, bool FromZero, bool Final, class T, class C>
+void fma_pass(const std::array<const T*, 4>& x, const std::array<C, 4>& w, C* acc, T* out, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) {
+    C s = FromZero ? C(0) : acc[j];
+    for (std::size_t t = 0; t < K; ++t) s = std::fma(to_compute(x[t][j]), w[t], s);
+    if constexpr (Final) out[j] = from_compute<T>(s);
+    else acc[j] = s;
+  }
+}
+
+template <bool FromZero, bool Final, class T, class C>
+void fma_pass_k(std::size_t k, const std::array<const T*, 4>& x, const std::array<C, 4>& w, C* acc, T* out,
+                std::size_t n) {
+  switch (k) {
+    case 1: fma_pass<1, FromZero, Final>(x, w, acc, out, n); break;
+    case 2: fma_pass<2, FromZero, Final>(x, w, acc, out, n); break;
+    case 3: fma_pass<3, FromZero, Final>(x, w, acc, out, n); break;
+    default: fma_pass<4, FromZero, Final>(x, w, acc, out, n); break;
+  }
+}
+
+/// out_row = sum over terms of w_t * in_row_t for a contiguous identity inner axis (interpolated and
+/// pooled rows, mean-padded rows): passes of up to four terms; acc (shape (n)) carries the sum between
+/// passes when there are more than four.
+template <class T, class C>
+void sum_identity_rows(std::span<const lead_term<C>> terms, const T* in, T* out, C* acc, std::size_t n) {
+  std::array<const T*, 4> x{};
+  std::array<C, 4> w{};
+  for (std::size_t t = 0; t < terms.size();) {
+    const std::size_t k = std::min<std::size_t>(4, terms.size() - t);
+    for (std::size_t i = 0; i < k; ++i) {
+      x[i] = in + terms[t + i].in_off;
+      w[i] = terms[t + i].w;
+    }
+    const bool first = t == 0, final = t + k == terms.size();
+    if (first && final) fma_pass_k<true, true>(k, x, w, acc, out, n);
+    else if (first) fma_pass_k<true, false>(k, x, w, acc, out, n);
+    else if (final) fma_pass_k<false, true>(k, x, w, acc, out, n);
+    else fma_pass_k<false, false>(k, x, w, acc, out, n);
+    t += k;
+  }
+}
+
+/// out_row = sum over terms (lexicographic) and inner entries of the weighted inputs, accumulated in
+/// compute_t from zero and rounded once: the general path, for rows with several terms. acc: shape (n).
+template <class T, class C>
+void sum_row(const inner_plan<C>& p, const axis_map& inner, std::size_t n, std::span<const lead_term<C>> terms,
+             const T* in, std::ptrdiff_t is, T* out, std::ptrdiff_t os, C* acc) {
+  if (p.identity && is == 1 && os == 1) {
+    sum_identity_rows(terms, in, out, acc, n);
+    return;
+  }
+  C* a = acc;
+  bool in_place = false;
+  if constexpr (std::is_same_v<T, C>) {
+    if (os == 1) {  // already compute_t and contiguous: accumulate in the output row
+      a = out;
+      in_place = true;
+    }
+  }
+  std::fill_n(a, n, C(0));
+  for (const auto& t : terms) accumulate_row(p, inner, n, a, in + t.in_off, is, t.w);
+  if (in_place) return;
+  for (std::size_t j = 0; j < n; ++j) out[j * os] = from_compute<T>(a[j]);
+}
+
+/// Host execution of a tensor_map, one output row (all axes but the last fixed) at a time: the row's
+/// terms from the leading axes, then either the gather leaf (every axis a gather: one product per
+/// element, w * x, no sum) or the general sum (fma from zero, in order, rounded once).
 template <class T, std::size_t R>
 void host_apply(const tensor_map<R>& m, tensor_view<const T, R> in, tensor_view<T, R> out) {
   using C = compute_t<T>;
   constexpr std::size_t last = R - 1;
   const axis_map& inner = m.axes[last];
-  const std::size_t n_out = inner.out_extent();
-  const std::ptrdiff_t in_s = in.stride(last), out_s = out.stride(last);
-  // weights of the inner axis, rounded once to compute_t
-  std::vector<C> inner_w(inner.weight().size());
-  for (std::size_t e = 0; e < inner_w.size(); ++e) inner_w[e] = static_cast<C>(inner.weight()[e]);
-  const bool inner_identity = inner.is_identity();
-  const bool inner_gather = inner.is_gather();
-  // A gather along the inner axis, as runs: consecutive outputs reading consecutive inputs with one weight,
-  // or consecutive zero outputs (src0 < 0). The paths below copy or scale whole runs (memcpy / vectorised
-  // loops) with exactly the per-element arithmetic of the entry-by-entry loop, so results are unchanged.
-  // Short runs (as from unequal split fractions) are merged into scatter runs (scatter = true): per-element
-  // sources sc_src[sc0 + j] and weights sc_w[sc0 + j], so a row does not pay a run's overhead per element.
-  struct inner_run {
-    std::size_t out0, len;
-    std::int64_t src0;
-    C w;
-    bool scatter = false;
-    std::size_t sc0 = 0;
-  };
-  std::vector<inner_run> runs;
-  std::vector<std::int64_t> sc_src;
-  std::vector<C> sc_w;
-  if (inner_gather && !inner_identity) {
-    const auto off = inner.offsets();
-    const auto idx = inner.index();
-    for (std::size_t j = 0; j < n_out; ++j) {
-      const std::size_t e = off[j];
-      const bool z = off[j + 1] == e;
-      const std::int64_t src = z ? -1 : idx[e];
-      const C w = z ? C(0) : inner_w[e];
-      if (!runs.empty()) {
-        inner_run& r = runs.back();
-        if (z && r.src0 < 0) {
-          ++r.len;
-          continue;
-        }
-        if (!z && r.src0 >= 0 && r.w == w && r.src0 + static_cast<std::int64_t>(r.len) == src) {
-          ++r.len;
-          continue;
-        }
-      }
-      runs.push_back({j, 1, src, w});
-    }
-    std::vector<inner_run> merged;
-    for (const inner_run& r : runs) {
-      if (r.src0 >= 0 && r.len < 8) {
-        if (merged.empty() || !merged.back().scatter) merged.push_back({r.out0, 0, 0, C(0), true, sc_src.size()});
-        for (std::size_t j = 0; j < r.len; ++j) {
-          sc_src.push_back(r.src0 + static_cast<std::int64_t>(j));
-          sc_w.push_back(r.w);
-        }
-        merged.back().len += r.len;
-      } else {
-        merged.push_back(r);
-      }
-    }
-    runs.swap(merged);
-  }
-
-  bool lead_gather = true;
-  for (std::size_t a = 0; a < last; ++a) lead_gather = lead_gather && m.axes[a].is_gather();
-
-  std::vector<C> acc;
-  if (!lead_gather || !inner_gather) acc.assign(n_out, C(0));
-
-  // Writes sum over inner entries of in_row, times the leading weight, into acc (general path).
-  // The accumulator is acc, or the output row itself when it is contiguous and already compute_t.
-  auto accumulate_row = [&](const T* in_row, C w_lead, C* acc_row) {
-    if (inner_identity) {  // entry j of row j, weight exactly 1, so w_lead * 1 == w_lead
-      C* a = acc_row;
-      if (in_s == 1) {
-        for (std::size_t j = 0; j < n_out; ++j) a[j] = std::fma(to_compute(in_row[j]), w_lead, a[j]);
-      } else {
-        for (std::size_t j = 0; j < n_out; ++j) a[j] = std::fma(to_compute(in_row[j * in_s]), w_lead, a[j]);
-      }
-      return;
-    }
-    if (inner_gather) {  // zero runs add nothing
-      for (const inner_run& r : runs) {
-        C* a = acc_row + r.out0;
-        if (r.scatter) {
-          for (std::size_t j = 0; j < r.len; ++j)
-            a[j] = std::fma(to_compute(in_row[sc_src[r.sc0 + j] * in_s]), w_lead * sc_w[r.sc0 + j], a[j]);
-          continue;
-        }
-        if (r.src0 < 0) continue;
-        const T* i = in_row + r.src0 * in_s;
-        const C w = w_lead * r.w;
-        for (std::size_t j = 0; j < r.len; ++j) a[j] = std::fma(to_compute(i[j * in_s]), w, a[j]);
-      }
-      return;
-    }
-    const auto off = inner.offsets();
-    const auto idx = inner.index();
-    for (std::size_t j = 0; j < n_out; ++j) {
-      C s = acc_row[j];
-      for (std::size_t e = off[j]; e < off[j + 1]; ++e)
-        // One explicit fused multiply-add per term: with a plain `s += x * w` GCC contracts to FMA only
-        // where the ISA has it (-march=x86-64-v3 yes, -O0 / nvcc's host pass no), so bits would depend
-        // on flags; the CUDA executor uses the same fma.
-        s = std::fma(to_compute(in_row[idx[e] * in_s]), w_lead * inner_w[e], s);
-      acc_row[j] = s;
-    }
-  };
-  // Fast leaf: out_row = w_lead * inner-gather(in_row).
-  auto write_row = [&](T* out_row, const T* in_row, C w_lead) {
-    if (inner_identity) {
-      if (w_lead == C(1) && in_s == 1 && out_s == 1) {
-        std::memcpy(out_row, in_row, n_out * sizeof(T));
-      } else if (in_s == 1 && out_s == 1) {
-        for (std::size_t j = 0; j < n_out; ++j) out_row[j] = from_compute<T>(to_compute(in_row[j]) * w_lead);
-      } else {
-        for (std::size_t j = 0; j < n_out; ++j)
-          out_row[j * out_s] = from_compute<T>(to_compute(in_row[j * in_s]) * w_lead);
-      }
-      return;
-    }
-    for (const inner_run& r : runs) {
-      T* o = out_row + static_cast<std::ptrdiff_t>(r.out0) * out_s;
-      if (r.scatter) {
-        const std::int64_t* src = sc_src.data() + r.sc0;
-        const C* w = sc_w.data() + r.sc0;
-        if (in_s == 1 && out_s == 1) {
-          for (std::size_t j = 0; j < r.len; ++j) o[j] = from_compute<T>(to_compute(in_row[src[j]]) * (w_lead * w[j]));
-        } else {
-          for (std::size_t j = 0; j < r.len; ++j)
-            o[j * out_s] = from_compute<T>(to_compute(in_row[src[j] * in_s]) * (w_lead * w[j]));
-        }
-        continue;
-      }
-      if (r.src0 < 0) {
-        if (out_s == 1) std::fill_n(o, r.len, T(C(0)));
-        else
-          for (std::size_t j = 0; j < r.len; ++j) o[j * out_s] = T(C(0));
-        continue;
-      }
-      const T* i = in_row + r.src0 * in_s;
-      const C w = w_lead * r.w;
-      if (w == C(1) && in_s == 1 && out_s == 1) {
-        std::memcpy(o, i, r.len * sizeof(T));
-      } else if (in_s == 1 && out_s == 1) {
-        for (std::size_t j = 0; j < r.len; ++j) o[j] = from_compute<T>(to_compute(i[j]) * w);
-      } else {
-        for (std::size_t j = 0; j < r.len; ++j) o[j * out_s] = from_compute<T>(to_compute(i[j * in_s]) * w);
-      }
-    }
-  };
-  auto zero_row = [&](T* out_row) {
-    if (out_s == 1) std::fill_n(out_row, n_out, T(C(0)));
-    else
-      for (std::size_t j = 0; j < n_out; ++j) out_row[j * out_s] = T(C(0));
-  };
-
-  // Iterate over the leading output multi-index.
+  const std::size_t n = inner.out_extent();
+  if (n == 0) return;
+  const std::ptrdiff_t is = in.stride(last), os = out.stride(last);
+  const inner_plan<C> plan = plan_inner<C>(inner);
+  bool all_gather = plan.gather;
+  for (std::size_t a = 0; a < last; ++a) all_gather = all_gather && m.axes[a].is_gather();
+  const bool copy_rows = plan.identity && is == 1 && os == 1;  // a weight-1 gathered row is one memcpy
+  std::vector<C> acc(all_gather ? 0 : n);
+  std::vector<lead_term<C>> terms;
+  std::size_t rows = 1;
+  for (std::size_t a = 0; a < last; ++a) rows *= m.axes[a].out_extent();
   std::array<std::size_t, R> oi{};
-  std::size_t lead_count = 1;
-  for (std::size_t a = 0; a < last; ++a) lead_count *= m.axes[a].out_extent();
-  if (n_out == 0) return;
-  for (std::size_t flat = 0; flat < lead_count; ++flat) {
+  for (std::size_t flat = 0; flat < rows; ++flat) {
+    // leading output multi-index of row `flat`, row-major
     std::size_t r = flat;
+    std::ptrdiff_t out_off = 0;
     for (std::size_t a = last; a-- > 0;) {
       const std::size_t e = m.axes[a].out_extent();
       oi[a] = r % e;
       r /= e;
+      out_off += static_cast<std::ptrdiff_t>(oi[a]) * out.stride(a);
     }
-    std::ptrdiff_t out_off = 0;
-    for (std::size_t a = 0; a < last; ++a) out_off += static_cast<std::ptrdiff_t>(oi[a]) * out.stride(a);
     T* out_row = out.data() + out_off;
-
-    if (lead_gather && inner_gather) {
-      std::ptrdiff_t in_off = 0;
-      C w = C(1);
-      bool zero = false;
-      for (std::size_t a = 0; a < last; ++a) {
-        const axis_map& am = m.axes[a];
-        const std::size_t b = am.offsets()[oi[a]];
-        if (am.offsets()[oi[a] + 1] == b) {
-          zero = true;
-          break;
-        }
-        in_off += static_cast<std::ptrdiff_t>(am.index()[b]) * in.stride(a);
-        w = w * static_cast<C>(am.weight()[b]);
-      }
-      if (zero) zero_row(out_row);
-      else write_row(out_row, in.data() + in_off, w);
+    if (all_gather) {
+      lead_term<C> t{};
+      if (!lead_gather_term<C>(m, in, oi, t)) zero_row(out_row, os, n);
+      else if (copy_rows && t.w == C(1)) std::memcpy(out_row, in.data() + t.in_off, n * sizeof(T));  // most rows
+      else write_gather_row(plan, n, out_row, os, in.data() + t.in_off, is, t.w);
       continue;
     }
-    // General path: cartesian product of the leading rows' entries, lexicographic order.
-    C* acc_row = acc.data();
-    bool direct = false;
-    if constexpr (std::is_same_v<T, C>) {
-      if (out_s == 1) {
-        acc_row = out_row;
-        direct = true;
-      }
-    }
-    std::fill_n(acc_row, n_out, C(0));
-    std::array<std::size_t, R> cur{}, beg{}, end{};
-    bool empty = false;
-    for (std::size_t a = 0; a < last; ++a) {
-      beg[a] = cur[a] = m.axes[a].offsets()[oi[a]];
-      end[a] = m.axes[a].offsets()[oi[a] + 1];
-      empty = empty || beg[a] == end[a];
-    }
-    if (!empty) {
-      for (;;) {
-        std::ptrdiff_t in_off = 0;
-        C w = C(1);
-        for (std::size_t a = 0; a < last; ++a) {
-          in_off += static_cast<std::ptrdiff_t>(m.axes[a].index()[cur[a]]) * in.stride(a);
-          w = w * static_cast<C>(m.axes[a].weight()[cur[a]]);
-        }
-        accumulate_row(in.data() + in_off, w, acc_row);
-        std::size_t a = last;
-        while (a-- > 0) {
-          if (++cur[a] < end[a]) break;
-          cur[a] = beg[a];
-        }
-        if (a == static_cast<std::size_t>(-1)) break;
-      }
-    }
-    if (direct) continue;
-    if (out_s == 1) {
-      for (std::size_t j = 0; j < n_out; ++j) out_row[j] = from_compute<T>(acc[j]);
-    } else {
-      for (std::size_t j = 0; j < n_out; ++j) out_row[j * out_s] = from_compute<T>(acc[j]);
-    }
+    lead_terms<C>(m, in, oi, terms);
+    if (terms.empty()) zero_row(out_row, os, n);
+    else sum_row<T, C>(plan, inner, n, terms, in.data(), is, out_row, os, acc.data());
   }
 }
 
