@@ -92,6 +92,23 @@ elseif(STEP STREQUAL "find_package")
   configure_build_run(find_package ${HERE}/find_package_consumer -DCMAKE_PREFIX_PATH=${_prefix}
                       -DGROWTH_EXPECTED_PREFIX=${_prefix} -DGROWTH_EXPECTED_VERSION=${GROWTH_VERSION}
                       -DGROWTH_WANT_VERSION=${GROWTH_VERSION})
+  # COMPONENTS core needs neither nlohmann-json nor Eigen: both hidden from find_package, it still works.
+  set(_all_consumers ${_consumers})
+  set(_consumers consumer_core)
+  configure_build_run(find_package_core ${HERE}/find_package_consumer -DCMAKE_PREFIX_PATH=${_prefix}
+                      -DGROWTH_EXPECTED_PREFIX=${_prefix} -DGROWTH_EXPECTED_VERSION=${GROWTH_VERSION}
+                      -DGROWTH_WANT_VERSION=${GROWTH_VERSION} -DGROWTH_COMPONENTS=core
+                      -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=TRUE -DCMAKE_DISABLE_FIND_PACKAGE_Eigen3=TRUE)
+  set(_consumers ${_all_consumers})
+  # An unknown component is refused, naming it.
+  file(REMOVE_RECURSE ${WORK_DIR}/find_package_bad_component)
+  execute_process(COMMAND ${CMAKE_COMMAND} -S ${HERE}/find_package_consumer -B ${WORK_DIR}/find_package_bad_component
+                          -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${_prefix}
+                          -DGROWTH_WANT_VERSION=${GROWTH_VERSION} -DGROWTH_COMPONENTS=cuda
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 0 OR NOT err MATCHES "unknown component 'cuda'")
+    message(FATAL_ERROR "find_package(growth COMPONENTS cuda) should fail naming the component (rc=${rc}):\n${err}")
+  endif()
   # SameMajorVersion: asking for the next major version must fail.
   string(REGEX MATCH "^[0-9]+" _major "${GROWTH_VERSION}")
   math(EXPR _next "${_major} + 1")
