@@ -15,20 +15,14 @@
 #include <growth/io/safetensors.hpp>
 
 #include "common.hpp"
+#include "support/configs.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
 growth::model::bert_config tiny_config(std::size_t vocab) {
-  growth::model::bert_config c;
-  c.vocab_size = vocab;
-  c.hidden_size = 8;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 16;
-  c.max_position_embeddings = 32;
-  return c;
+  return growth::test::tiny_bert({.vocab = vocab, .hidden = 8, .layers = 1, .heads = 2, .intermediate = 16, .positions = 32});
 }
 
 std::vector<std::string> tiny_vocab() {
