@@ -13,17 +13,13 @@
 #include <growth/reference/flops.hpp>
 #include <vector>
 
+#include "../tests/support/configs.hpp"
+
 namespace {
 
 growth::model::bert_config bench_config() {
-  growth::model::bert_config c;
-  c.num_hidden_layers = 4;
-  c.hidden_size = 256;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 1024;
-  c.vocab_size = 8192;
-  c.max_position_embeddings = 512;
-  return c;
+  return growth::test::tiny_bert(
+      {.vocab = 8192, .hidden = 256, .layers = 4, .heads = 4, .intermediate = 1024, .positions = 512});
 }
 
 constexpr std::size_t kBatch = 16, kSeq = 128;

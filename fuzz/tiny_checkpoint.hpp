@@ -9,19 +9,12 @@
 
 #include <growth/io/checkpoint.hpp>
 
+#include "../tests/support/configs.hpp"
+
 namespace fuzz {
 
-inline growth::model::bert_config tiny_config() {
-  growth::model::bert_config c;
-  c.vocab_size = 8;
-  c.hidden_size = 4;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 1;
-  c.intermediate_size = 4;
-  c.max_position_embeddings = 4;
-  c.type_vocab_size = 1;
-  return c;
-}
+/// The micro config of the tests' checkpoint files (tests/support/configs.hpp).
+inline growth::model::bert_config tiny_config() { return growth::test::micro_config(); }
 
 inline std::vector<std::string> tiny_vocab() { return {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "##c"}; }
 

@@ -28,7 +28,7 @@ mkdir -p "$build"
 # --- build (only what changed: each target depends on its source and every header) ---
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Wall -Wextra -Werror -I"$repo/include")
-newest_header=$(find "$repo/include" "$repo/fuzz" -name '*.hpp' -newer "$build" -print -quit 2>/dev/null || true)
+newest_header=$(find "$repo/include" "$repo/fuzz" "$repo/tests/support" -name '*.hpp' -newer "$build" -print -quit 2>/dev/null || true)
 for t in "${targets[@]}"; do
   src="$repo/fuzz/fuzz_$t.cpp"
   [[ -f "$src" ]] || { echo "fuzz.sh: no target $t ($src)" >&2; exit 2; }

@@ -4,6 +4,7 @@
 #include <growth/io/checkpoint.hpp>
 #include <growth/io/config_json.hpp>
 
+#include "support/configs.hpp"
 #include "test_helpers.hpp"
 
 using namespace growth;
@@ -11,14 +12,8 @@ using namespace growth::io;
 
 namespace {
 model::bert_config tiny_config() {
-  model::bert_config c;
-  c.vocab_size = 13;
-  c.hidden_size = 8;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 12;
-  c.max_position_embeddings = 16;
-  c.type_vocab_size = 2;
+  model::bert_config c =
+      test::tiny_bert({.vocab = 13, .hidden = 8, .layers = 3, .heads = 2, .intermediate = 12, .positions = 16, .types = 2});
   c.ffn_shared_layers = {0};
   c.ffn_share_factor = 2;
   c.ffn_factorized_layers = {2};

@@ -12,6 +12,8 @@
 #include <growth/reference/adamw.hpp>
 #include <growth/reference/bert.hpp>
 
+#include "support/configs.hpp"
+
 namespace fs = std::filesystem;
 using namespace growth;
 
@@ -45,13 +47,8 @@ model::bert_config make_checkpoint(const fs::path& dir) {
   std::vector<std::string> vocab{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "in",   "the",  "beginning",
                                  "god",   "created", "heaven", "and",  "earth",  "was", "without", "form",
                                  "void",  "darkness", "upon", "face", "of",     "deep", ".",     ","};
-  model::bert_config c;
-  c.vocab_size = vocab.size();
-  c.hidden_size = 8;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 12;
-  c.max_position_embeddings = 16;
+  const model::bert_config c = test::tiny_bert(
+      {.vocab = vocab.size(), .hidden = 8, .layers = 2, .heads = 2, .intermediate = 12, .positions = 16});
   reference::bert<float> net(c);
   net.init(3);
   for (auto& x : net.flat_params()) x += 0.05f;  // non-zero biases

@@ -17,23 +17,10 @@ namespace preln_test {
 
 constexpr std::uint64_t pre_seeds[] = {1, 2, 3, 4, 5, 6};
 
-bert_config pre_config(std::uint64_t seed) {
-  bert_config c = random_config(seed);
-  c.pre_layer_norm = true;
-  return c;
-}
-
 // Worst relative |dlogits| per operator, printed once at the end of the file's last test.
 std::map<std::string, double>& worst() {
   static std::map<std::string, double> w;
   return w;
-}
-
-double grow_and_measure(const bert_config& from, const bert_config& to, const grow_options& o, std::uint64_t seed,
-                        model::exactness* ex = nullptr) {
-  auto small = random_model(from, seed);
-  auto big = grow_model(*small, to, o, ex);
-  return relative_logit_diff(*small, *big, grow_batch(from, seed + 17));
 }
 
 // Exact in pre-LN: claimed exact by grow() and check_growth(), and measured.
@@ -42,10 +29,7 @@ void check_exact_pre(const char* op, const bert_config& from, const bert_config&
   REQUIRE(from.pre_layer_norm);
   model::exactness ex;
   const double d = grow_and_measure(from, to, o, seed, &ex);
-  INFO(op << " seed " << seed << " L " << from.num_hidden_layers << "->" << to.num_hidden_layers << " H "
-          << from.hidden_size << "->" << to.hidden_size << " A " << from.num_attention_heads << "->"
-          << to.num_attention_heads << " I " << from.intermediate_size << "->" << to.intermediate_size << " P "
-          << from.max_position_embeddings << "->" << to.max_position_embeddings);
+  INFO(op << " seed " << seed << transition{from, to});
   CHECK(ex.exact);
   CHECK(model::check_growth(from, to, o).exact);
   CHECK(d < 1e-4);
@@ -57,9 +41,9 @@ using namespace preln_test;
 
 TEST_CASE("pre-LN grow: identity insertion is exact without the LayerNorm hand-off") {
   CHECK(model::identity_needs_ln_handoff(bert_config{}));
-  CHECK_FALSE(model::identity_needs_ln_handoff(pre_config(1)));
+  CHECK_FALSE(model::identity_needs_ln_handoff(random_preln_config(1)));
   for (auto seed : pre_seeds) {
-    const bert_config from = pre_config(seed);
+    const bert_config from = random_preln_config(seed);
     rng r(seed, 5);
     for (std::size_t extra : {std::size_t{1}, 1 + r.below(2 * from.num_hidden_layers + 1)}) {
       bert_config to = from;
@@ -96,7 +80,7 @@ TEST_CASE("pre-LN grow: identity insertion is exact without the LayerNorm hand-o
 
 TEST_CASE("pre-LN grow: FFN split round-robin / random / asymmetric") {
   for (auto seed : pre_seeds) {
-    const bert_config from = pre_config(seed);
+    const bert_config from = random_preln_config(seed);
     for (auto mode : {model::ffn_growth::split, model::ffn_growth::split_random, model::ffn_growth::split_asym}) {
       for (std::size_t I2 : {2 * from.intermediate_size, from.intermediate_size + 3}) {
         bert_config to = from;
@@ -115,7 +99,7 @@ TEST_CASE("pre-LN grow: FFN split round-robin / random / asymmetric") {
 
 TEST_CASE("pre-LN grow: un-sharing and un-factorising the low-cost FFNs") {
   for (auto seed : pre_seeds) {
-    bert_config from = pre_config(seed);
+    bert_config from = random_preln_config(seed);
     from.num_hidden_layers = 3;
     from.intermediate_size = 4 * (1 + seed % 3);
     from.ffn_share_factor = seed % 2 == 0 ? 2 : 4;
@@ -134,7 +118,7 @@ TEST_CASE("pre-LN grow: un-sharing and un-factorising the low-cost FFNs") {
 
 TEST_CASE("pre-LN grow: hidden replicate x2 / x3 with heads duplicate / add") {
   for (auto seed : pre_seeds) {
-    const bert_config from = pre_config(seed);
+    const bert_config from = random_preln_config(seed);
     for (std::size_t k : {2, 3}) {
       for (auto heads : {model::heads_growth::duplicate, model::heads_growth::add}) {
         bert_config to = from;
@@ -154,7 +138,7 @@ TEST_CASE("pre-LN grow: hidden replicate x2 / x3 with heads duplicate / add") {
 
 TEST_CASE("pre-LN grow: position table tile / random on inputs <= P, pooled model kept pooled") {
   for (auto seed : pre_seeds) {
-    const bert_config from = pre_config(seed);
+    const bert_config from = random_preln_config(seed);
     for (auto mode : {length_mode::tile, length_mode::random}) {
       bert_config to = from;
       to.max_position_embeddings = from.max_position_embeddings * 2 + 3;
@@ -178,7 +162,7 @@ TEST_CASE("pre-LN grow: position table tile / random on inputs <= P, pooled mode
 
 TEST_CASE("pre-LN grow: everything exact in one transition") {
   for (auto seed : pre_seeds) {
-    bert_config from = pre_config(seed + 100);
+    bert_config from = random_preln_config(seed + 100);
     from.ffn_shared_layers = {0};
     from.ffn_share_factor = 2;
     from.intermediate_size = 2 * (2 + seed % 4);
@@ -230,13 +214,13 @@ TEST_CASE("pre-LN grow: the arrangement is kept, post-LN mean_pad stays inexact"
 // per-token mean of gamma * n + beta) and the MLM head puts a GELU between the final LN and the head's LN
 // (GELU(mean t) != mean GELU(t)): not exact, even with uniform embedding LN gains (docs/prelayernorm.md).
 TEST_CASE("pre-LN grow: hidden mean_pad is not exact in BERT (embedding LN, MLM head), measured") {
-  CHECK_FALSE(model::hidden_mean_pad_exact(pre_config(1)));
+  CHECK_FALSE(model::hidden_mean_pad_exact(random_preln_config(1)));
   CHECK_FALSE(model::hidden_mean_pad_exact(random_config(1)));
   grow_options o;
   o.hidden = model::hidden_growth::mean_pad;
   o.heads = model::heads_growth::add;
   for (auto seed : pre_seeds) {
-    const bert_config from = pre_config(seed);
+    const bert_config from = random_preln_config(seed);
     bert_config to = from;
     to.num_attention_heads += 1;
     to.hidden_size = to.num_attention_heads * from.head_dim();

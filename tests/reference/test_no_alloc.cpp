@@ -17,7 +17,8 @@
 #include <omp.h>
 #endif
 
-#include "common.hpp"
+#include "support/batches.hpp"
+#include "support/configs.hpp"
 
 extern "C" {
 void* __libc_malloc(std::size_t);
@@ -85,13 +86,8 @@ std::size_t allocations_per_steps(const growth::model::bert_config& c, const gro
 }
 
 growth::model::bert_config step_config(bool lowcost) {
-  growth::model::bert_config c;
-  c.vocab_size = 512;
-  c.hidden_size = 64;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 256;
-  c.max_position_embeddings = 64;
+  growth::model::bert_config c = growth::test::tiny_bert(
+      {.vocab = 512, .hidden = 64, .layers = 3, .heads = 4, .intermediate = 256, .positions = 64});
   if (lowcost) {
     c.ffn_shared_layers = {0};
     c.ffn_share_factor = 4;

@@ -1,9 +1,6 @@
 #pragma once
 // Helpers of the reliability tests: scratch folders, crafted safetensors files, checks that an error names
 // what it should, and listings of a folder (to prove a refused command wrote nothing).
-#include <unistd.h>
-
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -14,18 +11,14 @@
 
 #include <growth/io/checkpoint.hpp>
 
+#include "support/configs.hpp"
+#include "support/scratch_dir.hpp"
+
 namespace rel {
 
 /// A complete 1-layer checkpoint (hidden 4, 8-token vocabulary), every parameter 0.5.
 inline growth::io::checkpoint tiny_checkpoint() {
-  growth::model::bert_config c;
-  c.vocab_size = 8;
-  c.hidden_size = 4;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 1;
-  c.intermediate_size = 4;
-  c.max_position_embeddings = 4;
-  c.type_vocab_size = 1;
+  const growth::model::bert_config c = growth::test::micro_config();
   growth::io::checkpoint ck;
   ck.config = c;
   ck.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c"};
@@ -33,22 +26,9 @@ inline growth::io::checkpoint tiny_checkpoint() {
   return ck;
 }
 
-struct scratch_dir {
-  std::filesystem::path path;
-  explicit scratch_dir(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    path = std::filesystem::temp_directory_path() /
-           ("growth_rel_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  scratch_dir(const scratch_dir&) = delete;
-  scratch_dir& operator=(const scratch_dir&) = delete;
-  std::filesystem::path operator/(const std::string& s) const { return path / s; }
+/// A scratch folder (tests/support/scratch_dir.hpp) named growth_rel_<tag>_<pid>_<n>.
+struct scratch_dir : growth::test::scratch_dir {
+  explicit scratch_dir(const std::string& tag) : growth::test::scratch_dir(tag, "growth_rel_") {}
 };
 
 inline void put(const std::filesystem::path& p, std::string_view bytes) {

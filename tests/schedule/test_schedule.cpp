@@ -22,6 +22,8 @@
 #include <growth/schedule/schedule.hpp>
 #include <growth/schedule/transition.hpp>
 
+#include "support/scratch_dir.hpp"
+
 using namespace growth::sched;
 
 namespace {
@@ -424,11 +426,9 @@ TEST_CASE("JSON round trip keeps every field") {
   CHECK(parse_schedule(text) == s);
   CHECK(growth::io::json(parse_schedule(text)) == growth::io::json(s));
 
-  const auto dir = std::filesystem::temp_directory_path() / ("growth_sched_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const growth::test::scratch_dir dir("test", "growth_sched_");
   save_schedule(dir / "s.json", s);
   CHECK(load_schedule(dir / "s.json") == s);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("the committed CompoundGrow schedule file equals the compile-time preset") {

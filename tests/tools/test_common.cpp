@@ -15,20 +15,15 @@
 #include <growth/io/safetensors.hpp>
 
 #include "common.hpp"
+#include "support/configs.hpp"
+#include "support/scratch_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
 growth::model::bert_config tiny_config(std::size_t vocab) {
-  growth::model::bert_config c;
-  c.vocab_size = vocab;
-  c.hidden_size = 8;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 16;
-  c.max_position_embeddings = 32;
-  return c;
+  return growth::test::tiny_bert({.vocab = vocab, .hidden = 8, .layers = 1, .heads = 2, .intermediate = 16, .positions = 32});
 }
 
 std::vector<std::string> tiny_vocab() {
@@ -199,8 +194,8 @@ TEST_CASE("check_option_values: negatives refused - bounds by name - --lr finite
 }
 
 TEST_CASE("refuse_output_inside: inside the folder (directly or via .. or a link) is refused - beside it is not") {
-  const fs::path d = fs::temp_directory_path() / ("growth_tools_inside_" + std::to_string(::getpid()));
-  fs::remove_all(d);
+  const growth::test::scratch_dir scratch("inside", "growth_tools_");
+  const fs::path& d = scratch.path;
   fs::create_directories(d / "ckpt");
   fs::create_directories(d / "other");
   fs::create_symlink(d / "ckpt", d / "other" / "link");
@@ -218,12 +213,11 @@ TEST_CASE("refuse_output_inside: inside the folder (directly or via .. or a link
   CHECK(refused(d / "other" / "link" / "model.safetensors"));
   CHECK_FALSE(refused(d / "other" / "dump.safetensors"));
   CHECK_FALSE(refused(d / "ckpt2.safetensors"));
-  fs::remove_all(d);
 }
 
 TEST_CASE("io: read_file refuses a FIFO and a folder without blocking - atomic writes refuse non-regular targets") {
-  const fs::path d = fs::temp_directory_path() / ("growth_tools_files_" + std::to_string(::getpid()));
-  fs::remove_all(d);
+  const growth::test::scratch_dir scratch("files", "growth_tools_");
+  const fs::path& d = scratch.path;
   fs::create_directories(d / "folder");
   REQUIRE(::mkfifo((d / "fifo").c_str(), 0644) == 0);
   // A FIFO without a writer: a blocking open would never return (the test would hang, not fail).
@@ -246,5 +240,4 @@ TEST_CASE("io: read_file refuses a FIFO and a folder without blocking - atomic w
   std::size_t n = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(d)) ++n;
   CHECK(n == 5);  // folder, fifo, real, link, dangling
-  fs::remove_all(d);
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../../examples/torch_bert.hpp"
+#include "support/configs.hpp"
 
 // libtorch pulls in glog, whose CHECK (abort on failure) replaces doctest's: restore doctest's.
 #undef CHECK
@@ -27,14 +28,7 @@ namespace tg = growth::torch_grow;
 namespace {
 
 model::bert_config small_config() {
-  model::bert_config c;
-  c.vocab_size = 40;
-  c.hidden_size = 12;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 3;
-  c.intermediate_size = 20;
-  c.max_position_embeddings = 10;
-  return c;
+  return test::tiny_bert({.vocab = 40, .hidden = 12, .layers = 2, .heads = 3, .intermediate = 20, .positions = 10});
 }
 
 /// Random torch tensors for config c; every second 2-D tensor is seen transposed-contiguous (column
