@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <growth/data/mlm_data.hpp>
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
@@ -177,9 +179,8 @@ struct demo_context {
     run_record x{name, seed, r.rows, r.final_val_loss, r.wall_seconds, r.flops, r.growths};
     std::lock_guard lock(mu);
     io::write_file_atomic(out / (name + "-seed" + std::to_string(seed) + ".csv"), train::csv_text(r.rows));
-    std::printf("  done: %-10s seed %llu  loss %.4f  wall %6.1f s  FLOPs %.3e%s\n", name.c_str(),
-                static_cast<unsigned long long>(seed), x.loss, x.wall, x.flops,
-                r.growths.empty() ? "" : ("  (grew at step " + std::to_string(r.growths[0].step) + ")").c_str());
+    fmt::print("  done: {:<10} seed {}  loss {:.4f}  wall {:6.1f} s  FLOPs {:.3e}{}\n", name, seed, x.loss, x.wall, x.flops,
+               r.growths.empty() ? "" : "  (grew at step " + std::to_string(r.growths[0].step) + ")");
     std::fflush(stdout);
     records.push_back(std::move(x));
   }
@@ -269,16 +270,16 @@ stat stat_of(const std::vector<double>& v) {
   s.sd = v.size() > 1 ? std::sqrt(q / static_cast<double>(v.size() - 1)) : 0.0;
   return s;
 }
-std::string pm(const stat& s, const char* f = "%.4f") {
-  char b[64], c[64];
-  std::snprintf(b, sizeof b, f, s.mean);
-  std::snprintf(c, sizeof c, f, s.sd);
-  return std::string(b) + " ± " + c;
+/// "mean ± sd", both with `prec` decimals (and a sign when `sign`).
+std::string pm(const stat& s, int prec = 4, bool sign = false) {
+  return sign ? fmt::format("{:+.{}f} ± {:+.{}f}", s.mean, prec, s.sd, prec) : fmt::format("{:.{}f} ± {:.{}f}", s.mean, prec, s.sd, prec);
 }
-std::string pct(double x) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%+.1f%%", 100.0 * x);
-  return b;
+std::string pct(double x) { return fmt::format("{:+.1f}%", 100.0 * x); }
+/// `s` padded with spaces to `n` bytes, as printf's %-Ns pads (fmt pads to a display width, and "±" is two
+/// bytes wide to printf but one column to fmt): keeps the demo's table byte for byte what it was.
+std::string pad_bytes(std::string s, std::size_t n) {
+  if (s.size() < n) s.append(n - s.size(), ' ');
+  return s;
 }
 /// "+12.3%", "<= -40.0%" or ">= +50.0%" by the kind of the speedup.
 std::string speedup_text(const train::speedup_result& r) {
@@ -347,15 +348,15 @@ demo_corpus prepare_corpus(const demo_args& a, const std::filesystem::path& out)
 }
 
 void print_setup(const demo_args& a, const demo_corpus& d, const shapes& sh) {
-  std::printf("demo: corpus %s, %zu bytes -> %zu pieces, %zu tokens (unigram entropy %.4f nats); %zu validation sequences "
-              "of %zu (%.1fs)\n",
-              d.path.c_str(), d.text.size(), d.vocab.size(), d.stream.size(), d.unigram_entropy, d.data->validation_sequences(),
-              a.seq_len, d.seconds);
-  std::printf("demo: target %s%s, small %s; budget B = %zu steps of %zu x %zu tokens; lr %g %s (min %g), betas (%g, %g); "
-              "%zu seeds; %zu runs at a time x %zu thread(s)\n",
-              train::shape_name(sh.full).c_str(), a.pre_ln ? " pre-LN" : " post-LN", train::shape_name(sh.low).c_str(),
-              a.steps, a.batch, a.seq_len, a.optim.lr, a.optim.lr_schedule.c_str(), a.optim.min_lr_ratio, a.optim.beta1,
-              a.optim.beta2, a.seeds, a.jobs, a.threads);
+  fmt::print("demo: corpus {}, {} bytes -> {} pieces, {} tokens (unigram entropy {:.4f} nats); {} validation sequences "
+             "of {} ({:.1f}s)\n",
+             d.path, d.text.size(), d.vocab.size(), d.stream.size(), d.unigram_entropy, d.data->validation_sequences(),
+             a.seq_len, d.seconds);
+  fmt::print("demo: target {}{}, small {}; budget B = {} steps of {} x {} tokens; lr {:g} {} (min {:g}), betas ({:g}, {:g}); "
+             "{} seeds; {} runs at a time x {} thread(s)\n",
+             train::shape_name(sh.full), a.pre_ln ? " pre-LN" : " post-LN", train::shape_name(sh.low), a.steps, a.batch,
+             a.seq_len, a.optim.lr, a.optim.lr_schedule, a.optim.min_lr_ratio, a.optim.beta1, a.optim.beta2, a.seeds, a.jobs,
+             a.threads);
 }
 
 /// Trains every run: the families that fork first (longest first), then the runs trained alone (auto needs
@@ -376,7 +377,7 @@ double train_all(demo_context& c, const std::vector<std::string>& policies) {
   if (!interrupt_flag().load()) run_jobs(c.a.jobs, c.a.threads, phase2);
   const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   if (interrupt_flag().load()) {
-    std::printf("demo interrupted: finished runs are in %s/*.csv\n", c.out.c_str());
+    fmt::print("demo interrupted: finished runs are in {}/*.csv\n", c.out.string());
     const int sig = interrupt_signal().load();
     throw exit_request{128 + (sig ? sig : 2)};  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP (docs/cli.md)
   }
@@ -440,25 +441,24 @@ std::vector<policy_outcome> outcomes_of(const std::vector<run_record>& records, 
 /// The table of every run (mean ± std over seeds), the per-seed speedups and auto's growth reasons.
 void print_table(const demo_context& c, const std::vector<policy_outcome>& outcomes) {
   const auto& rec = c.records;
-  std::printf("\n%-50s %-18s %9s %10s %18s %18s\n", "run (mean ± std over seeds)", "val loss", "wall s", "FLOPs",
-              "speedup wall", "speedup FLOPs");
+  fmt::print("\n{} {} {:>9} {:>10} {:>18} {:>18}\n", pad_bytes("run (mean ± std over seeds)", 50), pad_bytes("val loss", 18),
+             "wall s", "FLOPs", "speedup wall", "speedup FLOPs");
   for (double f : budget_fractions()) {
     const auto n = budget_name(f);
-    std::printf("%-50s %-18s %9.1f %10.3e\n", ("baseline, budget " + std::to_string(static_cast<int>(std::lround(100 * f))) + "% of B").c_str(),
-                pm(stats_named(rec, n, &run_record::loss)).c_str(), stats_named(rec, n, &run_record::wall).mean,
-                stats_named(rec, n, &run_record::flops).mean);
+    fmt::print("{} {} {:9.1f} {:10.3e}\n", pad_bytes(fmt::format("baseline, budget {}% of B", std::lround(100 * f)), 50),
+               pad_bytes(pm(stats_named(rec, n, &run_record::loss)), 18), stats_named(rec, n, &run_record::wall).mean,
+               stats_named(rec, n, &run_record::flops).mean);
   }
-  std::printf("%-50s %-18s %9.1f %10.3e\n", ("small model alone (" + train::shape_name(c.sh.low) + ")").c_str(),
-              pm(stats_named(rec, "small", &run_record::loss)).c_str(), stats_named(rec, "small", &run_record::wall).mean,
-              stats_named(rec, "small", &run_record::flops).mean);
+  fmt::print("{} {} {:9.1f} {:10.3e}\n", pad_bytes("small model alone (" + train::shape_name(c.sh.low) + ")", 50),
+             pad_bytes(pm(stats_named(rec, "small", &run_record::loss)), 18), stats_named(rec, "small", &run_record::wall).mean,
+             stats_named(rec, "small", &run_record::flops).mean);
   for (const auto& o : outcomes)
-    std::printf("%-50s %-18s %9.1f %10.3e %18s %18s\n", policy_label(o.policy).c_str(), pm(o.loss).c_str(), o.wall.mean,
-                o.flops.mean, speedup_text(o.wall_speedup).c_str(), speedup_text(o.flops_speedup).c_str());
+    fmt::print("{} {} {:9.1f} {:10.3e} {:>18} {:>18}\n", pad_bytes(policy_label(o.policy), 50), pad_bytes(pm(o.loss), 18),
+               o.wall.mean, o.flops.mean, speedup_text(o.wall_speedup), speedup_text(o.flops_speedup));
   for (const auto& o : outcomes)
-    std::printf("  %-8s per seed: wall %s, FLOPs %s\n", o.policy.c_str(), pm(o.wall_speedup_seeds, "%+.3f").c_str(),
-                pm(o.flops_speedup_seeds, "%+.3f").c_str());
+    fmt::print("  {:<8} per seed: wall {}, FLOPs {}\n", o.policy, pm(o.wall_speedup_seeds, 3, true), pm(o.flops_speedup_seeds, 3, true));
   for (const auto* r : runs_named(rec, "auto"))
-    for (const auto& g : r->growths) std::printf("  auto seed %llu grew after step %zu: %s\n", static_cast<unsigned long long>(r->seed), g.step, g.why.c_str());
+    for (const auto& g : r->growths) fmt::print("  auto seed {} grew after step {}: {}\n", r->seed, g.step, g.why);
 }
 
 /// The claims, each computed from the measurements: past the plateau, the regime (target below the small
@@ -478,16 +478,15 @@ demo_claims print_claims(const demo_context& c, const policy_outcome& best, doub
   const double sd2 = 2 * std::sqrt(base.sd * base.sd + small.sd * small.sd);
   k.regime = base.mean < small.mean;
   const double bsd2 = 2 * std::sqrt(base.sd * base.sd + best.loss.sd * best.loss.sd);
-  std::printf("\nunigram entropy of the text %.4f nats; baseline %.4f = %+.4f: %s\n", h1, base.mean, base.mean - h1,
-              k.past_plateau ? "past the plateau (>= 1.0 nat below)" : "NOT 1.0 nat below the unigram entropy: the models are still early");
-  std::printf("regime: baseline %s the small model alone (%.4f vs %.4f, difference %s two combined std %.4f)\n",
-              k.regime ? "ends below" : "does NOT end below", base.mean, small.mean,
-              std::abs(base.mean - small.mean) > sd2 ? "beyond" : "within", sd2);
-  std::printf("best policy: %s, loss %s vs baseline %s (%s noise), speedup %s wall / %s FLOPs (%s)\n", best.policy.c_str(),
-              pm(best.loss).c_str(), pm(base).c_str(), std::abs(best.loss.mean - base.mean) > bsd2 ? "beyond" : "within",
-              speedup_text(best.wall_speedup).c_str(), speedup_text(best.flops_speedup).c_str(),
-              std::string(train::to_string(best.wall_speedup.kind)).c_str());
-  std::printf("paper (BERT-base): +73.6%% wall-clock at comparable quality; %zu runs took %.0f s here\n", c.records.size(), total_wall);
+  fmt::print("\nunigram entropy of the text {:.4f} nats; baseline {:.4f} = {:+.4f}: {}\n", h1, base.mean, base.mean - h1,
+             k.past_plateau ? "past the plateau (>= 1.0 nat below)" : "NOT 1.0 nat below the unigram entropy: the models are still early");
+  fmt::print("regime: baseline {} the small model alone ({:.4f} vs {:.4f}, difference {} two combined std {:.4f})\n",
+             k.regime ? "ends below" : "does NOT end below", base.mean, small.mean,
+             std::abs(base.mean - small.mean) > sd2 ? "beyond" : "within", sd2);
+  fmt::print("best policy: {}, loss {} vs baseline {} ({} noise), speedup {} wall / {} FLOPs ({})\n", best.policy, pm(best.loss),
+             pm(base), std::abs(best.loss.mean - base.mean) > bsd2 ? "beyond" : "within", speedup_text(best.wall_speedup),
+             speedup_text(best.flops_speedup), train::to_string(best.wall_speedup.kind));
+  fmt::print("paper (BERT-base): +73.6% wall-clock at comparable quality; {} runs took {:.0f} s here\n", c.records.size(), total_wall);
   return k;
 }
 
@@ -523,16 +522,15 @@ void write_figure(const demo_context& c, const std::vector<std::string>& policie
 
 /// The machine-readable summary line, into <out>/summary.txt and onto stdout.
 void write_summary(const demo_context& c, const policy_outcome& best, const demo_claims& k, double h1) {
-  char line[768];
-  std::snprintf(line, sizeof line,
-                "summary baseline_loss=%.4f unigram_entropy=%.4f small_fixed_loss=%.4f grown_loss=%.4f seeds=%zu "
-                "loss_std=%.4f speedup_wall_to_target=%s speedup_flops_to_target=%s speedup_kind=%s policy=%s "
-                "past_plateau=%s regime_valid=%s",
-                k.base.mean, h1, k.small.mean, best.loss.mean, c.a.seeds, best.loss.sd, pct(best.wall_speedup.speedup).c_str(),
-                pct(best.flops_speedup.speedup).c_str(), std::string(train::to_string(best.wall_speedup.kind)).c_str(),
-                best.policy.c_str(), k.past_plateau ? "yes" : "no", k.regime ? "yes" : "no");
-  io::write_file_atomic(c.out / "summary.txt", std::string(line) + "\n");
-  std::printf("results: %s/{*.csv,curves.svg,summary.txt}\n%s\n", c.out.c_str(), line);
+  const std::string line = fmt::format(
+      "summary baseline_loss={:.4f} unigram_entropy={:.4f} small_fixed_loss={:.4f} grown_loss={:.4f} seeds={} "
+      "loss_std={:.4f} speedup_wall_to_target={} speedup_flops_to_target={} speedup_kind={} policy={} "
+      "past_plateau={} regime_valid={}",
+      k.base.mean, h1, k.small.mean, best.loss.mean, c.a.seeds, best.loss.sd, pct(best.wall_speedup.speedup),
+      pct(best.flops_speedup.speedup), train::to_string(best.wall_speedup.kind), best.policy, k.past_plateau ? "yes" : "no",
+      k.regime ? "yes" : "no");
+  io::write_file_atomic(c.out / "summary.txt", line + "\n");
+  fmt::print("results: {}/{{*.csv,curves.svg,summary.txt}}\n{}\n", c.out.string(), line);
   std::fflush(stdout);
 }
 

@@ -31,6 +31,9 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/atomic_file.hpp>
@@ -225,7 +228,7 @@ struct study_runner {
     }
     m.rec->rows = parse_csv(io::read_file(m.csv));
     std::lock_guard lk(print_mu);
-    std::printf("[%zu/%zu] %s: cached\n", ++done, total_runs, m.base.c_str());
+    fmt::print("[{}/{}] {}: cached\n", ++done, total_runs, m.base);
     std::fflush(stdout);
     return true;
   }
@@ -235,8 +238,8 @@ struct study_runner {
     m.rec->rows = r.rows;
     io::write_file_atomic(m.keyf, m.key);
     std::lock_guard lk(print_mu);
-    std::printf("[%zu/%zu] %s: %zu steps, val_loss %.4f, %.1fs%s\n", ++done, total_runs, m.base.c_str(), r.steps,
-                r.final_val_loss, r.wall_seconds, how.c_str());
+    fmt::print("[{}/{}] {}: {} steps, val_loss {:.4f}, {:.1f}s{}\n", ++done, total_runs, m.base, r.steps, r.final_val_loss,
+               r.wall_seconds, how);
     std::fflush(stdout);
     return true;
   }
@@ -305,12 +308,7 @@ study::report_context report_context_of(const study_args& a, const study::scale_
   else if (!dirty.empty()) ctx.commit += " (working tree had uncommitted changes)";
   ctx.machine = std::to_string(std::thread::hardware_concurrency()) + " logical CPUs (nproc), " + cpu_model();
   ctx.load = shell_out("cut -d' ' -f1-3 /proc/loadavg 2>/dev/null");
-  {
-    char b[64];
-    const std::time_t now = std::time(nullptr);
-    std::strftime(b, sizeof b, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-    ctx.date = b;
-  }
+  ctx.date = fmt::format("{:%Y-%m-%d %H:%M} UTC", fmt::gmtime(std::time(nullptr)));
   ctx.corpus = d.path.substr(d.path.find_last_of('/') + 1) + ", first " + std::to_string(d.text.size()) + " bytes, " +
                std::to_string(d.stream.size()) + " tokens; vocabulary " + std::to_string(d.vocab.size()) + " WordPiece pieces; " +
                std::to_string(d.data->validation_sequences()) + " validation sequences of " + std::to_string(sc.seq_len) + " tokens";
@@ -339,10 +337,10 @@ void run_study(const study_args& a) {
 
   // 1. Data.
   study_corpus d = prepare_corpus(a, sc, out);
-  std::printf("study: scale %s, corpus %zu bytes -> vocabulary %zu, %zu tokens, %zu validation sequences of %zu; "
-              "%zu seeds, %zu jobs x %zu threads\n",
-              sc.name.c_str(), d.text.size(), d.vocab.size(), d.stream.size(), d.data->validation_sequences(), sc.seq_len, a.seeds,
-              a.jobs, a.threads);
+  fmt::print("study: scale {}, corpus {} bytes -> vocabulary {}, {} tokens, {} validation sequences of {}; "
+             "{} seeds, {} jobs x {} threads\n",
+             sc.name, d.text.size(), d.vocab.size(), d.stream.size(), d.data->validation_sequences(), sc.seq_len, a.seeds, a.jobs,
+             a.threads);
   const auto configs = study::study_configs(sc, d.vocab.size());
   // The data source builds its per-length training sets and the validation batches lazily; build them all
   // here, before the workers share it (they then only read).
@@ -358,7 +356,7 @@ void run_study(const study_args& a) {
   for (const auto& j : jobs) work.push_back([&runner, &j] { runner.run_job(j); });
   growth_tool::run_jobs(a.jobs, a.threads, work);
   if (interrupt_flag().load()) {
-    std::printf("study interrupted; finished runs are kept in %s/runs (run again to resume)\n", out.c_str());
+    fmt::print("study interrupted; finished runs are kept in {}/runs (run again to resume)\n", out.string());
     const int sig = interrupt_signal().load();
     throw exit_request{128 + (sig ? sig : 2)};  // interrupted runs exit non-zero (docs/cli.md)
   }
@@ -367,7 +365,7 @@ void run_study(const study_args& a) {
   // 3. Publish.
   const auto ctx = report_context_of(a, sc, d, study_seconds);
   const auto files = study::write_report(out, sc, configs, runner.recs, ctx);
-  std::printf("study: %s/RESULTS.md and %zu figures in %s/results (%.0fs)\n", out.c_str(), files, out.c_str(), study_seconds);
+  fmt::print("study: {}/RESULTS.md and {} figures in {}/results ({:.0f}s)\n", out.string(), files, out.string(), study_seconds);
 }
 
 growth_tool::registrar reg{"study", [](CLI::App& app) {

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include <growth/data/mlm_data.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
@@ -47,9 +49,7 @@ bool allowed_with_resume(const std::string& name) {
 std::string text_id(const std::string& text) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "bytes %zu fnv1a64 %016llx", text.size(), static_cast<unsigned long long>(h));
-  return buf;
+  return fmt::format("bytes {} fnv1a64 {:016x}", text.size(), h);
 }
 
 /// What defines a run: its schedule, options, vocabulary and (for a fresh run) the starting parameters.
@@ -76,7 +76,7 @@ train_plan plan_resumed(const train_args& a) {
   // Load everything, optimizer state included, so a broken folder is refused before anything is written
   // into --out (the token cache, the log).
   p.vocab = io::load_checkpoint(a.resume).vocab;
-  if (info.complete) std::printf("train: %s is the end of a complete run; nothing left to train\n", a.resume.c_str());
+  if (info.complete) fmt::print("train: {} is the end of a complete run; nothing left to train\n", a.resume);
   return p;
 }
 
@@ -116,7 +116,7 @@ train_plan plan_fresh(const train_args& a) {
     sch.run.batch_size = 32;
   }
   if (sch.run.vocab_size != ck.config.vocab_size)
-    std::printf("train: schedule vocab_size %zu replaced by the model's %zu\n", sch.run.vocab_size, ck.config.vocab_size);
+    fmt::print("train: schedule vocab_size {} replaced by the model's {}\n", sch.run.vocab_size, ck.config.vocab_size);
   sch.run.vocab_size = ck.config.vocab_size;
   if (a.batch) sch.run.batch_size = a.batch;
   sch.validate();
@@ -145,20 +145,20 @@ void refuse_other_text(const train_args& a, const std::string& text_path, const 
 /// The end of a run: where it stopped, against the unigram entropy; an interrupted run exits 128 + signal.
 void report_end(const growth::train::run_result& r, const std::filesystem::path& out, const std::filesystem::path& log_csv,
                 double h1) {
-  std::printf("train: %s at step %zu, validation loss %.4f, %.3e FLOPs, %.1f s; checkpoint %s, log %s\n",
-              r.interrupted ? "interrupted" : "done", r.steps, r.final_val_loss, r.flops, r.wall_seconds,
-              (out / "final").c_str(), log_csv.c_str());
+  fmt::print("train: {} at step {}, validation loss {:.4f}, {:.3e} FLOPs, {:.1f} s; checkpoint {}, log {}\n",
+             r.interrupted ? "interrupted" : "done", r.steps, r.final_val_loss, r.flops, r.wall_seconds, (out / "final").string(),
+             log_csv.string());
   // The yardstick: a model that ignores the context cannot beat the unigram entropy of the tokens.
-  std::printf("train: validation loss %.4f vs unigram entropy %.4f nats of the text (%+.4f)\n", r.final_val_loss, h1,
-              r.final_val_loss - h1);
+  fmt::print("train: validation loss {:.4f} vs unigram entropy {:.4f} nats of the text ({:+.4f})\n", r.final_val_loss, h1,
+             r.final_val_loss - h1);
   if (r.interrupted) {
     // Not a success: a script or scheduler must see that the run did not finish (128 + signal, as a shell
     // reports a process killed by it). The state is safe in final; say where.
     const int sig = growth_tool::interrupt_signal().load() ? growth_tool::interrupt_signal().load() : SIGINT;
     std::fflush(stdout);
-    std::fprintf(stderr, "growth train: interrupted by %s at step %zu; saved %s (continue with --resume %s)\n",
-                 sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT", r.steps, (out / "final").c_str(),
-                 (out / "final").c_str());
+    fmt::print(stderr, "growth train: interrupted by {} at step {}; saved {} (continue with --resume {})\n",
+               sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT", r.steps, (out / "final").string(),
+               (out / "final").string());
     throw growth_tool::exit_request{128 + sig};
   }
 }
@@ -193,8 +193,8 @@ void run_train(const train_args& a) {
   dopt.full_seq_len = p.sch.stages.back().shape.seq_len;
   dopt.max_validation_sequences = a.max_validation;
   train::data_source data(tok, stream, dopt);
-  std::printf("train: %zu stage(s), %zu tokens of training text, %zu validation sequences, %zu threads\n",
-              p.sch.stages.size(), data.train_tokens(), data.validation_sequences(), growth_tool::threads_in_use());
+  fmt::print("train: {} stage(s), {} tokens of training text, {} validation sequences, {} threads\n", p.sch.stages.size(),
+             data.train_tokens(), data.validation_sequences(), growth_tool::threads_in_use());
 
   train::progressive_trainer t(p.sch, data, opt, p.vocab);
   if (!a.resume.empty()) t.resume(a.resume);
