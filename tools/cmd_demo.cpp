@@ -16,7 +16,9 @@
 //
 // Speedup of a grown run (train/speedup.hpp): the cost at which the seed's baseline curve reaches the grown
 // run's final validation loss (interpolated in log cost), divided by the grown run's cost, minus 1; in
-// wall-clock (growth included) and in FLOPs. Outside the curve it is a bound, and the output says which.
+// wall-clock (growth included) and in FLOPs. Outside the curve it is a bound, and the output says which. The
+// curve's wall-clock cost of a budget is its steps times the seed's measured baseline seconds per step
+// (tools/demo_curve.hpp: increasing by construction); the grown and small runs' wall-clock is their own.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -45,6 +47,7 @@
 #include <growth/train/trainer.hpp>
 
 #include "command.hpp"
+#include "demo_curve.hpp"
 #include "job_pool.hpp"
 #include "optim_options.hpp"
 #include "progress.hpp"
@@ -141,8 +144,11 @@ struct run_record {
   std::string name;  ///< baseline-<pct>, small, or the policy
   std::uint64_t seed = 0;
   std::vector<train::log_row> rows;
-  double loss = 0, wall = 0, flops = 0;
+  double loss = 0, wall = 0, flops = 0;  ///< wall: measured, a fork's prefix included
   std::vector<train::growth_event> growths;
+  std::size_t steps = 0, own_steps = 0;  ///< own: the steps after the run's fork step (all of them unforked)
+  double own_wall = 0;                   ///< wall-clock seconds of the own steps
+  double curve_wall = 0;                 ///< a baseline budget's wall-clock cost on the curve (demo_curve.hpp)
 };
 
 struct demo_context {
@@ -174,9 +180,11 @@ struct demo_context {
     r.stages.push_back(sched::stage{.steps = steps, .shape = s});
     return r;
   }
-  void record(const std::string& name, std::uint64_t seed, const train::run_result& r) {
+  /// Records a finished run; `prefix` is what the run it forked from had trained at the fork (none: {}).
+  void record(const std::string& name, std::uint64_t seed, const train::run_result& r, const train::run_result& prefix = {}) {
     if (!r.complete) return;  // interrupted: nothing to report
-    run_record x{name, seed, r.rows, r.final_val_loss, r.wall_seconds, r.flops, r.growths};
+    run_record x{name, seed, r.rows, r.final_val_loss, r.wall_seconds, r.flops, r.growths,
+                 r.steps, r.steps - prefix.steps, r.wall_seconds - prefix.wall_seconds, 0.0};
     std::lock_guard lock(mu);
     io::write_file_atomic(out / (name + "-seed" + std::to_string(seed) + ".csv"), train::csv_text(r.rows));
     fmt::print("  done: {:<10} seed {}  loss {:.4f}  wall {:6.1f} s  FLOPs {:.3e}{}\n", name, seed, x.loss, x.wall, x.flops,
@@ -199,11 +207,11 @@ void baseline_family(demo_context& c, std::uint64_t seed) {
     const auto b = static_cast<std::size_t>(std::lround(f * static_cast<double>(B)));
     if (b >= B) break;
     stable.pause_at(stable.lr_curve().fork_step(b));
-    (void)stable.run(&quiet_observer());
+    const auto prefix = stable.run(&quiet_observer());
     if (interrupt_flag().load()) return;
     train::progressive_trainer fork(c.one_stage(c.sh.full, b), c.data, opt, c.vocab);
     fork.continue_from(stable);
-    c.record(budget_name(f), seed, fork.run(&quiet_observer()));
+    c.record(budget_name(f), seed, fork.run(&quiet_observer()), prefix);
   }
   stable.pause_at(0);
   const auto r = stable.run(&quiet_observer());
@@ -415,6 +423,24 @@ std::vector<train::budget_point> budget_curve(const std::vector<run_record>& rec
   return pts;
 }
 
+/// Each baseline budget's wall-clock cost on the curve: its steps x its seed's measured baseline seconds per
+/// step (tools/demo_curve.hpp), so that the curve increases by construction. Returns that pace per seed.
+std::map<std::uint64_t, double> price_baseline_wall(std::vector<run_record>& records) {
+  std::map<std::uint64_t, std::vector<run_record*>> by_seed;
+  for (double f : budget_fractions())
+    for (auto& r : records)
+      if (r.name == budget_name(f)) by_seed[r.seed].push_back(&r);
+  std::map<std::uint64_t, double> pace;
+  for (auto& [seed, runs] : by_seed) {
+    std::vector<demo::budget_run> v;
+    for (const auto* r : runs) v.push_back({r->steps, r->own_steps, r->own_wall, r->loss});
+    const auto curve = demo::wall_budget_curve(v);
+    for (std::size_t i = 0; i < runs.size(); ++i) runs[i]->curve_wall = curve[i].cost;
+    pace[seed] = demo::seconds_per_step(v);
+  }
+  return pace;
+}
+
 /// Each policy's losses, costs and speedups: the mean run on the mean curve, and each seed on its own curve.
 std::vector<policy_outcome> outcomes_of(const std::vector<run_record>& records, const std::vector<std::string>& policies) {
   std::vector<policy_outcome> outcomes;
@@ -424,11 +450,11 @@ std::vector<policy_outcome> outcomes_of(const std::vector<run_record>& records, 
     o.loss = stats_named(records, p, &run_record::loss);
     o.wall = stats_named(records, p, &run_record::wall);
     o.flops = stats_named(records, p, &run_record::flops);
-    o.wall_speedup = train::speedup_on_curve(budget_curve(records, std::nullopt, &run_record::wall), o.wall.mean, o.loss.mean);
+    o.wall_speedup = train::speedup_on_curve(budget_curve(records, std::nullopt, &run_record::curve_wall), o.wall.mean, o.loss.mean);
     o.flops_speedup = train::speedup_on_curve(budget_curve(records, std::nullopt, &run_record::flops), o.flops.mean, o.loss.mean);
     std::vector<double> sw, sf;
     for (const auto* r : runs_named(records, p)) {
-      sw.push_back(train::speedup_on_curve(budget_curve(records, r->seed, &run_record::wall), r->wall, r->loss).speedup);
+      sw.push_back(train::speedup_on_curve(budget_curve(records, r->seed, &run_record::curve_wall), r->wall, r->loss).speedup);
       sf.push_back(train::speedup_on_curve(budget_curve(records, r->seed, &run_record::flops), r->flops, r->loss).speedup);
     }
     o.wall_speedup_seeds = stat_of(sw);
@@ -439,14 +465,20 @@ std::vector<policy_outcome> outcomes_of(const std::vector<run_record>& records, 
 }
 
 /// The table of every run (mean ± std over seeds), the per-seed speedups and auto's growth reasons.
-void print_table(const demo_context& c, const std::vector<policy_outcome>& outcomes) {
+void print_table(const demo_context& c, const std::vector<policy_outcome>& outcomes, const std::map<std::uint64_t, double>& pace) {
   const auto& rec = c.records;
-  fmt::print("\n{} {} {:>9} {:>10} {:>18} {:>18}\n", pad_bytes("run (mean ± std over seeds)", 50), pad_bytes("val loss", 18),
+  std::vector<double> ms;
+  for (const auto& [seed, s] : pace) ms.push_back(1e3 * s);
+  fmt::print("\nbaseline budget curve: FLOPs counted per run; wall-clock = each budget's steps x its seed's measured "
+             "baseline seconds per step (all the seed's baseline steps, the shared stable steps counted once): {} ms/step "
+             "over seeds\n\n",
+             pm(stat_of(ms), 3));
+  fmt::print("{} {} {:>9} {:>10} {:>18} {:>18}\n", pad_bytes("run (mean ± std over seeds)", 50), pad_bytes("val loss", 18),
              "wall s", "FLOPs", "speedup wall", "speedup FLOPs");
   for (double f : budget_fractions()) {
     const auto n = budget_name(f);
     fmt::print("{} {} {:9.1f} {:10.3e}\n", pad_bytes(fmt::format("baseline, budget {}% of B", std::lround(100 * f)), 50),
-               pad_bytes(pm(stats_named(rec, n, &run_record::loss)), 18), stats_named(rec, n, &run_record::wall).mean,
+               pad_bytes(pm(stats_named(rec, n, &run_record::loss)), 18), stats_named(rec, n, &run_record::curve_wall).mean,
                stats_named(rec, n, &run_record::flops).mean);
   }
   fmt::print("{} {} {:9.1f} {:10.3e}\n", pad_bytes("small model alone (" + train::shape_name(c.sh.low) + ")", 50),
@@ -505,7 +537,7 @@ void write_figure(const demo_context& c, const std::vector<std::string>& policie
   };
   if (const auto v = runs_named(c.records, budget_name(1.0)); !v.empty()) add_rows("baseline, budget B", *v.front());
   report::series bc{"baseline budgets", {}, {}};
-  for (const auto& p : budget_curve(c.records, c.a.seed, &run_record::wall)) {
+  for (const auto& p : budget_curve(c.records, c.a.seed, &run_record::curve_wall)) {
     bc.x.push_back(p.cost);
     bc.y.push_back(p.loss);
   }
@@ -552,11 +584,12 @@ void run_demo(const demo_args& a) {
   const double total_wall = train_all(c, policies);
 
   // 3. The comparison, per seed and over the seeds.
+  const auto pace = price_baseline_wall(c.records);
   const auto outcomes = outcomes_of(c.records, policies);
   const auto best = std::max_element(outcomes.begin(), outcomes.end(), [](const auto& x, const auto& y) {
     return x.wall_speedup.speedup < y.wall_speedup.speedup;
   });
-  print_table(c, outcomes);
+  print_table(c, outcomes, pace);
   const demo_claims k = print_claims(c, *best, d.unigram_entropy, total_wall);
 
   // 4. Figure and summary.
