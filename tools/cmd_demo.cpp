@@ -16,7 +16,9 @@
 //
 // Speedup of a grown run (train/speedup.hpp): the cost at which the seed's baseline curve reaches the grown
 // run's final validation loss (interpolated in log cost), divided by the grown run's cost, minus 1; in
-// wall-clock (growth included) and in FLOPs. Outside the curve it is a bound, and the output says which.
+// wall-clock (growth included) and in FLOPs. Outside the curve it is a bound, and the output says which. The
+// curve's wall-clock cost of a budget is its steps times the seed's measured baseline seconds per step
+// (tools/demo_curve.hpp: increasing by construction); the grown and small runs' wall-clock is their own.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -32,6 +34,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <growth/data/mlm_data.hpp>
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
@@ -43,6 +47,7 @@
 #include <growth/train/trainer.hpp>
 
 #include "command.hpp"
+#include "demo_curve.hpp"
 #include "job_pool.hpp"
 #include "optim_options.hpp"
 #include "progress.hpp"
@@ -139,8 +144,11 @@ struct run_record {
   std::string name;  ///< baseline-<pct>, small, or the policy
   std::uint64_t seed = 0;
   std::vector<train::log_row> rows;
-  double loss = 0, wall = 0, flops = 0;
+  double loss = 0, wall = 0, flops = 0;  ///< wall: measured, a fork's prefix included
   std::vector<train::growth_event> growths;
+  std::size_t steps = 0, own_steps = 0;  ///< own: the steps after the run's fork step (all of them unforked)
+  double own_wall = 0;                   ///< wall-clock seconds of the own steps
+  double curve_wall = 0;                 ///< a baseline budget's wall-clock cost on the curve (demo_curve.hpp)
 };
 
 struct demo_context {
@@ -172,14 +180,15 @@ struct demo_context {
     r.stages.push_back(sched::stage{.steps = steps, .shape = s});
     return r;
   }
-  void record(const std::string& name, std::uint64_t seed, const train::run_result& r) {
+  /// Records a finished run; `prefix` is what the run it forked from had trained at the fork (none: {}).
+  void record(const std::string& name, std::uint64_t seed, const train::run_result& r, const train::run_result& prefix = {}) {
     if (!r.complete) return;  // interrupted: nothing to report
-    run_record x{name, seed, r.rows, r.final_val_loss, r.wall_seconds, r.flops, r.growths};
+    run_record x{name, seed, r.rows, r.final_val_loss, r.wall_seconds, r.flops, r.growths,
+                 r.steps, r.steps - prefix.steps, r.wall_seconds - prefix.wall_seconds, 0.0};
     std::lock_guard lock(mu);
     io::write_file_atomic(out / (name + "-seed" + std::to_string(seed) + ".csv"), train::csv_text(r.rows));
-    std::printf("  done: %-10s seed %llu  loss %.4f  wall %6.1f s  FLOPs %.3e%s\n", name.c_str(),
-                static_cast<unsigned long long>(seed), x.loss, x.wall, x.flops,
-                r.growths.empty() ? "" : ("  (grew at step " + std::to_string(r.growths[0].step) + ")").c_str());
+    fmt::print("  done: {:<10} seed {}  loss {:.4f}  wall {:6.1f} s  FLOPs {:.3e}{}\n", name, seed, x.loss, x.wall, x.flops,
+               r.growths.empty() ? "" : "  (grew at step " + std::to_string(r.growths[0].step) + ")");
     std::fflush(stdout);
     records.push_back(std::move(x));
   }
@@ -198,11 +207,11 @@ void baseline_family(demo_context& c, std::uint64_t seed) {
     const auto b = static_cast<std::size_t>(std::lround(f * static_cast<double>(B)));
     if (b >= B) break;
     stable.pause_at(stable.lr_curve().fork_step(b));
-    (void)stable.run(&quiet_observer());
+    const auto prefix = stable.run(&quiet_observer());
     if (interrupt_flag().load()) return;
     train::progressive_trainer fork(c.one_stage(c.sh.full, b), c.data, opt, c.vocab);
     fork.continue_from(stable);
-    c.record(budget_name(f), seed, fork.run(&quiet_observer()));
+    c.record(budget_name(f), seed, fork.run(&quiet_observer()), prefix);
   }
   stable.pause_at(0);
   const auto r = stable.run(&quiet_observer());
@@ -269,16 +278,16 @@ stat stat_of(const std::vector<double>& v) {
   s.sd = v.size() > 1 ? std::sqrt(q / static_cast<double>(v.size() - 1)) : 0.0;
   return s;
 }
-std::string pm(const stat& s, const char* f = "%.4f") {
-  char b[64], c[64];
-  std::snprintf(b, sizeof b, f, s.mean);
-  std::snprintf(c, sizeof c, f, s.sd);
-  return std::string(b) + " ± " + c;
+/// "mean ± sd", both with `prec` decimals (and a sign when `sign`).
+std::string pm(const stat& s, int prec = 4, bool sign = false) {
+  return sign ? fmt::format("{:+.{}f} ± {:+.{}f}", s.mean, prec, s.sd, prec) : fmt::format("{:.{}f} ± {:.{}f}", s.mean, prec, s.sd, prec);
 }
-std::string pct(double x) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%+.1f%%", 100.0 * x);
-  return b;
+std::string pct(double x) { return fmt::format("{:+.1f}%", 100.0 * x); }
+/// `s` padded with spaces to `n` bytes, as printf's %-Ns pads (fmt pads to a display width, and "±" is two
+/// bytes wide to printf but one column to fmt): keeps the demo's table byte for byte what it was.
+std::string pad_bytes(std::string s, std::size_t n) {
+  if (s.size() < n) s.append(n - s.size(), ' ');
+  return s;
 }
 /// "+12.3%", "<= -40.0%" or ">= +50.0%" by the kind of the speedup.
 std::string speedup_text(const train::speedup_result& r) {
@@ -293,164 +302,228 @@ struct policy_outcome {
   stat wall_speedup_seeds, flops_speedup_seeds;         ///< per seed, against that seed's curve
 };
 
-void run_demo(const demo_args& a) {
-  namespace fs = std::filesystem;
-  set_threads(a.threads);
-  install_sigint_handler();
-  const fs::path out = a.out;
-  fs::create_directories(out);
-  const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
+/// The --policies list, in order; refuses an empty one.
+std::vector<std::string> parse_policies(const demo_args& a) {
+  std::vector<std::string> policies;
+  std::stringstream ss(a.policies);
+  for (std::string p; std::getline(ss, p, ',');)
+    if (!p.empty()) policies.push_back(p);
+  if (policies.empty()) throw error("--policies", "at least one of restart, continue, late, auto", "\"" + a.policies + "\"");
+  return policies;
+}
+
+void check_args(const demo_args& a) {
   if (a.seeds < 1) throw error("--seeds", ">= 1", "0");
   if (a.jobs < 1) throw error("--jobs", ">= 1", "0");
   // The baseline's budgets fork from one stable run: only wsd has a stable phase that budgets share.
   if (a.optim.lr_schedule != "wsd")
     throw error("--lr-schedule", "\"wsd\" (the baseline's budgets fork from one stable run)", "\"" + a.optim.lr_schedule + "\"");
-  std::vector<std::string> policies;
-  {
-    std::stringstream ss(a.policies);
-    for (std::string p; std::getline(ss, p, ',');)
-      if (!p.empty()) policies.push_back(p);
-    if (policies.empty()) throw error("--policies", "at least one of restart, continue, late, auto", "\"" + a.policies + "\"");
-  }
+}
 
-  // 1. Vocabulary and data.
+/// The corpus, its WordPiece vocabulary (written to <out>/vocab.txt), the token stream and the data source.
+struct demo_corpus {
+  std::string path, text;
+  std::vector<std::string> vocab;
+  std::vector<std::int32_t> stream;
+  std::unique_ptr<train::data_source> data;
+  double unigram_entropy = 0;  ///< nats
+  double seconds = 0;          ///< time to build all of it
+};
+
+demo_corpus prepare_corpus(const demo_args& a, const std::filesystem::path& out) {
+  demo_corpus d;
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string text = train::read_corpus(text_path, a.corpus_chars);
+  d.path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
+  d.text = train::read_corpus(d.path, a.corpus_chars);
   data::vocab_trainer_options vo;
   vo.vocab_size = a.vocab;
-  auto vocab = data::train_wordpiece_vocab(text, vo);
+  d.vocab = data::train_wordpiece_vocab(d.text, vo);
   io::write_file_atomic(out / "vocab.txt", [&] {
     std::string s;
-    for (const auto& t : vocab) s += t + "\n";
+    for (const auto& t : d.vocab) s += t + "\n";
     return s;
   }());
-  data::wordpiece_tokenizer tok(vocab);
-  const auto stream = train::tokenize_cached(tok, text, out / "cache");
+  data::wordpiece_tokenizer tok(d.vocab);
+  d.stream = train::tokenize_cached(tok, d.text, out / "cache");
   train::data_options dopt;
   dopt.full_seq_len = a.seq_len;
   dopt.max_validation_sequences = a.max_validation;
   dopt.eval_batch_size = 32;
-  train::data_source data(tok, stream, dopt);
-  const double h1 = data::unigram_entropy(stream);
+  d.data = std::make_unique<train::data_source>(tok, d.stream, dopt);
+  d.unigram_entropy = data::unigram_entropy(d.stream);
+  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return d;
+}
 
-  demo_context c{a, shapes_of(a), sched::run_settings{.vocab_size = vocab.size(), .batch_size = a.batch}, data, vocab, out, {}, {}, {}};
-  for (const auto& p : policies) (void)policy_schedule(p, c.sh, c.run, a.steps, 1);  // refuse bad policies before training
-  std::printf("demo: corpus %s, %zu bytes -> %zu pieces, %zu tokens (unigram entropy %.4f nats); %zu validation sequences "
-              "of %zu (%.1fs)\n",
-              text_path.c_str(), text.size(), vocab.size(), stream.size(), h1, data.validation_sequences(), a.seq_len,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  std::printf("demo: target %s%s, small %s; budget B = %zu steps of %zu x %zu tokens; lr %g %s (min %g), betas (%g, %g); "
-              "%zu seeds; %zu runs at a time x %zu thread(s)\n",
-              train::shape_name(c.sh.full).c_str(), a.pre_ln ? " pre-LN" : " post-LN", train::shape_name(c.sh.low).c_str(),
-              a.steps, a.batch, a.seq_len, a.optim.lr, a.optim.lr_schedule.c_str(), a.optim.min_lr_ratio, a.optim.beta1,
-              a.optim.beta2, a.seeds, a.jobs, a.threads);
+void print_setup(const demo_args& a, const demo_corpus& d, const shapes& sh) {
+  fmt::print("demo: corpus {}, {} bytes -> {} pieces, {} tokens (unigram entropy {:.4f} nats); {} validation sequences "
+             "of {} ({:.1f}s)\n",
+             d.path, d.text.size(), d.vocab.size(), d.stream.size(), d.unigram_entropy, d.data->validation_sequences(),
+             a.seq_len, d.seconds);
+  fmt::print("demo: target {}{}, small {}; budget B = {} steps of {} x {} tokens; lr {:g} {} (min {:g}), betas ({:g}, {:g}); "
+             "{} seeds; {} runs at a time x {} thread(s)\n",
+             train::shape_name(sh.full), a.pre_ln ? " pre-LN" : " post-LN", train::shape_name(sh.low), a.steps, a.batch,
+             a.seq_len, a.optim.lr, a.optim.lr_schedule, a.optim.min_lr_ratio, a.optim.beta1, a.optim.beta2, a.seeds, a.jobs,
+             a.threads);
+}
 
-  // 2. The runs: the families that fork first (longest first), then the runs trained alone; auto needs its
-  // seed's baseline, which the first phase trains.
+/// Trains every run: the families that fork first (longest first), then the runs trained alone (auto needs
+/// its seed's baseline, which the first phase trains). Returns the wall-clock seconds of it all; on an
+/// interrupt, says where the finished runs are and exits 128 + signal.
+double train_all(demo_context& c, const std::vector<std::string>& policies) {
   std::vector<std::string> forked, alone;
   for (const auto& p : policies) (p == "continue" || p == "late" ? forked : alone).push_back(p);
   const auto wall0 = std::chrono::steady_clock::now();
   std::vector<std::function<void()>> phase1, phase2;
-  for (std::size_t s = 0; s < a.seeds; ++s) {
-    const std::uint64_t seed = a.seed + s;
+  for (std::size_t s = 0; s < c.a.seeds; ++s) {
+    const std::uint64_t seed = c.a.seed + s;
     phase1.push_back([&c, seed, &forked] { small_family(c, seed, forked); });
     phase1.push_back([&c, seed] { baseline_family(c, seed); });
     for (const auto& p : alone) phase2.push_back([&c, seed, p] { grown_alone(c, seed, p); });
   }
-  run_jobs(a.jobs, a.threads, phase1);
-  if (!interrupt_flag().load()) run_jobs(a.jobs, a.threads, phase2);
+  run_jobs(c.a.jobs, c.a.threads, phase1);
+  if (!interrupt_flag().load()) run_jobs(c.a.jobs, c.a.threads, phase2);
   const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   if (interrupt_flag().load()) {
-    std::printf("demo interrupted: finished runs are in %s/*.csv\n", out.c_str());
+    fmt::print("demo interrupted: finished runs are in {}/*.csv\n", c.out.string());
     const int sig = interrupt_signal().load();
     throw exit_request{128 + (sig ? sig : 2)};  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP (docs/cli.md)
   }
+  return total_wall;
+}
 
-  // 3. The comparison, per seed and over the seeds.
-  auto of = [&](const std::string& name) {
-    std::vector<const run_record*> v;
-    for (const auto& r : c.records)
-      if (r.name == name) v.push_back(&r);
-    std::sort(v.begin(), v.end(), [](auto* x, auto* y) { return x->seed < y->seed; });
-    return v;
-  };
-  auto stats = [&](const std::string& name, double run_record::*f) {
-    std::vector<double> v;
-    for (const auto* r : of(name)) v.push_back(r->*f);
-    return stat_of(v);
-  };
-  auto curve_of = [&](std::optional<std::uint64_t> seed, double run_record::*cost) {
-    std::vector<train::budget_point> pts;
-    for (double f : budget_fractions()) {
-      std::vector<double> cs, ls;
-      for (const auto* r : of(budget_name(f)))
-        if (!seed || r->seed == *seed) {
-          cs.push_back(r->*cost);
-          ls.push_back(r->loss);
-        }
-      pts.push_back({stat_of(cs).mean, stat_of(ls).mean});
-    }
-    return pts;
-  };
-  const stat base = stats(budget_name(1.0), &run_record::loss), small = stats("small", &run_record::loss);
+/// The finished runs named `name`, by seed.
+std::vector<const run_record*> runs_named(const std::vector<run_record>& records, const std::string& name) {
+  std::vector<const run_record*> v;
+  for (const auto& r : records)
+    if (r.name == name) v.push_back(&r);
+  std::sort(v.begin(), v.end(), [](auto* x, auto* y) { return x->seed < y->seed; });
+  return v;
+}
+/// Mean and spread over the seeds of one field of the runs named `name`.
+stat stats_named(const std::vector<run_record>& records, const std::string& name, double run_record::*f) {
+  std::vector<double> v;
+  for (const auto* r : runs_named(records, name)) v.push_back(r->*f);
+  return stat_of(v);
+}
+/// The baseline's budget curve in `cost` (final cost and loss of each budget) of one seed, or with no seed
+/// the mean over the seeds of each budget.
+std::vector<train::budget_point> budget_curve(const std::vector<run_record>& records, std::optional<std::uint64_t> seed,
+                                              double run_record::*cost) {
+  std::vector<train::budget_point> pts;
+  for (double f : budget_fractions()) {
+    std::vector<double> cs, ls;
+    for (const auto* r : runs_named(records, budget_name(f)))
+      if (!seed || r->seed == *seed) {
+        cs.push_back(r->*cost);
+        ls.push_back(r->loss);
+      }
+    pts.push_back({stat_of(cs).mean, stat_of(ls).mean});
+  }
+  return pts;
+}
+
+/// Each baseline budget's wall-clock cost on the curve: its steps x its seed's measured baseline seconds per
+/// step (tools/demo_curve.hpp), so that the curve increases by construction. Returns that pace per seed.
+std::map<std::uint64_t, double> price_baseline_wall(std::vector<run_record>& records) {
+  std::map<std::uint64_t, std::vector<run_record*>> by_seed;
+  for (double f : budget_fractions())
+    for (auto& r : records)
+      if (r.name == budget_name(f)) by_seed[r.seed].push_back(&r);
+  std::map<std::uint64_t, double> pace;
+  for (auto& [seed, runs] : by_seed) {
+    std::vector<demo::budget_run> v;
+    for (const auto* r : runs) v.push_back({r->steps, r->own_steps, r->own_wall, r->loss});
+    const auto curve = demo::wall_budget_curve(v);
+    for (std::size_t i = 0; i < runs.size(); ++i) runs[i]->curve_wall = curve[i].cost;
+    pace[seed] = demo::seconds_per_step(v);
+  }
+  return pace;
+}
+
+/// Each policy's losses, costs and speedups: the mean run on the mean curve, and each seed on its own curve.
+std::vector<policy_outcome> outcomes_of(const std::vector<run_record>& records, const std::vector<std::string>& policies) {
   std::vector<policy_outcome> outcomes;
   for (const auto& p : policies) {
     policy_outcome o;
     o.policy = p;
-    o.loss = stats(p, &run_record::loss);
-    o.wall = stats(p, &run_record::wall);
-    o.flops = stats(p, &run_record::flops);
-    o.wall_speedup = train::speedup_on_curve(curve_of(std::nullopt, &run_record::wall), o.wall.mean, o.loss.mean);
-    o.flops_speedup = train::speedup_on_curve(curve_of(std::nullopt, &run_record::flops), o.flops.mean, o.loss.mean);
+    o.loss = stats_named(records, p, &run_record::loss);
+    o.wall = stats_named(records, p, &run_record::wall);
+    o.flops = stats_named(records, p, &run_record::flops);
+    o.wall_speedup = train::speedup_on_curve(budget_curve(records, std::nullopt, &run_record::curve_wall), o.wall.mean, o.loss.mean);
+    o.flops_speedup = train::speedup_on_curve(budget_curve(records, std::nullopt, &run_record::flops), o.flops.mean, o.loss.mean);
     std::vector<double> sw, sf;
-    for (const auto* r : of(p)) {
-      sw.push_back(train::speedup_on_curve(curve_of(r->seed, &run_record::wall), r->wall, r->loss).speedup);
-      sf.push_back(train::speedup_on_curve(curve_of(r->seed, &run_record::flops), r->flops, r->loss).speedup);
+    for (const auto* r : runs_named(records, p)) {
+      sw.push_back(train::speedup_on_curve(budget_curve(records, r->seed, &run_record::curve_wall), r->wall, r->loss).speedup);
+      sf.push_back(train::speedup_on_curve(budget_curve(records, r->seed, &run_record::flops), r->flops, r->loss).speedup);
     }
     o.wall_speedup_seeds = stat_of(sw);
     o.flops_speedup_seeds = stat_of(sf);
     outcomes.push_back(o);
   }
-  const auto best = std::max_element(outcomes.begin(), outcomes.end(), [](const auto& x, const auto& y) {
-    return x.wall_speedup.speedup < y.wall_speedup.speedup;
-  });
+  return outcomes;
+}
 
-  std::printf("\n%-50s %-18s %9s %10s %18s %18s\n", "run (mean ± std over seeds)", "val loss", "wall s", "FLOPs",
-              "speedup wall", "speedup FLOPs");
+/// The table of every run (mean ± std over seeds), the per-seed speedups and auto's growth reasons.
+void print_table(const demo_context& c, const std::vector<policy_outcome>& outcomes, const std::map<std::uint64_t, double>& pace) {
+  const auto& rec = c.records;
+  std::vector<double> ms;
+  for (const auto& [seed, s] : pace) ms.push_back(1e3 * s);
+  fmt::print("\nbaseline budget curve: FLOPs counted per run; wall-clock = each budget's steps x its seed's measured "
+             "baseline seconds per step (all the seed's baseline steps, the shared stable steps counted once): {} ms/step "
+             "over seeds\n\n",
+             pm(stat_of(ms), 3));
+  fmt::print("{} {} {:>9} {:>10} {:>18} {:>18}\n", pad_bytes("run (mean ± std over seeds)", 50), pad_bytes("val loss", 18),
+             "wall s", "FLOPs", "speedup wall", "speedup FLOPs");
   for (double f : budget_fractions()) {
     const auto n = budget_name(f);
-    std::printf("%-50s %-18s %9.1f %10.3e\n", ("baseline, budget " + std::to_string(static_cast<int>(std::lround(100 * f))) + "% of B").c_str(),
-                pm(stats(n, &run_record::loss)).c_str(), stats(n, &run_record::wall).mean, stats(n, &run_record::flops).mean);
+    fmt::print("{} {} {:9.1f} {:10.3e}\n", pad_bytes(fmt::format("baseline, budget {}% of B", std::lround(100 * f)), 50),
+               pad_bytes(pm(stats_named(rec, n, &run_record::loss)), 18), stats_named(rec, n, &run_record::curve_wall).mean,
+               stats_named(rec, n, &run_record::flops).mean);
   }
-  std::printf("%-50s %-18s %9.1f %10.3e\n", ("small model alone (" + train::shape_name(c.sh.low) + ")").c_str(), pm(small).c_str(),
-              stats("small", &run_record::wall).mean, stats("small", &run_record::flops).mean);
+  fmt::print("{} {} {:9.1f} {:10.3e}\n", pad_bytes("small model alone (" + train::shape_name(c.sh.low) + ")", 50),
+             pad_bytes(pm(stats_named(rec, "small", &run_record::loss)), 18), stats_named(rec, "small", &run_record::wall).mean,
+             stats_named(rec, "small", &run_record::flops).mean);
   for (const auto& o : outcomes)
-    std::printf("%-50s %-18s %9.1f %10.3e %18s %18s\n", policy_label(o.policy).c_str(), pm(o.loss).c_str(), o.wall.mean,
-                o.flops.mean, speedup_text(o.wall_speedup).c_str(), speedup_text(o.flops_speedup).c_str());
+    fmt::print("{} {} {:9.1f} {:10.3e} {:>18} {:>18}\n", pad_bytes(policy_label(o.policy), 50), pad_bytes(pm(o.loss), 18),
+               o.wall.mean, o.flops.mean, speedup_text(o.wall_speedup), speedup_text(o.flops_speedup));
   for (const auto& o : outcomes)
-    std::printf("  %-8s per seed: wall %s, FLOPs %s\n", o.policy.c_str(), pm(o.wall_speedup_seeds, "%+.3f").c_str(),
-                pm(o.flops_speedup_seeds, "%+.3f").c_str());
-  for (const auto* r : of("auto"))
-    for (const auto& g : r->growths) std::printf("  auto seed %llu grew after step %zu: %s\n", static_cast<unsigned long long>(r->seed), g.step, g.why.c_str());
+    fmt::print("  {:<8} per seed: wall {}, FLOPs {}\n", o.policy, pm(o.wall_speedup_seeds, 3, true), pm(o.flops_speedup_seeds, 3, true));
+  for (const auto* r : runs_named(rec, "auto"))
+    for (const auto& g : r->growths) fmt::print("  auto seed {} grew after step {}: {}\n", r->seed, g.step, g.why);
+}
 
-  // The claims, each computed: past the plateau, the regime (target below the small model), and whether the
-  // best policy's loss differs from the baseline's beyond two combined standard deviations.
-  const bool past_plateau = base.mean <= h1 - 1.0;
+/// The claims, each computed from the measurements: past the plateau, the regime (target below the small
+/// model), and whether the best policy's loss differs from the baseline's beyond two combined standard
+/// deviations.
+struct demo_claims {
+  stat base, small;
+  bool past_plateau = false, regime = false;
+};
+
+demo_claims print_claims(const demo_context& c, const policy_outcome& best, double h1, double total_wall) {
+  demo_claims k;
+  k.base = stats_named(c.records, budget_name(1.0), &run_record::loss);
+  k.small = stats_named(c.records, "small", &run_record::loss);
+  const stat &base = k.base, &small = k.small;
+  k.past_plateau = base.mean <= h1 - 1.0;
   const double sd2 = 2 * std::sqrt(base.sd * base.sd + small.sd * small.sd);
-  const bool regime = base.mean < small.mean;
-  const double bsd2 = 2 * std::sqrt(base.sd * base.sd + best->loss.sd * best->loss.sd);
-  std::printf("\nunigram entropy of the text %.4f nats; baseline %.4f = %+.4f: %s\n", h1, base.mean, base.mean - h1,
-              past_plateau ? "past the plateau (>= 1.0 nat below)" : "NOT 1.0 nat below the unigram entropy: the models are still early");
-  std::printf("regime: baseline %s the small model alone (%.4f vs %.4f, difference %s two combined std %.4f)\n",
-              regime ? "ends below" : "does NOT end below", base.mean, small.mean,
-              std::abs(base.mean - small.mean) > sd2 ? "beyond" : "within", sd2);
-  std::printf("best policy: %s, loss %s vs baseline %s (%s noise), speedup %s wall / %s FLOPs (%s)\n", best->policy.c_str(),
-              pm(best->loss).c_str(), pm(base).c_str(), std::abs(best->loss.mean - base.mean) > bsd2 ? "beyond" : "within",
-              speedup_text(best->wall_speedup).c_str(), speedup_text(best->flops_speedup).c_str(),
-              std::string(train::to_string(best->wall_speedup.kind)).c_str());
-  std::printf("paper (BERT-base): +73.6%% wall-clock at comparable quality; %zu runs took %.0f s here\n", c.records.size(), total_wall);
+  k.regime = base.mean < small.mean;
+  const double bsd2 = 2 * std::sqrt(base.sd * base.sd + best.loss.sd * best.loss.sd);
+  fmt::print("\nunigram entropy of the text {:.4f} nats; baseline {:.4f} = {:+.4f}: {}\n", h1, base.mean, base.mean - h1,
+             k.past_plateau ? "past the plateau (>= 1.0 nat below)" : "NOT 1.0 nat below the unigram entropy: the models are still early");
+  fmt::print("regime: baseline {} the small model alone ({:.4f} vs {:.4f}, difference {} two combined std {:.4f})\n",
+             k.regime ? "ends below" : "does NOT end below", base.mean, small.mean,
+             std::abs(base.mean - small.mean) > sd2 ? "beyond" : "within", sd2);
+  fmt::print("best policy: {}, loss {} vs baseline {} ({} noise), speedup {} wall / {} FLOPs ({})\n", best.policy, pm(best.loss),
+             pm(base), std::abs(best.loss.mean - base.mean) > bsd2 ? "beyond" : "within", speedup_text(best.wall_speedup),
+             speedup_text(best.flops_speedup), train::to_string(best.wall_speedup.kind));
+  fmt::print("paper (BERT-base): +73.6% wall-clock at comparable quality; {} runs took {:.0f} s here\n", c.records.size(), total_wall);
+  return k;
+}
 
-  // 4. Figure: validation loss against wall-clock, every run of the first seed, and the unigram entropy.
+/// <out>/curves.svg: validation loss against wall-clock, every run of the first seed, and the unigram entropy.
+void write_figure(const demo_context& c, const std::vector<std::string>& policies, double h1) {
   std::vector<report::series> lines;
   double xmax = 0;
   auto add_rows = [&](const std::string& label, const run_record& r) {
@@ -462,32 +535,66 @@ void run_demo(const demo_args& a) {
     }
     lines.push_back(std::move(s));
   };
-  if (const auto v = of(budget_name(1.0)); !v.empty()) add_rows("baseline, budget B", *v.front());
+  if (const auto v = runs_named(c.records, budget_name(1.0)); !v.empty()) add_rows("baseline, budget B", *v.front());
   report::series bc{"baseline budgets", {}, {}};
-  for (const auto& p : curve_of(a.seed, &run_record::wall)) {
+  for (const auto& p : budget_curve(c.records, c.a.seed, &run_record::curve_wall)) {
     bc.x.push_back(p.cost);
     bc.y.push_back(p.loss);
   }
   lines.push_back(bc);
-  if (const auto v = of("small"); !v.empty()) add_rows("small alone", *v.front());
+  if (const auto v = runs_named(c.records, "small"); !v.empty()) add_rows("small alone", *v.front());
   for (const auto& p : policies)
-    if (const auto v = of(p); !v.empty()) add_rows(p, *v.front());
+    if (const auto v = runs_named(c.records, p); !v.empty()) add_rows(p, *v.front());
   lines.push_back({"unigram entropy", {0, xmax}, {h1, h1}});
-  io::write_file_atomic(out / "curves.svg",
-                        report::render_svg({{"validation loss vs wall-clock (seed " + std::to_string(a.seed) + ")",
+  io::write_file_atomic(c.out / "curves.svg",
+                        report::render_svg({{"validation loss vs wall-clock (seed " + std::to_string(c.a.seed) + ")",
                                              "training seconds (growth included)", "validation MLM loss", lines}},
                                            "Budget-fair speedup: " + train::shape_name(c.sh.full) + " on the KJV"));
-  char line[768];
-  std::snprintf(line, sizeof line,
-                "summary baseline_loss=%.4f unigram_entropy=%.4f small_fixed_loss=%.4f grown_loss=%.4f seeds=%zu "
-                "loss_std=%.4f speedup_wall_to_target=%s speedup_flops_to_target=%s speedup_kind=%s policy=%s "
-                "past_plateau=%s regime_valid=%s",
-                base.mean, h1, small.mean, best->loss.mean, a.seeds, best->loss.sd, pct(best->wall_speedup.speedup).c_str(),
-                pct(best->flops_speedup.speedup).c_str(), std::string(train::to_string(best->wall_speedup.kind)).c_str(),
-                best->policy.c_str(), past_plateau ? "yes" : "no", regime ? "yes" : "no");
-  io::write_file_atomic(out / "summary.txt", std::string(line) + "\n");
-  std::printf("results: %s/{*.csv,curves.svg,summary.txt}\n%s\n", out.c_str(), line);
+}
+
+/// The machine-readable summary line, into <out>/summary.txt and onto stdout.
+void write_summary(const demo_context& c, const policy_outcome& best, const demo_claims& k, double h1) {
+  const std::string line = fmt::format(
+      "summary baseline_loss={:.4f} unigram_entropy={:.4f} small_fixed_loss={:.4f} grown_loss={:.4f} seeds={} "
+      "loss_std={:.4f} speedup_wall_to_target={} speedup_flops_to_target={} speedup_kind={} policy={} "
+      "past_plateau={} regime_valid={}",
+      k.base.mean, h1, k.small.mean, best.loss.mean, c.a.seeds, best.loss.sd, pct(best.wall_speedup.speedup),
+      pct(best.flops_speedup.speedup), train::to_string(best.wall_speedup.kind), best.policy, k.past_plateau ? "yes" : "no",
+      k.regime ? "yes" : "no");
+  io::write_file_atomic(c.out / "summary.txt", line + "\n");
+  fmt::print("results: {}/{{*.csv,curves.svg,summary.txt}}\n{}\n", c.out.string(), line);
   std::fflush(stdout);
+}
+
+void run_demo(const demo_args& a) {
+  set_threads(a.threads);
+  install_sigint_handler();
+  const std::filesystem::path out = a.out;
+  std::filesystem::create_directories(out);
+  check_args(a);
+  const auto policies = parse_policies(a);
+
+  // 1. Vocabulary and data.
+  const demo_corpus d = prepare_corpus(a, out);
+  demo_context c{a, shapes_of(a), sched::run_settings{.vocab_size = d.vocab.size(), .batch_size = a.batch}, *d.data, d.vocab, out, {}, {}, {}};
+  for (const auto& p : policies) (void)policy_schedule(p, c.sh, c.run, a.steps, 1);  // refuse bad policies before training
+  print_setup(a, d, c.sh);
+
+  // 2. The runs.
+  const double total_wall = train_all(c, policies);
+
+  // 3. The comparison, per seed and over the seeds.
+  const auto pace = price_baseline_wall(c.records);
+  const auto outcomes = outcomes_of(c.records, policies);
+  const auto best = std::max_element(outcomes.begin(), outcomes.end(), [](const auto& x, const auto& y) {
+    return x.wall_speedup.speedup < y.wall_speedup.speedup;
+  });
+  print_table(c, outcomes, pace);
+  const demo_claims k = print_claims(c, *best, d.unigram_entropy, total_wall);
+
+  // 4. Figure and summary.
+  write_figure(c, policies, d.unigram_entropy);
+  write_summary(c, *best, k, d.unigram_entropy);
 }
 
 growth_tool::registrar reg{"demo", [](CLI::App& app) {

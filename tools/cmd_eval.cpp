@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "command.hpp"
 #include "common.hpp"
 
@@ -56,7 +58,7 @@ void run_eval(const eval_args& a) {
     throw error("mlm_loss of --model " + a.model, "a finite value (the weights overflow in the forward pass)",
                 std::to_string(r.loss));
   if (!a.dump.empty()) growth_tool::write_eval_dump(a.dump, data.batch(0), logits, m.config.vocab_size);
-  std::printf("mlm_loss=%.6f mlm_accuracy=%.6f tokens=%zu\n", r.loss, r.accuracy, r.targets);
+  fmt::print("mlm_loss={:.6f} mlm_accuracy={:.6f} tokens={}\n", r.loss, r.accuracy, r.targets);
 }
 
 growth_tool::registrar reg{"eval", [](CLI::App& app) {

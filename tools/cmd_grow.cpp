@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <growth/data/mlm_data.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
@@ -84,14 +86,13 @@ std::string check_grown(const fs::path& before, const fs::path& after, const mod
     if (!std::isnan(d) && !(x <= d)) d = x;  // once NaN, stays NaN
     scale = std::max(scale, static_cast<double>(std::fabs(la[i])));
   }
-  char line[256];
-  std::snprintf(line, sizeof line, "max_abs_logit_diff=%.6g loss_before=%.6f loss_after=%.6f", d, ra.loss, rg.loss);
+  const std::string line = fmt::format("max_abs_logit_diff={:.6g} loss_before={:.6f} loss_after={:.6f}", d, ra.loss, rg.loss);
   const double rel = scale > 0 ? d / scale : d;
   if (claimed.exact && !(rel <= check_tolerance)) {
-    std::fprintf(stderr,
-                 "grow: CHECK FAILED: the transition is exact by the operators' definitions, but the logits changed "
-                 "(%s, relative %.3g > %.0e); nothing was written\n",
-                 line, rel, check_tolerance);
+    fmt::print(stderr,
+               "grow: CHECK FAILED: the transition is exact by the operators' definitions, but the logits changed "
+               "({}, relative {:.3g} > {:.0e}); nothing was written\n",
+               line, rel, check_tolerance);
     throw error("--check", "logits unchanged within " + std::to_string(check_tolerance) +
                                " relative (the transition is exact)",
                 "max_abs_logit_diff=" + std::to_string(d) + " (relative " + std::to_string(rel) + ")");
@@ -152,15 +153,14 @@ void run_grow(const grow_args& a) {
     if (cb) check_line = check_grown(src, tmp, *cb, claimed);
   };
   const auto r = io::grow_checkpoint_files(src, out, to, o, fo);
-  std::printf("grew %s -> %s: layers %zu->%zu hidden %zu->%zu heads %zu->%zu ffn %zu->%zu positions %zu->%zu%s\n",
-              a.model.c_str(), a.out.c_str(), from.num_hidden_layers, to.num_hidden_layers, from.hidden_size,
-              to.hidden_size, from.num_attention_heads, to.num_attention_heads, from.intermediate_size,
-              to.intermediate_size, from.max_position_embeddings, to.max_position_embeddings,
-              r.optimizer ? " (with optimizer state)" : "");
-  std::printf("exact=%s", r.exact.exact ? "yes" : "no");
-  for (const auto& why : r.exact.reasons) std::printf(" (%s)", why.c_str());
-  std::printf("\n");
-  if (cb) std::printf("%s\n", check_line.c_str());
+  fmt::print("grew {} -> {}: layers {}->{} hidden {}->{} heads {}->{} ffn {}->{} positions {}->{}{}\n", a.model, a.out,
+             from.num_hidden_layers, to.num_hidden_layers, from.hidden_size, to.hidden_size, from.num_attention_heads,
+             to.num_attention_heads, from.intermediate_size, to.intermediate_size, from.max_position_embeddings,
+             to.max_position_embeddings, r.optimizer ? " (with optimizer state)" : "");
+  fmt::print("exact={}", r.exact.exact ? "yes" : "no");
+  for (const auto& why : r.exact.reasons) fmt::print(" ({})", why);
+  fmt::print("\n");
+  if (cb) fmt::print("{}\n", check_line);
 }
 
 growth_tool::registrar reg{"grow", [](CLI::App& app) {

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
@@ -73,10 +75,10 @@ std::vector<std::string> make_vocab(const init_args& a, const growth::model::ber
       std::string t = "[unused" + std::to_string(k) + "]";
       if (seen.insert(t).second) v.push_back(std::move(t));
     }
-    std::fprintf(stderr,
-                 "growth init: note: %s gives only %zu WordPiece pieces; vocab.txt padded with %zu [unusedN] tokens to "
-                 "vocab_size %zu\n",
-                 text_path.c_str(), trained, cfg.vocab_size - trained, cfg.vocab_size);
+    fmt::print(stderr,
+               "growth init: note: {} gives only {} WordPiece pieces; vocab.txt padded with {} [unusedN] tokens to "
+               "vocab_size {}\n",
+               text_path.string(), trained, cfg.vocab_size - trained, cfg.vocab_size);
   }
   return v;
 }
@@ -98,8 +100,7 @@ void run_init(const init_args& a) {
   growth::io::save_checkpoint(out, cfg, model.parameters(), vocab);
   std::size_t n = 0;
   for (const auto& s : growth::model::bert_parameters(cfg)) n += s.numel();
-  std::printf("init: wrote %s (%zu parameters, %zu vocabulary tokens, seed %llu)\n", out.c_str(), n, vocab.size(),
-              static_cast<unsigned long long>(a.seed));
+  fmt::print("init: wrote {} ({} parameters, {} vocabulary tokens, seed {})\n", out.string(), n, vocab.size(), a.seed);
 }
 
 growth_tool::registrar reg{"init", [](CLI::App& app) {

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
 #include <growth/reference/flops.hpp>
@@ -44,38 +46,38 @@ void run_inspect(const std::string& dir_arg) {
     throw error((dir / "vocab.txt").string() + ": " + e.what());
   }
 
-  std::printf("checkpoint: %s\n", dir.c_str());
-  std::printf("config: layers=%zu hidden=%zu heads=%zu head_dim=%zu intermediate=%zu vocab_size=%zu max_position=%zu "
-              "type_vocab=%zu\n",
+  fmt::print("checkpoint: {}\n", dir.string());
+  fmt::print("config: layers={} hidden={} heads={} head_dim={} intermediate={} vocab_size={} max_position={} "
+             "type_vocab={}\n",
               c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.head_dim(), c.intermediate_size, c.vocab_size,
               c.max_position_embeddings, c.type_vocab_size);
-  std::printf("config: hidden_act=%s dropout=%g attention_dropout=%g layer_norm_eps=%g initializer_range=%g pad_token_id=%zu\n",
-              c.hidden_act.c_str(), c.hidden_dropout_prob, c.attention_probs_dropout_prob, c.layer_norm_eps,
+  fmt::print("config: hidden_act={} dropout={:g} attention_dropout={:g} layer_norm_eps={:g} initializer_range={:g} pad_token_id={}\n",
+              c.hidden_act, c.hidden_dropout_prob, c.attention_probs_dropout_prob, c.layer_norm_eps,
               c.initializer_range, c.pad_token_id);
   if (c.is_standard()) {
-    std::printf("growth: standard BERT (no shared / factorised FFN, no pooling)\n");
+    fmt::print("growth: standard BERT (no shared / factorised FFN, no pooling)\n");
   } else {
-    std::printf("growth: ffn_shared_layers=%s ffn_share_factor=%zu ffn_factorized_layers=%s ffn_rank=%zu pool_size=%zu\n",
-                layer_list(c.ffn_shared_layers).c_str(), c.ffn_share_factor, layer_list(c.ffn_factorized_layers).c_str(),
+    fmt::print("growth: ffn_shared_layers={} ffn_share_factor={} ffn_factorized_layers={} ffn_rank={} pool_size={}\n",
+                layer_list(c.ffn_shared_layers), c.ffn_share_factor, layer_list(c.ffn_factorized_layers),
                 c.ffn_rank, c.pool_size);
   }
-  std::printf("vocab.txt: %zu tokens\n", ck.vocab.size());
+  fmt::print("vocab.txt: {} tokens\n", ck.vocab.size());
   if (ck.opt)
-    std::printf("optimizer.safetensors: present (valid, step %llu)\n", static_cast<unsigned long long>(ck.opt->step));
+    fmt::print("optimizer.safetensors: present (valid, step {})\n", ck.opt->step);
   else
-    std::printf("optimizer.safetensors: absent\n");
+    fmt::print("optimizer.safetensors: absent\n");
 
-  std::printf("parameters:\n");
+  fmt::print("parameters:\n");
   std::size_t total = 0;
   for (const auto& s : growth::model::bert_parameters(c)) {
-    std::printf("  %-60s %-16s %zu\n", s.name.c_str(), growth::detail::shape_string(s.shape).c_str(), s.numel());
+    fmt::print("  {:<60} {:<16} {}\n", s.name, growth::detail::shape_string(s.shape), s.numel());
     total += s.numel();
   }
-  std::printf("total_parameters=%zu\n", total);
+  fmt::print("total_parameters={}\n", total);
   const double f = 0.15;
   const std::size_t lengths[] = {c.max_position_embeddings, std::size_t{128}};
   for (std::size_t s : lengths)
-    std::printf("forward_flops_per_token(seq_len=%zu)=%.6g training_flops_per_token(seq_len=%zu)=%.6g\n", s,
+    fmt::print("forward_flops_per_token(seq_len={})={:.6g} training_flops_per_token(seq_len={})={:.6g}\n", s,
                 growth::reference::forward_flops_per_token(c, s, f), s,
                 growth::reference::training_flops_per_token(c, s, f));
 }

@@ -31,6 +31,9 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/atomic_file.hpp>
@@ -154,62 +157,43 @@ std::vector<job> jobs_of(const study::scale_spec& sc, const std::vector<study::c
   return jobs;
 }
 
-void run_study(const study_args& a) {
-  const auto t_start = std::chrono::steady_clock::now();
-  study::scale_spec sc = study::scale_of(a.scale);
-  if (a.steps) {
-    sc.steps = a.steps;
-    sc.eval_every = 0;  // N / 20
-  }
-  if (a.seeds < 1) throw error("--seeds", ">= 1", "0");
-  if (a.jobs < 1) throw error("--jobs", ">= 1", "0");
-  const std::size_t eval_every = sc.eval_interval();
-  const fs::path out = a.out;
-  fs::create_directories(out / "runs");
-  fs::create_directories(out / "results");
-  install_sigint_handler();
+/// The corpus (as `growth demo`): WordPiece vocabulary from the corpus prefix, the token stream and the data
+/// source with its full-length validation set.
+struct study_corpus {
+  std::string path, text;
+  std::vector<std::string> vocab;
+  std::vector<std::int32_t> stream;
+  std::unique_ptr<train::data_source> data;
+};
 
-  // 1. Data (as `growth demo`): WordPiece vocabulary from the corpus prefix, full-length validation set.
-  const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
-  const std::string text = train::read_corpus(text_path, sc.corpus_chars);
+study_corpus prepare_corpus(const study_args& a, const study::scale_spec& sc, const fs::path& out) {
+  study_corpus d;
+  d.path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
+  d.text = train::read_corpus(d.path, sc.corpus_chars);
   data::vocab_trainer_options vo;
   vo.vocab_size = sc.vocab;
-  const auto vocab = data::train_wordpiece_vocab(text, vo);
-  data::wordpiece_tokenizer tok(vocab);
-  const auto stream = train::tokenize_cached(tok, text, out / "cache");
+  d.vocab = data::train_wordpiece_vocab(d.text, vo);
+  data::wordpiece_tokenizer tok(d.vocab);
+  d.stream = train::tokenize_cached(tok, d.text, out / "cache");
   train::data_options dopt;
   dopt.full_seq_len = sc.seq_len;
   dopt.max_validation_sequences = sc.max_validation;
-  train::data_source data(tok, stream, dopt);
-  std::printf("study: scale %s, corpus %zu bytes -> vocabulary %zu, %zu tokens, %zu validation sequences of %zu; "
-              "%zu seeds, %zu jobs x %zu threads\n",
-              sc.name.c_str(), text.size(), vocab.size(), stream.size(), data.validation_sequences(), sc.seq_len, a.seeds,
-              a.jobs, a.threads);
+  d.data = std::make_unique<train::data_source>(tok, d.stream, dopt);
+  return d;
+}
 
-  const auto configs = study::study_configs(sc, vocab.size());
-  // The data source builds its per-length training sets and the validation batches lazily; build them all
-  // here, before the workers share it (they then only read).
-  data.validation_batches();
-  for (const auto& c : configs)
-    for (const auto& st : c.schedule.stages) data.train_set(st.shape.seq_len);
-
-  // 2. Runs.
+/// Trains the jobs (or reads their runs from <out>/runs) into the records, one seed's run per slot.
+struct study_runner {
+  const study_args& a;
+  const study::scale_spec& sc;
+  study_corpus& d;
+  fs::path out;
   std::map<std::string, std::vector<study::run_record>> recs;
-  for (const auto& c : configs) recs[c.name].resize(a.seeds);
   std::mutex print_mu;
   std::atomic<std::size_t> done{0};
-  const std::size_t total_runs = configs.size() * a.seeds;
-  auto options_of = [&](std::uint64_t seed, const fs::path& csv) {
-    auto to = study::run_options(sc, vocab.size(), seed);
-    to.log_csv = csv;
-    return to;
-  };
-  auto key_of = [&](const study::config& c, std::uint64_t seed) {
-    // Everything a run's result depends on: a run whose key differs is trained again.
-    return io::json(c.schedule).dump() + "\n" + io::json(options_of(seed, {})).dump() + "\nthreads " +
-           std::to_string(a.threads) + " corpus_bytes " + std::to_string(text.size()) + " tokens " + std::to_string(stream.size()) +
-           " vocab " + std::to_string(vocab.size()) + " validation " + std::to_string(data.validation_sequences()) + "\n";
-  };
+  std::size_t total_runs = 0;
+
+  /// A member of a job, with where its log and key live.
   struct pending {
     const study::config* cfg;
     std::size_t fork_step;
@@ -217,8 +201,26 @@ void run_study(const study_args& a) {
     std::string base, key;
     fs::path csv, keyf;
   };
-  // Reads a cached run; returns false when it has to be trained.
-  auto load_cached = [&](pending& m) {
+
+  study_runner(const study_args& args, const study::scale_spec& s, study_corpus& corpus, fs::path o,
+               const std::vector<study::config>& configs)
+      : a(args), sc(s), d(corpus), out(std::move(o)), total_runs(configs.size() * args.seeds) {
+    for (const auto& c : configs) recs[c.name].resize(a.seeds);
+  }
+
+  [[nodiscard]] train::trainer_options options_of(std::uint64_t seed, const fs::path& csv) const {
+    auto to = study::run_options(sc, d.vocab.size(), seed);
+    to.log_csv = csv;
+    return to;
+  }
+  /// Everything a run's result depends on: a run whose key differs is trained again.
+  [[nodiscard]] std::string key_of(const study::config& c, std::uint64_t seed) const {
+    return io::json(c.schedule).dump() + "\n" + io::json(options_of(seed, {})).dump() + "\nthreads " +
+           std::to_string(a.threads) + " corpus_bytes " + std::to_string(d.text.size()) + " tokens " + std::to_string(d.stream.size()) +
+           " vocab " + std::to_string(d.vocab.size()) + " validation " + std::to_string(d.data->validation_sequences()) + "\n";
+  }
+  /// Reads a cached run; returns false when it has to be trained.
+  bool load_cached(pending& m) {
     std::error_code ec;
     if (!(fs::exists(m.csv, ec) && fs::exists(m.keyf, ec) && io::read_file(m.keyf) == m.key)) {
       fs::remove(m.keyf, ec);
@@ -226,24 +228,24 @@ void run_study(const study_args& a) {
     }
     m.rec->rows = parse_csv(io::read_file(m.csv));
     std::lock_guard lk(print_mu);
-    std::printf("[%zu/%zu] %s: cached\n", ++done, total_runs, m.base.c_str());
+    fmt::print("[{}/{}] {}: cached\n", ++done, total_runs, m.base);
     std::fflush(stdout);
     return true;
-  };
-  // Records a finished run; returns false when it was interrupted.
-  auto finish = [&](const pending& m, const train::run_result& r, const std::string& how) {
+  }
+  /// Records a finished run; returns false when it was interrupted.
+  bool finish(const pending& m, const train::run_result& r, const std::string& how) {
     if (!r.complete) return false;
     m.rec->rows = r.rows;
     io::write_file_atomic(m.keyf, m.key);
     std::lock_guard lk(print_mu);
-    std::printf("[%zu/%zu] %s: %zu steps, val_loss %.4f, %.1fs%s\n", ++done, total_runs, m.base.c_str(), r.steps,
-                r.final_val_loss, r.wall_seconds, how.c_str());
+    fmt::print("[{}/{}] {}: {} steps, val_loss {:.4f}, {:.1f}s{}\n", ++done, total_runs, m.base, r.steps, r.final_val_loss,
+               r.wall_seconds, how);
     std::fflush(stdout);
     return true;
-  };
-  auto run_job = [&](const job& j) {
+  }
+  /// The job's members that are not cached yet.
+  std::vector<pending> members_to_train(const job& j) {
     std::vector<pending> todo;
-    const pending* stem_member = nullptr;
     for (const auto& jm : j.members) {
       pending m{jm.cfg, jm.fork_step, &recs[jm.cfg->name][j.seed], jm.cfg->name + "-seed" + std::to_string(j.seed), "", {}, {}};
       m.csv = out / "runs" / (m.base + ".csv");
@@ -253,21 +255,30 @@ void run_study(const study_args& a) {
       m.rec->seed = j.seed;
       if (!load_cached(m)) todo.push_back(std::move(m));
     }
+    return todo;
+  }
+  void run_job(const job& j) {
+    std::vector<pending> todo = members_to_train(j);
     if (todo.empty()) return;
     set_threads(a.threads);
     if (todo.size() == 1) {  // nothing to share: train it from step 0 (what a fork gives, bit for bit)
       const auto& m = todo.front();
-      train::progressive_trainer tr(m.cfg->schedule, data, options_of(j.seed, m.csv), vocab);
+      train::progressive_trainer tr(m.cfg->schedule, *d.data, options_of(j.seed, m.csv), d.vocab);
       (void)finish(m, tr.run(&quiet_observer()), "");
       return;
     }
+    run_forks(j, todo);
+  }
+  /// Trains the stem once, forking each member at its fork step (earliest first); the member with fork step 0
+  /// is the stem itself, trained on to its end.
+  void run_forks(const job& j, std::vector<pending>& todo) {
     std::stable_sort(todo.begin(), todo.end(), [](const pending& x, const pending& y) {
       return (x.fork_step == 0 ? SIZE_MAX : x.fork_step) < (y.fork_step == 0 ? SIZE_MAX : y.fork_step);
     });
-    if (todo.back().fork_step == 0) stem_member = &todo.back();
+    const pending* stem_member = todo.back().fork_step == 0 ? &todo.back() : nullptr;
     // The stem logs to its own CSV only when it is a member that still has to be trained.
-    train::progressive_trainer stem(j.stem->schedule, data,
-                                    options_of(j.seed, stem_member ? stem_member->csv : fs::path{}), vocab);
+    train::progressive_trainer stem(j.stem->schedule, *d.data,
+                                    options_of(j.seed, stem_member ? stem_member->csv : fs::path{}), d.vocab);
     for (const auto& m : todo) {
       if (m.fork_step == 0) break;
       if (stem.step() < m.fork_step) {
@@ -275,7 +286,7 @@ void run_study(const study_args& a) {
         (void)stem.run(&quiet_observer());
         if (interrupt_flag().load() || stem.step() != m.fork_step) return;
       }
-      train::progressive_trainer tr(m.cfg->schedule, data, options_of(j.seed, m.csv), vocab);
+      train::progressive_trainer tr(m.cfg->schedule, *d.data, options_of(j.seed, m.csv), d.vocab);
       tr.continue_from(stem);
       if (!finish(m, tr.run(&quiet_observer()), " (forked from " + j.stem->name + " at step " + std::to_string(m.fork_step) + ")")) return;
     }
@@ -283,20 +294,12 @@ void run_study(const study_args& a) {
       stem.pause_at(0);
       (void)finish(*stem_member, stem.run(&quiet_observer()), " (stem of " + std::to_string(j.members.size()) + " runs)");
     }
-  };
-  const auto jobs = jobs_of(sc, configs, a.seeds);
-  std::vector<std::function<void()>> work;
-  work.reserve(jobs.size());
-  for (const auto& j : jobs) work.push_back([&run_job, &j] { run_job(j); });
-  growth_tool::run_jobs(a.jobs, a.threads, work);
-  if (interrupt_flag().load()) {
-    std::printf("study interrupted; finished runs are kept in %s/runs (run again to resume)\n", out.c_str());
-    const int sig = interrupt_signal().load();
-    throw exit_request{128 + (sig ? sig : 2)};  // interrupted runs exit non-zero (docs/cli.md)
   }
-  const double study_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+};
 
-  // 3. Publish.
+/// How the study ran, for the top of RESULTS.md: command, commit, machine, load, date, corpus, settings.
+study::report_context report_context_of(const study_args& a, const study::scale_spec& sc, const study_corpus& d,
+                                        double study_seconds) {
   study::report_context ctx;
   ctx.command = a.command_line;
   ctx.commit = shell_out("git -C '" + std::string(GROWTH_SOURCE_DIR) + "' rev-parse HEAD 2>/dev/null");
@@ -305,23 +308,64 @@ void run_study(const study_args& a) {
   else if (!dirty.empty()) ctx.commit += " (working tree had uncommitted changes)";
   ctx.machine = std::to_string(std::thread::hardware_concurrency()) + " logical CPUs (nproc), " + cpu_model();
   ctx.load = shell_out("cut -d' ' -f1-3 /proc/loadavg 2>/dev/null");
-  {
-    char b[64];
-    const std::time_t now = std::time(nullptr);
-    std::strftime(b, sizeof b, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-    ctx.date = b;
-  }
-  ctx.corpus = text_path.substr(text_path.find_last_of('/') + 1) + ", first " + std::to_string(text.size()) + " bytes, " +
-               std::to_string(stream.size()) + " tokens; vocabulary " + std::to_string(vocab.size()) + " WordPiece pieces; " +
-               std::to_string(data.validation_sequences()) + " validation sequences of " + std::to_string(sc.seq_len) + " tokens";
+  ctx.date = fmt::format("{:%Y-%m-%d %H:%M} UTC", fmt::gmtime(std::time(nullptr)));
+  ctx.corpus = d.path.substr(d.path.find_last_of('/') + 1) + ", first " + std::to_string(d.text.size()) + " bytes, " +
+               std::to_string(d.stream.size()) + " tokens; vocabulary " + std::to_string(d.vocab.size()) + " WordPiece pieces; " +
+               std::to_string(d.data->validation_sequences()) + " validation sequences of " + std::to_string(sc.seq_len) + " tokens";
   ctx.seeds = a.seeds;
   ctx.jobs = a.jobs;
   ctx.threads = a.threads;
-  ctx.eval_every = eval_every;
+  ctx.eval_every = sc.eval_interval();
   ctx.study_seconds = study_seconds;
-  ctx.unigram_entropy = study::unigram_entropy(stream);
-  const auto files = study::write_report(out, sc, configs, recs, ctx);
-  std::printf("study: %s/RESULTS.md and %zu figures in %s/results (%.0fs)\n", out.c_str(), files, out.c_str(), study_seconds);
+  ctx.unigram_entropy = study::unigram_entropy(d.stream);
+  return ctx;
+}
+
+void run_study(const study_args& a) {
+  const auto t_start = std::chrono::steady_clock::now();
+  study::scale_spec sc = study::scale_of(a.scale);
+  if (a.steps) {
+    sc.steps = a.steps;
+    sc.eval_every = 0;  // N / 20
+  }
+  if (a.seeds < 1) throw error("--seeds", ">= 1", "0");
+  if (a.jobs < 1) throw error("--jobs", ">= 1", "0");
+  const fs::path out = a.out;
+  fs::create_directories(out / "runs");
+  fs::create_directories(out / "results");
+  install_sigint_handler();
+
+  // 1. Data.
+  study_corpus d = prepare_corpus(a, sc, out);
+  fmt::print("study: scale {}, corpus {} bytes -> vocabulary {}, {} tokens, {} validation sequences of {}; "
+             "{} seeds, {} jobs x {} threads\n",
+             sc.name, d.text.size(), d.vocab.size(), d.stream.size(), d.data->validation_sequences(), sc.seq_len, a.seeds, a.jobs,
+             a.threads);
+  const auto configs = study::study_configs(sc, d.vocab.size());
+  // The data source builds its per-length training sets and the validation batches lazily; build them all
+  // here, before the workers share it (they then only read).
+  d.data->validation_batches();
+  for (const auto& c : configs)
+    for (const auto& st : c.schedule.stages) d.data->train_set(st.shape.seq_len);
+
+  // 2. Runs.
+  study_runner runner(a, sc, d, out, configs);
+  const auto jobs = jobs_of(sc, configs, a.seeds);
+  std::vector<std::function<void()>> work;
+  work.reserve(jobs.size());
+  for (const auto& j : jobs) work.push_back([&runner, &j] { runner.run_job(j); });
+  growth_tool::run_jobs(a.jobs, a.threads, work);
+  if (interrupt_flag().load()) {
+    fmt::print("study interrupted; finished runs are kept in {}/runs (run again to resume)\n", out.string());
+    const int sig = interrupt_signal().load();
+    throw exit_request{128 + (sig ? sig : 2)};  // interrupted runs exit non-zero (docs/cli.md)
+  }
+  const double study_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+  // 3. Publish.
+  const auto ctx = report_context_of(a, sc, d, study_seconds);
+  const auto files = study::write_report(out, sc, configs, runner.recs, ctx);
+  fmt::print("study: {}/RESULTS.md and {} figures in {}/results ({:.0f}s)\n", out.string(), files, out.string(), study_seconds);
 }
 
 growth_tool::registrar reg{"study", [](CLI::App& app) {

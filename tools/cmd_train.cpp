@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include <growth/data/mlm_data.hpp>
 #include <growth/data/wordpiece.hpp>
 #include <growth/io/checkpoint.hpp>
@@ -47,9 +49,118 @@ bool allowed_with_resume(const std::string& name) {
 std::string text_id(const std::string& text) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "bytes %zu fnv1a64 %016llx", text.size(), static_cast<unsigned long long>(h));
-  return buf;
+  return fmt::format("bytes {} fnv1a64 {:016x}", text.size(), h);
+}
+
+/// What defines a run: its schedule, options, vocabulary and (for a fresh run) the starting parameters.
+struct train_plan {
+  growth::sched::runtime_schedule sch;
+  growth::train::trainer_options opt;
+  std::vector<std::string> vocab;
+  std::vector<float> init_params;
+};
+
+/// A resumed run: everything that defines it comes from the checkpoint; only paths and threads from the
+/// command line.
+train_plan plan_resumed(const train_args& a) {
+  using namespace growth;
+  for (const auto& g : a.given)
+    if (!allowed_with_resume(g))
+      throw error("growth train " + g, "not given with --resume (the run's settings come from the checkpoint " + a.resume +
+                                           "; only --out, --text, --log, --threads, --max-validation, --save-every may be)",
+                  "given");
+  train_plan p;
+  const auto info = train::read_resume_info(a.resume);
+  p.sch = info.schedule;
+  p.opt = info.options;
+  // Load everything, optimizer state included, so a broken folder is refused before anything is written
+  // into --out (the token cache, the log).
+  p.vocab = io::load_checkpoint(a.resume).vocab;
+  if (info.complete) fmt::print("train: {} is the end of a complete run; nothing left to train\n", a.resume);
+  return p;
+}
+
+/// The checkpoint must be the first stage's model.
+void check_first_stage(const train_args& a, const growth::sched::runtime_schedule& sch, const growth::model::bert_config& have,
+                       std::size_t seq) {
+  using namespace growth;
+  const auto want = train::stage_config(sch.stages[0].shape, have.vocab_size, have);
+  if (want.num_hidden_layers != have.num_hidden_layers || want.hidden_size != have.hidden_size ||
+      want.num_attention_heads != have.num_attention_heads || want.intermediate_size != have.intermediate_size ||
+      want.max_position_embeddings != have.max_position_embeddings || want.ffn_shared_layers != have.ffn_shared_layers ||
+      want.ffn_share_factor != have.ffn_share_factor || want.ffn_factorized_layers != have.ffn_factorized_layers ||
+      want.ffn_rank != have.ffn_rank)
+    throw error("checkpoint " + a.model + " config", "the first stage's model " +
+                    train::shape_name(sch.stages[0].shape) + " with " +
+                    std::to_string(want.max_position_embeddings) + " positions",
+                train::shape_name(train::shape_of(have, seq)) + " with " + std::to_string(have.max_position_embeddings) +
+                    " positions");
+}
+
+/// A fresh run from --model: a plain run of --steps or a progressive run of --schedule.
+train_plan plan_fresh(const train_args& a) {
+  using namespace growth;
+  if (a.model.empty()) throw error("growth train --model", "a checkpoint folder (or --resume DIR)", "none");
+  train_plan p;
+  auto& sch = p.sch;
+  auto& opt = p.opt;
+  auto ck = io::load_checkpoint(a.model, growth_tool::checkpoint_load_options(false));
+  p.vocab = ck.vocab;
+  const std::size_t seq = a.seq_len ? a.seq_len : std::min<std::size_t>(128, ck.config.max_position_embeddings);
+  if (!a.schedule.empty()) {
+    sch = sched::load_schedule(a.schedule);
+    if (a.steps) sch = train::rescale_steps(sch, a.steps);
+  } else {
+    if (a.steps == 0) throw error("growth train --steps", "a positive number of steps", "0 / missing");
+    sch.stages.push_back(sched::stage{.steps = a.steps, .shape = train::shape_of(ck.config, seq)});
+    sch.run.batch_size = 32;
+  }
+  if (sch.run.vocab_size != ck.config.vocab_size)
+    fmt::print("train: schedule vocab_size {} replaced by the model's {}\n", sch.run.vocab_size, ck.config.vocab_size);
+  sch.run.vocab_size = ck.config.vocab_size;
+  if (a.batch) sch.run.batch_size = a.batch;
+  sch.validate();
+  opt.seed = a.seed;
+  apply_optim_options(a.optim, opt);
+  std::size_t total = 0;
+  for (const auto& s : sch.stages) total += s.steps;
+  opt.warmup = a.warmup_set ? a.warmup : std::max<std::size_t>(1, total / 20);
+  opt.eval_every = a.eval_every;
+  opt.base = ck.config;
+  check_first_stage(a, sch, ck.config, seq);
+  p.init_params = std::move(ck.params);
+  return p;
+}
+
+/// A resumed run must train on the text it was trained on (trainer_state.json's "data").
+void refuse_other_text(const train_args& a, const std::string& text_path, const std::string& data_id) {
+  using namespace growth;
+  const auto ts_path = std::filesystem::path(a.resume) / "trainer_state.json";
+  const auto ts = io::parse_json(io::read_file(ts_path), ts_path.string());
+  if (const io::json* d = io::find(ts, "data"); d != nullptr && d->is_string() && io::as_string(*d) != data_id)
+    throw error("--text " + text_path, "the text the run was trained on (" + io::as_string(*d) + ", " + ts_path.string() + ")",
+                "another text (" + data_id + ")");
+}
+
+/// The end of a run: where it stopped, against the unigram entropy; an interrupted run exits 128 + signal.
+void report_end(const growth::train::run_result& r, const std::filesystem::path& out, const std::filesystem::path& log_csv,
+                double h1) {
+  fmt::print("train: {} at step {}, validation loss {:.4f}, {:.3e} FLOPs, {:.1f} s; checkpoint {}, log {}\n",
+             r.interrupted ? "interrupted" : "done", r.steps, r.final_val_loss, r.flops, r.wall_seconds, (out / "final").string(),
+             log_csv.string());
+  // The yardstick: a model that ignores the context cannot beat the unigram entropy of the tokens.
+  fmt::print("train: validation loss {:.4f} vs unigram entropy {:.4f} nats of the text ({:+.4f})\n", r.final_val_loss, h1,
+             r.final_val_loss - h1);
+  if (r.interrupted) {
+    // Not a success: a script or scheduler must see that the run did not finish (128 + signal, as a shell
+    // reports a process killed by it). The state is safe in final; say where.
+    const int sig = growth_tool::interrupt_signal().load() ? growth_tool::interrupt_signal().load() : SIGINT;
+    std::fflush(stdout);
+    fmt::print(stderr, "growth train: interrupted by {} at step {}; saved {} (continue with --resume {})\n",
+               sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT", r.steps, (out / "final").string(),
+               (out / "final").string());
+    throw growth_tool::exit_request{128 + sig};
+  }
 }
 
 void run_train(const train_args& a) {
@@ -60,64 +171,8 @@ void run_train(const train_args& a) {
   const fs::path out = a.out;
   const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
 
-  sched::runtime_schedule sch;
-  train::trainer_options opt;
-  std::vector<std::string> vocab;
-  std::vector<float> init_params;
-  if (!a.resume.empty()) {
-    // Everything that defines the run comes from the checkpoint; only paths and threads from the command line.
-    for (const auto& g : a.given)
-      if (!allowed_with_resume(g))
-        throw error("growth train " + g, "not given with --resume (the run's settings come from the checkpoint " + a.resume +
-                                             "; only --out, --text, --log, --threads, --max-validation, --save-every may be)",
-                    "given");
-    const auto info = train::read_resume_info(a.resume);
-    sch = info.schedule;
-    opt = info.options;
-    // Load everything, optimizer state included, so a broken folder is refused before anything is written
-    // into --out (the token cache, the log).
-    vocab = io::load_checkpoint(a.resume).vocab;
-    if (info.complete) std::printf("train: %s is the end of a complete run; nothing left to train\n", a.resume.c_str());
-  } else {
-    if (a.model.empty()) throw error("growth train --model", "a checkpoint folder (or --resume DIR)", "none");
-    auto ck = io::load_checkpoint(a.model, growth_tool::checkpoint_load_options(false));
-    vocab = ck.vocab;
-    const std::size_t seq = a.seq_len ? a.seq_len : std::min<std::size_t>(128, ck.config.max_position_embeddings);
-    if (!a.schedule.empty()) {
-      sch = sched::load_schedule(a.schedule);
-      if (a.steps) sch = train::rescale_steps(sch, a.steps);
-    } else {
-      if (a.steps == 0) throw error("growth train --steps", "a positive number of steps", "0 / missing");
-      sch.stages.push_back(sched::stage{.steps = a.steps, .shape = train::shape_of(ck.config, seq)});
-      sch.run.batch_size = 32;
-    }
-    if (sch.run.vocab_size != ck.config.vocab_size)
-      std::printf("train: schedule vocab_size %zu replaced by the model's %zu\n", sch.run.vocab_size, ck.config.vocab_size);
-    sch.run.vocab_size = ck.config.vocab_size;
-    if (a.batch) sch.run.batch_size = a.batch;
-    sch.validate();
-    opt.seed = a.seed;
-    apply_optim_options(a.optim, opt);
-    std::size_t total = 0;
-    for (const auto& s : sch.stages) total += s.steps;
-    opt.warmup = a.warmup_set ? a.warmup : std::max<std::size_t>(1, total / 20);
-    opt.eval_every = a.eval_every;
-    opt.base = ck.config;
-    // The checkpoint must be the first stage's model.
-    const auto want = train::stage_config(sch.stages[0].shape, ck.config.vocab_size, ck.config);
-    const auto have = ck.config;
-    if (want.num_hidden_layers != have.num_hidden_layers || want.hidden_size != have.hidden_size ||
-        want.num_attention_heads != have.num_attention_heads || want.intermediate_size != have.intermediate_size ||
-        want.max_position_embeddings != have.max_position_embeddings || want.ffn_shared_layers != have.ffn_shared_layers ||
-        want.ffn_share_factor != have.ffn_share_factor || want.ffn_factorized_layers != have.ffn_factorized_layers ||
-        want.ffn_rank != have.ffn_rank)
-      throw error("checkpoint " + a.model + " config", "the first stage's model " +
-                      train::shape_name(sch.stages[0].shape) + " with " +
-                      std::to_string(want.max_position_embeddings) + " positions",
-                  train::shape_name(train::shape_of(have, seq)) + " with " + std::to_string(have.max_position_embeddings) +
-                      " positions");
-    init_params = std::move(ck.params);
-  }
+  train_plan p = a.resume.empty() ? plan_fresh(a) : plan_resumed(a);
+  auto& opt = p.opt;
   opt.out_dir = out;
   opt.log_csv = a.log.empty() ? out / "log.csv" : fs::path(a.log);
   opt.save_every = a.save_every;
@@ -127,48 +182,26 @@ void run_train(const train_args& a) {
   growth_tool::refuse_output_inside(opt.log_csv, "--log", a.model, "--model");
   growth_tool::refuse_output_inside(opt.log_csv, "--log", a.resume, "--resume");
 
-  data::wordpiece_tokenizer tok(vocab);
+  data::wordpiece_tokenizer tok(p.vocab);
   const std::string text = train::read_corpus(text_path);
   opt.data_id = text_id(text);
-  if (!a.resume.empty()) {
-    const auto ts_path = fs::path(a.resume) / "trainer_state.json";
-    const auto ts = io::parse_json(io::read_file(ts_path), ts_path.string());
-    if (const io::json* d = io::find(ts, "data"); d != nullptr && d->is_string() && io::as_string(*d) != opt.data_id)
-      throw error("--text " + text_path, "the text the run was trained on (" + io::as_string(*d) + ", " + ts_path.string() + ")",
-                  "another text (" + opt.data_id + ")");
-  }
+  if (!a.resume.empty()) refuse_other_text(a, text_path, opt.data_id);
   // Held until the run ends: a second `growth train` into the same --out fails here, naming this one.
   const growth_tool::folder_lock lock(out, "--out");
   const auto stream = train::tokenize_cached(tok, text, out / "cache");
   train::data_options dopt;
-  dopt.full_seq_len = sch.stages.back().shape.seq_len;
+  dopt.full_seq_len = p.sch.stages.back().shape.seq_len;
   dopt.max_validation_sequences = a.max_validation;
   train::data_source data(tok, stream, dopt);
-  std::printf("train: %zu stage(s), %zu tokens of training text, %zu validation sequences, %zu threads\n",
-              sch.stages.size(), data.train_tokens(), data.validation_sequences(), growth_tool::threads_in_use());
+  fmt::print("train: {} stage(s), {} tokens of training text, {} validation sequences, {} threads\n", p.sch.stages.size(),
+             data.train_tokens(), data.validation_sequences(), growth_tool::threads_in_use());
 
-  train::progressive_trainer t(sch, data, opt, vocab);
+  train::progressive_trainer t(p.sch, data, opt, p.vocab);
   if (!a.resume.empty()) t.resume(a.resume);
-  else t.set_initial_parameters(init_params);
+  else t.set_initial_parameters(p.init_params);
   growth_tool::console_observer progress(growth_tool::progress_mode::automatic, "train", out);
   const auto r = t.run(&progress);
-  std::printf("train: %s at step %zu, validation loss %.4f, %.3e FLOPs, %.1f s; checkpoint %s, log %s\n",
-              r.interrupted ? "interrupted" : "done", r.steps, r.final_val_loss, r.flops, r.wall_seconds,
-              (out / "final").c_str(), opt.log_csv.c_str());
-  // The yardstick: a model that ignores the context cannot beat the unigram entropy of the tokens.
-  const double h1 = growth::data::unigram_entropy(stream);
-  std::printf("train: validation loss %.4f vs unigram entropy %.4f nats of the text (%+.4f)\n", r.final_val_loss, h1,
-              r.final_val_loss - h1);
-  if (r.interrupted) {
-    // Not a success: a script or scheduler must see that the run did not finish (128 + signal, as a shell
-    // reports a process killed by it). The state is safe in final; say where.
-    const int sig = growth_tool::interrupt_signal().load() ? growth_tool::interrupt_signal().load() : SIGINT;
-    std::fflush(stdout);
-    std::fprintf(stderr, "growth train: interrupted by %s at step %zu; saved %s (continue with --resume %s)\n",
-                 sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT", r.steps, (out / "final").c_str(),
-                 (out / "final").c_str());
-    throw growth_tool::exit_request{128 + sig};
-  }
+  report_end(r, out, opt.log_csv, growth::data::unigram_entropy(stream));
 }
 
 growth_tool::registrar reg{"train", [](CLI::App& app) {

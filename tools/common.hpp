@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <growth/core/error.hpp>
 #include <growth/data/mlm_data.hpp>
 #include <growth/data/wordpiece.hpp>
@@ -140,8 +142,8 @@ class folder_lock {
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       const int e = errno;
       if (e != EWOULDBLOCK) {  // a file system without locks: say so and go on unprotected
-        std::fprintf(stderr, "growth: warning: cannot lock %s (%s); concurrent runs into it are not detected\n",
-                     p.c_str(), growth::io::detail::errno_text(e).c_str());
+        fmt::print(stderr, "growth: warning: cannot lock {} ({}); concurrent runs into it are not detected\n", p.string(),
+                   growth::io::detail::errno_text(e));
         return;
       }
       char buf[1024];

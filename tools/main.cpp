@@ -5,6 +5,8 @@
 #include <exception>
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include <growth/core/error.hpp>
 #include <growth/version.hpp>
 
@@ -13,15 +15,16 @@
 
 namespace {
 /// stdout must have been written completely: `growth eval > /dev/full` is a failure, not exit 0 with
-/// nothing written. printf buffers, so the error shows only at the flush; std::cout is checked too.
+/// nothing written. stdout buffers (fmt::print writes to it), so the error shows only at the flush; std::cout is
+/// checked too.
 int check_stdout(int rc) {
   errno = 0;
   std::cout.flush();  // synced with stdio: this flushes stdout, and the failure sets errno
   const bool bad = std::fflush(stdout) != 0 || std::ferror(stdout) != 0 || !std::cout;
   if (!bad) return rc;
   const int e = errno;
-  std::fprintf(stderr, "growth: error: standard output: expected written completely, got %s\n",
-               e ? growth::io::detail::errno_text(e).c_str() : "a write error");
+  fmt::print(stderr, "growth: error: standard output: expected written completely, got {}\n",
+             e ? growth::io::detail::errno_text(e) : "a write error");
   return rc == 0 ? 2 : rc;
 }
 }  // namespace
@@ -41,17 +44,17 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ValidationError& e) {
     // A value out of range (a negative count, --threads 100000): a bad option value like any other.
-    std::fprintf(stderr, "growth: error: %s\n", e.what());
+    fmt::print(stderr, "growth: error: {}\n", e.what());
     return 2;
   } catch (const CLI::ParseError& e) {
     return check_stdout(app.exit(e));
   } catch (const growth_tool::exit_request& e) {
     return check_stdout(e.code);
   } catch (const growth::error& e) {
-    std::fprintf(stderr, "growth: error: %s\n", e.what());
+    fmt::print(stderr, "growth: error: {}\n", e.what());
     return check_stdout(2);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "growth: error: %s\n", e.what());
+    fmt::print(stderr, "growth: error: {}\n", e.what());
     return check_stdout(2);
   }
   return check_stdout(0);

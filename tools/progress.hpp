@@ -21,6 +21,8 @@
 #include <string>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include <growth/train/trainer.hpp>
 
 namespace growth_tool {
@@ -70,25 +72,24 @@ class console_observer final : public growth::train::trainer_observer {
 
   void on_stage(const growth::train::stage_event& e) override {
     if (quiet_) return;
-    if (bar_) std::printf("\n");
-    std::printf("[%s] stage %zu/%zu: %s for %zu steps", label_.c_str(), e.stage + 1, e.stages,
-                growth::train::shape_name(e.shape).c_str(), e.steps);
-    if (e.shape.pool_size > 1) std::printf(" (mean embedding pooling k=%zu; validated with pooling off)", e.shape.pool_size);
-    std::printf("\n");
+    if (bar_) fmt::print("\n");
+    fmt::print("[{}] stage {}/{}: {} for {} steps", label_, e.stage + 1, e.stages, growth::train::shape_name(e.shape), e.steps);
+    if (e.shape.pool_size > 1) fmt::print(" (mean embedding pooling k={}; validated with pooling off)", e.shape.pool_size);
+    fmt::print("\n");
     std::fflush(stdout);
   }
 
   void on_row(const growth::train::log_row& r) override {
     if (!bar_ && !quiet_)
-      std::printf("[%s] step %zu stage %zu %s train_loss %.4f val_loss %.4f flops %.3e wall %.1fs\n", label_.c_str(),
-                  r.step, r.stage, r.shape.c_str(), r.train_loss, r.val_loss, r.flops, r.wall_seconds);
+      fmt::print("[{}] step {} stage {} {} train_loss {:.4f} val_loss {:.4f} flops {:.3e} wall {:.1f}s\n", label_, r.step,
+                 r.stage, r.shape, r.train_loss, r.val_loss, r.flops, r.wall_seconds);
     std::fflush(stdout);
   }
 
   void on_growth(const growth::train::growth_event& g) override {
     if (!quiet_)
-      std::printf("%s[%s] automatic growth after step %zu (stage %zu ends %zu steps early): %s\n", bar_ ? "\n" : "",
-                  label_.c_str(), g.step, g.stage + 1, g.steps_early, g.why.c_str());
+      fmt::print("{}[{}] automatic growth after step {} (stage {} ends {} steps early): {}\n", bar_ ? "\n" : "", label_,
+                 g.step, g.stage + 1, g.steps_early, g.why);
   }
 
   void on_step(const growth::train::step_event& e) override {
@@ -96,18 +97,18 @@ class console_observer final : public growth::train::trainer_observer {
     const double eta = e.steps_this_run ? e.seconds_this_run / static_cast<double>(e.steps_this_run) *
                                               static_cast<double>(e.cap > e.step ? e.cap - e.step : 0)
                                         : 0.0;
-    std::printf("\r[%s] stage %zu/%zu step %zu/%zu loss %.4f val %.4f lr %.2e ETA %.0fs   ", label_.c_str(),
-                e.stage + 1, e.stages, e.step, e.cap, e.train_loss, e.val_loss, e.lr, eta);
+    fmt::print("\r[{}] stage {}/{} step {}/{} loss {:.4f} val {:.4f} lr {:.2e} ETA {:.0f}s   ", label_, e.stage + 1, e.stages,
+               e.step, e.cap, e.train_loss, e.val_loss, e.lr, eta);
     std::fflush(stdout);
   }
 
   bool stop_requested() override { return interrupt_flag().load(); }
 
   void on_end(const growth::train::run_result& r) override {
-    if (bar_ && !quiet_) std::printf("\n");
+    if (bar_ && !quiet_) fmt::print("\n");
     if (r.interrupted && !quiet_)
-      std::printf("[%s] interrupted at step %zu; state saved in %s\n", label_.c_str(), r.steps,
-                  out_dir_.empty() ? "(no --out)" : (out_dir_ / "final").c_str());
+      fmt::print("[{}] interrupted at step {}; state saved in {}\n", label_, r.steps,
+                 out_dir_.empty() ? std::string("(no --out)") : (out_dir_ / "final").string());
   }
 
  private:

@@ -41,6 +41,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <growth/core/error.hpp>
 #include <growth/data/mlm_data.hpp>
 #include <growth/io/atomic_file.hpp>
@@ -392,20 +394,11 @@ report::series mean_curve(const std::vector<const run_record*>& runs, const std:
   return s;
 }
 
-inline std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-inline std::string pm(const stat& s, int prec = 4) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f ± %.*f", prec, s.mean, prec, s.std);
-  return b;
-}
+inline std::string pm(const stat& s, int prec = 4) { return fmt::format("{:.{}f} ± {:.{}f}", s.mean, prec, s.std, prec); }
 /// "+12.3%" (interpolated), "≤ -40.0%" (upper bound) or "≥ +50.0%" (lower bound).
 inline std::string speedup_text(const train::speedup_result& r) {
   const char* p = r.kind == train::speedup_kind::upper_bound ? "≤ " : r.kind == train::speedup_kind::lower_bound ? "≥ " : "";
-  return p + fmt("%+.1f%%", 100 * r.speedup);
+  return p + fmt::format("{:+.1f}%", 100 * r.speedup);
 }
 inline std::string kind_text(train::speedup_kind k) {
   switch (k) {
@@ -537,8 +530,8 @@ namespace detail {
 inline std::string observed(const std::string& a_name, const stat& a, const std::string& b_name, const stat& b) {
   const double d = b.mean - a.mean, c = std::sqrt(a.std * a.std + b.std * b.std);
   const std::string lower = d >= 0 ? a_name : b_name;
-  if (a.n < 2 || b.n < 2) return lower + " lower by " + fmt("%.4f", std::fabs(d)) + " (one seed: no noise estimate)";
-  return lower + " lower by " + fmt("%.4f", std::fabs(d)) + (std::fabs(d) < 2 * c ? " (within noise)" : " (beyond 2 combined std)");
+  if (a.n < 2 || b.n < 2) return lower + " lower by " + fmt::format("{:.4f}", std::fabs(d)) + " (one seed: no noise estimate)";
+  return lower + " lower by " + fmt::format("{:.4f}", std::fabs(d)) + (std::fabs(d) < 2 * c ? " (within noise)" : " (beyond 2 combined std)");
 }
 /// Per-seed differences loss(b) - loss(a) at `step`, over the seeds both ran: the paired statistic of two
 /// configurations that share their low-cost stage within a seed.
@@ -555,8 +548,8 @@ inline stat paired_difference(const records& r, const std::string& a, const std:
 /// "A lower by 0.0123 (paired over 3 seeds: within noise)": |mean d| < 2 std(d) is within noise.
 inline std::string observed_paired(const std::string& a_name, const std::string& b_name, const stat& d) {
   const std::string lower = d.mean >= 0 ? a_name : b_name;
-  if (d.n < 2) return lower + " lower by " + fmt("%.4f", std::fabs(d.mean)) + " (one seed: no noise estimate)";
-  return lower + " lower by " + fmt("%.4f", std::fabs(d.mean)) + " (paired over " + std::to_string(d.n) + " seeds: " +
+  if (d.n < 2) return lower + " lower by " + fmt::format("{:.4f}", std::fabs(d.mean)) + " (one seed: no noise estimate)";
+  return lower + " lower by " + fmt::format("{:.4f}", std::fabs(d.mean)) + " (paired over " + std::to_string(d.n) + " seeds: " +
          (std::fabs(d.mean) < 2 * d.std ? "within noise" : "beyond 2 std of the per-seed differences") + ")";
 }
 inline std::string svg_name(const std::string& group) { return "results/" + group + ".svg"; }
@@ -605,8 +598,8 @@ struct report_builder {
       const stat l = final_loss(recs, n);
       const double f = final_cost(recs, n, cost_kind::flops).mean;
       const bool base = n == "baseline";
-      t += "| " + c.label + " | " + c.low_cost + " | " + fmt("%.2f", base_flops > 0 ? f / base_flops : 0) + " | " + pm(l) + " | " +
-           (base ? std::string("—") : fmt("%+.4f", l.mean - base_loss.mean)) + " | " +
+      t += "| " + c.label + " | " + c.low_cost + " | " + fmt::format("{:.2f}", base_flops > 0 ? f / base_flops : 0) + " | " + pm(l) + " | " +
+           (base ? std::string("—") : fmt::format("{:+.4f}", l.mean - base_loss.mean)) + " | " +
            (base ? std::string("—") : opt_speedup_text(mean_speedup(recs, n, cost_kind::flops))) + " | " +
            (base ? std::string("—") : opt_speedup_text(mean_speedup(recs, n, cost_kind::wall))) + " |\n";
     }
@@ -648,17 +641,17 @@ struct report_builder {
           train_s += r.rows.back().wall_seconds;
           ++n_runs;
         }
-    md += "- **Date:** " + ctx.date + "; " + std::to_string(n_runs) + " runs, " + fmt("%.0f", train_s) +
+    md += "- **Date:** " + ctx.date + "; " + std::to_string(n_runs) + " runs, " + fmt::format("{:.0f}", train_s) +
           " s of training in all (sum over runs, evaluation excluded, growth included; steps that several runs share are trained "
-          "once and counted in each); this invocation took " + fmt("%.0f", ctx.study_seconds) +
+          "once and counted in each); this invocation took " + fmt::format("{:.0f}", ctx.study_seconds) +
           " s (runs already in runs/ are reused, not trained again)\n";
     md += "- **Scale:** `" + sc.name + "`. Full model " + train::shape_name(full_shape(sc)) + " (layers-hidden-heads-FFN-sequence), batch " +
-          std::to_string(sc.batch) + " sequences, budget N = " + std::to_string(N) + " steps per grown run, dropout " + fmt("%g", sc.dropout) +
-          ", initializer range " + fmt("%g", sc.init_range) + "\n";
-    md += "- **Optimizer and learning rate:** AdamW, betas (" + fmt("%g", sc.beta1) + ", " + fmt("%g", sc.beta2) + "), peak lr " +
-          fmt("%g", sc.lr) + "; " + std::string(sched::to_string(sc.lr_schedule)) + " curve: linear warmup " +
-          std::to_string(sc.warmup()) + " steps, stable, then linear decay over the last " + fmt("%g", 100 * sc.decay_fraction) +
-          "% of each run's own budget to " + fmt("%g", sc.min_lr_ratio) + " x peak. **Every grown run follows one global curve** "
+          std::to_string(sc.batch) + " sequences, budget N = " + std::to_string(N) + " steps per grown run, dropout " + fmt::format("{:g}", sc.dropout) +
+          ", initializer range " + fmt::format("{:g}", sc.init_range) + "\n";
+    md += "- **Optimizer and learning rate:** AdamW, betas (" + fmt::format("{:g}", sc.beta1) + ", " + fmt::format("{:g}", sc.beta2) + "), peak lr " +
+          fmt::format("{:g}", sc.lr) + "; " + std::string(sched::to_string(sc.lr_schedule)) + " curve: linear warmup " +
+          std::to_string(sc.warmup()) + " steps, stable, then linear decay over the last " + fmt::format("{:g}", 100 * sc.decay_fraction) +
+          "% of each run's own budget to " + fmt::format("{:g}", sc.min_lr_ratio) + " x peak. **Every grown run follows one global curve** "
           "(the lr continues at growth, Adam moments mapped), except *CompoundGrow, paper's code*, which restarts the curve "
           "(warmup and decay over each stage) and resets the optimizer at every growth as the reference code does.\n";
     md += "- **Data:** " + ctx.corpus + "; 15% masking; validation = the same full-length sequences with fixed masks, every " +
@@ -693,8 +686,8 @@ struct report_builder {
   void regime_line() {
     const double gap = ctx.unigram_entropy - base_loss.mean;
     md += "- **Regime:** the unigram entropy of the training tokens (the loss of a model that only predicts token frequencies) is " +
-          fmt("%.3f", ctx.unigram_entropy) + " nats; the full-budget baseline's final validation loss is " + fmt("%.3f", base_loss.mean) +
-          " (" + fmt("%.2f", std::fabs(gap)) + (gap >= 0 ? " nats below it). " : " nats above it). ");
+          fmt::format("{:.3f}", ctx.unigram_entropy) + " nats; the full-budget baseline's final validation loss is " + fmt::format("{:.3f}", base_loss.mean) +
+          " (" + fmt::format("{:.2f}", std::fabs(gap)) + (gap >= 0 ? " nats below it). " : " nats above it). ");
     if (past_plateau(base_loss.mean, ctx.unigram_entropy))
       md += "**Past the plateau** (at least 1.0 nat below the unigram entropy): the models use context well beyond token "
             "frequencies.\n";
@@ -712,7 +705,7 @@ struct report_builder {
       const std::string n = budget_name(f);
       const std::size_t b = budget_steps(sc, f);
       md += "| " + cfg(n).label + " | " + std::to_string(b) + " | " + std::to_string(b - sc.lr_curve().decay_steps(b)) + " | " +
-            pm(final_loss(recs, n)) + " | " + fmt("%.3e", final_cost(recs, n, cost_kind::flops).mean) + " | " +
+            pm(final_loss(recs, n)) + " | " + fmt::format("{:.3e}", final_cost(recs, n, cost_kind::flops).mean) + " | " +
             pm(final_cost(recs, n, cost_kind::wall), 1) + " |\n";
     }
     md += "\n";
@@ -758,7 +751,7 @@ struct report_builder {
     for (const auto& n : f1) {
       const auto& c = cfg(n);
       const double low_step = sched::training_flops_per_step(c.schedule.stages[0].shape, c.schedule.run);
-      md += "| " + c.label + " | " + fmt("%.2f", low_step / full_step) + " | " + pm(loss_at(recs, n, grow_at)) + " | " +
+      md += "| " + c.label + " | " + fmt::format("{:.2f}", low_step / full_step) + " | " + pm(loss_at(recs, n, grow_at)) + " | " +
             pm(final_loss(recs, n)) + " | " + opt_speedup_text(mean_speedup(recs, n, cost_kind::flops)) + " | " +
             opt_speedup_text(mean_speedup(recs, n, cost_kind::wall)) + " |\n";
     }
@@ -797,14 +790,14 @@ struct report_builder {
     const auto gs = run_speedups(recs, "compound"), ps = run_speedups(recs, "compound-paper");
     for (const auto* br : runs_of(recs, "baseline")) {
       std::string curve;
-      for (const auto& p : budget_curve(recs, cost_kind::flops, br->seed)) curve += (curve.empty() ? "" : ", ") + fmt("%.4f", p.loss);
+      for (const auto& p : budget_curve(recs, cost_kind::flops, br->seed)) curve += (curve.empty() ? "" : ", ") + fmt::format("{:.4f}", p.loss);
       t += "| " + std::to_string(br->seed) + " | " + curve;
       for (const auto& [name, sp] : {std::pair{std::string("compound"), &gs}, std::pair{std::string("compound-paper"), &ps}}) {
         const run_record* r = run_of_seed(recs, name, br->seed);
         const run_speedup* s = nullptr;
         for (const auto& x : *sp)
           if (x.seed == br->seed) s = &x;
-        t += " | " + (r ? fmt("%.4f", r->rows.back().val_loss) : "—") + " | " + (s ? speedup_text(s->flops) : "—") + " | " +
+        t += " | " + (r ? fmt::format("{:.4f}", r->rows.back().val_loss) : "—") + " | " + (s ? speedup_text(s->flops) : "—") + " | " +
              (s ? speedup_text(s->wall) : "—");
       }
       t += " |\n";
@@ -823,7 +816,7 @@ struct report_builder {
     const auto gf = mean_speedup(recs, "compound", cost_kind::flops), gw = mean_speedup(recs, "compound", cost_kind::wall);
     const auto pf = mean_speedup(recs, "compound-paper", cost_kind::flops), pw = mean_speedup(recs, "compound-paper", cost_kind::wall);
     auto flops_x = [&](const std::string& n) {
-      return fmt("%.2f", base_flops > 0 ? final_cost(recs, n, cost_kind::flops).mean / base_flops : 0);
+      return fmt::format("{:.2f}", base_flops > 0 ? final_cost(recs, n, cost_kind::flops).mean / base_flops : 0);
     };
     auto with_kind = [](const std::optional<train::speedup_result>& r) {
       return r ? speedup_text(*r) + " (" + kind_text(r->kind) + ")" : std::string("—");
@@ -839,7 +832,7 @@ struct report_builder {
                              : q == "agrees"     ? "disagrees (CompoundGrow's equal-step loss is higher beyond noise)"
                              : q == "disagrees"  ? "agrees, and exceeds it (CompoundGrow's loss is lower beyond noise)"
                                                  : q;
-    md += "| quality at equal steps | CompoundGrow ≈ baseline quality | Δ = " + fmt("%+.4f", gl.mean - base_loss.mean) + " | " + qual + " |\n";
+    md += "| quality at equal steps | CompoundGrow ≈ baseline quality | Δ = " + fmt::format("{:+.4f}", gl.mean - base_loss.mean) + " | " + qual + " |\n";
     md += "| compute to the baseline's loss | about half the FLOPs (+107% FLOPs speedup for BERT-base; +73.6% wall-clock) | " +
           (gf ? speedup_text(*gf) + " FLOPs, " + (gw ? speedup_text(*gw) : std::string("—")) + " wall-clock" : std::string("—")) + " | " +
           (gf ? verdict_speedup(*gf) : std::string("no result")) + " |\n";
@@ -882,7 +875,7 @@ struct report_builder {
         sw += (sw.empty() ? "" : ", ") + speedup_text(s.wall);
       }
       md += "| " + cfg(n).label + " | " + pm(final_loss(recs, n)) + " | " +
-            fmt("%.2f", base_flops > 0 ? final_cost(recs, n, cost_kind::flops).mean / base_flops : 0) + " | " +
+            fmt::format("{:.2f}", base_flops > 0 ? final_cost(recs, n, cost_kind::flops).mean / base_flops : 0) + " | " +
             opt_speedup_text(f) + " | " + (f ? kind_text(f->kind) : "—") + " | " + (sf.empty() ? "—" : sf) + " | " +
             opt_speedup_text(w) + " | " + (w ? kind_text(w->kind) : "—") + " | " + (sw.empty() ? "—" : sw) + " |\n";
     }

@@ -1,6 +1,6 @@
 #pragma once
 /// @file tools/svg_plot.hpp
-/// A small dependency-free SVG line-plot writer for loss curves: one figure with several panels (e.g.
+/// A small SVG line-plot writer (fmt for the numbers, nothing else) for loss curves: one figure with several panels (e.g.
 /// validation loss against wall-clock seconds and against FLOPs), several series per panel, axes with
 /// ticks, a legend. Enough for a person to open results/*.svg in a browser; nothing more.
 #include <algorithm>
@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 namespace growth::report {
 
@@ -26,11 +28,8 @@ struct panel {
 
 namespace detail {
 inline std::string fmt_num(double v) {
-  char buf[32];
   const double a = std::fabs(v);
-  if (a != 0 && (a >= 1e5 || a < 1e-2)) std::snprintf(buf, sizeof buf, "%.2g", v);
-  else std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
+  return a != 0 && (a >= 1e5 || a < 1e-2) ? fmt::format("{:.2g}", v) : fmt::format("{:.3g}", v);
 }
 inline std::string esc(const std::string& s) {
   std::string o;
