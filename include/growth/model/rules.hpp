@@ -10,6 +10,10 @@
 /// Hence: every transition a schedule accepts passes these rules, so plan_growth accepts it
 /// (tests/schedule/test_schedule.cpp checks this on random valid schedules).
 ///
+/// The shape rules of one model shape on its own (check_shape_rules, at the end) live here too: called by
+/// sched::check_stage for a schedule stage and bert_config::validate for a config, with shape_context for
+/// the two rules whose meaning differs between them.
+///
 /// The rules (L layers, d hidden, A heads, I FFN neurons, P positions, k share factor, r rank, p pooling):
 ///   - no dimension shrinks (L, d, A, I, P);
 ///   - the head size d/A stays (no operator grows it: it would change the softmax temperature 1/sqrt(d/A));
