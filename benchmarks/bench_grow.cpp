@@ -43,11 +43,11 @@ model::bert_config target(const std::string& which) {
   else c.intermediate_size = 4096;
   return c;
 }
-model::grow_options options(const std::string& which) {
-  model::grow_options o;
+growth::grow_options options(const std::string& which) {
+  growth::grow_options o;
   o.depth = depth_mode::stack;
-  o.ffn = model::ffn_growth::split;
-  o.optimizer = model::optimizer_policy::map;
+  o.ffn = growth::ffn_mode::split;
+  o.optimizer = growth::optimizer_policy::map;
   (void)which;
   return o;
 }

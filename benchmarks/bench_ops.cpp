@@ -52,12 +52,12 @@ void add_matrix_case(const std::string& name, std::size_t a, std::size_t b, axis
 
 void register_cases() {
   const std::size_t d = 768, I = 3072;
-  add_matrix_case("ffn_split_W1_rows_3072to4096", I, d, ffn_split(I, 4096, split_mode::round_robin).fan_out,
+  add_matrix_case("ffn_split_W1_rows_3072to4096", I, d, ffn_split(I, 4096, ffn_mode::split).fan_out,
                   axis_map::identity(d));
   add_matrix_case("ffn_split_W2_cols_3072to4096", d, I, axis_map::identity(d),
-                  ffn_split(I, 4096, split_mode::round_robin).fan_in);
+                  ffn_split(I, 4096, ffn_mode::split).fan_in);
   add_matrix_case("ffn_split_asym_W2_cols_3072to4096", d, I, axis_map::identity(d),
-                  ffn_split(I, 4096, split_mode::asymmetric, 1).fan_in);
+                  ffn_split(I, 4096, ffn_mode::split_asym, 1).fan_in);
   add_matrix_case("ffn_unshare_W1_rows_768to3072", d, d, ffn_unshare(d, 4).fan_out, axis_map::identity(d));
   add_matrix_case("ffn_unshare_W2_cols_768to3072", d, d, axis_map::identity(d), ffn_unshare(d, 4).fan_in);
   add_matrix_case("hidden_replicate_word_emb_30522x768to1536", 30522, d, axis_map::identity(30522),

@@ -20,6 +20,7 @@
 #include <growth/schedule/presets.hpp>
 #include <growth/schedule/transition.hpp>
 
+using namespace growth;  // the operator vocabulary (ops/options.hpp) and model::shape
 using namespace growth::sched;
 using compound = presets::compound_grow_demo;
 
@@ -28,7 +29,7 @@ constexpr schedule_cost total = compound::cost();
 static_assert(total.speedup() > 0, "CompoundGrow must be cheaper than training the full model throughout");
 
 namespace {
-std::string describe(const model_shape& s) {
+std::string describe(const model::shape& s) {
   std::string d = "L=" + std::to_string(s.layers) + " H=" + std::to_string(s.hidden) + " A=" +
                   std::to_string(s.heads) + " I=" + std::to_string(s.ffn) + " S=" + std::to_string(s.seq_len);
   if (s.ffn_shared_every > 0)

@@ -80,12 +80,12 @@ int main() try {
   for (int step = 1; step <= 20; ++step)
     std::printf("small step %d  loss %.4f\n", step, train_step(model, *opt, make_batch(128, 8, 16)));
 
-  growth::model::grow_options o;
+  growth::grow_options o;
   o.depth = growth::depth_mode::identity;
-  o.ffn = growth::model::ffn_growth::split;
-  o.hidden = growth::model::hidden_growth::replicate;
-  o.heads = growth::model::heads_growth::duplicate;
-  o.optimizer = growth::model::optimizer_policy::map;
+  o.ffn = growth::ffn_mode::split;
+  o.hidden = growth::hidden_mode::replicate;
+  o.heads = growth::heads_mode::duplicate;
+  o.optimizer = growth::optimizer_policy::map;
 
   growth_example::torch_bert grown(big, 2);
   auto r = growth::torch_grow::grow_module(small, model, opt.get(), big, grown, o);

@@ -48,12 +48,12 @@ int main(int argc, char** argv) {
   {
     sched::runtime_schedule s;
     s.run = sched::run_settings{.vocab_size = 100, .batch_size = 4, .masked_per_mille = 150};
-    sched::model_shape a{.layers = 1, .hidden = 8, .heads = 2, .ffn = 16, .seq_len = 8};
+    model::shape a{.layers = 1, .hidden = 8, .heads = 2, .ffn = 16, .seq_len = 8};
     a.pool_size = 2;
-    sched::model_shape b{.layers = 2, .hidden = 16, .heads = 4, .ffn = 32, .seq_len = 16};
+    model::shape b{.layers = 2, .hidden = 16, .heads = 4, .ffn = 32, .seq_len = 16};
     s.stages.push_back(sched::stage{.steps = 3, .shape = a});
     s.stages.push_back(sched::stage{.steps = 5, .shape = b,
-                                    .enter = {.depth = sched::depth_op::stack, .ffn = sched::ffn_op::split}});
+                                    .enter = {.depth = growth::depth_mode::stack, .ffn = growth::ffn_mode::split}});
     sched::save_schedule(root / "schedule" / "two_stage.json", s);
     text(root / "schedule" / "minimal.json",
          R"({"vocab_size": 10, "batch_size": 1, "stages": [{"steps": 1, "shape": {"layers": 1, "hidden": 4, "heads": 1, "ffn": 4, "seq_len": 4}}]})");

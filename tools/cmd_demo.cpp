@@ -75,7 +75,7 @@ struct demo_args {
 /// The target shape and CompoundGrow's low-cost first-stage shape: half depth (at least 2 layers: attention
 /// that uses context needs two), FFN shared k = 4 (or 2), mean embedding pooling 2.
 struct shapes {
-  sched::model_shape full, low;
+  model::shape full, low;
   std::size_t k = 1;
 };
 shapes shapes_of(const demo_args& a) {
@@ -98,21 +98,21 @@ sched::runtime_schedule policy_schedule(const std::string& policy, const shapes&
   using namespace sched;
   runtime_schedule s;
   s.run = run;
-  sched::model_shape mid = sh.low;  // stacked to full depth, still low-cost
+  model::shape mid = sh.low;  // stacked to full depth, still low-cost
   mid.layers = sh.full.layers;
-  const ffn_op leave = sh.k > 1 ? ffn_op::unshare : ffn_op::split;
+  const ffn_mode leave = sh.k > 1 ? ffn_mode::unshare : ffn_mode::split;
   const std::size_t rewarm = std::max<std::size_t>(1, warmup);
   if (policy == "restart" || policy == "continue") {
     // The paper's three stages (30% / 40% / 30%): half depth low-cost, stacked, then un-shared and un-pooled.
     const std::size_t s1 = B * 3 / 10, s2 = B * 4 / 10;
     const bool paper = policy == "restart";
-    const growth_ops base{.optimizer = paper ? optimizer_policy::reset : optimizer_policy::map,
+    const grow_options base{.optimizer = paper ? optimizer_policy::reset : optimizer_policy::map,
                           .lr = paper ? lr_action::restart_warmup : lr_action::continue_schedule};
     s.stages.push_back(stage{.steps = s1, .shape = sh.low});
-    growth_ops e2 = base;
-    e2.depth = depth_op::stack;
+    grow_options e2 = base;
+    e2.depth = depth_mode::stack;
     s.stages.push_back(stage{.steps = s2, .shape = mid, .enter = e2});
-    growth_ops e3 = base;
+    grow_options e3 = base;
     e3.ffn = leave;
     s.stages.push_back(stage{.steps = B - s1 - s2, .shape = sh.full, .enter = e3});
   } else if (policy == "late" || policy == "auto") {
@@ -120,7 +120,7 @@ sched::runtime_schedule policy_schedule(const std::string& policy, const shapes&
     // Staged Training's rule fires (at most 70%), then the wsd decay on the full model; short re-warm.
     const std::size_t s1 = B * 7 / 10;
     s.stages.push_back(stage{.steps = s1, .shape = sh.low});
-    growth_ops e{.depth = depth_op::stack, .ffn = leave, .optimizer = optimizer_policy::map, .lr = lr_action::rewarm,
+    grow_options e{.depth = depth_mode::stack, .ffn = leave, .optimizer = optimizer_policy::map, .lr = lr_action::rewarm,
                  .rewarm_steps = std::min(rewarm, B - s1)};
     if (policy == "auto") e.when = grow_trigger::automatic;
     s.stages.push_back(stage{.steps = B - s1, .shape = sh.full, .enter = e});
@@ -174,7 +174,7 @@ struct demo_context {
     o.base.attention_probs_dropout_prob = 0;
     return o;
   }
-  sched::runtime_schedule one_stage(const sched::model_shape& s, std::size_t steps) const {
+  sched::runtime_schedule one_stage(const model::shape& s, std::size_t steps) const {
     sched::runtime_schedule r;
     r.run = run;
     r.stages.push_back(sched::stage{.steps = steps, .shape = s});

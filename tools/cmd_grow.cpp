@@ -132,7 +132,7 @@ void run_grow(const grow_args& a) {
   } catch (const error& e) {
     throw error(to_path.string() + ": " + e.what());
   }
-  model::grow_options o;
+  growth::grow_options o;
   // The flags are the names tables' spellings with '-' for '_' (CLI::IsMember below admits only valid ones).
   auto parsed = [](const auto& names, const std::string& flag) { return growth::parse_option(names, flag).value(); };
   o.depth = parsed(depth_mode_names, a.depth);

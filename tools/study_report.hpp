@@ -163,7 +163,7 @@ inline std::size_t budget_fork_step(const scale_spec& s, std::size_t b) {
 }
 
 /// The full (target) shape of a scale.
-inline sched::model_shape full_shape(const scale_spec& s) {
+inline model::shape full_shape(const scale_spec& s) {
   return {.layers = s.layers, .hidden = s.hidden, .heads = s.heads, .ffn = s.ffn, .seq_len = s.seq_len};
 }
 
@@ -173,14 +173,14 @@ inline sched::run_settings run_of(const scale_spec& s, std::size_t vocab) {
 }
 /// Growth on the one global learning-rate curve: lr continued, the optimizer as given (moments mapped unless
 /// the comparison is about the optimizer).
-inline sched::growth_ops global(sched::growth_ops e, sched::optimizer_policy opt = sched::optimizer_policy::map) {
+inline growth::grow_options global(growth::grow_options e, growth::optimizer_policy opt = growth::optimizer_policy::map) {
   e.lr = sched::lr_action::continue_schedule;
   e.optimizer = opt;
   return e;
 }
 /// 70% of N on `low`, then grown with `enter` into the full model for the remaining 30%.
-inline sched::runtime_schedule two_stage(const scale_spec& s, std::size_t vocab, const sched::model_shape& low,
-                                         const sched::growth_ops& enter) {
+inline sched::runtime_schedule two_stage(const scale_spec& s, std::size_t vocab, const model::shape& low,
+                                         const growth::grow_options& enter) {
   sched::runtime_schedule r;
   r.run = run_of(s, vocab);
   const std::size_t n_low = std::max<std::size_t>(1, (s.steps * 7 + 5) / 10);
@@ -190,14 +190,14 @@ inline sched::runtime_schedule two_stage(const scale_spec& s, std::size_t vocab,
   return r;
 }
 /// The same model trained on sequences of `len` tokens; the position table stays full size (truncation).
-inline sched::model_shape truncated(sched::model_shape m, std::size_t len) {
+inline model::shape truncated(model::shape m, std::size_t len) {
   m.max_positions = sched::positions(m);
   m.seq_len = std::max<std::size_t>(4, len);
   return m;
 }
 /// The same model reading full-length sequences through mean embedding pooling of k tokens (paper-notes
 /// 2.3(b)): every layer sees S/k rows; growth turns pooling off.
-inline sched::model_shape pooled(sched::model_shape m, std::size_t k) {
+inline model::shape pooled(model::shape m, std::size_t k) {
   m.pool_size = k;
   return m;
 }
@@ -206,13 +206,13 @@ inline sched::model_shape pooled(sched::model_shape m, std::size_t k) {
 /// moments (the reference code); otherwise the global curve goes on and the moments are mapped.
 inline sched::runtime_schedule compound(const scale_spec& s, std::size_t vocab, bool paper) {
   using namespace sched;
-  const model_shape full = full_shape(s);
-  model_shape low = pooled(full, 2);
+  const model::shape full = full_shape(s);
+  model::shape low = pooled(full, 2);
   low.ffn_share_factor = 4;
   low.ffn_shared_every = 1;
-  model_shape half = low;
+  model::shape half = low;
   half.layers = s.layers / 2;
-  auto at_growth = [&](growth_ops e) {
+  auto at_growth = [&](grow_options e) {
     if (!paper) return global(e);
     e.lr = lr_action::restart_warmup;
     e.optimizer = optimizer_policy::reset;
@@ -222,8 +222,8 @@ inline sched::runtime_schedule compound(const scale_spec& s, std::size_t vocab, 
   r.run = run_of(s, vocab);
   const std::size_t s1 = std::max<std::size_t>(1, s.steps * 3 / 10), s2 = std::max<std::size_t>(1, s.steps * 4 / 10);
   r.stages.push_back(stage{.steps = s1, .shape = half});
-  r.stages.push_back(stage{.steps = s2, .shape = low, .enter = at_growth({.depth = depth_op::stack})});
-  r.stages.push_back(stage{.steps = s.steps - s1 - s2, .shape = full, .enter = at_growth({.ffn = ffn_op::unshare})});
+  r.stages.push_back(stage{.steps = s2, .shape = low, .enter = at_growth({.depth = depth_mode::stack})});
+  r.stages.push_back(stage{.steps = s.steps - s1 - s2, .shape = full, .enter = at_growth({.ffn = ffn_mode::unshare})});
   r.validate();
   return r;
 }
@@ -240,7 +240,7 @@ inline std::vector<config> study_configs(const scale_spec& s, std::size_t vocab)
   if (s.ffn % 4 != 0) throw error("study ffn", "a multiple of 4 (FFN sharing k = 4)", std::to_string(s.ffn));
   if (s.seq_len % 4 != 0) throw error("study seq_len", "a multiple of 4 (pooling k = 4)", std::to_string(s.seq_len));
   if (s.steps < 10) throw error("study steps", ">= 10", std::to_string(s.steps));
-  const model_shape full = full_shape(s);
+  const model::shape full = full_shape(s);
   std::vector<config> c;
 
   for (double f : budget_fractions()) {  // The baseline: the full model at each budget, decayed at its end.
@@ -256,43 +256,43 @@ inline std::vector<config> study_configs(const scale_spec& s, std::size_t vocab)
   c.push_back({"len-trunc", "truncation S/2", "S/2 tokens (truncation)", two_stage(s, vocab, detail::truncated(full, s.seq_len / 2), global({})), 0});
   // FFN width, compute-matched: sharing rho = 0.25 (k = 4) vs factorisation rank 0.2 * hidden.
   {
-    model_shape sh = full;
+    model::shape sh = full;
     sh.ffn_share_factor = 4;
     sh.ffn_shared_every = 1;
-    c.push_back({"ffn-share", "FFN sharing k=4", "FFN shared, I/4 neurons, every layer", two_stage(s, vocab, sh, global({.ffn = ffn_op::unshare})), 0});
-    model_shape fa = full;
+    c.push_back({"ffn-share", "FFN sharing k=4", "FFN shared, I/4 neurons, every layer", two_stage(s, vocab, sh, global({.ffn = ffn_mode::unshare})), 0});
+    model::shape fa = full;
     fa.ffn_rank = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(0.2 * static_cast<double>(s.hidden))));
     fa.ffn_factorized_every = 1;
     c.push_back({"ffn-factor", "FFN factorisation r=0.2H", "FFN factorised, rank " + std::to_string(fa.ffn_rank) + ", every layer",
-                 two_stage(s, vocab, fa, global({.ffn = ffn_op::unfactorize})), 0});
+                 two_stage(s, vocab, fa, global({.ffn = ffn_mode::unfactorize})), 0});
   }
   // Depth L/2 -> L (moments mapped), and the optimizer state at growth on the stacking run.
   {
-    model_shape half = full;
+    model::shape half = full;
     half.layers = s.layers / 2;
-    c.push_back({"depth-stack", "depth: stacking", "L/2 layers", two_stage(s, vocab, half, global({.depth = depth_op::stack})), 0});
-    c.push_back({"depth-interp", "depth: interpolation", "L/2 layers", two_stage(s, vocab, half, global({.depth = depth_op::interpolate})), 0});
-    c.push_back({"depth-identity", "depth: identity insertion", "L/2 layers", two_stage(s, vocab, half, global({.depth = depth_op::identity})), 0});
+    c.push_back({"depth-stack", "depth: stacking", "L/2 layers", two_stage(s, vocab, half, global({.depth = depth_mode::stack})), 0});
+    c.push_back({"depth-interp", "depth: interpolation", "L/2 layers", two_stage(s, vocab, half, global({.depth = depth_mode::interpolate})), 0});
+    c.push_back({"depth-identity", "depth: identity insertion", "L/2 layers", two_stage(s, vocab, half, global({.depth = depth_mode::identity})), 0});
     c.push_back({"opt-reset", "stacking, Adam moments reset", "L/2 layers",
-                 two_stage(s, vocab, half, global({.depth = depth_op::stack}, optimizer_policy::reset)), 0});
+                 two_stage(s, vocab, half, global({.depth = depth_mode::stack}, optimizer_policy::reset)), 0});
   }
   // FFN split I/2 -> I: symmetric vs asymmetric.
   {
-    model_shape narrow = full;
+    model::shape narrow = full;
     narrow.ffn = s.ffn / 2;
-    c.push_back({"split-sym", "FFN split (symmetric)", "FFN I/2", two_stage(s, vocab, narrow, global({.ffn = ffn_op::split})), 0});
-    c.push_back({"split-asym", "FFN split (asymmetric)", "FFN I/2", two_stage(s, vocab, narrow, global({.ffn = ffn_op::split_asym})), 0});
+    c.push_back({"split-sym", "FFN split (symmetric)", "FFN I/2", two_stage(s, vocab, narrow, global({.ffn = ffn_mode::split})), 0});
+    c.push_back({"split-asym", "FFN split (asymmetric)", "FFN I/2", two_stage(s, vocab, narrow, global({.ffn = ffn_mode::split_asym})), 0});
   }
   // Figure 1: equal-cost low-cost models.
   {
-    model_shape d = full;
+    model::shape d = full;
     d.layers = s.layers / 4;
-    c.push_back({"fig1-depth", "depth only (L/4)", "L/4 layers", two_stage(s, vocab, d, global({.depth = depth_op::stack})), 0});
+    c.push_back({"fig1-depth", "depth only (L/4)", "L/4 layers", two_stage(s, vocab, d, global({.depth = depth_mode::stack})), 0});
     c.push_back({"fig1-length", "length only (pooling k=4)", "S/4 rows (pooling k = 4)", two_stage(s, vocab, detail::pooled(full, 4), global({})), 0});
-    model_shape cp = detail::pooled(full, 2);
+    model::shape cp = detail::pooled(full, 2);
     cp.layers = s.layers / 2;
     c.push_back({"fig1-compound", "compound (L/2, pooling k=2)", "L/2 layers and S/2 rows (pooling k = 2)",
-                 two_stage(s, vocab, cp, global({.depth = depth_op::stack})), 0});
+                 two_stage(s, vocab, cp, global({.depth = depth_mode::stack})), 0});
   }
   // CompoundGrow on the global curve, and as the paper's code runs it.
   c.push_back({"compound", "CompoundGrow (global lr, moments mapped)", "L/2 + FFN sharing + pooling k=2, then L + sharing + pooling",

@@ -309,8 +309,8 @@ void transfer_cases(std::uint64_t seed) {
 template <class T>
 void op_cases(std::uint64_t seed) {
   const std::size_t L = 2, H = 16, F = 24, heads = 2;
-  const unit_map ffn = ffn_split(F, 2 * F, split_mode::random, seed);
-  const unit_map asym = ffn_split(F, 2 * F, split_mode::asymmetric, seed);
+  const unit_map ffn = ffn_split(F, 2 * F, ffn_mode::split_random, seed);
+  const unit_map asym = ffn_split(F, 2 * F, ffn_mode::split_asym, seed);
   const unit_map hid = hidden_replicate(H, 2 * H);
   const unit_map pad = hidden_mean_pad(H, 24);
   const unit_map hds = heads_duplicate(heads, 2 * heads, H / heads);
@@ -354,7 +354,7 @@ void op_cases(std::uint64_t seed) {
     tensor<T, 1> b1o({2 * F});
     auto dw1 = dev(w1), dw2 = dev(w2), dw1o = dev(w1o), dw2o = dev(w2o);
     auto db1 = dev(b1), db1o = dev(b1o);
-    const unit_map u = ffn_split(F, 2 * F, split_mode::round_robin, seed);
+    const unit_map u = ffn_split(F, 2 * F, ffn_mode::split, seed);
     ffn_grow(u, w1, b1, w2, w1o, b1o, w2o, seed, 0.02);
     ffn_grow(u, dw1, db1, dw2, dw1o, db1o, dw2o, seed, 0.02);
     same(dw1o, w1o, "ffn_grow W1");

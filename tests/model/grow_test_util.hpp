@@ -32,7 +32,7 @@ inline std::ostream& operator<<(std::ostream& os, const transition& t) {
 }
 
 /// Checks that growing a random model of config `from` into `to` preserves the logits.
-inline void check_exact(const bert_config& from, const bert_config& to, const model::grow_options& o,
+inline void check_exact(const bert_config& from, const bert_config& to, const growth::grow_options& o,
                         std::uint64_t seed) {
   auto small = random_model(from, seed);
   model::exactness ex;

@@ -7,7 +7,7 @@
 
 using namespace growth;
 using namespace growth::test;
-using model::grow_options;
+using growth::grow_options;
 
 namespace {
 constexpr std::uint64_t seeds[] = {1, 2, 3, 4};
@@ -30,7 +30,7 @@ TEST_CASE("grow exact: depth identity L -> L'") {
 TEST_CASE("grow exact: FFN split round-robin / random / asymmetric, I' multiple or not") {
   for (auto seed : seeds) {
     const bert_config from = random_config(seed);
-    for (auto mode : {model::ffn_growth::split, model::ffn_growth::split_random, model::ffn_growth::split_asym}) {
+    for (auto mode : {growth::ffn_mode::split, growth::ffn_mode::split_random, growth::ffn_mode::split_asym}) {
       for (std::size_t I2 : {2 * from.intermediate_size, from.intermediate_size + 3, 3 * from.intermediate_size - 1}) {
         bert_config to = from;
         to.intermediate_size = I2;
@@ -47,12 +47,12 @@ TEST_CASE("grow exact: hidden replicate x2 and x3 with heads duplicate and heads
   for (auto seed : seeds) {
     const bert_config from = random_config(seed);
     for (std::size_t k : {2, 3}) {
-      for (auto heads : {model::heads_growth::duplicate, model::heads_growth::add}) {
+      for (auto heads : {growth::heads_mode::duplicate, growth::heads_mode::add}) {
         bert_config to = from;
         to.hidden_size = k * from.hidden_size;
         to.num_attention_heads = k * from.num_attention_heads;  // head size fixed: HF's all_head_size = hidden
         grow_options o;
-        o.hidden = model::hidden_growth::replicate;
+        o.hidden = growth::hidden_mode::replicate;
         o.heads = heads;
         o.seed = seed;
         check_exact(from, to, o, seed * 7 + k);
@@ -114,7 +114,7 @@ TEST_CASE("grow exact: un-factorising a factorised model (with FFN split and hid
       to.hidden_size = 2 * from.hidden_size;
       to.num_attention_heads = 2 * from.num_attention_heads;
       grow_options o;
-      o.ffn = model::ffn_growth::split_asym;
+      o.ffn = growth::ffn_mode::split_asym;
       o.seed = seed;
       check_exact(from, to, o, seed + 61);
     }
@@ -141,8 +141,8 @@ TEST_CASE("grow exact: depth identity + FFN split + heads add + hidden x2 in one
     to.max_position_embeddings = from.max_position_embeddings + 4;
     grow_options o;
     o.depth = depth_mode::identity;
-    o.ffn = model::ffn_growth::split_asym;
-    o.heads = model::heads_growth::add;
+    o.ffn = growth::ffn_mode::split_asym;
+    o.heads = growth::heads_mode::add;
     o.length = length_mode::tile;
     o.seed = seed;
     check_exact(from, to, o, seed + 81);
@@ -163,7 +163,7 @@ TEST_CASE("check_growth reports the non-exact operators") {
   wider.hidden_size += from.hidden_size / from.num_attention_heads;
   wider.num_attention_heads += 1;
   o = grow_options{};
-  o.hidden = model::hidden_growth::mean_pad;
+  o.hidden = growth::hidden_mode::mean_pad;
   CHECK_FALSE(model::check_growth(from, wider, o).exact);
   o.depth = depth_mode::identity;
   CHECK(model::check_growth(from, deeper, o).exact);

@@ -13,7 +13,7 @@
 
 using namespace growth;
 using namespace growth::test;
-using model::grow_options;
+using growth::grow_options;
 
 namespace {
 
@@ -124,11 +124,11 @@ TEST_CASE("exactness_of: claimed exact <=> logits unchanged, over every combinat
   draw_stats st;
   std::uint64_t seed = 1;
   for (auto depth : {depth_mode::stack, depth_mode::interpolate, depth_mode::identity})
-    for (auto ffn : {model::ffn_growth::split, model::ffn_growth::split_asym, model::ffn_growth::split_random})
-      for (auto hidden : {model::hidden_growth::replicate, model::hidden_growth::mean_pad})
-        for (auto heads : {model::heads_growth::add, model::heads_growth::duplicate})
+    for (auto ffn : {growth::ffn_mode::split, growth::ffn_mode::split_asym, growth::ffn_mode::split_random})
+      for (auto hidden : {growth::hidden_mode::replicate, growth::hidden_mode::mean_pad})
+        for (auto heads : {growth::heads_mode::add, growth::heads_mode::duplicate})
           for (auto length : {length_mode::tile, length_mode::interpolate, length_mode::random})
-            for (auto opt : {model::optimizer_policy::map, model::optimizer_policy::reset}) {
+            for (auto opt : {growth::optimizer_policy::map, growth::optimizer_policy::reset}) {
               grow_options o;
               o.depth = depth;
               o.ffn = ffn;
@@ -180,7 +180,7 @@ TEST_CASE("exactness_of names the reasons of the transitions the tool used to ca
   wide.num_attention_heads = from.num_attention_heads + 1;
   wide.hidden_size = wide.num_attention_heads * from.head_dim();
   o = grow_options{};
-  o.hidden = model::hidden_growth::mean_pad;
+  o.hidden = growth::hidden_mode::mean_pad;
   CHECK_FALSE(model::exactness_of(from, wide, o).exact);
   bert_config pre = from, pre_wide = wide;
   pre.pre_layer_norm = pre_wide.pre_layer_norm = true;

@@ -9,7 +9,7 @@
 
 using namespace growth;
 using namespace growth::test;
-using model::grow_options;
+using growth::grow_options;
 
 namespace {
 
@@ -68,8 +68,8 @@ TEST_CASE("grow maps: hidden mean padding") {
     const std::size_t H2 = to.hidden_size;
     auto small = random_model(from, seed);
     grow_options o;
-    o.hidden = model::hidden_growth::mean_pad;
-    o.heads = model::heads_growth::add;
+    o.hidden = growth::hidden_mode::mean_pad;
+    o.heads = growth::heads_mode::add;
     o.seed = seed;
     model::exactness ex;
     auto big = grow_model(*small, to, o, &ex);
@@ -202,7 +202,7 @@ TEST_CASE("grow errors: bad targets name the field and leave the destination unt
     bert_config to = from;
     to.intermediate_size = 2 * from.intermediate_size;
     grow_options o;
-    o.ffn = model::ffn_growth::unshare;
+    o.ffn = growth::ffn_mode::unshare;
     expect_error(to, o, "grow option ffn");
   }
   if (from.num_hidden_layers > 1) {

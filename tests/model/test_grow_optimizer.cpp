@@ -9,7 +9,7 @@
 
 using namespace growth;
 using namespace growth::test;
-using model::grow_options;
+using growth::grow_options;
 
 namespace {
 
@@ -71,10 +71,10 @@ TEST_CASE("grow optimizer policy map: gradients, moments and updates follow the 
     to.num_attention_heads = 2 * from.num_attention_heads;
     grow_options o;
     o.depth = depth_mode::identity;
-    o.ffn = seed % 2 ? model::ffn_growth::split_asym : model::ffn_growth::split;
-    o.heads = seed == 13 || seed == 16 ? model::heads_growth::add : model::heads_growth::duplicate;
+    o.ffn = seed % 2 ? growth::ffn_mode::split_asym : growth::ffn_mode::split;
+    o.heads = seed == 13 || seed == 16 ? growth::heads_mode::add : growth::heads_mode::duplicate;
     o.seed = seed;
-    o.optimizer = model::optimizer_policy::map;
+    o.optimizer = growth::optimizer_policy::map;
     const auto plan = model::plan_growth(from, to, o);
     const double lr = 1e-3;
 
@@ -170,7 +170,7 @@ TEST_CASE("grow optimizer policy map: gradients, moments and updates follow the 
       ref_bert big2(to);
       auto bp = big2.parameters();
       grow_options orr = o;
-      orr.optimizer = model::optimizer_policy::reset;
+      orr.optimizer = growth::optimizer_policy::reset;
       model::grow(from, sp, to, bp, orr, static_cast<const model::moments<float>*>(nullptr), &md);
       bool zero = true;
       for (float x : ropt.first_moment_flat()) zero = zero && x == 0.0f;
@@ -192,7 +192,7 @@ TEST_CASE("grow symmetry: symmetric FFN split replicas stay equal, asymmetric on
     double spread[2] = {0, 0};
     for (int asym = 0; asym < 2; ++asym) {
       grow_options o;
-      o.ffn = asym ? model::ffn_growth::split_asym : model::ffn_growth::split;
+      o.ffn = asym ? growth::ffn_mode::split_asym : growth::ffn_mode::split;
       o.seed = seed;
       auto big = grow_model(*small, to, o);
       reference::adamw<float> opt(to, adam_opts());

@@ -11,7 +11,7 @@
 
 using namespace growth;
 using namespace growth::test;
-using model::grow_options;
+using growth::grow_options;
 
 namespace preln_test {
 
@@ -81,15 +81,15 @@ TEST_CASE("pre-LN grow: identity insertion is exact without the LayerNorm hand-o
 TEST_CASE("pre-LN grow: FFN split round-robin / random / asymmetric") {
   for (auto seed : pre_seeds) {
     const bert_config from = random_preln_config(seed);
-    for (auto mode : {model::ffn_growth::split, model::ffn_growth::split_random, model::ffn_growth::split_asym}) {
+    for (auto mode : {growth::ffn_mode::split, growth::ffn_mode::split_random, growth::ffn_mode::split_asym}) {
       for (std::size_t I2 : {2 * from.intermediate_size, from.intermediate_size + 3}) {
         bert_config to = from;
         to.intermediate_size = I2;
         grow_options o;
         o.ffn = mode;
         o.seed = seed;
-        const char* op = mode == model::ffn_growth::split        ? "FFN split round-robin"
-                         : mode == model::ffn_growth::split_asym ? "FFN split asymmetric"
+        const char* op = mode == growth::ffn_mode::split        ? "FFN split round-robin"
+                         : mode == growth::ffn_mode::split_asym ? "FFN split asymmetric"
                                                                  : "FFN split random";
         check_exact_pre(op, from, to, o, seed * 100 + I2);
       }
@@ -120,15 +120,15 @@ TEST_CASE("pre-LN grow: hidden replicate x2 / x3 with heads duplicate / add") {
   for (auto seed : pre_seeds) {
     const bert_config from = random_preln_config(seed);
     for (std::size_t k : {2, 3}) {
-      for (auto heads : {model::heads_growth::duplicate, model::heads_growth::add}) {
+      for (auto heads : {growth::heads_mode::duplicate, growth::heads_mode::add}) {
         bert_config to = from;
         to.hidden_size = k * from.hidden_size;
         to.num_attention_heads = k * from.num_attention_heads;
         grow_options o;
-        o.hidden = model::hidden_growth::replicate;
+        o.hidden = growth::hidden_mode::replicate;
         o.heads = heads;
         o.seed = seed;
-        check_exact_pre(heads == model::heads_growth::add ? "hidden replicate + heads add"
+        check_exact_pre(heads == growth::heads_mode::add ? "hidden replicate + heads add"
                                                           : "hidden replicate + heads duplicate",
                         from, to, o, seed * 7 + k);
       }
@@ -176,8 +176,8 @@ TEST_CASE("pre-LN grow: everything exact in one transition") {
     to.max_position_embeddings = from.max_position_embeddings + 4;
     grow_options o;
     o.depth = depth_mode::identity;
-    o.ffn = model::ffn_growth::split_asym;
-    o.heads = model::heads_growth::add;
+    o.ffn = growth::ffn_mode::split_asym;
+    o.heads = growth::heads_mode::add;
     o.length = length_mode::tile;
     o.seed = seed;
     check_exact_pre("combined (identity, unshare, split, replicate, heads add, tile)", from, to, o, seed + 81);
@@ -194,7 +194,7 @@ TEST_CASE("pre-LN grow: the arrangement is kept, post-LN mean_pad stays inexact"
                        doctest::Contains("target config field growth.pre_layer_norm"), growth::error);
   // Post-LN hidden mean padding: reported inexact and measured to change the logits.
   grow_options o;
-  o.hidden = model::hidden_growth::mean_pad;
+  o.hidden = growth::hidden_mode::mean_pad;
   for (auto seed : pre_seeds) {
     bert_config from = random_config(seed);
     if (from.hidden_size == 2) continue;  // 2 units: post-LN outputs +-gain, hides most changes
@@ -217,8 +217,8 @@ TEST_CASE("pre-LN grow: hidden mean_pad is not exact in BERT (embedding LN, MLM 
   CHECK_FALSE(model::hidden_mean_pad_exact(random_preln_config(1)));
   CHECK_FALSE(model::hidden_mean_pad_exact(random_config(1)));
   grow_options o;
-  o.hidden = model::hidden_growth::mean_pad;
-  o.heads = model::heads_growth::add;
+  o.hidden = growth::hidden_mode::mean_pad;
+  o.heads = growth::heads_mode::add;
   for (auto seed : pre_seeds) {
     const bert_config from = random_preln_config(seed);
     bert_config to = from;

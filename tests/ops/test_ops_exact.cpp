@@ -93,9 +93,9 @@ TEST_CASE("FFN block is preserved by ffn_split (3 modes), ffn_unshare and unfact
       ffn_grow(m, w1, b1, w2, w1o, b1o, w2o);
       CHECK(rel(ffn(x, w1o, b1o, w2o, b2), y) <= 1e-5f);
     };
-    check(ffn_split(I, 40, split_mode::round_robin));
-    check(ffn_split(I, 57, split_mode::random, seed));
-    check(ffn_split(I, 70, split_mode::asymmetric, seed));
+    check(ffn_split(I, 40, ffn_mode::split));
+    check(ffn_split(I, 57, ffn_mode::split_random, seed));
+    check(ffn_split(I, 70, ffn_mode::split_asym, seed));
     // un-share: a small FFN of 6 neurons equals the tiled full FFN of 24
     auto s1 = random_tensor<float, 2>({6, d}, seed + 4, 0.3);
     auto sb = random_tensor<float, 1>({6}, seed + 5, 0.3);

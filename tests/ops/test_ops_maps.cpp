@@ -48,16 +48,16 @@ std::vector<double> equal_fracs(std::size_t I, const std::vector<std::int64_t>& 
 
 }  // namespace
 
-TEST_CASE("ffn_split round_robin / random / asymmetric: maps and application") {
+TEST_CASE("ffn_split split / split_random / split_asym: maps and application") {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     rng r(seed, 3);
     const std::size_t I = pick(r, 1, 17), In = pick(r, I, 3 * I + 5), d = pick(r, 1, 9);
     CAPTURE(I);
     CAPTURE(In);
-    // round_robin: j < I keeps j, j >= I copies (j - I) mod I, equal split
+    // split: j < I keeps j, j >= I copies (j - I) mod I, equal split
     std::vector<std::int64_t> rr(In);
     for (std::size_t j = 0; j < In; ++j) rr[j] = static_cast<std::int64_t>(j < I ? j : (j - I) % I);
-    const auto m_rr = ffn_split(I, In, split_mode::round_robin);
+    const auto m_rr = ffn_split(I, In, ffn_mode::split);
     CHECK(ops_test::sources(m_rr.fan_out) == rr);
     CHECK(ops_test::sources(m_rr.fan_in) == rr);
     for (double w : ops_test::weights(m_rr.fan_out)) CHECK(w == 1.0);
@@ -67,20 +67,20 @@ TEST_CASE("ffn_split round_robin / random / asymmetric: maps and application") {
     check_ffn<double>(rr, fr, I, d, seed, m_rr);
 
     // random: originals kept, the rest uniform old indices, reproducible from the seed
-    const auto m_rn = ffn_split(I, In, split_mode::random, seed);
+    const auto m_rn = ffn_split(I, In, ffn_mode::split_random, seed);
     const auto rn = ops_test::sources(m_rn.fan_out);
     for (std::size_t j = 0; j < In; ++j) {
       if (j < I) CHECK(rn[j] == static_cast<std::int64_t>(j));
       CHECK((rn[j] >= 0 && rn[j] < static_cast<std::int64_t>(I)));
     }
-    CHECK(ops_test::sources(ffn_split(I, In, split_mode::random, seed).fan_out) == rn);
+    CHECK(ops_test::sources(ffn_split(I, In, ffn_mode::split_random, seed).fan_out) == rn);
     CHECK(ops_test::sources(m_rn.fan_in) == rn);
     const auto frn = equal_fracs(I, rn);
     CHECK(ops_test::weights(m_rn.fan_in) == frn);
     check_ffn<float>(rn, frn, I, d, seed + 10, m_rn);
 
     // asymmetric: round-robin sources, fractions per old neuron sum to 1, bounded away from 0
-    const auto m_as = ffn_split(I, In, split_mode::asymmetric, seed);
+    const auto m_as = ffn_split(I, In, ffn_mode::split_asym, seed);
     CHECK(ops_test::sources(m_as.fan_out) == rr);
     const auto fa = ops_test::weights(m_as.fan_in);
     std::vector<double> sum(I, 0.0);

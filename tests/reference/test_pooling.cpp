@@ -329,7 +329,7 @@ TEST_CASE("pooled FLOP model agrees with the schedule's cost model") {
   for (std::uint64_t seed : {21u, 22u, 23u, 24u, 25u, 26u, 27u, 28u}) {
     std::mt19937_64 rng(seed);
     auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
-    model_shape s{.layers = pick(1, 6), .hidden = 0, .heads = pick(1, 8), .ffn = 8 * pick(1, 64), .seq_len = pick(2, 300)};
+    growth::model::shape s{.layers = pick(1, 6), .hidden = 0, .heads = pick(1, 8), .ffn = 8 * pick(1, 64), .seq_len = pick(2, 300)};
     s.hidden = s.heads * 4 * pick(1, 16);
     s.pool_size = pick(2, 8);
     if (pick(0, 1) == 1) {

@@ -3,17 +3,18 @@
 // static_assert. With GROWTH_SCHEDULE_CONTROL defined, the growth uses mean_pad (any size) and must compile.
 #include <growth/schedule/schedule.hpp>
 
+using namespace growth;  // the operator vocabulary (ops/options.hpp) and model::shape
 using namespace growth::sched;
 
 #ifdef GROWTH_SCHEDULE_CONTROL
-constexpr hidden_op op = hidden_op::mean_pad;
+constexpr hidden_mode op = hidden_mode::mean_pad;
 #else
-constexpr hidden_op op = hidden_op::replicate;  // 384 % 256 != 0
+constexpr hidden_mode op = hidden_mode::replicate;  // 384 % 256 != 0
 #endif
 
 using non_integer = schedule<run_settings{1000, 8, 150},
-                             stage{10, model_shape{.layers = 2, .hidden = 256, .heads = 4, .ffn = 512, .seq_len = 64}},
-                             stage{10, model_shape{.layers = 2, .hidden = 384, .heads = 6, .ffn = 512, .seq_len = 64},
-                                   growth_ops{.hidden = op, .heads = heads_op::add}}>;
+                             stage{10, model::shape{.layers = 2, .hidden = 256, .heads = 4, .ffn = 512, .seq_len = 64}},
+                             stage{10, model::shape{.layers = 2, .hidden = 384, .heads = 6, .ffn = 512, .seq_len = 64},
+                                   grow_options{.hidden = op, .heads = heads_mode::add}}>;
 
 static_assert(non_integer::size == 2);

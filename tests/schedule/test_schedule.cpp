@@ -24,15 +24,16 @@
 
 #include "support/scratch_dir.hpp"
 
+using namespace growth;  // the operator vocabulary (ops/options.hpp) and model::shape
 using namespace growth::sched;
 
 namespace {
 
 constexpr run_settings small_run{.vocab_size = 100, .batch_size = 8, .masked_per_mille = 125};
 
-constexpr model_shape plain(std::size_t layers, std::size_t hidden, std::size_t heads, std::size_t ffn,
+constexpr model::shape plain(std::size_t layers, std::size_t hidden, std::size_t heads, std::size_t ffn,
                             std::size_t seq) {
-  return model_shape{.layers = layers, .hidden = hidden, .heads = heads, .ffn = ffn, .seq_len = seq};
+  return model::shape{.layers = layers, .hidden = hidden, .heads = heads, .ffn = ffn, .seq_len = seq};
 }
 
 template <std::size_t N>
@@ -52,17 +53,17 @@ static_assert(compound::size == 3);
 using everything_grows =
     schedule<small_run, stage{5, plain(2, 64, 2, 128, 32)},
              stage{5,
-                   model_shape{.layers = 3, .hidden = 128, .heads = 4, .ffn = 320, .seq_len = 64, .max_positions = 128},
-                   growth_ops{.depth = depth_op::interpolate, .ffn = ffn_op::split_asym, .hidden = hidden_op::replicate,
-                              .heads = heads_op::duplicate, .length = length_op::interpolate, .seed = 7}}>;
+                   model::shape{.layers = 3, .hidden = 128, .heads = 4, .ffn = 320, .seq_len = 64, .max_positions = 128},
+                   grow_options{.depth = depth_mode::interpolate, .ffn = ffn_mode::split_asym, .hidden = hidden_mode::replicate,
+                              .heads = heads_mode::duplicate, .length = length_mode::interpolate, .seed = 7}}>;
 static_assert(everything_grows::result.ok());
 
 // Factorised FFN in even layers, left by unfactorize while depth grows by stacking.
 using factorized_then_full =
     schedule<small_run,
-             stage{5, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_rank = 16,
+             stage{5, model::shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_rank = 16,
                                   .ffn_factorized_every = 2}},
-             stage{5, plain(4, 64, 4, 256, 32), growth_ops{.depth = depth_op::stack, .ffn = ffn_op::unfactorize}}>;
+             stage{5, plain(4, 64, 4, 256, 32), grow_options{.depth = depth_mode::stack, .ffn = ffn_mode::unfactorize}}>;
 static_assert(factorized_then_full::result.ok());
 
 // Single standard stage.
@@ -81,7 +82,7 @@ static_assert(check(std::array{stage{0, plain(2, 64, 4, 256, 32)}}).where == fie
 static_assert(check(std::array{s0}, run_settings{0, 8, 150}).where == field::vocab_size);
 static_assert(check(std::array{s0}, run_settings{10, 8, 1001}).code == check_code::out_of_range);
 static_assert(check(std::array{stage{1, plain(2, 64, 3, 256, 32)}}).code == check_code::heads_not_divisor);
-static_assert(check(std::array{stage{1, model_shape{.layers = 1, .hidden = 8, .heads = 2, .ffn = 16, .seq_len = 64,
+static_assert(check(std::array{stage{1, model::shape{.layers = 1, .hidden = 8, .heads = 2, .ffn = 16, .seq_len = 64,
                                                     .max_positions = 32}}})
                   .code == check_code::seq_len_exceeds_positions);
 // shrink, at stage 1 on each field
@@ -93,45 +94,45 @@ static_assert(check(std::array{s0, stage{1, plain(2, 64, 4, 256, 16)}}).stage ==
 static_assert(check(std::array{s0, stage{1, plain(2, 128, 4, 256, 32)}}).code == check_code::head_size_changed);
 // hidden 64 -> 96 with heads 4 -> 6: replicate needs an integer factor, mean_pad does not
 static_assert(check(std::array{s0, stage{1, plain(2, 96, 6, 256, 32)}}).code == check_code::not_integer_factor);
-static_assert(check(std::array{s0, stage{1, plain(2, 96, 6, 256, 32), growth_ops{.hidden = hidden_op::mean_pad}}}).ok());
+static_assert(check(std::array{s0, stage{1, plain(2, 96, 6, 256, 32), grow_options{.hidden = hidden_mode::mean_pad}}}).ok());
 // the last stage must be standard; a low-cost variant cannot be entered later
-constexpr model_shape shared2{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_share_factor = 4,
+constexpr model::shape shared2{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_share_factor = 4,
                               .ffn_shared_every = 1};
 static_assert(check(std::array{stage{1, shared2}}).code == check_code::last_not_standard);
 static_assert(check(std::array{s0, stage{1, shared2}, s0}).code == check_code::lowcost_entered);
 // shared -> full needs unshare; the default split is refused
 static_assert(check(std::array{stage{1, shared2}, stage{1, plain(2, 64, 4, 256, 32)}}).code ==
               check_code::exit_op_mismatch);
-static_assert(check(std::array{stage{1, shared2}, stage{1, plain(2, 64, 4, 256, 32), growth_ops{.ffn = ffn_op::unshare}}})
+static_assert(check(std::array{stage{1, shared2}, stage{1, plain(2, 64, 4, 256, 32), grow_options{.ffn = ffn_mode::unshare}}})
                   .ok());
 // share factor must divide ffn (non-integer factor)
-static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 250, .seq_len = 32,
+static_assert(check(std::array{stage{1, model::shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 250, .seq_len = 32,
                                                     .ffn_share_factor = 4, .ffn_shared_every = 1}}})
                   .code == check_code::share_factor_not_divisor);
 // the FFN cannot grow while leaving sharing in the same step
-static_assert(check(std::array{stage{1, shared2}, stage{1, plain(2, 64, 4, 512, 32), growth_ops{.ffn = ffn_op::unshare}}})
+static_assert(check(std::array{stage{1, shared2}, stage{1, plain(2, 64, 4, 512, 32), grow_options{.ffn = ffn_mode::unshare}}})
                   .code == check_code::ffn_grows_with_lowcost);
-static_assert(check(std::array{s0, stage{1, plain(2, 64, 4, 512, 32), growth_ops{.ffn = ffn_op::unshare}}}).code ==
+static_assert(check(std::array{s0, stage{1, plain(2, 64, 4, 512, 32), grow_options{.ffn = ffn_mode::unshare}}}).code ==
               check_code::ffn_grow_op_mismatch);
 // pooling can only decrease
-static_assert(check(std::array{s0, stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256,
+static_assert(check(std::array{s0, stage{1, model::shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256,
                                                         .seq_len = 32, .pool_size = 2}}})
                   .code == check_code::lowcost_entered);
 
 // the remaining stage-local rules
-static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+static_assert(check(std::array{stage{1, model::shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
                                                     .ffn_share_factor = 1, .ffn_shared_every = 1}}})
                   .code == check_code::share_factor_too_small);
-static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+static_assert(check(std::array{stage{1, model::shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
                                                     .ffn_share_factor = 2}}})
                   .code == check_code::share_factor_without_sharing);
-static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+static_assert(check(std::array{stage{1, model::shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
                                                     .ffn_rank = 65, .ffn_factorized_every = 1}}})
                   .code == check_code::rank_out_of_range);
-static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+static_assert(check(std::array{stage{1, model::shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
                                                     .ffn_rank = 8}}})
                   .code == check_code::rank_without_factorization);
-static_assert(check(std::array{stage{1, model_shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
+static_assert(check(std::array{stage{1, model::shape{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32,
                                                     .ffn_share_factor = 4, .ffn_shared_every = 1, .ffn_rank = 8,
                                                     .ffn_factorized_every = 2}}})
                   .code == check_code::shared_and_factorized);
@@ -145,7 +146,7 @@ static_assert(check(std::array{stage{1, shared2}, stage{1, [] {
 
 /// One failing schedule per check_code (except ok), for the message test below.
 std::vector<std::pair<check_code, std::vector<stage>>> failing_examples() {
-  auto with = [](model_shape s, auto f) {
+  auto with = [](model::shape s, auto f) {
     f(s);
     return s;
   };
@@ -168,11 +169,11 @@ std::vector<std::pair<check_code, std::vector<stage>>> failing_examples() {
       {check_code::lowcost_entered, {full, stage{1, shared2}, full}},
       {check_code::lowcost_changed, {stage{1, shared2}, stage{1, with(shared2, [](auto& s) { s.ffn_share_factor = 2; })}}},
       {check_code::exit_op_mismatch, {stage{1, shared2}, full}},
-      {check_code::ffn_grows_with_lowcost, {stage{1, shared2}, stage{1, plain(2, 64, 4, 512, 32), growth_ops{.ffn = ffn_op::unshare}}}},
-      {check_code::ffn_grow_op_mismatch, {full, stage{1, plain(2, 64, 4, 512, 32), growth_ops{.ffn = ffn_op::unfactorize}}}},
+      {check_code::ffn_grows_with_lowcost, {stage{1, shared2}, stage{1, plain(2, 64, 4, 512, 32), grow_options{.ffn = ffn_mode::unshare}}}},
+      {check_code::ffn_grow_op_mismatch, {full, stage{1, plain(2, 64, 4, 512, 32), grow_options{.ffn = ffn_mode::unfactorize}}}},
       {check_code::depth_pattern,
        {stage{1, with(shared2, [](auto& s) { s.ffn_shared_every = 2; })},
-        stage{1, with(shared2, [](auto& s) { s.ffn_shared_every = 2; s.layers = 3; }), growth_ops{.depth = depth_op::identity}}}},
+        stage{1, with(shared2, [](auto& s) { s.ffn_shared_every = 2; s.layers = 3; }), grow_options{.depth = depth_mode::identity}}}},
       {check_code::last_not_standard, {stage{1, with(full.shape, [](auto& s) { s.pool_size = 2; })}}},
   };
 }
@@ -259,26 +260,26 @@ TEST_CASE("the compile-time schedule converts to the runtime form and both valid
 
 TEST_CASE("depth growth traces each new layer's FFN structure back to the layer it copies") {
   // Old: 2 layers, layer 0 shared (every 2). Stacking to 4 gives shared layers 0 and 2: every 2 again.
-  const model_shape old_s{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_share_factor = 4,
+  const model::shape old_s{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_share_factor = 4,
                           .ffn_shared_every = 2};
-  model_shape new_s = old_s;
+  model::shape new_s = old_s;
   new_s.layers = 4;
-  const stage full{1, plain(4, 64, 4, 256, 32), growth_ops{.ffn = ffn_op::unshare}};
-  CHECK(check(std::array{stage{1, old_s}, stage{1, new_s, growth_ops{.depth = depth_op::stack}}, full}).ok());
+  const stage full{1, plain(4, 64, 4, 256, 32), grow_options{.ffn = ffn_mode::unshare}};
+  CHECK(check(std::array{stage{1, old_s}, stage{1, new_s, grow_options{.depth = depth_mode::stack}}, full}).ok());
   // Interpolation gives new layers 0 and 1 from old layer 0: shared layers 0, 1 -- every-2 disagrees at layer 1.
-  const auto r = check(std::array{stage{1, old_s}, stage{1, new_s, growth_ops{.depth = depth_op::interpolate}}, full});
+  const auto r = check(std::array{stage{1, old_s}, stage{1, new_s, grow_options{.depth = depth_mode::interpolate}}, full});
   CHECK(r.code == check_code::exit_op_mismatch);  // layer 1 copied from a shared layer but full without unshare
   CHECK(r.stage == 1);
   // Identity insertion needs a uniform old structure.
-  CHECK(check(std::array{stage{1, old_s}, stage{1, new_s, growth_ops{.depth = depth_op::identity}}, full}).code ==
+  CHECK(check(std::array{stage{1, old_s}, stage{1, new_s, grow_options{.depth = depth_mode::identity}}, full}).code ==
         check_code::depth_pattern);
   CHECK(check(std::array{stage{1, shared2}, stage{1, [] {
                                                       auto s = shared2;
                                                       s.layers = 5;
                                                       return s;
                                                     }(),
-                                                  growth_ops{.depth = depth_op::identity}},
-                         stage{1, plain(5, 64, 4, 256, 32), growth_ops{.ffn = ffn_op::unshare}}})
+                                                  grow_options{.depth = depth_mode::identity}},
+                         stage{1, plain(5, 64, 4, 256, 32), grow_options{.ffn = ffn_mode::unshare}}})
             .ok());
 }
 
@@ -302,16 +303,16 @@ TEST_CASE("random valid schedules pass and a shrunk copy fails at the shrunk sta
     auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
     std::vector<stage> st;
     const std::size_t head_dim = 8 * pick(1, 4);
-    model_shape s{.layers = pick(1, 3), .hidden = 0, .heads = pick(1, 3), .ffn = 16 * pick(1, 8), .seq_len = 8 * pick(1, 4)};
+    model::shape s{.layers = pick(1, 3), .hidden = 0, .heads = pick(1, 3), .ffn = 16 * pick(1, 8), .seq_len = 8 * pick(1, 4)};
     s.hidden = s.heads * head_dim;
     const std::size_t n = pick(1, 6);
     for (std::size_t i = 0; i < n; ++i) {
-      growth_ops op;
-      op.depth = static_cast<depth_op>(pick(0, 2));
-      op.ffn = static_cast<ffn_op>(pick(0, 2));
-      op.hidden = hidden_op::mean_pad;
-      op.heads = static_cast<heads_op>(pick(0, 1));
-      op.length = static_cast<length_op>(pick(0, 2));
+      grow_options op;
+      op.depth = static_cast<depth_mode>(pick(0, 2));
+      op.ffn = static_cast<ffn_mode>(pick(0, 2));
+      op.hidden = hidden_mode::mean_pad;
+      op.heads = static_cast<heads_mode>(pick(0, 1));
+      op.length = static_cast<length_mode>(pick(0, 2));
       op.seed = rng();
       if (i > 0) {
         s.layers += pick(0, 2);
@@ -344,7 +345,7 @@ TEST_CASE("random valid schedules pass and a shrunk copy fails at the shrunk sta
 // Cost model against FLOPs computed by hand (H=64, I=256, S=32, V=100, 12.5% masked -> m=4).
 
 TEST_CASE("cost model: plain BERT") {
-  constexpr model_shape a = plain(2, 64, 4, 256, 32);
+  constexpr model::shape a = plain(2, 64, 4, 256, 32);
   // per layer: QKVO 8*64*64*32 = 1,048,576; attention 4*32*32*64 = 262,144; FFN 4*64*256*32 = 2,097,152
   // two layers: 6,815,744; MLM head 4 * (2*64*64 + 2*64*100) = 83,968; total 6,899,712.
   static_assert(masked_tokens(32, 125) == 4.0);
@@ -354,7 +355,7 @@ TEST_CASE("cost model: plain BERT") {
 }
 
 TEST_CASE("cost model: pooled and shared and factorised layers") {
-  constexpr model_shape b{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_share_factor = 4,
+  constexpr model::shape b{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_share_factor = 4,
                           .ffn_shared_every = 1, .pool_size = 2};
   // 28 unmasked tokens -> 1 + ceil(27/2) = 15 pooled slots, + 4 targets = 19 query tokens.
   static_assert(query_tokens(b, 4.0) == 19.0);
@@ -363,13 +364,13 @@ TEST_CASE("cost model: pooled and shared and factorised layers") {
   // layer 1: QKVO 8*64*64*19 = 622,592; attention 4*19*19*64 = 92,416; FFN 311,296 -> 1,026,304
   // + head 83,968 = 2,412,800
   static_assert(forward_flops_per_sequence(b, 100, 4.0) == 2412800.0);
-  constexpr model_shape c{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_rank = 16,
+  constexpr model::shape c{.layers = 2, .hidden = 64, .heads = 4, .ffn = 256, .seq_len = 32, .ffn_rank = 16,
                           .ffn_factorized_every = 2};
   // layer 0 factorised: FFN 4*16*(64+256)*32 = 655,360; layer 1 full 2,097,152; QKVO+attention 2*1,310,720
   static_assert(forward_flops_per_sequence(c, 100, 4.0) == 5457920.0);
 
   // Schedule: 100 steps of b, then 100 steps of the plain model; baseline 200 steps of the plain model.
-  const std::vector<stage> st{stage{100, b}, stage{100, plain(2, 64, 4, 256, 32), growth_ops{.ffn = ffn_op::unshare}}};
+  const std::vector<stage> st{stage{100, b}, stage{100, plain(2, 64, 4, 256, 32), grow_options{.ffn = ffn_mode::unshare}}};
   REQUIRE_NOTHROW(validate(st, small_run));
   const auto cost = cost_of(st, small_run);
   const double A = 3.0 * 8 * 6899712.0;
@@ -387,7 +388,7 @@ TEST_CASE("cost model agrees with the reference BERT's FLOP count on random unpo
   for (std::uint64_t seed : {11u, 12u, 13u, 14u, 15u, 16u, 17u, 18u}) {
     std::mt19937_64 rng(seed);
     auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
-    model_shape s{.layers = pick(1, 6), .hidden = 0, .heads = pick(1, 8), .ffn = 8 * pick(1, 64), .seq_len = pick(2, 300)};
+    model::shape s{.layers = pick(1, 6), .hidden = 0, .heads = pick(1, 8), .ffn = 8 * pick(1, 64), .seq_len = pick(2, 300)};
     s.hidden = s.heads * 4 * pick(1, 16);
     switch (pick(0, 2)) {
       case 1:
@@ -417,8 +418,8 @@ TEST_CASE("cost model agrees with the reference BERT's FLOP count on random unpo
 
 TEST_CASE("JSON round trip keeps every field") {
   runtime_schedule s = compound::to_runtime();
-  s.stages[1].enter = growth_ops{.depth = depth_op::interpolate, .ffn = ffn_op::split_random,
-                                 .hidden = hidden_op::mean_pad, .heads = heads_op::add, .length = length_op::random,
+  s.stages[1].enter = grow_options{.depth = depth_mode::interpolate, .ffn = ffn_mode::split_random,
+                                 .hidden = hidden_mode::mean_pad, .heads = heads_mode::add, .length = length_mode::random,
                                  .optimizer = optimizer_policy::map, .lr = lr_action::continue_schedule,
                                  .seed = 1234567890123ull};
   s.stages[2].shape.max_positions = 512;
@@ -489,7 +490,7 @@ TEST_CASE("any schedule the validator accepts runs: plan_growth succeeds for eve
   std::size_t accepted = 0, transitions = 0, lowcost = 0, identity = 0;
   for (int trial = 0; trial < 4000; ++trial) {
     const std::size_t head_dim = 4 * pick(1, 2);
-    model_shape s{.layers = pick(1, 4), .hidden = 0, .heads = pick(1, 2), .ffn = 8 * pick(1, 4), .seq_len = 4 * pick(1, 3)};
+    model::shape s{.layers = pick(1, 4), .hidden = 0, .heads = pick(1, 2), .ffn = 8 * pick(1, 4), .seq_len = 4 * pick(1, 3)};
     s.hidden = s.heads * head_dim;
     switch (pick(0, 3)) {  // the first stage may be low-cost
       case 1: s.ffn_share_factor = 2; s.ffn_shared_every = pick(1, 2); break;
@@ -499,19 +500,19 @@ TEST_CASE("any schedule the validator accepts runs: plan_growth succeeds for eve
     s.pool_size = pick(0, 2) == 0 ? 2 : 1;
     std::vector<stage> st{stage{1, s}};
     for (std::size_t i = 1, n = pick(1, 3); i <= n; ++i) {
-      model_shape t = st.back().shape;
+      model::shape t = st.back().shape;
       t.layers += pick(0, 3);
       if (pick(0, 2) == 0) { t.heads += 1; t.hidden = t.heads * head_dim; }
       if (pick(0, 2) == 0) t.ffn += 8 * pick(1, 2);
       if (pick(0, 2) == 0) t.seq_len += 4;
       if (pick(0, 1) == 0) { t.ffn_shared_every = 0; t.ffn_share_factor = 1; t.ffn_factorized_every = 0; t.ffn_rank = 0; }
       if (pick(0, 1) == 0) t.pool_size = 1;
-      growth_ops op;
-      op.depth = static_cast<depth_op>(pick(0, 2));
-      op.ffn = static_cast<ffn_op>(pick(0, 4));
-      op.hidden = static_cast<hidden_op>(pick(0, 1));
-      op.heads = static_cast<heads_op>(pick(0, 1));
-      op.length = static_cast<length_op>(pick(0, 2));
+      grow_options op;
+      op.depth = static_cast<depth_mode>(pick(0, 2));
+      op.ffn = static_cast<ffn_mode>(pick(0, 4));
+      op.hidden = static_cast<hidden_mode>(pick(0, 1));
+      op.heads = static_cast<heads_mode>(pick(0, 1));
+      op.length = static_cast<length_mode>(pick(0, 2));
       op.seed = rng();
       st.push_back(stage{1, t, op});
     }
@@ -525,7 +526,7 @@ TEST_CASE("any schedule the validator accepts runs: plan_growth succeeds for eve
       CHECK_NOTHROW((void)growth::model::plan_growth(from, to, st[i].enter));
       ++transitions;
       lowcost += !is_standard(st[i - 1].shape);
-      identity += st[i].enter.depth == depth_op::identity && st[i].shape.layers != st[i - 1].shape.layers;
+      identity += st[i].enter.depth == depth_mode::identity && st[i].shape.layers != st[i - 1].shape.layers;
     }
   }
   INFO("accepted " << accepted << " transitions " << transitions << " low-cost " << lowcost << " identity " << identity);
@@ -535,9 +536,9 @@ TEST_CASE("any schedule the validator accepts runs: plan_growth succeeds for eve
 }
 
 TEST_CASE("a pooled stage keeps its factor or leaves pooling (as model-level growth requires)") {
-  model_shape p4 = plain(2, 64, 4, 256, 32);
+  model::shape p4 = plain(2, 64, 4, 256, 32);
   p4.pool_size = 4;
-  model_shape p2 = p4;
+  model::shape p2 = p4;
   p2.pool_size = 2;
   const auto r = check_schedule(std::vector<stage>{stage{1, p4}, stage{1, p2}}, small_run, false);
   CHECK(r.code == check_code::pool_changed);
@@ -554,7 +555,7 @@ TEST_CASE("one shape description: a shape the schedule rules accept is a config 
   auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
   std::size_t accepted = 0;
   for (int trial = 0; trial < 3000; ++trial) {
-    model_shape s{.layers = pick(1, 5), .hidden = 4 * pick(1, 8), .heads = pick(1, 4), .ffn = 4 * pick(1, 8),
+    model::shape s{.layers = pick(1, 5), .hidden = 4 * pick(1, 8), .heads = pick(1, 4), .ffn = 4 * pick(1, 8),
                   .seq_len = pick(1, 16), .max_positions = pick(0, 1) ? 0 : pick(1, 20)};
     if (pick(0, 2) == 0) { s.ffn_shared_every = pick(1, 3); s.ffn_share_factor = pick(1, 4); }
     else if (pick(0, 1) == 0) { s.ffn_factorized_every = pick(1, 3); s.ffn_rank = pick(0, 40); }

@@ -41,10 +41,10 @@ TEST_CASE("study configurations: valid, unique, ending at the full model, baseli
         const auto& e = c.schedule.stages[i].enter;
         if (c.name == "compound-paper") {
           CHECK(e.lr == sched::lr_action::restart_warmup);
-          CHECK(e.optimizer == sched::optimizer_policy::reset);
+          CHECK(e.optimizer == growth::optimizer_policy::reset);
         } else {
           CHECK(e.lr == sched::lr_action::continue_schedule);
-          CHECK(e.optimizer == (c.name == "opt-reset" ? sched::optimizer_policy::reset : sched::optimizer_policy::map));
+          CHECK(e.optimizer == (c.name == "opt-reset" ? growth::optimizer_policy::reset : growth::optimizer_policy::map));
         }
       }
     }
@@ -60,7 +60,7 @@ TEST_CASE("study configurations: valid, unique, ending at the full model, baseli
 
 TEST_CASE("study regime: the demo's default (L4 H64 A2 I256, S32, batch 64, vocab 2000, wsd 0.2 to 0, betas 0.9/0.98)") {
   const auto sc = study::scale_of("full");
-  CHECK(study::full_shape(sc) == sched::model_shape{.layers = 4, .hidden = 64, .heads = 2, .ffn = 256, .seq_len = 32});
+  CHECK(study::full_shape(sc) == model::shape{.layers = 4, .hidden = 64, .heads = 2, .ffn = 256, .seq_len = 32});
   CHECK(sc.batch == 64);
   CHECK(sc.vocab == 2000);
   CHECK(sc.steps == 2400);

@@ -61,7 +61,7 @@ inline std::unique_ptr<ref_bert> random_model(const bert_config& c, std::uint64_
 }
 
 /// Grows `small` (config from) into a new reference BERT of config `to`.
-inline std::unique_ptr<ref_bert> grow_model(ref_bert& small, const bert_config& to, const model::grow_options& o,
+inline std::unique_ptr<ref_bert> grow_model(ref_bert& small, const bert_config& to, const growth::grow_options& o,
                                             model::exactness* ex = nullptr) {
   auto big = std::make_unique<ref_bert>(to);
   auto src = small.parameters();
@@ -87,7 +87,7 @@ inline double relative_logit_diff(ref_bert& a, ref_bert& b, const model::mlm_bat
 
 /// Grows a random model of config `from` (parameters from `seed`) into `to` and returns
 /// relative_logit_diff on grow_batch(from, seed + 17); `ex` receives grow()'s exactness claim.
-inline double grow_and_measure(const bert_config& from, const bert_config& to, const model::grow_options& o,
+inline double grow_and_measure(const bert_config& from, const bert_config& to, const growth::grow_options& o,
                                std::uint64_t seed, model::exactness* ex = nullptr) {
   auto small = random_model(from, seed);
   auto big = grow_model(*small, to, o, ex);

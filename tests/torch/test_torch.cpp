@@ -90,7 +90,7 @@ void operators_match(std::uint64_t seed) {
     CAPTURE(kind);
     const int okind = (kind + 1) % 3;
     // grow_matrix with the width operators' maps (FFN split both sides, hidden replicate / mean-pad, heads)
-    const unit_map maps[] = {ffn_split(I, 2 * I, split_mode::random, seed), ffn_split(I, 2 * I, split_mode::asymmetric, seed),
+    const unit_map maps[] = {ffn_split(I, 2 * I, ffn_mode::split_random, seed), ffn_split(I, 2 * I, ffn_mode::split_asym, seed),
                              hidden_replicate(I, 2 * I), hidden_mean_pad(I, 30), heads_duplicate(heads, 2 * heads, I / heads),
                              heads_add(heads, 3, I / heads)};
     for (const unit_map& u : maps) {
@@ -115,7 +115,7 @@ void operators_match(std::uint64_t seed) {
     }
     // ffn_grow with fresh rows (noise through upload)
     {
-      const unit_map u = ffn_split(I, 2 * I, split_mode::round_robin, seed);
+      const unit_map u = ffn_split(I, 2 * I, ffn_mode::split, seed);
       const at::Tensor w1 = random_torch<T>({2 * (std::int64_t)I, (std::int64_t)H}, kind, seed).slice(0, 0, (std::int64_t)I);
       const at::Tensor b1 = random_torch<T>({(std::int64_t)I}, 0, seed + 2);
       const at::Tensor w2 = random_torch<T>({(std::int64_t)H, (std::int64_t)I}, kind, seed + 3);

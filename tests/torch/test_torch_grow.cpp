@@ -80,7 +80,7 @@ void check_bits(const model::bert_config& c, const tg::named_tensors& got, const
 
 struct transition_case {
   model::bert_config to;
-  model::grow_options o{.optimizer = model::optimizer_policy::map};
+  growth::grow_options o{.optimizer = growth::optimizer_policy::map};
 };
 
 std::vector<transition_case> transitions(const model::bert_config& from) {
@@ -102,9 +102,9 @@ std::vector<transition_case> transitions(const model::bert_config& from) {
     t.to.num_attention_heads = 4;
     t.to.max_position_embeddings = 16;
     t.o.depth = depth_mode::stack;
-    t.o.ffn = model::ffn_growth::split_asym;
-    t.o.hidden = model::hidden_growth::mean_pad;
-    t.o.heads = model::heads_growth::add;
+    t.o.ffn = growth::ffn_mode::split_asym;
+    t.o.hidden = growth::hidden_mode::mean_pad;
+    t.o.heads = growth::heads_mode::add;
     t.o.seed = 9;
     out.push_back(t);
   }
@@ -161,7 +161,7 @@ TEST_CASE("torch map growth equals parameter_set growth for double, float16 and 
 TEST_CASE("policy reset gives no AdamW state, tie aliases are kept") {
   const auto from = small_config();
   auto tc = transitions(from)[0];
-  tc.o.optimizer = model::optimizer_policy::reset;
+  tc.o.optimizer = growth::optimizer_policy::reset;
   tg::named_tensors src = random_params(from, torch::kFloat, 7);
   src["cls.predictions.decoder.weight"] = src.at("bert.embeddings.word_embeddings.weight");
   tg::adam_state opt;
@@ -327,7 +327,7 @@ TEST_CASE("grow_module with policy reset: fresh AdamW, training proceeds") {
   torch::set_num_threads(1);
   const auto from = small_config();
   auto tc = transitions(from)[0];
-  tc.o.optimizer = model::optimizer_policy::reset;
+  tc.o.optimizer = growth::optimizer_policy::reset;
   growth_example::torch_bert small(from, 31);
   auto opt = grouped_adamw(small);
   const at::Tensor ids = torch::randint(0, 40, {2, 6}, torch::kLong);

@@ -33,15 +33,15 @@ growth_test::corpus_fixture& shared_data() { return growth_test::corpus_data(120
 sched::runtime_schedule two_stage(std::size_t vocab) {
   sched::runtime_schedule s;
   s.run = sched::run_settings{.vocab_size = vocab, .batch_size = 4, .masked_per_mille = 150};
-  sched::model_shape full{.layers = 2, .hidden = 32, .heads = 2, .ffn = 64, .seq_len = 32};
-  sched::model_shape low = full;
+  model::shape full{.layers = 2, .hidden = 32, .heads = 2, .ffn = 64, .seq_len = 32};
+  model::shape low = full;
   low.layers = 1;
   low.ffn_share_factor = 2;
   low.ffn_shared_every = 1;
   low.pool_size = 2;
   s.stages.push_back(sched::stage{.steps = 5, .shape = low});
   s.stages.push_back(sched::stage{.steps = 5, .shape = full,
-                                  .enter = {.depth = sched::depth_op::stack, .ffn = sched::ffn_op::unshare}});
+                                  .enter = {.depth = growth::depth_mode::stack, .ffn = growth::ffn_mode::unshare}});
   s.validate();
   return s;
 }
@@ -177,16 +177,16 @@ TEST_CASE("continue_from forks a shared first stage into other growth operators 
   auto& d = shared_data();
   // Three schedules with the same first stage and different growth: stack + unshare, identity insertion + unshare,
   // and stack + unshare with the Adam moments mapped; each continued run equals the run trained from step 0.
-  auto variant = [&](sched::depth_op depth, sched::optimizer_policy opt) {
+  auto variant = [&](growth::depth_mode depth, growth::optimizer_policy opt) {
     auto s = two_stage(d.vocab.size());
     s.stages[1].enter.depth = depth;
     s.stages[1].enter.optimizer = opt;
     s.validate();
     return s;
   };
-  const std::vector<sched::runtime_schedule> variants{variant(sched::depth_op::stack, sched::optimizer_policy::reset),
-                                                      variant(sched::depth_op::identity, sched::optimizer_policy::reset),
-                                                      variant(sched::depth_op::stack, sched::optimizer_policy::map)};
+  const std::vector<sched::runtime_schedule> variants{variant(growth::depth_mode::stack, growth::optimizer_policy::reset),
+                                                      variant(growth::depth_mode::identity, growth::optimizer_policy::reset),
+                                                      variant(growth::depth_mode::stack, growth::optimizer_policy::map)};
   train::progressive_trainer stem(variants[0], *d.data, options({}), d.vocab);
   CHECK(interrupt_at(stem, 5).interrupted);  // the end of stage 0
   std::vector<std::vector<train::log_row>> curves;

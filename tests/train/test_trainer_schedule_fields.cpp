@@ -1,6 +1,6 @@
 // Schedule fields the trainer used to accept and then ignore or refuse late: `enter.ffn: split_random`
 // (validated, then refused by the trainer's old translation into model options after the first stage had
-// trained; the schedule now holds model::grow_options itself) and `masked_per_mille`
+// trained; the schedule now holds growth::grow_options itself) and `masked_per_mille`
 // (it changed only the FLOP count: masking was always 15%).
 #include <doctest/doctest.h>
 
@@ -49,16 +49,16 @@ TEST_CASE("schedule with enter.ffn split_random trains through its growth") {
   auto& d = data_60k();
   sched::runtime_schedule s;
   s.run = sched::run_settings{.vocab_size = d.vocab.size(), .batch_size = 4, .masked_per_mille = 150};
-  const sched::model_shape small{.layers = 1, .hidden = 16, .heads = 2, .ffn = 24, .seq_len = 32};
-  sched::model_shape big = small;
+  const model::shape small{.layers = 1, .hidden = 16, .heads = 2, .ffn = 24, .seq_len = 32};
+  model::shape big = small;
   big.ffn = 40;  // not a multiple: every old neuron gets 1 or 2 seeded replicas
   s.stages.push_back(sched::stage{.steps = 3, .shape = small});
-  s.stages.push_back(sched::stage{.steps = 3, .shape = big, .enter = {.ffn = sched::ffn_op::split_random, .seed = 11}});
+  s.stages.push_back(sched::stage{.steps = 3, .shape = big, .enter = {.ffn = growth::ffn_mode::split_random, .seed = 11}});
   s.validate();
   // Round trip through the JSON form, as `growth train --schedule` reads it.
   const auto parsed = sched::parse_schedule(growth::io::json(s).dump(2));
-  CHECK(parsed.stages[1].enter.ffn == sched::ffn_op::split_random);
-  static_assert(std::is_same_v<sched::growth_ops, model::grow_options>);  // no translation to refuse it
+  CHECK(parsed.stages[1].enter.ffn == growth::ffn_mode::split_random);
+  static_assert(std::is_same_v<growth::grow_options, growth::grow_options>);  // no translation to refuse it
   train::progressive_trainer t(parsed, *d.data, quiet_options(), d.vocab);
   const auto r = t.run(nullptr);
   CHECK(r.complete);

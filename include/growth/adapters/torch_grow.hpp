@@ -127,7 +127,7 @@ model::parameter_set<T, Space> set_of(const model::bert_config& c, const named_t
 /// Per new parameter, the AdamW step under policy map: that of the old parameter it is grown from, or
 /// (grown from nothing) the largest old step.
 inline std::map<std::string, std::int64_t> grown_steps(const model::bert_config& from, const model::bert_config& to,
-                                                       const model::grow_options& o,
+                                                       const growth::grow_options& o,
                                                        const std::map<std::string, std::int64_t>& old) {
   const auto plan = model::plan_growth(from, to, o);
   std::int64_t latest = 0;
@@ -189,13 +189,13 @@ inline named_tensors allocate(const model::bert_config& to, const at::TensorOpti
 /// errors name the tensor, the expected and the actual value.
 template <class Space = host_space>
 model::exactness grow_into(const model::bert_config& from, const named_tensors& src, const model::bert_config& to,
-                           const named_tensors& dst, const model::grow_options& o, const adam_state* opt_src = nullptr,
+                           const named_tensors& dst, const growth::grow_options& o, const adam_state* opt_src = nullptr,
                            const adam_state* opt_dst = nullptr) {
   from.validate();
   to.validate();
   detail::check_names(from, src, "source");
   detail::check_names(to, dst, "destination");
-  const bool map = opt_dst && o.optimizer == model::optimizer_policy::map;
+  const bool map = opt_dst && o.optimizer == growth::optimizer_policy::map;
   if (opt_dst) {
     detail::check_names(to, opt_dst->exp_avg, "destination exp_avg");
     detail::check_names(to, opt_dst->exp_avg_sq, "destination exp_avg_sq");
@@ -229,12 +229,12 @@ model::exactness grow_into(const model::bert_config& from, const named_tensors& 
 /// source's word embeddings). See the file comment for the state policy.
 template <class Space = host_space>
 grow_result grow(const model::bert_config& from, const named_tensors& src, const model::bert_config& to,
-                 const model::grow_options& o = {.optimizer = model::optimizer_policy::map}, const adam_state* opt = nullptr) {
+                 const growth::grow_options& o = {.optimizer = growth::optimizer_policy::map}, const adam_state* opt = nullptr) {
   detail::check_names(from, src, "source");
   const at::Tensor& first = src.at("bert.embeddings.word_embeddings.weight");
   grow_result r;
   r.parameters = allocate(to, first.options(), first.requires_grad());
-  const bool map = opt && o.optimizer == model::optimizer_policy::map;
+  const bool map = opt && o.optimizer == growth::optimizer_policy::map;
   if (map) {
     r.state.exp_avg = allocate(to, first.options());
     r.state.exp_avg_sq = allocate(to, first.options());
@@ -361,7 +361,7 @@ struct module_result {
 /// AdamW over dst's parameters (make_adamw; state per the policy in `o`).
 template <class Space = host_space>
 module_result grow_module(const model::bert_config& from, const torch::nn::Module& src, const torch::optim::AdamW* opt,
-                          const model::bert_config& to, torch::nn::Module& dst, const model::grow_options& o = {.optimizer = model::optimizer_policy::map}) {
+                          const model::bert_config& to, torch::nn::Module& dst, const growth::grow_options& o = {.optimizer = growth::optimizer_policy::map}) {
   const named_tensors sp = parameters_of(src), dp = parameters_of(dst);
   detail::check_names(from, sp, "source");
   detail::check_names(to, dp, "destination");
@@ -372,7 +372,7 @@ module_result grow_module(const model::bert_config& from, const torch::nn::Modul
   }
   const adam_state old = adamw_state(*opt, sp);
   adam_state st;
-  const bool map = o.optimizer == model::optimizer_policy::map;
+  const bool map = o.optimizer == growth::optimizer_policy::map;
   if (map) {
     const at::TensorOptions like = dp.at("bert.embeddings.word_embeddings.weight").options();
     st.exp_avg = allocate(to, like);

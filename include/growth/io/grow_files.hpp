@@ -112,7 +112,7 @@ struct grow_source {
   std::optional<safetensors_reader> optimizer;   ///< opened only with optimizer policy map
   std::map<std::string, std::string> opt_meta;   ///< the output optimizer file's metadata (with "step")
 
-  grow_source(const std::filesystem::path& src, const model::bert_config& to, const model::grow_options& o,
+  grow_source(const std::filesystem::path& src, const model::bert_config& to, const growth::grow_options& o,
               const reader_options& ro)
       : dir(src),
         from(load_config(src / "config.json")),
@@ -122,7 +122,7 @@ struct grow_source {
     check_source_file(model_file, plan.old_specs, {""});
     const std::filesystem::path opt_path = src / "optimizer.safetensors";
     has_optimizer = std::filesystem::exists(opt_path);
-    if (has_optimizer && o.optimizer == model::optimizer_policy::map) {
+    if (has_optimizer && o.optimizer == growth::optimizer_policy::map) {
       optimizer.emplace(opt_path, ro);
       check_source_file(*optimizer, plan.old_specs, {".exp_avg", ".exp_avg_sq"});
       opt_meta = optimizer->metadata();
@@ -178,8 +178,8 @@ inline std::pair<std::string, std::string> output_headers(const grow_source& s) 
 /// moments when they are mapped) and appends it to the output streams. Buffers are reused across tensors.
 class tensor_streamer {
  public:
-  tensor_streamer(const grow_source& s, const model::grow_options& o, const std::filesystem::path& out)
-      : s_(s), map_moments_(o.optimizer == model::optimizer_policy::map), out_(out) {}
+  tensor_streamer(const grow_source& s, const growth::grow_options& o, const std::filesystem::path& out)
+      : s_(s), map_moments_(o.optimizer == growth::optimizer_policy::map), out_(out) {}
 
   /// New tensor i to `os` (weights) and, with an optimizer, `oos` (exp_avg, exp_avg_sq; zero unless mapped).
   void grow_one(std::size_t i, std::ostream& os, std::ostream* oos) {
@@ -239,7 +239,7 @@ class tensor_streamer {
 /// Writes the grown checkpoint into the temp folder `tmp` (config, vocabulary, model and optimizer files,
 /// each atomically) and fsyncs it.
 inline void write_grown_folder(const std::filesystem::path& tmp, const grow_source& s, const model::bert_config& to,
-                               const model::grow_options& o, const std::filesystem::path& out) {
+                               const growth::grow_options& o, const std::filesystem::path& out) {
   // (model, optimizer) headers; a pair, not a structured binding, because the lambdas below capture it and
   // clang 14 cannot capture structured bindings.
   const std::pair<std::string, std::string> headers = output_headers(s);
@@ -267,7 +267,7 @@ inline void write_grown_folder(const std::filesystem::path& tmp, const grow_sour
 /// comment). With optimizer policy reset the source's optimizer.safetensors is not read (only its presence
 /// matters): the output gets zero moments and step 0.
 inline grow_files_report grow_checkpoint_files(const std::filesystem::path& src, const std::filesystem::path& out_arg,
-                                               const model::bert_config& to, const model::grow_options& o,
+                                               const model::bert_config& to, const growth::grow_options& o,
                                                const grow_files_options& fo = {}) {
   namespace fs = std::filesystem;
   const detail::grow_source s(src, to, o, fo.read);

@@ -154,7 +154,7 @@ inline void from_json(const io::json& j, runtime_schedule& s) {
                       {"layers", "hidden", "heads", "ffn", "seq_len", "max_positions", "ffn_share_factor",
                        "ffn_shared_every", "ffn_rank", "ffn_factorized_every", "pool_size"},
                       i, "shape");
-    model_shape& m = st.shape;
+    model::shape& m = st.shape;
     read_size(*sh, "layers", m.layers, true, i, "shape");
     read_size(*sh, "hidden", m.hidden, true, i, "shape");
     read_size(*sh, "heads", m.heads, true, i, "shape");
@@ -170,11 +170,11 @@ inline void from_json(const io::json& j, runtime_schedule& s) {
       detail::only_keys(*en, {"depth", "ffn", "hidden", "heads", "length", "optimizer", "lr", "rewarm_steps", "when", "seed"},
                         i,
                         "enter");
-      detail::read_enum(*en, "depth", st.enter.depth, depth_op_names, i);
-      detail::read_enum(*en, "ffn", st.enter.ffn, ffn_op_names, i);
-      detail::read_enum(*en, "hidden", st.enter.hidden, hidden_op_names, i);
-      detail::read_enum(*en, "heads", st.enter.heads, heads_op_names, i);
-      detail::read_enum(*en, "length", st.enter.length, length_op_names, i);
+      detail::read_enum(*en, "depth", st.enter.depth, depth_mode_names, i);
+      detail::read_enum(*en, "ffn", st.enter.ffn, ffn_mode_names, i);
+      detail::read_enum(*en, "hidden", st.enter.hidden, hidden_mode_names, i);
+      detail::read_enum(*en, "heads", st.enter.heads, heads_mode_names, i);
+      detail::read_enum(*en, "length", st.enter.length, length_mode_names, i);
       detail::read_enum(*en, "optimizer", st.enter.optimizer, optimizer_policy_names, i);
       detail::read_enum(*en, "lr", st.enter.lr, lr_action_names, i);
       read_size(*en, "rewarm_steps", st.enter.rewarm_steps, false, i, "enter");

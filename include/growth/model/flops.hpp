@@ -1,7 +1,7 @@
 #pragma once
 /// @file model/flops.hpp
 /// The FLOP model of a BERT layer, written once: the schedule's cost model (schedule/cost.hpp, on a
-/// model_shape) and the reference model's count (reference/flops.hpp, on a bert_config) are both sums of
+/// model::shape) and the reference model's count (reference/flops.hpp, on a bert_config) are both sums of
 /// these terms over their layers. Standard library only, constexpr.
 ///
 /// Convention: a matmul of an (n x a) by an (a x b) matrix costs 2 n a b FLOPs; only matmuls count.

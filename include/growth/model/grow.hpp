@@ -58,9 +58,6 @@ namespace growth::model {
 // The options are growth's one options struct (ops/options.hpp); model-level names of its enums.
 using growth::grow_options;
 using growth::optimizer_policy;
-using ffn_growth = growth::ffn_mode;
-using hidden_growth = growth::hidden_mode;
-using heads_growth = growth::heads_mode;
 
 /// Adam moments of a model, as parameter sets laid out like the parameters.
 template <class T, class Space = host_space>
@@ -105,7 +102,7 @@ inline exactness exactness_of(const bert_config& from, const bert_config& to, co
   // [x ; mean x] form of the stream (docs/prelayernorm.md; measured by
   // tests/model/test_grow_exactness_property.cpp). An operator that closes those paths makes this
   // `&& !from.pre_layer_norm`, and the property test then checks it.
-  if (to.hidden_size != from.hidden_size && o.hidden == hidden_growth::mean_pad)
+  if (to.hidden_size != from.hidden_size && o.hidden == hidden_mode::mean_pad)
     inexact(from.pre_layer_norm ? "hidden mean padding: the embedding LN and the MLM head break [x ; mean x] in pre-LN"
                                 : "hidden mean padding is not exact in post-LN BERT");
   if (to.max_position_embeddings != from.max_position_embeddings && o.length == length_mode::interpolate &&
@@ -124,7 +121,7 @@ inline exactness exactness_of(const bert_config& from, const bert_config& to, co
 /// change the old layer's FFN input). grow() applies the plan with or without it accordingly.
 [[nodiscard]] inline bool identity_needs_ln_handoff(const bert_config& c) noexcept { return !c.pre_layer_norm; }
 
-/// Whether hidden mean padding (hidden_growth::mean_pad, LEMON's average expansion) preserves this BERT's
+/// Whether hidden mean padding (hidden_mode::mean_pad, LEMON's average expansion) preserves this BERT's
 /// function: no, in post-LN and in pre-LN alike. Average expansion keeps a LayerNorm's output on the old
 /// units (and makes it 0 on the new ones, gains x sqrt(d/d')) only if the LN's input is [x ; mean(x) 1]:
 /// then its mean is unchanged and its variance is var(x) d/d' (LN over d' units: sum (x_i - mu)^2 / d').

@@ -68,7 +68,7 @@ enum class rule : std::uint8_t {
 };
 
 /// Which size a rule is about.
-enum class rule_field : std::uint8_t { none, layers, hidden, heads, ffn, positions, share_factor, rank, pool, ffn_op };
+enum class rule_field : std::uint8_t { none, layers, hidden, heads, ffn, positions, share_factor, rank, pool, ffn_mode };
 
 struct rule_result {
   rule code = rule::ok;
@@ -110,7 +110,7 @@ constexpr rule_result check_growth_layer(const growth_dims& a, ffn_state os, con
 /// The FFN operator: a growing FFN needs a split.
 constexpr rule_result check_growth_ffn_op(const growth_dims& a, const growth_dims& b, const grow_options& op) {
   if (b.ffn != a.ffn && op.ffn != ffn_mode::split && op.ffn != ffn_mode::split_random && op.ffn != ffn_mode::split_asym)
-    return {rule::ffn_grow_op_mismatch, rule_field::ffn_op, 0, static_cast<std::size_t>(op.ffn)};
+    return {rule::ffn_grow_op_mismatch, rule_field::ffn_mode, 0, static_cast<std::size_t>(op.ffn)};
   return {};
 }
 

@@ -2,7 +2,7 @@
 /// @file options.hpp
 /// The growth vocabulary, written once: one enum per operator choice, one names table per enum (the
 /// spellings of schedule files and of `growth grow` flags), and one options struct, grow_options, which
-/// whole-model growth (model/grow.hpp), the torch adapter, the CLI and the schedule (sched::growth_ops is
+/// whole-model growth (model/grow.hpp), the torch adapter, the CLI and the schedule (growth::grow_options is
 /// this struct: stage::enter) all take. It is structural (public scalar and enum members only), so a stage
 /// holding it stays a C++20 non-type template parameter for the compile-time schedule.
 ///
@@ -59,21 +59,15 @@ enum class depth_mode : std::uint8_t { stack, interpolate, identity };
 
 /// FFN (ops/width.hpp): split = round-robin replication, split_random = seeded random sources, split_asym =
 /// asymmetric fan-in fractions (all exact); unshare = the paper's tile x k and W_out / k (leaves FFN
-/// sharing), unfactorize = W := U V (leaves factorisation). round_robin / random / asymmetric are the
-/// operator-level spellings of the three splits (the same values, for ffn_split's callers), not other
-/// choices.
+/// sharing), unfactorize = W := U V (leaves factorisation). ffn_split takes the same enum and refuses
+/// unshare / unfactorize (they are not splits).
 enum class ffn_mode : std::uint8_t {
   split,
   split_random,
   split_asym,
   unshare,
   unfactorize,
-  round_robin = split,
-  random = split_random,
-  asymmetric = split_asym,
 };
-/// The split operator's parameter is the FFN choice (unshare / unfactorize are refused by ffn_split).
-using split_mode = ffn_mode;
 
 /// Hidden size (ops/width.hpp): replicate every unit k times (exact, needs d' % d == 0) or LEMON mean padding.
 enum class hidden_mode : std::uint8_t { replicate, mean_pad };

@@ -61,10 +61,10 @@ inline std::vector<double> equal_split(std::size_t old_size, const std::vector<s
 }  // namespace detail
 
 /// FFN neurons I -> I' (I' >= I >= 1). fan_out (W1 rows, b1): new neuron j copies old src[j]; j < I keeps
-/// itself; j >= I: round_robin and asymmetric take (j - I) mod I, random a seeded uniform old index.
+/// itself; j >= I: split and split_asym take (j - I) mod I, split_random a seeded uniform old index.
 /// fan_in (W2 columns): the c replicas of an old neuron (the original included) share its column.
-///   round_robin, random: each gets 1/c.
-///   asymmetric: fractions u_r / sum(u) with u_r uniform in [0.5, 1.5) (seeded per old neuron), so each is
+///   split, split_random: each gets 1/c.
+///   split_asym: fractions u_r / sum(u) with u_r uniform in [0.5, 1.5) (seeded per old neuron), so each is
 ///     at least 1/(3c) and they sum to 1. Still exact: the replicas have identical fan-out weights, hence
 ///     identical activations GELU(z), and sum_r f_r * GELU(z) * w = GELU(z) * w. Why bother: with an equal
 ///     split every replica gets bit-identical gradients (the gradient of a replica's input row is
@@ -73,19 +73,19 @@ inline std::vector<double> equal_split(std::size_t old_size, const std::vector<s
 ///     Unequal columns give unequal gradients, so the replicas diverge from the first step.
 /// Exactness precondition: none beyond the FFN being x -> act(x W1^T + b1) W2^T + b2 with an element-wise
 /// activation; rounding makes it exact to float precision (fractions are rounded to compute_t).
-inline unit_map ffn_split(std::size_t old_size, std::size_t new_size, split_mode mode, std::uint64_t seed = 0) {
+inline unit_map ffn_split(std::size_t old_size, std::size_t new_size, ffn_mode mode, std::uint64_t seed = 0) {
   detail::check_grow("ffn_split", old_size, new_size);
-  if (mode != split_mode::split && mode != split_mode::split_random && mode != split_mode::split_asym)
+  if (mode != ffn_mode::split && mode != ffn_mode::split_random && mode != ffn_mode::split_asym)
     throw error("ffn_split mode", "split, split_random or split_asym", std::string(to_string(mode)));
   std::vector<std::int64_t> src(new_size);
   rng pick(seed, 0x5f11u);
   for (std::size_t j = 0; j < new_size; ++j) {
     if (j < old_size) src[j] = static_cast<std::int64_t>(j);
-    else if (mode == split_mode::random) src[j] = static_cast<std::int64_t>(pick.below(old_size));
+    else if (mode == ffn_mode::split_random) src[j] = static_cast<std::int64_t>(pick.below(old_size));
     else src[j] = static_cast<std::int64_t>((j - old_size) % old_size);
   }
   std::vector<double> frac = detail::equal_split(old_size, src);
-  if (mode == split_mode::asymmetric) {
+  if (mode == ffn_mode::split_asym) {
     // per old neuron: draw one u per replica (counter-based: stream = old neuron index), normalise
     std::vector<std::vector<std::size_t>> replicas(old_size);
     for (std::size_t j = 0; j < new_size; ++j) replicas[static_cast<std::size_t>(src[j])].push_back(j);

@@ -138,7 +138,7 @@ constexpr check_result fail(check_code c, std::size_t stage, field f, std::size_
   return {c, stage, f, expected, actual};
 }
 
-constexpr bool uniform_ffn(const model_shape& s) {
+constexpr bool uniform_ffn(const model::shape& s) {
   for (std::size_t l = 1; l < s.layers; ++l)
     if (layer_state(s, l) != layer_state(s, 0)) return false;
   return true;
@@ -160,7 +160,7 @@ constexpr check_result check_settings(const run_settings& r) {
 
 namespace detail {
 /// A failure of the shape rules (model/rules.hpp) as a schedule check: the field of the schedule file.
-constexpr check_result from_shape_rule(const model::shape_result& r, std::size_t i, const model_shape& s) {
+constexpr check_result from_shape_rule(const model::shape_result& r, std::size_t i, const model::shape& s) {
   using model::rule_field;
   using model::shape_rule;
   const field f = r.where == rule_field::layers         ? field::layers
@@ -193,7 +193,7 @@ constexpr check_result from_shape_rule(const model::shape_result& r, std::size_t
 /// fitting the position table and the stage's entry policy.
 constexpr check_result check_stage(const stage& st, std::size_t i) {
   using detail::fail;
-  const model_shape& s = st.shape;
+  const model::shape& s = st.shape;
   if (st.steps == 0) return fail(check_code::not_positive, i, field::steps, 0, 0);
   if (s.seq_len == 0) return fail(check_code::not_positive, i, field::seq_len, 0, 0);
   if (auto r = model::check_shape_rules(model::shape_facts_of(s), model::shape_context::schedule_stage); !r.ok())
@@ -215,7 +215,7 @@ constexpr check_result check_stage(const stage& st, std::size_t i) {
 
 namespace detail {
 /// A failure of the shared rules (model/rules.hpp) as a schedule check: the field of the schedule file.
-constexpr check_result from_rule(const model::rule_result& r, std::size_t i, const model_shape& a, const model_shape& b) {
+constexpr check_result from_rule(const model::rule_result& r, std::size_t i, const model::shape& a, const model::shape& b) {
   using model::rule;
   using model::rule_field;
   switch (r.code) {
@@ -259,15 +259,15 @@ constexpr check_result from_rule(const model::rule_result& r, std::size_t i, con
 /// layers (model-level growth also splits a shared FFN that stays shared).
 constexpr check_result check_transition(const stage& from, const stage& to, std::size_t i) {
   using detail::fail;
-  const model_shape& a = from.shape;
-  const model_shape& b = to.shape;
-  const growth_ops& op = to.enter;
+  const model::shape& a = from.shape;
+  const model::shape& b = to.shape;
+  const grow_options& op = to.enter;
   const model::growth_dims da = model::dims_of(a), db = model::dims_of(b);
   // The sequence length (data) is reported before the position table that follows it (max_positions 0).
   const bool model_dims_kept = b.layers >= a.layers && b.hidden >= a.hidden && b.heads >= a.heads && b.ffn >= a.ffn;
   if (model_dims_kept && b.seq_len < a.seq_len) return fail(check_code::shrinks, i, field::seq_len, a.seq_len, b.seq_len);
   if (auto r = model::check_growth_dims(da, db, op); !r.ok()) return detail::from_rule(r, i, a, b);
-  if (b.layers != a.layers && op.depth == depth_op::identity && !detail::uniform_ffn(a))
+  if (b.layers != a.layers && op.depth == depth_mode::identity && !detail::uniform_ffn(a))
     return fail(check_code::depth_pattern, i, field::enter_depth, 0, 0);
   for (std::size_t l = 0; l < b.layers; ++l) {
     const std::size_t src = depth_source(l, a.layers, b.layers, op.depth);
@@ -279,7 +279,7 @@ constexpr check_result check_transition(const stage& from, const stage& to, std:
     // operator that leaves it.
     if (a.ffn != b.ffn) return fail(check_code::ffn_grows_with_lowcost, i, field::ffn, a.ffn, b.ffn);
     if (ns == ffn_state::full) {
-      const ffn_op needed = os == ffn_state::shared ? ffn_op::unshare : ffn_op::unfactorize;
+      const ffn_mode needed = os == ffn_state::shared ? ffn_mode::unshare : ffn_mode::unfactorize;
       if (op.ffn != needed)
         return fail(check_code::exit_op_mismatch, i, field::enter_ffn, static_cast<std::size_t>(needed),
                     static_cast<std::size_t>(op.ffn));
@@ -302,7 +302,7 @@ constexpr check_result check_schedule(std::span<const stage> stages, const run_s
   }
   const std::size_t last = stages.size() - 1;
   if (!standard_end) return {};
-  const model_shape& s = stages[last].shape;
+  const model::shape& s = stages[last].shape;
   if (s.ffn_shared_every != 0) return fail(check_code::last_not_standard, last, field::ffn_shared_every, 0, s.ffn_shared_every);
   if (s.ffn_factorized_every != 0)
     return fail(check_code::last_not_standard, last, field::ffn_factorized_every, 0, s.ffn_factorized_every);
@@ -320,7 +320,7 @@ inline std::array<std::string, 3> describe(const check_result& r) {
   subject += field_path(r.where);
   const std::string e = to_string(r.expected);
   const std::string a = to_string(r.actual);
-  auto ffn_name = [](std::size_t v) { return std::string(to_string(static_cast<ffn_op>(v))); };
+  auto ffn_name = [](std::size_t v) { return std::string(to_string(static_cast<ffn_mode>(v))); };
   auto state_name = [](std::size_t v) { return std::string(to_string(static_cast<ffn_state>(v))); };
   switch (r.code) {
     case check_code::ok: return {subject, "valid", "valid"};

@@ -21,12 +21,12 @@ namespace growth::sched {
 using model::flops::masked_tokens;
 
 /// Tokens a layer's queries see: S, or with pooling 1 + ceil((S - m - 1) / k) + m.
-constexpr double query_tokens(const model_shape& s, double masked) {
+constexpr double query_tokens(const model::shape& s, double masked) {
   return model::flops::query_rows(s.seq_len, masked, s.pool_size);
 }
 
 /// FFN FLOPs per token of one layer.
-constexpr double ffn_flops_per_token(const model_shape& s, std::size_t layer) {
+constexpr double ffn_flops_per_token(const model::shape& s, std::size_t layer) {
   switch (layer_state(s, layer)) {
     case ffn_state::shared:  // valid shapes have k >= 2 dividing ffn (check.hpp); never divide by 0
       return model::flops::ffn_per_row(s.hidden, s.ffn / (s.ffn_share_factor > 0 ? s.ffn_share_factor : 1));
@@ -37,23 +37,23 @@ constexpr double ffn_flops_per_token(const model_shape& s, std::size_t layer) {
 }
 
 /// Forward FLOPs for one sequence of s.seq_len tokens with `masked` expected masked tokens.
-constexpr double forward_flops_per_sequence(const model_shape& s, std::size_t vocab_size, double masked) {
+constexpr double forward_flops_per_sequence(const model::shape& s, std::size_t vocab_size, double masked) {
   return model::flops::forward_per_sequence(s.layers, s.hidden, vocab_size, s.seq_len, masked, s.pool_size,
                                             [&s](std::size_t l) { return ffn_flops_per_token(s, l); });
 }
 
 /// Forward FLOPs per input token (the per-sequence cost divided by seq_len).
-constexpr double forward_flops_per_token(const model_shape& s, std::size_t vocab_size, double masked) {
+constexpr double forward_flops_per_token(const model::shape& s, std::size_t vocab_size, double masked) {
   return forward_flops_per_sequence(s, vocab_size, masked) / static_cast<double>(s.seq_len);
 }
 
 /// Training (forward + backward) FLOPs for one sequence: 3 x forward.
-constexpr double training_flops_per_sequence(const model_shape& s, std::size_t vocab_size, double masked) {
+constexpr double training_flops_per_sequence(const model::shape& s, std::size_t vocab_size, double masked) {
   return 3.0 * forward_flops_per_sequence(s, vocab_size, masked);
 }
 
 /// Training FLOPs of one optimizer step of a stage (batch_size sequences).
-constexpr double training_flops_per_step(const model_shape& s, const run_settings& run) {
+constexpr double training_flops_per_step(const model::shape& s, const run_settings& run) {
   return static_cast<double>(run.batch_size) *
          training_flops_per_sequence(s, run.vocab_size, masked_tokens(s.seq_len, run.masked_per_mille));
 }

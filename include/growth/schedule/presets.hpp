@@ -21,10 +21,10 @@ using compound_grow_demo = schedule<
     stage{.steps = 4000,
           .shape = {.layers = 4, .hidden = 256, .heads = 4, .ffn = 1024, .seq_len = 128,
                     .ffn_share_factor = 4, .ffn_shared_every = 1, .pool_size = 2},
-          .enter = {.depth = depth_op::stack}},
+          .enter = {.depth = depth_mode::stack}},
     // (3) un-share the FFN (tile x 4, W_out / 4: exact) and un-pool: the standard BERT.
     stage{.steps = 3000,
           .shape = {.layers = 4, .hidden = 256, .heads = 4, .ffn = 1024, .seq_len = 128},
-          .enter = {.ffn = ffn_op::unshare}}>;
+          .enter = {.ffn = ffn_mode::unshare}}>;
 
 }  // namespace growth::sched::presets

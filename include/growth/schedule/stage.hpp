@@ -20,11 +20,6 @@
 namespace growth::sched {
 
 // The operator vocabulary is growth's one vocabulary (ops/options.hpp); these are its schedule-level names.
-using depth_op = growth::depth_mode;
-using ffn_op = growth::ffn_mode;
-using hidden_op = growth::hidden_mode;
-using heads_op = growth::heads_mode;
-using length_op = growth::length_mode;
 using growth::grow_trigger;
 using growth::lr_action;
 using growth::optimizer_policy;
@@ -32,19 +27,14 @@ using growth::optimizer_policy;
 /// warmup-stable-decay.
 enum class lr_family : std::uint8_t { linear, cosine, wsd };
 
-/// A stage's model shape: model/shape.hpp's structural description (the same type).
-using model_shape = model::shape;
-
-/// The operators (and learning-rate / trigger policy) used to enter a stage: growth::grow_options itself,
-/// the struct model-level growth takes, so the trainer hands it over as it is.
-using growth_ops = growth::grow_options;
-
-/// A stage: train `shape` for `steps` optimizer steps; `enter` says how the previous stage's model grows into
-/// this one (ignored for the first stage; an operator is only consulted when its dimension changes).
+/// A stage: train `shape` (model/shape.hpp's structural description) for `steps` optimizer steps; `enter` says
+/// how the previous stage's model grows into this one: growth::grow_options itself, the struct model-level
+/// growth takes, so the trainer hands it over as it is (ignored for the first stage; an operator is only
+/// consulted when its dimension changes).
 struct stage {
   std::size_t steps = 0;
-  model_shape shape{};
-  growth_ops enter{};
+  model::shape shape{};
+  grow_options enter{};
 
   friend constexpr bool operator==(const stage&, const stage&) = default;
 };
@@ -75,11 +65,6 @@ using growth::detail::enum_names;
 }  // namespace detail
 
 // The operators' tables are ops/options.hpp's; the schedule-level names refer to the same objects.
-inline constexpr const auto& depth_op_names = growth::depth_mode_names;
-inline constexpr const auto& ffn_op_names = growth::ffn_mode_names;
-inline constexpr const auto& hidden_op_names = growth::hidden_mode_names;
-inline constexpr const auto& heads_op_names = growth::heads_mode_names;
-inline constexpr const auto& length_op_names = growth::length_mode_names;
 using growth::grow_trigger_names;
 using growth::lr_action_names;
 using growth::optimizer_policy_names;

@@ -30,8 +30,8 @@ struct transition {
 /// low-cost layers after tracing each new layer to its source layer; with the rules of check.hpp that is
 /// exactly "the old stage had such layers and some new layer is full while its source was not".
 constexpr transition describe_transition(const stage& from, const stage& to) {
-  const model_shape& a = from.shape;
-  const model_shape& b = to.shape;
+  const model::shape& a = from.shape;
+  const model::shape& b = to.shape;
   transition t;
   t.depth = b.layers != a.layers;
   t.hidden = b.hidden != a.hidden;

@@ -87,7 +87,7 @@ namespace growth::train {
 // Shapes.
 
 /// "L4-H128-A2-I512-S128", with "-share<k>" / "-rank<r>" for low-cost FFNs.
-inline std::string shape_name(const sched::model_shape& s) {
+inline std::string shape_name(const model::shape& s) {
   std::string r = "L" + std::to_string(s.layers) + "-H" + std::to_string(s.hidden) + "-A" + std::to_string(s.heads) +
                   "-I" + std::to_string(s.ffn) + "-S" + std::to_string(s.seq_len);
   if (s.ffn_shared_every > 0) r += "-share" + std::to_string(s.ffn_share_factor);
@@ -98,7 +98,7 @@ inline std::string shape_name(const sched::model_shape& s) {
 
 /// The BERT config of a trained shape; non-shape fields (dropout, init range, eps, type vocab, pad id,
 /// pre-LN) come from `base`.
-inline model::bert_config stage_config(const sched::model_shape& trained, std::size_t vocab_size,
+inline model::bert_config stage_config(const model::shape& trained, std::size_t vocab_size,
                                        const model::bert_config& base) {
   model::bert_config c = sched::to_bert_config(trained, vocab_size);
   c.hidden_dropout_prob = base.hidden_dropout_prob;
@@ -217,7 +217,7 @@ struct run_result {
 /// growth into the next stage.
 struct stage_event {
   std::size_t stage = 0, stages = 0;  ///< the stage (0-based) and the schedule's number of stages
-  sched::model_shape shape;           ///< the stage's trained shape (train::shape_name names it)
+  model::shape shape;           ///< the stage's trained shape (train::shape_name names it)
   std::size_t steps = 0;              ///< the stage's steps
 };
 
@@ -628,14 +628,14 @@ class progressive_trainer {
 
   void grow_into(std::size_t next) {
     const auto from = config_of(st_.stage), to = config_of(next);
-    const model::grow_options& go = sched_.stages[next].enter;  // the schedule holds model::grow's options
+    const growth::grow_options& go = sched_.stages[next].enter;  // the schedule holds model::grow's options
     auto nm = std::make_unique<model_t>(to);
     auto no = std::make_unique<optim_t>(to, opt_.adam);
     const model::moments<float> ms{optim_->first_moment(), optim_->second_moment()};
     const model::moments<float> md{no->first_moment(), no->second_moment()};
     model::grow(from, model_->parameters(), to, nm->parameters(), go, &ms, &md);
     // Bias correction: mapped moments keep their step count; reset moments start over.
-    no->set_step_count(go.optimizer == model::optimizer_policy::map ? optim_->step_count() : 0);
+    no->set_step_count(go.optimizer == growth::optimizer_policy::map ? optim_->step_count() : 0);
     model_ = std::move(nm);
     optim_ = std::move(no);
     st_.stage = next;
