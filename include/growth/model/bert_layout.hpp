@@ -5,6 +5,7 @@
 /// the reference model's flat buffers, the optimizer and whole-model growth all loop over this list.
 ///
 /// Weights are stored as PyTorch stores them: nn.Linear weight is (out, in), row-major.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -64,6 +65,18 @@ enum class role {
   head_ln_weight,
   head_ln_bias,
   head_output_bias,  ///< cls.predictions.bias (the decoder weight is tied to word_embeddings)
+};
+
+/// The number of roles: role's enumerators run densely from 0 to head_output_bias, the last.
+inline constexpr std::size_t role_count = static_cast<std::size_t>(role::head_output_bias) + 1;
+
+/// One value per role, indexed by the role itself: how a model binds its parameters from the layout table
+/// (the reference model keeps one flat-buffer offset per role, per layer and once outside the layers).
+template <class V>
+struct per_role {
+  std::array<V, role_count> at{};
+  constexpr V& operator[](role r) { return at[static_cast<std::size_t>(r)]; }
+  constexpr const V& operator[](role r) const { return at[static_cast<std::size_t>(r)]; }
 };
 
 struct axis_spec {

@@ -141,16 +141,13 @@ class bert {
  private:
   // ---------------------------------------------------------------------------------------------
   // Where each parameter lives in the flat buffers.
-  struct layer_offsets {
-    std::size_t wq = 0, bq = 0, wk = 0, bk = 0, wv = 0, bv = 0, wo = 0, bo = 0, ln1_g = 0, ln1_b = 0;
-    std::size_t w1 = 0, w1u = 0, w1v = 0, b1 = 0, w2 = 0, w2u = 0, w2v = 0, b2 = 0, ln2_g = 0, ln2_b = 0;
-    std::size_t inter = 0;
+  // Where each parameter lives in the flat buffers: one offset per role, read from the layout table (a
+  // layer's roles per layer, the rest once), so the model names a parameter by its role, o[query_weight].
+  struct layer_offsets : model::per_role<std::size_t> {
+    std::size_t inter = 0;  // this layer's FFN width
     bool factorized = false;
   };
-  struct offsets {
-    std::size_t word = 0, pos = 0, type = 0, eln_g = 0, eln_b = 0;
-    std::size_t head_w = 0, head_b = 0, head_g = 0, head_bln = 0, head_bias = 0;
-    std::size_t fln_g = 0, fln_b = 0;  // pre-LN final LayerNorm
+  struct offsets : model::per_role<std::size_t> {
     std::vector<layer_offsets> layer;
   };
 
@@ -160,45 +157,10 @@ class bert {
       off_.layer[l].inter = cfg_.layer_intermediate_size(l);
       off_.layer[l].factorized = cfg_.is_factorized(l);
     }
-    using model::role;
     for (std::size_t i = 0; i < layout_.specs.size(); ++i) {
       const auto& s = layout_.specs[i];
-      const std::size_t o = layout_.offsets[i];
-      layer_offsets* L = s.layer >= 0 ? &off_.layer[static_cast<std::size_t>(s.layer)] : nullptr;
-      switch (s.r) {
-        case role::word_embeddings: off_.word = o; break;
-        case role::position_embeddings: off_.pos = o; break;
-        case role::token_type_embeddings: off_.type = o; break;
-        case role::embeddings_ln_weight: off_.eln_g = o; break;
-        case role::embeddings_ln_bias: off_.eln_b = o; break;
-        case role::query_weight: L->wq = o; break;
-        case role::query_bias: L->bq = o; break;
-        case role::key_weight: L->wk = o; break;
-        case role::key_bias: L->bk = o; break;
-        case role::value_weight: L->wv = o; break;
-        case role::value_bias: L->bv = o; break;
-        case role::attention_output_weight: L->wo = o; break;
-        case role::attention_output_bias: L->bo = o; break;
-        case role::attention_ln_weight: L->ln1_g = o; break;
-        case role::attention_ln_bias: L->ln1_b = o; break;
-        case role::intermediate_weight: L->w1 = o; break;
-        case role::intermediate_weight_u: L->w1u = o; break;
-        case role::intermediate_weight_v: L->w1v = o; break;
-        case role::intermediate_bias: L->b1 = o; break;
-        case role::output_weight: L->w2 = o; break;
-        case role::output_weight_u: L->w2u = o; break;
-        case role::output_weight_v: L->w2v = o; break;
-        case role::output_bias: L->b2 = o; break;
-        case role::output_ln_weight: L->ln2_g = o; break;
-        case role::output_ln_bias: L->ln2_b = o; break;
-        case role::encoder_final_ln_weight: off_.fln_g = o; break;
-        case role::encoder_final_ln_bias: off_.fln_b = o; break;
-        case role::head_dense_weight: off_.head_w = o; break;
-        case role::head_dense_bias: off_.head_b = o; break;
-        case role::head_ln_weight: off_.head_g = o; break;
-        case role::head_ln_bias: off_.head_bln = o; break;
-        case role::head_output_bias: off_.head_bias = o; break;
-      }
+      if (s.layer >= 0) off_.layer[static_cast<std::size_t>(s.layer)][s.r] = layout_.offsets[i];
+      else off_[s.r] = layout_.offsets[i];
     }
   }
 
@@ -390,6 +352,7 @@ class bert {
   // (backward reads them, pooled or not as this pass was), returns loss and accuracy.
   mlm_result forward(const model::mlm_batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out,
                      std::optional<std::size_t> pool_size) {
+    using enum model::role;
     validate_batch(bt, cfg_);
     const std::size_t k = pool_size.value_or(cfg_.pool_size);
     if (k == 0) throw error("pool size", "at least 1", "0");
@@ -407,13 +370,13 @@ class bert {
 
     // Embeddings: word + position + token type, LayerNorm, dropout.
     for (std::size_t n = 0; n < N; ++n) {
-      const T* w = P(off_.word) + static_cast<std::size_t>(bt.input_ids[n]) * H;
-      const T* p = P(off_.pos) + (n % S) * H;
-      const T* t = P(off_.type) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
+      const T* w = P(off_[word_embeddings]) + static_cast<std::size_t>(bt.input_ids[n]) * H;
+      const T* p = P(off_[position_embeddings]) + (n % S) * H;
+      const T* t = P(off_[token_type_embeddings]) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
       T* e = ws_.emb_ln.data() + n * H;
       for (std::size_t j = 0; j < H; ++j) e[j] = w[j] + p[j] + t[j];
     }
-    detail::layernorm_forward<T>(ws_.emb_ln, P(off_.eln_g), P(off_.eln_b), eps, ws_.emb_xhat, ws_.emb_rstd.data(),
+    detail::layernorm_forward<T>(ws_.emb_ln, P(off_[embeddings_ln_weight]), P(off_[embeddings_ln_bias]), eps, ws_.emb_xhat, ws_.emb_rstd.data(),
                                  ws_.emb_ln);
     ws_.x0 = ws_.emb_ln;
     hidden_dropout(0).apply(ws_.x0.data(), ws_.emask.data(), N * H);
@@ -468,6 +431,7 @@ class bert {
   // Encoder layer l: queries (and the residual) from xq, keys and values from xkv (the same rows except in
   // layer 0 of a pooled model).
   void layer_forward(std::size_t l, detail::cref<T> xq, detail::cref<T> xkv) {
+    using enum model::role;
     const auto& o = off_.layer[l];
     auto& c = ws_.layers[l];
     const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.sq;
@@ -478,11 +442,11 @@ class bert {
     // Pre-LN: u1 = LN1(x) on the query rows, and on the key rows when they differ (layer 0, pooled).
     const bool split_kv = l == 0 && ws_.pooled;
     if (pre) {
-      detail::layernorm_forward<T>(xq, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1.topRows(in), c.rstd1.data(),
+      detail::layernorm_forward<T>(xq, P(o[attention_ln_weight]), P(o[attention_ln_bias]), eps, c.xhat1.topRows(in), c.rstd1.data(),
                                    c.u1.topRows(in));
       if (split_kv) {
         const index nk = xkv.rows();
-        detail::layernorm_forward<T>(xkv, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1.bottomRows(nk),
+        detail::layernorm_forward<T>(xkv, P(o[attention_ln_weight]), P(o[attention_ln_bias]), eps, c.xhat1.bottomRows(nk),
                                      c.rstd1.data() + N, c.u1.bottomRows(nk));
       }
     }
@@ -490,36 +454,36 @@ class bert {
     const detail::cref<T> kvin = pre ? (split_kv ? detail::cref<T>(c.u1.bottomRows(xkv.rows())) : qin) : xkv;
 
     // Self-attention: q, k, v projections, then per (sequence, head) softmax(q k^T / sqrt(d) + mask) v.
-    linear(qin, o.wq, o.bq, H, H, c.q);
-    linear(kvin, o.wk, o.bk, H, H, c.k);
-    linear(kvin, o.wv, o.bv, H, H, c.v);
+    linear(qin, o[query_weight], o[query_bias], H, H, c.q);
+    linear(kvin, o[key_weight], o[key_bias], H, H, c.k);
+    linear(kvin, o[value_weight], o[value_bias], H, H, c.v);
     attention_forward(l);
 
     // Attention output dense, dropout, residual; post-LN: LayerNorm (h1 = LN1(x + .)), pre-LN: u2 = LN2(h1).
-    linear(c.ctx, o.wo, o.bo, H, H, c.h1);
+    linear(c.ctx, o[attention_output_weight], o[attention_output_bias], H, H, c.h1);
     hidden_dropout(2 + 3 * l).apply(c.h1.data(), c.amask.data(), N * H);
     c.h1 += xq;
-    if (pre) detail::layernorm_forward<T>(c.h1, P(o.ln2_g), P(o.ln2_b), eps, c.xhat2, c.rstd2.data(), c.u2);
-    else detail::layernorm_forward<T>(c.h1, P(o.ln1_g), P(o.ln1_b), eps, c.xhat1, c.rstd1.data(), c.h1);
+    if (pre) detail::layernorm_forward<T>(c.h1, P(o[output_ln_weight]), P(o[output_ln_bias]), eps, c.xhat2, c.rstd2.data(), c.u2);
+    else detail::layernorm_forward<T>(c.h1, P(o[attention_ln_weight]), P(o[attention_ln_bias]), eps, c.xhat1, c.rstd1.data(), c.h1);
     const mat& fin = pre ? c.u2 : c.h1;  // the FFN's input
 
     // FFN: dense (or factorised U V), GELU, dense (or U V), dropout, residual, post-LN: LayerNorm.
     if (o.factorized) {
-      detail::gemm<T, false, true>(c.t1, fin, W(o.w1v, R, H));
-      linear(c.t1, o.w1u, o.b1, I, R, c.f);
+      detail::gemm<T, false, true>(c.t1, fin, W(o[intermediate_weight_v], R, H));
+      linear(c.t1, o[intermediate_weight_u], o[intermediate_bias], I, R, c.f);
     } else {
-      linear(fin, o.w1, o.b1, I, H, c.f);
+      linear(fin, o[intermediate_weight], o[intermediate_bias], I, H, c.f);
     }
     detail::gelu_forward<T>(c.f, c.g);
     if (o.factorized) {
-      detail::gemm<T, false, true>(c.t2, c.g, W(o.w2v, R, I));
-      linear(c.t2, o.w2u, o.b2, H, R, c.out);
+      detail::gemm<T, false, true>(c.t2, c.g, W(o[output_weight_v], R, I));
+      linear(c.t2, o[output_weight_u], o[output_bias], H, R, c.out);
     } else {
-      linear(c.g, o.w2, o.b2, H, I, c.out);
+      linear(c.g, o[output_weight], o[output_bias], H, I, c.out);
     }
     hidden_dropout(3 + 3 * l).apply(c.out.data(), c.omask.data(), N * H);
     c.out += c.h1;
-    if (!pre) detail::layernorm_forward<T>(c.out, P(o.ln2_g), P(o.ln2_b), eps, c.xhat2, c.rstd2.data(), c.out);
+    if (!pre) detail::layernorm_forward<T>(c.out, P(o[output_ln_weight]), P(o[output_ln_bias]), eps, c.xhat2, c.rstd2.data(), c.out);
   }
 
   // Per (sequence, head): Sq query rows attend over Sk key rows (Sq = Sk = S without pooling).
@@ -561,6 +525,7 @@ class bert {
   }
 
   mlm_result head_forward(bool train) {
+    using enum model::role;
     const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, M = ws_.rows.size();
     const mat& xl = ws_.layers.back().out;
     mlm_result res;
@@ -570,16 +535,16 @@ class bert {
     auto hsel = ws_.hsel.topRows(im);
     // Pre-LN: the final LayerNorm, in place on the head rows.
     if (cfg_.pre_layer_norm)
-      detail::layernorm_forward<T>(hsel, P(off_.fln_g), P(off_.fln_b), static_cast<T>(cfg_.layer_norm_eps),
+      detail::layernorm_forward<T>(hsel, P(off_[encoder_final_ln_weight]), P(off_[encoder_final_ln_bias]), static_cast<T>(cfg_.layer_norm_eps),
                                    ws_.fxhat.topRows(im), ws_.frstd.data(), hsel);
     auto ht = ws_.ht.topRows(im);
     auto z = ws_.z.topRows(im);
     auto lg = ws_.logits.topRows(im);
-    linear(hsel, off_.head_w, off_.head_b, H, H, ht);
+    linear(hsel, off_[head_dense_weight], off_[head_dense_bias], H, H, ht);
     detail::gelu_forward<T>(ht, z);
-    detail::layernorm_forward<T>(z, P(off_.head_g), P(off_.head_bln), static_cast<T>(cfg_.layer_norm_eps),
+    detail::layernorm_forward<T>(z, P(off_[head_ln_weight]), P(off_[head_ln_bias]), static_cast<T>(cfg_.layer_norm_eps),
                                  ws_.hxhat.topRows(im), ws_.hrstd.data(), z);
-    linear(z, off_.word, off_.head_bias, V, H, lg);
+    linear(z, off_[word_embeddings], off_[head_output_bias], V, H, lg);
 
     // Cross-entropy per target row; in training the row becomes dloss/dlogits = (softmax - onehot) / targets.
     std::size_t targets = 0;
@@ -623,6 +588,7 @@ class bert {
   // ---------------------------------------------------------------------------------------------
   // Backward, the forward read bottom to top. Gradients are overwritten.
   void backward(const model::mlm_batch& bt) {
+    using enum model::role;
     std::fill(grads_.data(), grads_.data() + grads_.size(), T(0));
     const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, N = bt.tokens(), S = bt.seq_len;
     const std::size_t M = ws_.rows.size();
@@ -634,16 +600,16 @@ class bert {
       auto z = ws_.z.topRows(im);
       auto hd = ws_.hd.topRows(im);
       // Decoder (tied to word embeddings) + output bias.
-      linear_backward(dl, z, off_.word, off_.head_bias, V, H, hd, false);
+      linear_backward(dl, z, off_[word_embeddings], off_[head_output_bias], V, H, hd, false);
       // Head LayerNorm, GELU, dense.
-      detail::layernorm_backward<T>(hd, ws_.hxhat.topRows(im), ws_.hrstd.data(), P(off_.head_g), G(off_.head_g),
-                                    G(off_.head_bln), hd);
+      detail::layernorm_backward<T>(hd, ws_.hxhat.topRows(im), ws_.hrstd.data(), P(off_[head_ln_weight]), G(off_[head_ln_weight]),
+                                    G(off_[head_ln_bias]), hd);
       detail::gelu_backward<T>(ws_.ht.topRows(im), hd);
       auto dsel = ws_.ht.topRows(im);  // ht is no longer needed: reuse it for d(hsel)
-      linear_backward(hd, ws_.hsel.topRows(im), off_.head_w, off_.head_b, H, H, dsel, false);
+      linear_backward(hd, ws_.hsel.topRows(im), off_[head_dense_weight], off_[head_dense_bias], H, H, dsel, false);
       if (cfg_.pre_layer_norm)
-        detail::layernorm_backward<T>(dsel, ws_.fxhat.topRows(im), ws_.frstd.data(), P(off_.fln_g), G(off_.fln_g),
-                                      G(off_.fln_b), dsel);
+        detail::layernorm_backward<T>(dsel, ws_.fxhat.topRows(im), ws_.frstd.data(), P(off_[encoder_final_ln_weight]), G(off_[encoder_final_ln_weight]),
+                                      G(off_[encoder_final_ln_bias]), dsel);
       for (std::size_t t = 0; t < M; ++t) ws_.dx.row(static_cast<index>(ws_.rows[t])) += dsel.row(static_cast<index>(t));
     }
 
@@ -666,14 +632,14 @@ class bert {
 
     // Embeddings: dropout, LayerNorm, then scatter-add into the three tables (fixed order).
     hidden_dropout(0).backward(demb->data(), ws_.emask.data(), N * H);
-    detail::layernorm_backward<T>(*demb, ws_.emb_xhat, ws_.emb_rstd.data(), P(off_.eln_g), G(off_.eln_g),
-                                  G(off_.eln_b), *demb);
+    detail::layernorm_backward<T>(*demb, ws_.emb_xhat, ws_.emb_rstd.data(), P(off_[embeddings_ln_weight]), G(off_[embeddings_ln_weight]),
+                                  G(off_[embeddings_ln_bias]), *demb);
     for (std::size_t n = 0; n < N; ++n) {
       const T* de = demb->data() + n * H;
       const auto id = static_cast<std::size_t>(bt.input_ids[n]);
-      T* gw = G(off_.word) + id * H;
-      T* gp = G(off_.pos) + (n % S) * H;
-      T* gt = G(off_.type) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
+      T* gw = G(off_[word_embeddings]) + id * H;
+      T* gp = G(off_[position_embeddings]) + (n % S) * H;
+      T* gt = G(off_[token_type_embeddings]) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
       const bool to_word = id != cfg_.pad_token_id;  // nn.Embedding(padding_idx): no gradient to the pad row
       for (std::size_t j = 0; j < H; ++j) {
         if (to_word) gw[j] += de[j];
@@ -690,6 +656,7 @@ class bert {
   }
   template <class DXKV>
   void layer_backward(std::size_t l, detail::cref<T> xq, detail::cref<T> xkv, DXKV&& dxkv, bool shared_kv) {
+    using enum model::role;
     const auto& o = off_.layer[l];
     auto& c = ws_.layers[l];
     const std::size_t H = cfg_.hidden_size, I = o.inter, R = cfg_.ffn_rank, N = ws_.b * ws_.sq;
@@ -702,36 +669,36 @@ class bert {
 
     // Post-LN: output LayerNorm (in place). Both: the residual keeps dx as (part of) d(h1) and dropout gives
     // d(FFN out).
-    if (!pre) detail::layernorm_backward<T>(dx, c.xhat2, c.rstd2.data(), P(o.ln2_g), G(o.ln2_g), G(o.ln2_b), dx);
+    if (!pre) detail::layernorm_backward<T>(dx, c.xhat2, c.rstd2.data(), P(o[output_ln_weight]), G(o[output_ln_weight]), G(o[output_ln_bias]), dx);
     dtmp = dx;
     hidden_dropout(3 + 3 * l).backward(dtmp.data(), c.omask.data(), N * H);
     if (o.factorized) {
       auto dt = ws_.dt.topRows(in);
-      linear_backward(dtmp, c.t2, o.w2u, o.b2, H, R, dt, false);
-      linear_backward(dt, c.g, o.w2v, 0, R, I, dg, false, false);
+      linear_backward(dtmp, c.t2, o[output_weight_u], o[output_bias], H, R, dt, false);
+      linear_backward(dt, c.g, o[output_weight_v], 0, R, I, dg, false, false);
     } else {
-      linear_backward(dtmp, c.g, o.w2, o.b2, H, I, dg, false);
+      linear_backward(dtmp, c.g, o[output_weight], o[output_bias], H, I, dg, false);
     }
     detail::gelu_backward<T>(c.f, dg);
     // d(FFN input): post-LN adds it to dx = d(h1); pre-LN writes d(u2) to dtmp, then d(h1) = dx + LN2'(d(u2)).
     auto& dfin = pre ? dtmp : dx;
     if (o.factorized) {
       auto dt = ws_.dt.topRows(in);
-      linear_backward(dg, c.t1, o.w1u, o.b1, I, R, dt, false);
-      linear_backward(dt, fin, o.w1v, 0, R, H, dfin, !pre, false);
+      linear_backward(dg, c.t1, o[intermediate_weight_u], o[intermediate_bias], I, R, dt, false);
+      linear_backward(dt, fin, o[intermediate_weight_v], 0, R, H, dfin, !pre, false);
     } else {
-      linear_backward(dg, fin, o.w1, o.b1, I, H, dfin, !pre);
+      linear_backward(dg, fin, o[intermediate_weight], o[intermediate_bias], I, H, dfin, !pre);
     }
     if (pre) {
-      detail::layernorm_backward<T>(dtmp, c.xhat2, c.rstd2.data(), P(o.ln2_g), G(o.ln2_g), G(o.ln2_b), dtmp);
+      detail::layernorm_backward<T>(dtmp, c.xhat2, c.rstd2.data(), P(o[output_ln_weight]), G(o[output_ln_weight]), G(o[output_ln_bias]), dtmp);
       dx += dtmp;
     }
 
     // Post-LN: attention LayerNorm. Both: residual (dx stays as d(xin) so far), dropout, output dense.
-    if (!pre) detail::layernorm_backward<T>(dx, c.xhat1, c.rstd1.data(), P(o.ln1_g), G(o.ln1_g), G(o.ln1_b), dx);
+    if (!pre) detail::layernorm_backward<T>(dx, c.xhat1, c.rstd1.data(), P(o[attention_ln_weight]), G(o[attention_ln_weight]), G(o[attention_ln_bias]), dx);
     dtmp = dx;
     hidden_dropout(2 + 3 * l).backward(dtmp.data(), c.amask.data(), N * H);
-    linear_backward(dtmp, c.ctx, o.wo, o.bo, H, H, ws_.dctx, false);
+    linear_backward(dtmp, c.ctx, o[attention_output_weight], o[attention_output_bias], H, H, ws_.dctx, false);
 
     attention_backward(l);
     const auto nk = static_cast<index>(ws_.b * (l == 0 ? ws_.sk0 : ws_.sq));
@@ -740,31 +707,31 @@ class bert {
       // through LN1, then d(x) = dx + LN1'(d(u1)) (and d(xkv) = LN1'(d(u1 key rows)) when not shared).
       auto du1q = ws_.du1.topRows(in);
       const auto u1q = c.u1.topRows(in);
-      linear_backward(ws_.dq, u1q, o.wq, o.bq, H, H, du1q, false);
+      linear_backward(ws_.dq, u1q, o[query_weight], o[query_bias], H, H, du1q, false);
       if (shared_kv) {
-        linear_backward(ws_.dk.topRows(nk), u1q, o.wk, o.bk, H, H, du1q, true);
-        linear_backward(ws_.dv.topRows(nk), u1q, o.wv, o.bv, H, H, du1q, true);
+        linear_backward(ws_.dk.topRows(nk), u1q, o[key_weight], o[key_bias], H, H, du1q, true);
+        linear_backward(ws_.dv.topRows(nk), u1q, o[value_weight], o[value_bias], H, H, du1q, true);
       } else {
         auto du1k = ws_.du1.middleRows(in, nk);
         const auto u1k = c.u1.middleRows(in, nk);
-        linear_backward(ws_.dk.topRows(nk), u1k, o.wk, o.bk, H, H, du1k, false);
-        linear_backward(ws_.dv.topRows(nk), u1k, o.wv, o.bv, H, H, du1k, true);
-        detail::layernorm_backward<T>(du1k, c.xhat1.middleRows(in, nk), c.rstd1.data() + N, P(o.ln1_g), G(o.ln1_g),
-                                      G(o.ln1_b), du1k);
+        linear_backward(ws_.dk.topRows(nk), u1k, o[key_weight], o[key_bias], H, H, du1k, false);
+        linear_backward(ws_.dv.topRows(nk), u1k, o[value_weight], o[value_bias], H, H, du1k, true);
+        detail::layernorm_backward<T>(du1k, c.xhat1.middleRows(in, nk), c.rstd1.data() + N, P(o[attention_ln_weight]), G(o[attention_ln_weight]),
+                                      G(o[attention_ln_bias]), du1k);
         dxkv = du1k;
       }
-      detail::layernorm_backward<T>(du1q, c.xhat1.topRows(in), c.rstd1.data(), P(o.ln1_g), G(o.ln1_g), G(o.ln1_b),
+      detail::layernorm_backward<T>(du1q, c.xhat1.topRows(in), c.rstd1.data(), P(o[attention_ln_weight]), G(o[attention_ln_weight]), G(o[attention_ln_bias]),
                                     du1q);
       dx += du1q;
       return;
     }
-    linear_backward(ws_.dq, xq, o.wq, o.bq, H, H, dx, true);
+    linear_backward(ws_.dq, xq, o[query_weight], o[query_bias], H, H, dx, true);
     if (shared_kv) {
-      linear_backward(ws_.dk.topRows(nk), xkv, o.wk, o.bk, H, H, dx, true);
-      linear_backward(ws_.dv.topRows(nk), xkv, o.wv, o.bv, H, H, dx, true);
+      linear_backward(ws_.dk.topRows(nk), xkv, o[key_weight], o[key_bias], H, H, dx, true);
+      linear_backward(ws_.dv.topRows(nk), xkv, o[value_weight], o[value_bias], H, H, dx, true);
     } else {
-      linear_backward(ws_.dk.topRows(nk), xkv, o.wk, o.bk, H, H, dxkv, false);
-      linear_backward(ws_.dv.topRows(nk), xkv, o.wv, o.bv, H, H, dxkv, true);
+      linear_backward(ws_.dk.topRows(nk), xkv, o[key_weight], o[key_bias], H, H, dxkv, false);
+      linear_backward(ws_.dv.topRows(nk), xkv, o[value_weight], o[value_bias], H, H, dxkv, true);
     }
   }
 
