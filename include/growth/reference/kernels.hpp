@@ -271,6 +271,27 @@ struct dropout {
   }
 };
 
+/// x[0, n) = 0, split over the threads.
+template <class T>
+void set_zero(T* x, std::size_t n) {
+  parallel_rows(n, 1, [&](std::size_t i0, std::size_t i1) { std::fill(x + i0, x + i1, T(0)); });
+}
+
+/// db += the column sums of dy (a linear layer's bias gradient). The threads take slabs of columns whose
+/// widths are multiples of 16, and each slab is summed by the same Eigen expression as the whole matrix
+/// would be, so every column is added up in the same order whatever the thread count.
+template <class T>
+void add_column_sums(vmap<T> db, cref<T> dy) {
+  const Eigen::Index n = dy.cols();
+  const Eigen::Index groups = (n + 15) / 16;
+  const std::size_t slabs = dy.rows() * n >= 65536 ? std::min<std::size_t>(static_cast<std::size_t>(num_threads()), static_cast<std::size_t>(groups)) : 1;
+  parallel_for(static_cast<std::ptrdiff_t>(slabs), slabs > 1, [&](std::ptrdiff_t s) {
+    const Eigen::Index lo = std::min(n, groups * s / static_cast<Eigen::Index>(slabs) * 16);
+    const Eigen::Index hi = std::min(n, groups * (s + 1) / static_cast<Eigen::Index>(slabs) * 16);
+    if (hi > lo) db.segment(lo, hi - lo).noalias() += dy.middleCols(lo, hi - lo).colwise().sum();
+  });
+}
+
 /// y += bias on every row (a linear layer's bias), rows split over the threads.
 template <class T>
 void add_bias(mref<T> y, const T* bias) {
