@@ -564,6 +564,9 @@ TEST_CASE("one shape description: a shape the schedule rules accept is a config 
     CAPTURE(trial);
     CHECK_NOTHROW(to_bert_config(s, 50).validate());
     CHECK(growth::model::dims_of(to_bert_config(s, 50)) == growth::model::dims_of(s));
+    // shape_of is to_bert_config's inverse (explicit position rows, strides below the layer count).
+    if (s.max_positions != 0 && s.ffn_shared_every < s.layers && s.ffn_factorized_every < s.layers)
+      CHECK(growth::model::shape_of(to_bert_config(s, 50), s.seq_len) == s);
   }
   CHECK(accepted > 300);
 }

@@ -157,17 +157,15 @@ decltype(auto) dispatch(c10::ScalarType st, const std::string& what, F&& f) {
   }
 }
 
-/// The Hugging Face name of a parameter without its "bert.encoder.layer.N." prefix and without a
-/// factorised "_u" / "_v" suffix: the key that matches parameters of different layers and variants.
-inline std::string role_key(const std::string& name) {
-  std::string s = name;
-  const std::string pre = "bert.encoder.layer.";
-  if (s.rfind(pre, 0) == 0) {
-    const auto dot = s.find('.', pre.size());
-    if (dot != std::string::npos) s = s.substr(dot + 1);
-  }
-  if (s.size() > 2 && (s.ends_with("_u") || s.ends_with("_v"))) s.resize(s.size() - 2);
-  return s;
+/// The key that matches a parameter across layers and variants: its in-layer key (the layout table's key),
+/// or for a factor U / V the key of its product, so that U and V join their unfactorised weight's group.
+inline const std::string& group_key(const model::param_spec& s) { return s.product.empty() ? s.key : s.product; }
+
+/// The layout-table spec of every parameter of config c, by name.
+inline std::map<std::string, model::param_spec> specs_by_name(const model::bert_config& c) {
+  std::map<std::string, model::param_spec> m;
+  for (auto& s : model::bert_parameters(c)) m.emplace(s.name, std::move(s));
+  return m;
 }
 
 inline std::string state_key(const at::Tensor& t) { return c10::guts::to_string(t.unsafeGetTensorImpl()); }
@@ -307,29 +305,35 @@ inline void set_adamw_state(torch::optim::AdamW& opt, const named_tensors& param
   }
 }
 
-/// A new AdamW over `params` (the grown model) with `like`'s defaults and param groups: each new
-/// parameter joins the group of the old parameter (in `like_params`) with the same name, else of one
-/// with the same name inside its layer (role_key), else group 0; each group keeps its options (lr,
-/// betas, eps, weight_decay). Then installs `st` (empty: no state, i.e. policy reset).
-inline std::unique_ptr<torch::optim::AdamW> make_adamw(const named_tensors& params, const adam_state& st,
-                                                      const torch::optim::AdamW& like, const named_tensors& like_params) {
+/// A new AdamW over `params` (the grown model, config `to`) with `like`'s defaults and param groups: each
+/// new parameter joins the group of the old parameter (in `like_params`, config `from`) with the same
+/// name, else of one with the same in-layer key in the layout table (detail::group_key), else group 0;
+/// each group keeps its options (lr, betas, eps, weight_decay). Then installs `st` (empty: no state, i.e.
+/// policy reset). Both maps must hold exactly their config's parameter names (check_names).
+inline std::unique_ptr<torch::optim::AdamW> make_adamw(const model::bert_config& to, const named_tensors& params,
+                                                      const adam_state& st, const torch::optim::AdamW& like,
+                                                      const model::bert_config& from, const named_tensors& like_params) {
+  detail::check_names(to, params, "make_adamw");
+  detail::check_names(from, like_params, "make_adamw old");
+  const auto old_specs = detail::specs_by_name(from), new_specs = detail::specs_by_name(to);
   std::map<std::string, std::size_t> group_of_key, group_of_name;
   std::map<std::string, std::string> name_of_impl;
-  for (const auto& [n, p] : like_params) name_of_impl[detail::state_key(p)] = n;
+  for (const auto& [n, p] : like_params)
+    if (!model::is_tied_alias(n)) name_of_impl[detail::state_key(p)] = n;  // an alias shares its target's impl
   const auto& groups = like.param_groups();
   for (std::size_t g = 0; g < groups.size(); ++g)
     for (const auto& p : groups[g].params()) {
       auto it = name_of_impl.find(detail::state_key(p));
       if (it == name_of_impl.end()) continue;
       group_of_name[it->second] = g;
-      group_of_key.emplace(detail::role_key(it->second), g);
+      group_of_key.emplace(detail::group_key(old_specs.at(it->second)), g);
     }
   std::vector<std::vector<at::Tensor>> members(std::max<std::size_t>(groups.size(), 1));
   for (const auto& [n, p] : params) {
     if (model::is_tied_alias(n)) continue;
     std::size_t g = 0;
     if (auto a = group_of_name.find(n); a != group_of_name.end()) g = a->second;
-    else if (auto b = group_of_key.find(detail::role_key(n)); b != group_of_key.end()) g = b->second;
+    else if (auto b = group_of_key.find(detail::group_key(new_specs.at(n))); b != group_of_key.end()) g = b->second;
     members[g].push_back(p);
   }
   std::vector<torch::optim::OptimizerParamGroup> new_groups;
@@ -376,7 +380,7 @@ module_result grow_module(const model::bert_config& from, const torch::nn::Modul
   }
   r.exact = grow_into<Space>(from, sp, to, dp, o, &old, map ? &st : nullptr);
   if (map) st.step = detail::grown_steps(from, to, o, old.step);
-  r.optimizer = make_adamw(dp, st, *opt, sp);
+  r.optimizer = make_adamw(to, dp, st, *opt, from, sp);
   return r;
 }
 

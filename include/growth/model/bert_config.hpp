@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "../core/error.hpp"
+#include "rules.hpp"
 
 namespace growth::model {
 
@@ -62,22 +64,16 @@ struct bert_config {
     return ffn_shared_layers.empty() && ffn_factorized_layers.empty() && pool_size == 1;
   }
 
-  /// Throws growth::error naming the field when the config is not a valid BERT.
+  /// Throws growth::error naming the field when the config is not a valid BERT: the shape rules of
+  /// rules.hpp (check_shape_rules, config context: shared layers need k >= 1, unused low-cost fields are
+  /// ignored), then what only a config has (vocabularies, activation, eps, dropouts, pad id, list indices).
   void validate() const {
-    auto positive = [](std::size_t v, const char* field) {
+    const auto positive = [](std::size_t v, const char* field) {
       if (v == 0) throw error(std::string("config field ") + field, "a positive integer", "0");
     };
     positive(vocab_size, "vocab_size");
-    positive(hidden_size, "hidden_size");
-    positive(num_hidden_layers, "num_hidden_layers");
-    positive(num_attention_heads, "num_attention_heads");
-    positive(intermediate_size, "intermediate_size");
-    positive(max_position_embeddings, "max_position_embeddings");
+    check_shape();
     positive(type_vocab_size, "type_vocab_size");
-    if (hidden_size % num_attention_heads != 0)
-      throw error("config field num_attention_heads",
-                  "a divisor of hidden_size " + std::to_string(hidden_size),
-                  std::to_string(num_attention_heads));
     if (hidden_act != "gelu")
       throw error("config field hidden_act", "\"gelu\" (erf form)", "\"" + hidden_act + "\"");
     if (!(layer_norm_eps > 0)) throw error("config field layer_norm_eps", "a positive number", std::to_string(layer_norm_eps));
@@ -96,19 +92,7 @@ struct bert_config {
       if (l >= num_hidden_layers)
         throw error("config field growth.ffn_factorized_layers",
                     "layer indices < " + std::to_string(num_hidden_layers), std::to_string(l));
-      if (is_shared(l))
-        throw error("config field growth.ffn_factorized_layers", "layers not also in ffn_shared_layers",
-                    "layer " + std::to_string(l) + " in both");
     }
-    if (!ffn_shared_layers.empty()) {
-      if (ffn_share_factor < 1 || intermediate_size % ffn_share_factor != 0)
-        throw error("config field growth.ffn_share_factor",
-                    "a divisor of intermediate_size " + std::to_string(intermediate_size),
-                    std::to_string(ffn_share_factor));
-    }
-    if (!ffn_factorized_layers.empty() && (ffn_rank == 0 || ffn_rank > std::min(hidden_size, intermediate_size)))
-      throw error("config field growth.ffn_rank", "in [1, min(hidden_size, intermediate_size)]", std::to_string(ffn_rank));
-    if (pool_size == 0) throw error("config field growth.pool_size", "a positive integer", "0");
     // Refuse sizes that would allocate absurd memory before anything is allocated (hostile configs).
     // Every size goes to double before any arithmetic: a size_t sum of hostile sizes could wrap around.
     const auto d = [](std::size_t v) { return static_cast<double>(v); };
@@ -117,6 +101,47 @@ struct bert_config {
                                                   2.0 * d(hidden_size) * d(intermediate_size));
     if (params > 4e9)
       throw error("config", "at most 4e9 parameters", std::to_string(params) + " parameters (refused before allocating)");
+  }
+
+ private:
+  /// The shape rules on this config, failures in its field names.
+  void check_shape() const {
+    shape_facts f{num_hidden_layers, hidden_size, num_attention_heads, intermediate_size, max_position_embeddings,
+                  pool_size, ffn_share_factor, ffn_rank, !ffn_shared_layers.empty(), !ffn_factorized_layers.empty(),
+                  std::nullopt};
+    for (auto l : ffn_factorized_layers)
+      if (!f.shared_and_factorized && is_shared(l)) f.shared_and_factorized = l;
+    const shape_result r = check_shape_rules(f, shape_context::config);
+    const auto field = [&]() -> std::string {
+      switch (r.where) {
+        case rule_field::layers: return "num_hidden_layers";
+        case rule_field::hidden: return "hidden_size";
+        case rule_field::heads: return "num_attention_heads";
+        case rule_field::ffn: return "intermediate_size";
+        case rule_field::positions: return "max_position_embeddings";
+        case rule_field::pool: return "growth.pool_size";
+        case rule_field::share_factor: return "growth.ffn_share_factor";
+        default: return "growth.ffn_rank";
+      }
+    };
+    const std::string subject = "config field " + field();
+    switch (r.code) {
+      case shape_rule::ok: return;
+      case shape_rule::not_positive: throw error(subject, "a positive integer", "0");
+      case shape_rule::heads_not_divisor:
+        throw error(subject, "a divisor of hidden_size " + std::to_string(hidden_size), std::to_string(r.actual));
+      case shape_rule::shared_and_factorized:
+        throw error("config field growth.ffn_factorized_layers", "layers not also in ffn_shared_layers",
+                    "layer " + std::to_string(r.layer) + " in both");
+      case shape_rule::share_factor_too_small:
+      case shape_rule::share_factor_not_divisor:
+      case shape_rule::share_factor_unused:  // not in the config context
+        throw error(subject, "a divisor of intermediate_size " + std::to_string(intermediate_size),
+                    std::to_string(r.actual));
+      case shape_rule::rank_out_of_range:
+      case shape_rule::rank_unused:  // not in the config context
+        throw error(subject, "in [1, min(hidden_size, intermediate_size)]", std::to_string(r.actual));
+    }
   }
 };
 

@@ -359,7 +359,8 @@ namespace detail {
 enum class grow_kind { mapped, zero, unit_gain, unit_bias, unfactor };
 struct grow_source {
   grow_kind k = grow_kind::mapped;
-  std::string src_name;  ///< the source parameter (for unfactor: the name without _u/_v)
+  std::string src_name;  ///< the source parameter (for unfactor: the product W's name in the old layer)
+  std::string u_name, v_name;  ///< unfactor only: the old layer's factors U and V of W = U V (the table's)
   double extra = 1;      ///< extra scale on the weight itself
 };
 
@@ -387,7 +388,15 @@ inline grow_source source_of(const grow_plan& p, const param_spec& s) {
     } else {
       const auto fl = static_cast<std::size_t>(from_layer);
       g.src_name = layer_prefix(fl) + s.key;
-      if (s.factor == factor_part::none && s.product == s.key && p.from.is_factorized(fl)) g.k = grow_kind::unfactor;
+      if (s.factor == factor_part::none && s.product == s.key && p.from.is_factorized(fl)) {
+        g.k = grow_kind::unfactor;
+        // The factors are the old layer's rows whose product is this key.
+        for (const param_spec& f : p.old_specs) {
+          if (f.layer != from_layer || f.product != s.key) continue;
+          if (f.factor == factor_part::u) g.u_name = f.name;
+          if (f.factor == factor_part::v) g.v_name = f.name;
+        }
+      }
     }
   } else {
     g.src_name = s.name;
@@ -403,7 +412,7 @@ inline grow_source source_of(const grow_plan& p, const param_spec& s) {
 /// zeroed / unit tensors, one for a mapped tensor, two (U and V) for an un-factorised one.
 inline std::vector<std::string> growth_sources(const grow_plan& p, std::size_t i) {
   const auto g = detail::source_of(p, p.new_specs.at(i));
-  if (g.k == detail::grow_kind::unfactor) return {g.src_name + "_u", g.src_name + "_v"};
+  if (g.k == detail::grow_kind::unfactor) return {g.u_name, g.v_name};
   if (g.k == detail::grow_kind::mapped) return {g.src_name};
   return {};
 }
@@ -457,8 +466,8 @@ void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Sp
         if constexpr (!std::is_same_v<Space, host_space>) {
           throw error("grow: un-factorising " + g.src_name, "host memory", "a device tensor (grow on the host)");
         } else {
-          const auto& u = src.at(g.src_name + "_u");
-          const auto& v = src.at(g.src_name + "_v");
+          const auto& u = src.at(g.u_name);
+          const auto& v = src.at(g.v_name);
           tensor<std::remove_const_t<T>, 2> w({u.shape[0], v.shape[1]});
           executor<Space>::template matmul<std::remove_const_t<T>>(u.template as<2>(), v.template as<2>(), w.view());
           apply(wm, w, ov, s.name);

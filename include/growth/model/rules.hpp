@@ -10,6 +10,10 @@
 /// Hence: every transition a schedule accepts passes these rules, so plan_growth accepts it
 /// (tests/schedule/test_schedule.cpp checks this on random valid schedules).
 ///
+/// The shape rules of one model shape on its own (check_shape_rules, at the end) live here too: called by
+/// sched::check_stage for a schedule stage and bert_config::validate for a config, with shape_context for
+/// the two rules whose meaning differs between them.
+///
 /// The rules (L layers, d hidden, A heads, I FFN neurons, P positions, k share factor, r rank, p pooling):
 ///   - no dimension shrinks (L, d, A, I, P);
 ///   - the head size d/A stays (no operator grows it: it would change the softmax temperature 1/sqrt(d/A));
@@ -21,6 +25,7 @@
 ///   - a growing FFN (I' > I) needs a split (split, split_random, split_asym).
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -120,6 +125,79 @@ constexpr rule_result check_growth_rules(const growth_dims& a, OldState&& old_st
     if (auto r = check_growth_layer(a, old_state(s), b, new_state(l), l, s); !r.ok()) return r;
   }
   return check_growth_ffn_op(a, b, op);
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Shape rules: one model shape on its own, written once for a schedule stage (model::shape, low-cost layers
+// by stride) and a BERT config (bert_config, explicit layer lists). Each caller adds only what its own
+// description has: a stage its steps and sequence length, a config its vocabularies, dropouts and lists.
+
+/// Where a shape is written down. Two rules depend on it, and only these:
+///   - the share factor k: a stage needs k >= 2, because a stride pattern with k = 1 names shared layers
+///     that share nothing (a meaningless stage); a config's explicit list with k = 1 is a valid no-op
+///     (layers marked shared at full size: the same network as without the list), so it needs k >= 1;
+///   - unused fields: a stage keeps k = 1 and r = 0 when no layer uses the variant (a stage file states
+///     every field, and a stray one is a mistake); a config ignores them (config.json may carry them).
+enum class shape_context : std::uint8_t { schedule_stage, config };
+
+enum class shape_rule : std::uint8_t {
+  ok,
+  not_positive,              ///< a size is 0
+  heads_not_divisor,         ///< expected: hidden, actual: heads
+  shared_and_factorized,     ///< layer: the first layer both shared and factorised
+  share_factor_too_small,    ///< expected: the least k, actual: k
+  share_factor_not_divisor,  ///< expected: ffn, actual: k
+  share_factor_unused,       ///< schedule stage only: k != 1 with no shared layer; actual: k
+  rank_out_of_range,         ///< expected: min(hidden, ffn), actual: r
+  rank_unused,               ///< schedule stage only: r != 0 with no factorised layer; actual: r
+};
+
+struct shape_result {
+  shape_rule code = shape_rule::ok;
+  rule_field where = rule_field::none;
+  std::size_t expected = 0, actual = 0;
+  std::size_t layer = 0;  ///< shared_and_factorized: the layer
+  [[nodiscard]] constexpr bool ok() const { return code == shape_rule::ok; }
+};
+
+/// A shape as the shape rules read it. share_factor and rank as written, also when no layer uses them.
+struct shape_facts {
+  std::size_t layers = 0, hidden = 0, heads = 0, ffn = 0, positions = 0, pool = 1;
+  std::size_t share_factor = 1, rank = 0;
+  bool any_shared = false, any_factorized = false;
+  /// A layer that is both shared and factorised, if any (found by the caller: a stride shape's layer 0
+  /// whenever both strides are set, a config's first listed factorised layer that is also shared).
+  std::optional<std::size_t> shared_and_factorized;
+};
+
+/// Every shape rule, first failure first: L, d, A, I, P, p positive; A divides d; no layer both shared and
+/// factorised; with shared layers k >= 2 (stage) or >= 1 (config) and
+/// k divides I; with factorised layers r in [1, min(d, I)]; in a stage, unused k = 1 and r = 0.
+constexpr shape_result check_shape_rules(const shape_facts& s, shape_context ctx) {
+  const std::pair<rule_field, std::size_t> positive[] = {
+      {rule_field::layers, s.layers}, {rule_field::hidden, s.hidden},       {rule_field::heads, s.heads},
+      {rule_field::ffn, s.ffn},       {rule_field::positions, s.positions}, {rule_field::pool, s.pool}};
+  for (const auto& [f, v] : positive)
+    if (v == 0) return {shape_rule::not_positive, f, 0, 0};
+  if (s.hidden % s.heads != 0) return {shape_rule::heads_not_divisor, rule_field::heads, s.hidden, s.heads};
+  if (s.shared_and_factorized)
+    return {shape_rule::shared_and_factorized, rule_field::rank, 0, 0, *s.shared_and_factorized};
+  const bool stage = ctx == shape_context::schedule_stage;
+  if (s.any_shared) {
+    const std::size_t least = stage ? 2 : 1;
+    if (s.share_factor < least) return {shape_rule::share_factor_too_small, rule_field::share_factor, least, s.share_factor};
+    if (s.ffn % s.share_factor != 0)
+      return {shape_rule::share_factor_not_divisor, rule_field::share_factor, s.ffn, s.share_factor};
+  } else if (stage && s.share_factor != 1) {
+    return {shape_rule::share_factor_unused, rule_field::share_factor, 1, s.share_factor};
+  }
+  if (s.any_factorized) {
+    const std::size_t max_rank = s.hidden < s.ffn ? s.hidden : s.ffn;
+    if (s.rank == 0 || s.rank > max_rank) return {shape_rule::rank_out_of_range, rule_field::rank, max_rank, s.rank};
+  } else if (stage && s.rank != 0) {
+    return {shape_rule::rank_unused, rule_field::rank, 0, s.rank};
+  }
+  return {};
 }
 
 }  // namespace growth::model

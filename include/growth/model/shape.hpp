@@ -13,10 +13,14 @@
 ///     meaningful when L changes. ffn_factorized_every selects factorised layers the same way. config.json
 ///     keeps its explicit layer lists (growth.ffn_shared_layers, growth.ffn_factorized_layers): to_bert_config
 ///     writes the stride's list, and a config whose lists are not a stride is a BERT that no schedule shape
-///     describes (train::shape_of refuses it).
+///     describes (shape_of, its inverse, refuses it).
 ///   - max_positions = 0 means "equal to seq_len" (see positions()). The sequence length is data only.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "bert_config.hpp"
 #include "rules.hpp"
@@ -60,6 +64,15 @@ constexpr growth_dims dims_of(const shape& s) {
   return {s.layers, s.hidden, s.heads, s.ffn, positions(s), s.ffn_share_factor, s.ffn_rank, s.pool_size};
 }
 
+/// What the shape rules (rules.hpp, check_shape_rules) read of a stage shape. With both strides set,
+/// layer 0 is both shared and factorised (0 % g == 0).
+constexpr shape_facts shape_facts_of(const shape& s) {
+  const bool both = s.ffn_shared_every > 0 && s.ffn_factorized_every > 0;
+  return {s.layers, s.hidden, s.heads, s.ffn, positions(s), s.pool_size, s.ffn_share_factor, s.ffn_rank,
+          s.ffn_shared_every > 0, s.ffn_factorized_every > 0,
+          both ? std::optional<std::size_t>(0) : std::nullopt};
+}
+
 /// The same queries on a BERT config (its explicit layer lists).
 inline growth_dims dims_of(const bert_config& c) {
   return {c.num_hidden_layers,
@@ -93,6 +106,33 @@ inline bert_config to_bert_config(const shape& s, std::size_t vocab_size) {
   c.ffn_rank = s.ffn_factorized_every > 0 ? s.ffn_rank : 0;
   c.pool_size = s.pool_size;
   return c;
+}
+
+/// The inverse of to_bert_config: the shape of config c trained at seq_len. Low-cost layers must be "every
+/// g-th layer from layer 0" (throws growth::error naming the field otherwise); g is the smallest stride
+/// that gives c's list, and max_positions is c's position rows. Hence shape_of(to_bert_config(s, v),
+/// s.seq_len) == s for every valid s with max_positions set and strides below s.layers, and
+/// to_bert_config(shape_of(c, n), c.vocab_size) has c's shape fields (tests/model: the round trip).
+inline shape shape_of(const bert_config& c, std::size_t seq_len) {
+  shape s{.layers = c.num_hidden_layers, .hidden = c.hidden_size, .heads = c.num_attention_heads,
+          .ffn = c.intermediate_size, .seq_len = seq_len, .max_positions = c.max_position_embeddings};
+  auto stride = [&](const std::vector<std::size_t>& layers, const char* field) -> std::size_t {
+    if (layers.empty()) return 0;
+    std::vector<std::size_t> have = layers;
+    std::sort(have.begin(), have.end());
+    for (std::size_t g = 1; g <= c.num_hidden_layers; ++g) {
+      std::vector<std::size_t> want;
+      for (std::size_t l = 0; l < c.num_hidden_layers; l += g) want.push_back(l);
+      if (have == want) return g;
+    }
+    throw error(std::string("config field ") + field, "every g-th layer from layer 0 (a schedule shape)", "another set");
+  };
+  s.ffn_shared_every = stride(c.ffn_shared_layers, "growth.ffn_shared_layers");
+  s.ffn_share_factor = s.ffn_shared_every ? c.ffn_share_factor : 1;
+  s.ffn_factorized_every = stride(c.ffn_factorized_layers, "growth.ffn_factorized_layers");
+  s.ffn_rank = s.ffn_factorized_every ? c.ffn_rank : 0;
+  s.pool_size = c.pool_size;
+  return s;
 }
 
 }  // namespace growth::model

@@ -158,36 +158,48 @@ constexpr check_result check_settings(const run_settings& r) {
   return {};
 }
 
-/// One stage on its own.
+namespace detail {
+/// A failure of the shape rules (model/rules.hpp) as a schedule check: the field of the schedule file.
+constexpr check_result from_shape_rule(const model::shape_result& r, std::size_t i, const model_shape& s) {
+  using model::rule_field;
+  using model::shape_rule;
+  const field f = r.where == rule_field::layers         ? field::layers
+                  : r.where == rule_field::hidden       ? field::hidden
+                  : r.where == rule_field::heads        ? field::heads
+                  : r.where == rule_field::ffn          ? field::ffn
+                  : r.where == rule_field::positions    ? field::max_positions
+                  : r.where == rule_field::pool         ? field::pool_size
+                  : r.where == rule_field::share_factor ? field::ffn_share_factor
+                                                        : field::ffn_rank;
+  switch (r.code) {
+    case shape_rule::ok: return {};
+    case shape_rule::not_positive: return fail(check_code::not_positive, i, f, 0, 0);
+    case shape_rule::heads_not_divisor: return fail(check_code::heads_not_divisor, i, f, r.expected, r.actual);
+    case shape_rule::shared_and_factorized:
+      return fail(check_code::shared_and_factorized, i, field::ffn_factorized_every, 0, s.ffn_factorized_every);
+    case shape_rule::share_factor_too_small: return fail(check_code::share_factor_too_small, i, f, r.expected, r.actual);
+    case shape_rule::share_factor_not_divisor:
+      return fail(check_code::share_factor_not_divisor, i, f, r.expected, r.actual);
+    case shape_rule::share_factor_unused: return fail(check_code::share_factor_without_sharing, i, f, 1, r.actual);
+    case shape_rule::rank_out_of_range: return fail(check_code::rank_out_of_range, i, f, r.expected, r.actual);
+    case shape_rule::rank_unused: return fail(check_code::rank_without_factorization, i, f, 0, r.actual);
+  }
+  return {};
+}
+}  // namespace detail
+
+/// One stage on its own: its steps and sequence length (data), then the shape rules of model/rules.hpp in
+/// their schedule-stage context (the ones bert_config::validate applies to a config), then the sequence
+/// fitting the position table and the stage's entry policy.
 constexpr check_result check_stage(const stage& st, std::size_t i) {
   using detail::fail;
   const model_shape& s = st.shape;
-  const std::pair<std::size_t, field> positive[] = {{st.steps, field::steps}, {s.layers, field::layers},
-                                                    {s.hidden, field::hidden}, {s.heads, field::heads},
-                                                    {s.ffn, field::ffn},       {s.seq_len, field::seq_len},
-                                                    {s.pool_size, field::pool_size}};
-  for (const auto& [v, f] : positive)
-    if (v == 0) return fail(check_code::not_positive, i, f, 0, 0);
-  if (s.hidden % s.heads != 0) return fail(check_code::heads_not_divisor, i, field::heads, s.hidden, s.heads);
+  if (st.steps == 0) return fail(check_code::not_positive, i, field::steps, 0, 0);
+  if (s.seq_len == 0) return fail(check_code::not_positive, i, field::seq_len, 0, 0);
+  if (auto r = model::check_shape_rules(model::shape_facts_of(s), model::shape_context::schedule_stage); !r.ok())
+    return detail::from_shape_rule(r, i, s);
   if (s.seq_len > positions(s))
     return fail(check_code::seq_len_exceeds_positions, i, field::seq_len, positions(s), s.seq_len);
-  if (s.ffn_shared_every > 0 && s.ffn_factorized_every > 0)
-    return fail(check_code::shared_and_factorized, i, field::ffn_factorized_every, 0, s.ffn_factorized_every);
-  if (s.ffn_shared_every > 0) {
-    if (s.ffn_share_factor < 2)
-      return fail(check_code::share_factor_too_small, i, field::ffn_share_factor, 2, s.ffn_share_factor);
-    if (s.ffn % s.ffn_share_factor != 0)
-      return fail(check_code::share_factor_not_divisor, i, field::ffn_share_factor, s.ffn, s.ffn_share_factor);
-  } else if (s.ffn_share_factor != 1) {
-    return fail(check_code::share_factor_without_sharing, i, field::ffn_share_factor, 1, s.ffn_share_factor);
-  }
-  if (s.ffn_factorized_every > 0) {
-    const std::size_t max_rank = s.hidden < s.ffn ? s.hidden : s.ffn;
-    if (s.ffn_rank == 0 || s.ffn_rank > max_rank)
-      return fail(check_code::rank_out_of_range, i, field::ffn_rank, max_rank, s.ffn_rank);
-  } else if (s.ffn_rank != 0) {
-    return fail(check_code::rank_without_factorization, i, field::ffn_rank, 0, s.ffn_rank);
-  }
   // lr = rewarm ramps over rewarm_steps (> 0, at most the stage); any other policy leaves the field 0.
   if (st.enter.lr == lr_action::rewarm && i > 0) {
     if (st.enter.rewarm_steps == 0) return fail(check_code::rewarm_steps, i, field::enter_rewarm_steps, 1, 0);

@@ -12,6 +12,7 @@
 #include "../core/error.hpp"
 #include "../io/atomic_file.hpp"
 #include "../model/bert_config.hpp"
+#include "../model/shape.hpp"
 #include "../schedule/schedule.hpp"
 
 namespace growth::train {
@@ -51,28 +52,8 @@ inline sched::runtime_schedule rescale_steps(sched::runtime_schedule s, std::siz
   return s;
 }
 
-/// The schedule shape of a BERT config trained at seq_len: low-cost layers must follow the "every g-th
-/// layer" pattern of sched::model_shape (throws growth::error naming the field otherwise).
-inline sched::model_shape shape_of(const model::bert_config& c, std::size_t seq_len) {
-  sched::model_shape s{.layers = c.num_hidden_layers, .hidden = c.hidden_size, .heads = c.num_attention_heads,
-                       .ffn = c.intermediate_size, .seq_len = seq_len, .max_positions = c.max_position_embeddings};
-  auto stride = [&](const std::vector<std::size_t>& layers, const char* field) -> std::size_t {
-    if (layers.empty()) return 0;
-    for (std::size_t g = 1; g <= c.num_hidden_layers; ++g) {
-      std::vector<std::size_t> want;
-      for (std::size_t l = 0; l < c.num_hidden_layers; l += g) want.push_back(l);
-      std::vector<std::size_t> have = layers;
-      std::sort(have.begin(), have.end());
-      if (have == want) return g;
-    }
-    throw error(std::string("config field ") + field, "every g-th layer from layer 0 (a schedule shape)", "another set");
-  };
-  s.ffn_shared_every = stride(c.ffn_shared_layers, "growth.ffn_shared_layers");
-  s.ffn_share_factor = s.ffn_shared_every ? c.ffn_share_factor : 1;
-  s.ffn_factorized_every = stride(c.ffn_factorized_layers, "growth.ffn_factorized_layers");
-  s.ffn_rank = s.ffn_factorized_every ? c.ffn_rank : 0;
-  s.pool_size = c.pool_size;
-  return s;
-}
+/// The schedule shape of a BERT config trained at seq_len: model/shape.hpp's shape_of, the inverse of
+/// to_bert_config.
+using model::shape_of;
 
 }  // namespace growth::train
