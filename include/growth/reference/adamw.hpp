@@ -12,11 +12,13 @@
 ///
 /// The moments m and v live in flat buffers laid out like the parameters (same order, same offsets), and
 /// are exposed as parameter_sets with the HF names so they can be checkpointed and grown with the model.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "../core/error.hpp"
 #include "../model/bert_config.hpp"
@@ -56,6 +58,14 @@ class adamw {
   adamw(const model::bert_config& c, adamw_options o) : layout_(c), opt_(o) {
     m_.resize(layout_.total);
     v_.resize(layout_.total);
+    norm_parts_.assign(chunks(layout_.total), 0.0);
+    // Decay segments: runs of consecutive parameters with the same param_spec::decay, so the update pass
+    // needs no per-parameter lookup.
+    for (std::size_t i = 0; i < layout_.specs.size(); ++i) {
+      const bool d = layout_.specs[i].decay;
+      if (segments_.empty() || segments_.back().decay != d) segments_.push_back({layout_.offsets[i], d});
+    }
+    segments_.push_back({layout_.total, false});  // sentinel: the end of the last run
   }
 
   [[nodiscard]] const adamw_options& options() const { return opt_; }
@@ -67,10 +77,13 @@ class adamw {
   [[nodiscard]] model::parameter_set<T> first_moment() { return layout_.views(m_.data()); }
   [[nodiscard]] model::parameter_set<T> second_moment() { return layout_.views(v_.data()); }
 
-  /// Global L2 norm of the gradients (double accumulation, fixed order).
+  /// Global L2 norm of the gradients, accumulated in double in a fixed order that does not depend on the
+  /// thread count: the buffer is cut into chunks of `chunk` elements; within a chunk element j goes to
+  /// partial sum j mod 8 (eight independent sums, so the adds pipeline and vectorise), the eight are
+  /// added in order, and the chunks' sums are added in chunk order.
   static double grad_norm(std::span<const T> g) {
     double s = 0;
-    for (const T x : g) s += static_cast<double>(x) * static_cast<double>(x);
+    for (std::size_t c = 0, nc = chunks(g.size()); c < nc; ++c) s += chunk_sum_squares(g, c);
     return std::sqrt(s);
   }
 
@@ -81,7 +94,16 @@ class adamw {
       throw error("adamw params", std::to_string(layout_.total) + " elements", std::to_string(params.size()));
     if (grads.size() != layout_.total)
       throw error("adamw grads", std::to_string(layout_.total) + " elements", std::to_string(grads.size()));
-    const double norm = grad_norm(std::span<const T>(grads.data(), grads.size()));
+    // Squared norm: each chunk's partial sum (any thread), then the partials in chunk order, the same
+    // sum as grad_norm whatever the thread count.
+    const std::size_t nc = norm_parts_.size();
+    const std::span<const T> gc(grads.data(), grads.size());
+    detail::parallel_for(static_cast<std::ptrdiff_t>(nc), layout_.total >= 65536, [&](std::ptrdiff_t c) {
+      norm_parts_[static_cast<std::size_t>(c)] = chunk_sum_squares(gc, static_cast<std::size_t>(c));
+    });
+    double sq = 0;
+    for (const double x : norm_parts_) sq += x;
+    const double norm = std::sqrt(sq);
     T clip = T(1);
     if (opt_.max_grad_norm > 0) {
       const double coef = opt_.max_grad_norm / (norm + 1e-6);
@@ -93,24 +115,36 @@ class adamw {
     const T step_size = static_cast<T>(lr / (1.0 - std::pow(opt_.beta1, t)));
     const T bc2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(opt_.beta2, t)));
     const T eps = static_cast<T>(opt_.eps);
-    for (std::size_t i = 0; i < layout_.specs.size(); ++i) {
-      const std::size_t off = layout_.offsets[i], n = layout_.specs[i].numel();
-      const T keep = layout_.specs[i].decay ? static_cast<T>(1.0 - lr * opt_.weight_decay) : T(1);
-      T* p = params.data() + off;
-      T* g = grads.data() + off;
-      T* m = m_.data() + off;
-      T* v = v_.data() + off;
-      detail::parallel_rows(n, 16, [&](std::size_t j0, std::size_t j1) {
-        for (std::size_t j = j0; j < j1; ++j) {
-          if (clip != T(1)) g[j] *= clip;
-          const T gj = g[j];
-          p[j] *= keep;
-          m[j] = b1 * m[j] + (T(1) - b1) * gj;
-          v[j] = b2 * v[j] + (T(1) - b2) * gj * gj;
-          p[j] -= step_size * m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps);
-        }
-      });
-    }
+    const T keep_decay = static_cast<T>(1.0 - lr * opt_.weight_decay);
+    // The update: one pass over the flat buffers, in the same chunks (each element is written by exactly
+    // one thread, with the same operations in the same order as torch's loop in the file comment).
+    T* const p = params.data();
+    T* const g = grads.data();
+    T* const m = m_.data();
+    T* const v = v_.data();
+    const auto update = [&](std::size_t j0, std::size_t j1, T keep) {
+      if (clip != T(1))
+        for (std::size_t j = j0; j < j1; ++j) g[j] *= clip;
+      for (std::size_t j = j0; j < j1; ++j) {
+        const T gj = g[j];
+        const T mj = b1 * m[j] + (T(1) - b1) * gj;
+        const T vj = b2 * v[j] + (T(1) - b2) * gj * gj;
+        m[j] = mj;
+        v[j] = vj;
+        p[j] = p[j] * keep - step_size * mj / (std::sqrt(vj) / bc2_sqrt + eps);
+      }
+    };
+    detail::parallel_for(static_cast<std::ptrdiff_t>(nc), layout_.total >= 65536, [&](std::ptrdiff_t c) {
+      const std::size_t lo = static_cast<std::size_t>(c) * chunk, hi = std::min(layout_.total, lo + chunk);
+      // The decay runs this chunk overlaps (segments_ is sorted by start; few entries).
+      std::size_t s = 0;
+      while (segments_[s + 1].start <= lo) ++s;
+      for (std::size_t j = lo; j < hi; ++s) {
+        const std::size_t e = std::min(hi, segments_[s + 1].start);
+        update(j, e, segments_[s].decay ? keep_decay : T(1));
+        j = e;
+      }
+    });
     return norm;
   }
 
@@ -120,6 +154,27 @@ class adamw {
   aligned_buffer<T> m_;  // [P] first moments, flat_layout order like the parameters (P = layout_.total)
   aligned_buffer<T> v_;  // [P] second moments
   std::size_t step_ = 0;
+  struct segment {
+    std::size_t start;  // first element of a run of parameters with the same decay flag
+    bool decay;
+  };
+  std::vector<segment> segments_;    // the runs in order, then a sentinel starting at layout_.total
+  std::vector<double> norm_parts_;   // [chunks(P)] squared-norm partial sum of each chunk
+
+  static constexpr std::size_t chunk = 32768;  // elements per chunk of the norm and the update
+  static constexpr std::size_t chunks(std::size_t n) { return (n + chunk - 1) / chunk; }
+  // Sum of squares of chunk c of g, in double: eight interleaved partial sums, then added in order.
+  static double chunk_sum_squares(std::span<const T> g, std::size_t c) {
+    const std::size_t lo = c * chunk, hi = std::min(g.size(), lo + chunk);
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::size_t j = lo;
+    for (; j + 8 <= hi; j += 8)
+      for (std::size_t k = 0; k < 8; ++k) acc[k] += static_cast<double>(g[j + k]) * static_cast<double>(g[j + k]);
+    for (std::size_t k = 0; j < hi; ++j, ++k) acc[k] += static_cast<double>(g[j]) * static_cast<double>(g[j]);
+    double s = 0;
+    for (const double a : acc) s += a;
+    return s;
+  }
 };
 
 }  // namespace growth::reference

@@ -336,14 +336,14 @@ class bert {
   template <class X, class Y>
   void linear(const X& x, std::size_t w, std::size_t bias, std::size_t out, std::size_t in, Y&& y) const {
     detail::gemm<T, false, true>(y, x, W(w, out, in));
-    y.rowwise() += B(bias, out);
+    detail::add_bias<T>(y, P(bias));
   }
   // Backward of y = x W^T (+ b): dW += dy^T x, db += colsum(dy); dx = dy W (or += when accumulate).
   template <class DY, class X, class DX>
   void linear_backward(const DY& dy, const X& x, std::size_t w, std::size_t bias, std::size_t out, std::size_t in,
                        DX&& dx, bool accumulate, bool has_bias = true) {
     detail::gemm<T, true, false>(dW(w, out, in), dy, x, true);
-    if (has_bias) dB(bias, out).noalias() += dy.colwise().sum();
+    if (has_bias) detail::add_column_sums<T>(dB(bias, out), dy);
     detail::gemm<T>(dx, dy, W(w, out, in), accumulate);
   }
 
@@ -460,30 +460,33 @@ class bert {
     attention_forward(l);
 
     // Attention output dense, dropout, residual; post-LN: LayerNorm (h1 = LN1(x + .)), pre-LN: u2 = LN2(h1).
-    linear(c.ctx, o[attention_output_weight], o[attention_output_bias], H, H, c.h1);
-    hidden_dropout(2 + 3 * l).apply(c.h1.data(), c.amask.data(), N * H);
-    c.h1 += xq;
-    if (pre) detail::layernorm_forward<T>(c.h1, P(o[output_ln_weight]), P(o[output_ln_bias]), eps, c.xhat2, c.rstd2.data(), c.u2);
-    else detail::layernorm_forward<T>(c.h1, P(o[attention_ln_weight]), P(o[attention_ln_bias]), eps, c.xhat1, c.rstd1.data(), c.h1);
+    // (bias, dropout, residual and LayerNorm in one pass over the rows: detail::residual_layernorm_forward)
+    detail::gemm<T, false, true>(c.h1, c.ctx, W(o[attention_output_weight], H, H));
+    if (pre)
+      detail::residual_layernorm_forward<T>(c.h1, P(o[attention_output_bias]), hidden_dropout(2 + 3 * l), c.amask.data(), xq, P(o[output_ln_weight]),
+                                            P(o[output_ln_bias]), eps, c.xhat2, c.rstd2.data(), c.u2);
+    else
+      detail::residual_layernorm_forward<T>(c.h1, P(o[attention_output_bias]), hidden_dropout(2 + 3 * l), c.amask.data(), xq, P(o[attention_ln_weight]),
+                                            P(o[attention_ln_bias]), eps, c.xhat1, c.rstd1.data(), c.h1);
     const mat& fin = pre ? c.u2 : c.h1;  // the FFN's input
 
     // FFN: dense (or factorised U V), GELU, dense (or U V), dropout, residual, post-LN: LayerNorm.
     if (o.factorized) {
       detail::gemm<T, false, true>(c.t1, fin, W(o[intermediate_weight_v], R, H));
-      linear(c.t1, o[intermediate_weight_u], o[intermediate_bias], I, R, c.f);
+      detail::gemm<T, false, true>(c.f, c.t1, W(o[intermediate_weight_u], I, R));
     } else {
-      linear(fin, o[intermediate_weight], o[intermediate_bias], I, H, c.f);
+      detail::gemm<T, false, true>(c.f, fin, W(o[intermediate_weight], I, H));
     }
-    detail::gelu_forward<T>(c.f, c.g);
+    detail::bias_gelu_forward<T>(c.f, P(o[intermediate_bias]), c.g);  // f += b1, g = GELU(f) in one pass
     if (o.factorized) {
       detail::gemm<T, false, true>(c.t2, c.g, W(o[output_weight_v], R, I));
-      linear(c.t2, o[output_weight_u], o[output_bias], H, R, c.out);
+      detail::gemm<T, false, true>(c.out, c.t2, W(o[output_weight_u], H, R));
     } else {
-      linear(c.g, o[output_weight], o[output_bias], H, I, c.out);
+      detail::gemm<T, false, true>(c.out, c.g, W(o[output_weight], H, I));
     }
-    hidden_dropout(3 + 3 * l).apply(c.out.data(), c.omask.data(), N * H);
-    c.out += c.h1;
-    if (!pre) detail::layernorm_forward<T>(c.out, P(o[output_ln_weight]), P(o[output_ln_bias]), eps, c.xhat2, c.rstd2.data(), c.out);
+    // Bias, dropout, residual and (post-LN) LayerNorm in one pass; pre-LN has no LayerNorm here.
+    detail::residual_layernorm_forward<T>(c.out, P(o[output_bias]), hidden_dropout(3 + 3 * l), c.omask.data(), c.h1,
+                                          pre ? nullptr : P(o[output_ln_weight]), P(o[output_ln_bias]), eps, c.xhat2, c.rstd2.data(), c.out);
   }
 
   // Per (sequence, head): Sq query rows attend over Sk key rows (Sq = Sk = S without pooling).
@@ -503,22 +506,25 @@ class bert {
       map p(c.probs.data() + base, is, ik);
       detail::gemm<T, false, true>(p, c.q.block(r0, c0, is, id), c.k.block(k0, c0, ik, id), false, scale);
       cvmap kb(key_bias + b * Sk, ik);
+      // Mask, softmax and the probabilities' dropout row by row, while the row is in L1 (the scale
+      // 1/sqrt(d) is the product's alpha).
+      const T* pv = drop.active ? c.probs_drop.data() + base : c.probs.data() + base;
       for (index i = 0; i < is; ++i) {
         p.row(i) += kb;
         const T mx = p.row(i).maxCoeff();
         p.row(i).array() = (p.row(i).array() - mx).exp();
         p.row(i) /= p.row(i).sum();
-      }
-      const T* pv = c.probs.data() + base;
-      if (drop.active) {
-        T* pd = c.probs_drop.data() + base;
-        std::uint8_t* m = c.pmask.data() + base;
-        for (std::size_t i = 0; i < Sq * Sk; ++i) {
-          const bool k = drop.keep(base + i);
-          m[i] = k ? 1 : 0;
-          pd[i] = k ? pv[i] * drop.scale : T(0);
+        if (drop.active) {
+          const std::size_t r0i = static_cast<std::size_t>(i) * Sk;
+          const T* pr = c.probs.data() + base + r0i;
+          T* pd = c.probs_drop.data() + base + r0i;
+          std::uint8_t* m = c.pmask.data() + base + r0i;
+          for (std::size_t j = 0; j < Sk; ++j) {
+            const bool k = drop.keep(base + r0i + j);
+            m[j] = k ? 1 : 0;
+            pd[j] = k ? pr[j] * drop.scale : T(0);
+          }
         }
-        pv = pd;
       }
       detail::gemm<T>(c.ctx.block(r0, c0, is, id), cmap(pv, is, ik), c.v.block(k0, c0, ik, id));
     });
@@ -589,10 +595,10 @@ class bert {
   // Backward, the forward read bottom to top. Gradients are overwritten.
   void backward(const model::mlm_batch& bt) {
     using enum model::role;
-    std::fill(grads_.data(), grads_.data() + grads_.size(), T(0));
+    detail::set_zero(grads_.data(), grads_.size());
     const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, N = bt.tokens(), S = bt.seq_len;
     const std::size_t M = ws_.rows.size();
-    ws_.dx.setZero();
+    detail::set_zero(ws_.dx.data(), static_cast<std::size_t>(ws_.dx.size()));
 
     if (M > 0) {
       const auto im = static_cast<index>(M);
@@ -669,9 +675,12 @@ class bert {
 
     // Post-LN: output LayerNorm (in place). Both: the residual keeps dx as (part of) d(h1) and dropout gives
     // d(FFN out).
-    if (!pre) detail::layernorm_backward<T>(dx, c.xhat2, c.rstd2.data(), P(o[output_ln_weight]), G(o[output_ln_weight]), G(o[output_ln_bias]), dx);
-    dtmp = dx;
-    hidden_dropout(3 + 3 * l).backward(dtmp.data(), c.omask.data(), N * H);
+    // (LayerNorm backward, the copy into dtmp and dropout's backward in one pass over the rows)
+    if (!pre)
+      detail::layernorm_backward_branch<T>(dx, c.xhat2, c.rstd2.data(), P(o[output_ln_weight]), G(o[output_ln_weight]), G(o[output_ln_bias]), dx,
+                                           hidden_dropout(3 + 3 * l), c.omask.data(), dtmp);
+    else
+      detail::dropout_branch<T>(dx, hidden_dropout(3 + 3 * l), c.omask.data(), dtmp);
     if (o.factorized) {
       auto dt = ws_.dt.topRows(in);
       linear_backward(dtmp, c.t2, o[output_weight_u], o[output_bias], H, R, dt, false);
@@ -695,9 +704,11 @@ class bert {
     }
 
     // Post-LN: attention LayerNorm. Both: residual (dx stays as d(xin) so far), dropout, output dense.
-    if (!pre) detail::layernorm_backward<T>(dx, c.xhat1, c.rstd1.data(), P(o[attention_ln_weight]), G(o[attention_ln_weight]), G(o[attention_ln_bias]), dx);
-    dtmp = dx;
-    hidden_dropout(2 + 3 * l).backward(dtmp.data(), c.amask.data(), N * H);
+    if (!pre)
+      detail::layernorm_backward_branch<T>(dx, c.xhat1, c.rstd1.data(), P(o[attention_ln_weight]), G(o[attention_ln_weight]), G(o[attention_ln_bias]), dx,
+                                           hidden_dropout(2 + 3 * l), c.amask.data(), dtmp);
+    else
+      detail::dropout_branch<T>(dx, hidden_dropout(2 + 3 * l), c.amask.data(), dtmp);
     linear_backward(dtmp, c.ctx, o[attention_output_weight], o[attention_output_bias], H, H, ws_.dctx, false);
 
     attention_backward(l);

@@ -135,7 +135,6 @@ template <class T, bool TA = false, bool TB = false>
 void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(1)) {
   const Eigen::Index m = c.rows(), n = c.cols(), k = TA ? a.rows() : a.cols();
   eigen_assert((TA ? a.cols() : a.rows()) == m && (TB ? b.rows() : b.cols()) == n && (TB ? b.cols() : b.rows()) == k);
-  if (!accumulate) c.setZero();
   const T* pa = a.data();
   const T* pb = b.data();
   T* pc = c.data();
@@ -149,11 +148,32 @@ void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(
           : 1;
   parallel_for(slabs, slabs > 1, [&](std::ptrdiff_t s) {
     const Eigen::Index lo = side * s / slabs, hi = side * (s + 1) / slabs;
+    // Eigen's kernel accumulates into C: each thread clears its own slab first (in parallel, and while
+    // the slab is about to be written anyway).
+    if (!accumulate) {
+      if (split_cols) c.middleCols(lo, hi - lo).setZero();
+      else c.middleRows(lo, hi - lo).setZero();
+    }
     if (split_cols)  // op(B) columns lo..hi: stored rows of B^T, or stored columns of B
       gemm_slab<T, TA, TB>(m, hi - lo, k, pa, lda, pb + (TB ? lo * ldb : lo), ldb, pc + lo, ldc, alpha);
     else  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T
       gemm_slab<T, TA, TB>(hi - lo, n, k, pa + (TA ? lo : lo * lda), lda, pb, ldb, pc + lo * ldc, ldc, alpha);
   });
+}
+
+/// LayerNorm of row r (see layernorm_forward): the one definition the plain and the fused passes share, so
+/// they give the same bits.
+template <class T>
+inline void layernorm_row(cref<T> x, Eigen::Index r, const T* gamma, const T* beta, T eps, mref<T> xhat, T* rstd,
+                          mref<T> y) {
+  const auto h = x.cols();
+  cvmap<T> g(gamma, h), b(beta, h);
+  const T mean = x.row(r).mean();
+  const T var = (x.row(r).array() - mean).square().mean();
+  const T rs = T(1) / std::sqrt(var + eps);
+  xhat.row(r) = (x.row(r).array() - mean) * rs;
+  y.row(r) = xhat.row(r).array() * g.array() + b.array();
+  rstd[r] = rs;
 }
 
 /// LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), var biased
@@ -162,16 +182,9 @@ template <class T>
 void layernorm_forward(cref<T> x, const T* gamma, const T* beta, T eps, mref<T> xhat, T* rstd, mref<T> y) {
   const auto n = static_cast<std::size_t>(x.rows());
   const auto h = x.cols();
-  cvmap<T> g(gamma, h), b(beta, h);
   parallel_rows(n, static_cast<std::size_t>(h) * 8, [&](std::size_t r0, std::size_t r1) {
-    for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
-      const T mean = x.row(r).mean();
-      const T var = (x.row(r).array() - mean).square().mean();
-      const T rs = T(1) / std::sqrt(var + eps);
-      xhat.row(r) = (x.row(r).array() - mean) * rs;
-      y.row(r) = xhat.row(r).array() * g.array() + b.array();
-      rstd[r] = rs;
-    }
+    for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r)
+      layernorm_row<T>(x, r, gamma, beta, eps, xhat, rstd, y);
   });
 }
 
@@ -257,5 +270,130 @@ struct dropout {
     });
   }
 };
+
+/// x[0, n) = 0, split over the threads.
+template <class T>
+void set_zero(T* x, std::size_t n) {
+  parallel_rows(n, 1, [&](std::size_t i0, std::size_t i1) { std::fill(x + i0, x + i1, T(0)); });
+}
+
+/// db += the column sums of dy (a linear layer's bias gradient). The threads take slabs of columns whose
+/// widths are multiples of 16, and each slab is summed by the same Eigen expression as the whole matrix
+/// would be, so every column is added up in the same order whatever the thread count.
+template <class T>
+void add_column_sums(vmap<T> db, cref<T> dy) {
+  const Eigen::Index n = dy.cols();
+  const Eigen::Index groups = (n + 15) / 16;
+  const std::size_t slabs = dy.rows() * n >= 65536 ? std::min<std::size_t>(static_cast<std::size_t>(num_threads()), static_cast<std::size_t>(groups)) : 1;
+  parallel_for(static_cast<std::ptrdiff_t>(slabs), slabs > 1, [&](std::ptrdiff_t s) {
+    const Eigen::Index lo = std::min(n, groups * s / static_cast<Eigen::Index>(slabs) * 16);
+    const Eigen::Index hi = std::min(n, groups * (s + 1) / static_cast<Eigen::Index>(slabs) * 16);
+    if (hi > lo) db.segment(lo, hi - lo).noalias() += dy.middleCols(lo, hi - lo).colwise().sum();
+  });
+}
+
+/// y += bias on every row (a linear layer's bias), rows split over the threads.
+template <class T>
+void add_bias(mref<T> y, const T* bias) {
+  cvmap<T> b(bias, y.cols());
+  parallel_rows(static_cast<std::size_t>(y.rows()), static_cast<std::size_t>(y.cols()), [&](std::size_t r0, std::size_t r1) {
+    const auto a = static_cast<Eigen::Index>(r0), m = static_cast<Eigen::Index>(r1 - r0);
+    y.middleRows(a, m).rowwise() += b;
+  });
+}
+
+/// Bias + GELU in one pass: f += bias (f is the pre-activation the backward reads), g = GELU(f); the same
+/// operations per element as add_bias then gelu_forward, done on blocks of rows while they are in cache.
+template <class T>
+void bias_gelu_forward(mref<T> f, const T* bias, mref<T> g) {
+  const T r2 = T(std::numbers::sqrt2 / 2);
+  cvmap<T> b(bias, f.cols());
+  parallel_rows(static_cast<std::size_t>(f.rows()), static_cast<std::size_t>(f.cols()) * 16,
+                [&](std::size_t r0, std::size_t r1) {
+                  constexpr std::size_t block = 4;  // rows per block: 4 x I floats stay in L1 / L2
+                  for (std::size_t q0 = r0; q0 < r1; q0 += block) {
+                    const auto a = static_cast<Eigen::Index>(q0), m = static_cast<Eigen::Index>(std::min(block, r1 - q0));
+                    f.middleRows(a, m).rowwise() += b;
+                    auto xb = f.middleRows(a, m).array();
+                    g.middleRows(a, m).array() = T(0.5) * xb * (T(1) + (xb * r2).erf());
+                  }
+                });
+}
+
+/// The end of a residual branch in one pass per row: y = x + dropout(y + bias) (bias may be null), then
+/// when gamma is given the LayerNorm ln = LN(y) with its caches (ln may alias y). Same operations, in the
+/// same order, as add_bias, dropout::apply (on element indices r * H + j of y), the residual add and
+/// layernorm_forward one after the other.
+template <class T>
+void residual_layernorm_forward(mref<T> y, const T* bias, const dropout<T>& drop, std::uint8_t* mask, cref<T> x,
+                                const T* gamma, const T* beta, T eps, mref<T> xhat, T* rstd, mref<T> ln) {
+  const auto h = y.cols();
+  const auto uh = static_cast<std::size_t>(h);
+  parallel_rows(static_cast<std::size_t>(y.rows()), uh * 12, [&](std::size_t r0, std::size_t r1) {
+    for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
+      T* yr = y.row(r).data();
+      const T* xr = x.row(r).data();
+      if (bias)
+        for (Eigen::Index j = 0; j < h; ++j) yr[j] += bias[j];
+      if (drop.active) {
+        const std::size_t first = static_cast<std::size_t>(r) * uh;
+        std::uint8_t* mr = mask + first;
+        for (std::size_t j = 0; j < uh; ++j) {
+          const bool k = drop.keep(first + j);
+          mr[j] = k ? 1 : 0;
+          yr[j] = k ? yr[j] * drop.scale : T(0);
+        }
+      }
+      for (Eigen::Index j = 0; j < h; ++j) yr[j] += xr[j];
+      if (gamma) layernorm_row<T>(y, r, gamma, beta, eps, xhat, rstd, ln);
+    }
+  });
+}
+
+/// branch row r = dropout'(d row r): d * mask * scale when dropout is on (dropout::backward), else a copy.
+template <class T>
+inline void branch_from(cref<T> d, Eigen::Index r, const dropout<T>& drop, const std::uint8_t* mask, mref<T> branch) {
+  const auto uh = static_cast<std::size_t>(d.cols());
+  const T* dr = d.row(r).data();
+  T* br = branch.row(r).data();
+  if (!drop.active) {
+    for (std::size_t j = 0; j < uh; ++j) br[j] = dr[j];
+    return;
+  }
+  const std::uint8_t* mr = mask + static_cast<std::size_t>(r) * uh;
+  for (std::size_t j = 0; j < uh; ++j) br[j] = mr[j] ? dr[j] * drop.scale : T(0);
+}
+
+/// LayerNorm backward (as layernorm_backward: dx may alias dy) that also writes the gradient of the residual
+/// branch's dropout input, branch = dropout'(dx) (= dx * mask * scale, or a copy of dx when dropout is off),
+/// in the same pass over the rows.
+template <class T>
+void layernorm_backward_branch(cref<T> dy, cref<T> xhat, const T* rstd, const T* gamma, T* dgamma, T* dbeta, mref<T> dx,
+                               const dropout<T>& drop, const std::uint8_t* mask, mref<T> branch) {
+  const auto n = static_cast<std::size_t>(dy.rows());
+  const auto h = dy.cols();
+  const auto uh = static_cast<std::size_t>(h);
+  cvmap<T> g(gamma, h);
+  vmap<T> dg(dgamma, h), db(dbeta, h);
+  dg.noalias() += (dy.array() * xhat.array()).matrix().colwise().sum();
+  db.noalias() += dy.colwise().sum();
+  const T inv_h = T(1) / static_cast<T>(h);
+  parallel_rows(n, uh * 10, [&](std::size_t r0, std::size_t r1) {
+    for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
+      const T a = (dy.row(r).array() * g.array()).sum() * inv_h;
+      const T c = (dy.row(r).array() * g.array() * xhat.row(r).array()).sum() * inv_h;
+      dx.row(r) = rstd[r] * (dy.row(r).array() * g.array() - a - xhat.row(r).array() * c);
+      branch_from<T>(dx, r, drop, mask, branch);
+    }
+  });
+}
+
+/// branch = dropout'(d) over all rows (the pre-LN residual branch, where no LayerNorm comes first).
+template <class T>
+void dropout_branch(cref<T> d, const dropout<T>& drop, const std::uint8_t* mask, mref<T> branch) {
+  parallel_rows(static_cast<std::size_t>(d.rows()), static_cast<std::size_t>(d.cols()) * 2, [&](std::size_t r0, std::size_t r1) {
+    for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) branch_from<T>(d, r, drop, mask, branch);
+  });
+}
 
 }  // namespace growth::reference::detail
