@@ -28,6 +28,16 @@ GROWTH_HD inline float bits_float(std::uint32_t u) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+GROWTH_HD inline std::uint64_t double_bits(double d) {
+  std::uint64_t u;
+  std::memcpy(&u, &d, 8);
+  return u;
+}
+GROWTH_HD inline double bits_double(std::uint64_t u) {
+  double d;
+  std::memcpy(&d, &u, 8);
+  return d;
+}
 }  // namespace detail
 
 /// bfloat16: the top 16 bits of a float32, rounded to nearest even; NaN stays NaN.

@@ -20,7 +20,7 @@
 #include <numbers>
 #include <span>
 
-#include "dtype.hpp"  // GROWTH_HD
+#include "dtype.hpp"  // GROWTH_HD, double_bits / bits_double
 
 namespace growth {
 
@@ -91,17 +91,6 @@ GROWTH_HD constexpr philox_block philox4x32_10(philox_block ctr, std::uint32_t k
 }
 
 namespace detail {
-
-GROWTH_HD inline std::uint64_t double_bits(double d) {
-  std::uint64_t u;
-  std::memcpy(&u, &d, 8);
-  return u;
-}
-GROWTH_HD inline double bits_double(std::uint64_t u) {
-  double d;
-  std::memcpy(&d, &u, 8);
-  return d;
-}
 
 /// The double in [1, 2) whose 52 mantissa bits are the low 52 bits of b (exact).
 GROWTH_HD inline double one_to_two(std::uint64_t b) { return bits_double(0x3FF0000000000000ULL | (b & 0x000FFFFFFFFFFFFFULL)); }
