@@ -1,8 +1,9 @@
 #pragma once
 /// @file bert_layout.hpp
 /// The BERT parameter layout, written once: every parameter's Hugging Face name, its shape as a function
-/// of the config, the role it plays and which model dimension each of its axes belongs to. Checkpoint I/O,
-/// the reference model's flat buffers, the optimizer and whole-model growth all loop over this list.
+/// of the config, the role it plays and which model dimension each of its axes belongs to (the schema is
+/// layout.hpp's). Checkpoint I/O, the reference model's flat buffers, the optimizer and whole-model growth
+/// all loop over this list.
 ///
 /// Weights are stored as PyTorch stores them: nn.Linear weight is (out, in), row-major.
 #include <array>
@@ -12,131 +13,17 @@
 #include <vector>
 
 #include "bert_config.hpp"
+#include "layout.hpp"
 
 namespace growth::model {
-
-/// Which model dimension an axis runs over. Growth picks the axis's map from this.
-enum class dim {
-  hidden,      ///< the residual stream (hidden_size)
-  attn,        ///< the concatenated heads (num_heads x head_dim; equals hidden_size in HF BERT)
-  ffn,         ///< FFN neurons of the parameter's layer
-  rank,        ///< rank of a factorised FFN matrix
-  vocab,       ///< vocabulary
-  position,    ///< max_position_embeddings
-  token_type,  ///< type_vocab_size
-};
-
-/// Whether an axis produces values along its dimension (rows of an out x in weight, biases, LN params,
-/// embeddings) or consumes them (columns: the fan-in). Growth scales fan-in axes, copies fan-out axes.
-enum class side { out, in };
-
-/// Which parameter of BertForMaskedLM this is (its name in words). Growth does not switch on it: it reads
-/// the semantic fields of param_spec (kind, residual_out, site, factor, product) instead.
-enum class role {
-  word_embeddings,
-  position_embeddings,
-  token_type_embeddings,
-  embeddings_ln_weight,
-  embeddings_ln_bias,
-  query_weight,
-  query_bias,
-  key_weight,
-  key_bias,
-  value_weight,
-  value_bias,
-  attention_output_weight,
-  attention_output_bias,
-  attention_ln_weight,  ///< post-LN: LN after attention + residual; pre-LN: LN1, before attention
-  attention_ln_bias,
-  intermediate_weight,    ///< FFN in: (I, H)
-  intermediate_bias,      ///< (I)
-  intermediate_weight_u,  ///< factorised FFN in: W1 = U1 V1, U1 (I, r)
-  intermediate_weight_v,  ///< V1 (r, H)
-  output_weight,          ///< FFN out: (H, I)
-  output_bias,            ///< (H)
-  output_weight_u,        ///< factorised FFN out: W2 = U2 V2, U2 (H, r)
-  output_weight_v,        ///< V2 (r, I)
-  output_ln_weight,  ///< post-LN: LN after FFN + residual; pre-LN: LN2, before the FFN
-  output_ln_bias,
-  encoder_final_ln_weight,  ///< pre-LN only: the LayerNorm after the last layer (bert.LayerNorm)
-  encoder_final_ln_bias,
-  head_dense_weight,  ///< cls.predictions.transform.dense
-  head_dense_bias,
-  head_ln_weight,
-  head_ln_bias,
-  head_output_bias,  ///< cls.predictions.bias (the decoder weight is tied to word_embeddings)
-};
-
-/// The number of roles: role's enumerators run densely from 0 to head_output_bias, the last.
-inline constexpr std::size_t role_count = static_cast<std::size_t>(role::head_output_bias) + 1;
-
-/// One value per role, indexed by the role itself: how a model binds its parameters from the layout table
-/// (the reference model keeps one flat-buffer offset per role, per layer and once outside the layers).
-template <class V>
-struct per_role {
-  std::array<V, role_count> at{};
-  constexpr V& operator[](role r) { return at[static_cast<std::size_t>(r)]; }
-  constexpr const V& operator[](role r) const { return at[static_cast<std::size_t>(r)]; }
-};
-
-struct axis_spec {
-  dim d;
-  side s;
-};
-
-/// What kind of tensor a parameter is: growth fills, scales and zeroes by kind.
-enum class param_kind : std::uint8_t {
-  weight,     ///< a linear map's weight (out x in)
-  bias,       ///< a linear map's bias
-  ln_gain,    ///< LayerNorm gamma (unit LN: 1; mean padding scales it)
-  ln_bias,    ///< LayerNorm beta (unit LN: 0)
-  embedding,  ///< a lookup table (rows looked up, never consumed)
-};
-
-/// Which LayerNorm a LayerNorm parameter belongs to, and so its rule at depth growth (ops/depth.hpp's
-/// hand-off for identity insertion in post-LN):
-///   embeddings, final: outside the layers, copied;
-///   attention: per layer; unit (gamma 1, beta 0) in an inserted layer (plan attention_ln_unit);
-///   output: per layer; takes the affine of plan.output_ln_src (unit where that is unit_layer_norm), and in
-///     an inserted layer that took the old affine it carries the old layer's Adam moments;
-///   head: the MLM head's, scaled by d/d' under hidden replication (the tied decoder reads the embeddings).
-enum class ln_site : std::uint8_t { none, embeddings, attention, output, final, head };
-
-/// A factorised matrix W = U V (paper-notes.md section 2): which factor a parameter is.
-enum class factor_part : std::uint8_t { none, u, v };
-
-struct param_spec {
-  std::string name;
-  role r;
-  int layer = -1;  ///< encoder layer, -1 outside the encoder
-  std::vector<std::size_t> shape;
-  std::vector<axis_spec> axes;  ///< one per shape entry
-  bool decay = true;            ///< AdamW weight decay applies (false for LayerNorm and biases)
-  param_kind kind = param_kind::weight;
-  /// Writes the residual stream from inside a layer (attention output dense, FFN output dense): zeroed in
-  /// an inserted identity layer, so the layer adds 0 to the stream.
-  bool residual_out = false;
-  ln_site site = ln_site::none;
-  /// The name inside its layer (without "bert.encoder.layer.N."; the whole name outside the encoder): the
-  /// key that matches the same parameter in another layer.
-  std::string key;
-  factor_part factor = factor_part::none;
-  /// For a factor U or V: the in-layer key of the product W = U V. For a weight that a low-cost layer
-  /// stores factorised: its own key (growth multiplies the source layer's U V out into it). Else empty.
-  std::string product;
-  [[nodiscard]] std::size_t numel() const {
-    std::size_t n = 1;
-    for (auto s : shape) n *= s;
-    return n;
-  }
-  [[nodiscard]] bool is_layernorm() const { return kind == param_kind::ln_gain || kind == param_kind::ln_bias; }
-};
 
 /// The extent of dimension d in layer `layer` of a model with config c.
 inline std::size_t extent_of(const bert_config& c, dim d, int layer) {
   switch (d) {
     case dim::hidden:
-    case dim::attn: return c.hidden_size;  // BERT's attention width is its hidden size
+    case dim::attn:
+    case dim::kv: return c.hidden_size;  // BERT's attention width is its hidden size (no grouped heads)
+    case dim::qkv: return 3 * c.hidden_size;  // not in BERT's table (separate q, k, v)
     case dim::ffn: return layer >= 0 ? c.layer_intermediate_size(static_cast<std::size_t>(layer)) : c.intermediate_size;
     case dim::rank: return c.ffn_rank;
     case dim::vocab: return c.vocab_size;

@@ -286,7 +286,11 @@ inline const axis_map& axis_for(const transition& t, const axis_spec& a, std::si
   const bool out = (a.s == side::out) != grad;
   switch (a.d) {
     case dim::hidden: return out ? t.hidden.fan_out : t.hidden.fan_in;
-    case dim::attn: return out ? t.attn.fan_out : t.attn.fan_in;
+    case dim::attn:
+    case dim::kv:  // BERT has no grouped key/value heads: its kv axis is its attention axis
+      return out ? t.attn.fan_out : t.attn.fan_in;
+    case dim::qkv:  // not in BERT's table (separate q, k, v)
+      throw error("grow: a fused qkv axis", "a BERT table (separate query, key, value)", "a fused qkv axis");
     case dim::ffn: return out ? t.ffn[new_layer].fan_out : t.ffn[new_layer].fan_in;
     case dim::position: return t.position.fan_out;  // rows are looked up, never consumed: copy
     case dim::vocab: return identity_vocab;
