@@ -44,15 +44,18 @@ def read_header(path):
 
 def write_optimizer_shards(ckpt):
     """optimizer-k-of-n.safetensors beside each model shard: <t>.exp_avg (the weights) and <t>.exp_avg_sq (0)."""
-    index = json.load(open(os.path.join(ckpt, "model.safetensors.index.json")))
-    files = sorted(set(index["weight_map"].values()))
+    index_path = os.path.join(ckpt, "model.safetensors.index.json")
+    if os.path.exists(index_path):
+        files = sorted(set(json.load(open(index_path))["weight_map"].values()))
+    else:  # the model fits in one file: so does the optimizer state (one file, no index)
+        files = ["model.safetensors"]
     n = len(files)
     weight_map, total = {}, 0
     for k, f in enumerate(files, 1):
         header, start = read_header(os.path.join(ckpt, f))
         tensors = [(t, v) for t, v in header.items() if t != "__metadata__"]
         tensors.sort(key=lambda tv: tv[1]["data_offsets"][0])
-        out_name = f"optimizer-{k:05d}-of-{n:05d}.safetensors"
+        out_name = f"optimizer-{k:05d}-of-{n:05d}.safetensors" if n > 1 else "optimizer.safetensors"
         h, off = {"__metadata__": {"format": "pt", "step": "5"}}, 0
         for t, v in tensors:
             size = v["data_offsets"][1] - v["data_offsets"][0]
@@ -70,6 +73,8 @@ def write_optimizer_shards(ckpt):
                 src.seek(start + b)
                 dst.write(src.read(e - b))
                 dst.write(bytes(e - b))
+    if n == 1:
+        return
     with open(os.path.join(ckpt, "optimizer.safetensors.index.json"), "w") as f:
         f.write(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2, sort_keys=True) + "\n")
 

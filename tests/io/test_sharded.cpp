@@ -51,9 +51,9 @@ std::vector<std::string> listing(const fs::path& dir) {
   return n;
 }
 /// Three F32 tensors a [4], b [2,3], c [5] (16, 24, 20 bytes) written as a set under max.
-void write_abc(const fs::path& dir, std::uint64_t max, std::map<std::string, std::string> meta = {{"format", "pt"}}) {
+void write_abc(const fs::path& dir, std::uint64_t max, const std::map<std::string, std::string>& meta = {{"format", "pt"}}) {
   static const std::vector<float> a{1, 2, 3, 4}, b{5, 6, 7, 8, 9, 10}, c{11, 12, 13, 14, 15};
-  sharded_writer w(dir, "model", {{"a", dtype::f32, {4}}, {"b", dtype::f32, {2, 3}}, {"c", dtype::f32, {5}}}, std::move(meta), max);
+  sharded_writer w(dir, "model", {{"a", dtype::f32, {4}}, {"b", dtype::f32, {2, 3}}, {"c", dtype::f32, {5}}}, meta, max);
   w.write_next(std::span<const float>(a));
   w.write_next(std::span<const float>(b));
   w.write_next(std::span<const float>(c));

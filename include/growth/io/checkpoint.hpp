@@ -363,6 +363,7 @@ void save_checkpoint(const std::filesystem::path& dir, const model::bert_config&
     std::vector<float> scratch;
     {
       std::vector<sharded_writer::tensor> ts;
+      ts.reserve(specs.size());
       for (const auto& s : specs) ts.push_back({s.name, growth::dtype::f32, s.shape});
       sharded_writer w(tmp, "model", std::move(ts), {{"format", "pt"}}, max_shard_size);
       for (const auto& s : specs) w.write_next(detail::dense_float(params.at(s.name), scratch));
@@ -372,11 +373,12 @@ void save_checkpoint(const std::filesystem::path& dir, const model::bert_config&
       std::map<std::string, std::string> meta{{"format", "pt"}, {"step", std::to_string(opt->step)}};
       for (const auto& [k, v] : opt->extra) meta[k] = v;
       std::vector<sharded_writer::tensor> ts;
+      ts.reserve(2 * specs.size());
       for (const auto& s : specs) {
         ts.push_back({s.name + ".exp_avg", growth::dtype::f32, s.shape});
         ts.push_back({s.name + ".exp_avg_sq", growth::dtype::f32, s.shape});
       }
-      sharded_writer w(tmp, "optimizer", std::move(ts), std::move(meta), max_shard_size);
+      sharded_writer w(tmp, "optimizer", std::move(ts), meta, max_shard_size);
       for (const auto& s : specs) {
         w.write_next(detail::dense_float(opt->exp_avg.at(s.name), scratch));
         w.write_next(detail::dense_float(opt->exp_avg_sq.at(s.name), scratch));

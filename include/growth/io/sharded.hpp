@@ -433,7 +433,7 @@ class sharded_writer {
   /// Plans the files of `tensors` (in this order) under max_shard_size (0: one file) and validates names
   /// and shapes (safetensors_writer's rules). Nothing is written until the first write_next.
   sharded_writer(std::filesystem::path dir, std::string base, std::vector<tensor> tensors,
-                 std::map<std::string, std::string> metadata, std::uint64_t max_shard_size)
+                 const std::map<std::string, std::string>& metadata, std::uint64_t max_shard_size)
       : dir_(std::move(dir)), base_(std::move(base)), tensors_(std::move(tensors)) {
     std::vector<std::uint64_t> bytes;
     static const char placeholder = 0;  // header() reads no data
