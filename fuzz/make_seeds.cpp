@@ -10,6 +10,7 @@
 #include <growth/io/config_json.hpp>
 #include <growth/io/safetensors.hpp>
 #include <growth/io/schedule_json.hpp>
+#include <growth/io/sharded.hpp>
 
 #include "tiny_checkpoint.hpp"
 
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path root = argv[1];
-  for (const char* t : {"json", "config", "schedule", "vocab", "safetensors", "optimizer"}) fs::create_directories(root / t);
+  for (const char* t : {"json", "config", "schedule", "vocab", "safetensors", "optimizer", "shard_index"})
+    fs::create_directories(root / t);
 
   // json
   text(root / "json" / "object", R"({"a": [1, -2.5e-3, true, false, null], "b": {"c": "\u00e9\ud83d\ude00\n"}})");
@@ -102,6 +104,15 @@ int main(int argc, char** argv) {
     fs::copy_file(tmp / "optimizer.safetensors", root / "optimizer" / "tiny.safetensors",
                   fs::copy_options::overwrite_existing);
     fs::remove_all(tmp);
+  }
+  // shard_index: the index of fuzz_shard_index's two fixed shards, as sharded_writer writes it; with
+  // newer transformers' total_parameters; a one-shard index
+  {
+    const std::map<std::string, std::string> wm{{"a", "model-00001-of-00002.safetensors"}, {"b", "model-00002-of-00002.safetensors"}};
+    text(root / "shard_index" / "two_shards.json", io::shard_index_json(40, wm));
+    text(root / "shard_index" / "total_parameters.json",
+         R"({"metadata": {"total_parameters": 10, "total_size": 40}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})");
+    text(root / "shard_index" / "one_shard.json", R"({"metadata": {"total_size": 16}, "weight_map": {"a": "model-00001-of-00002.safetensors"}})");
   }
   std::printf("seeds written under %s\n", root.c_str());
   return 0;

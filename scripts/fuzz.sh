@@ -13,7 +13,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${GROWTH_FUZZ_BUILD:-$repo/build-fuzz}"
 cxx="${CXX_FUZZ:-clang++-14}"
-all_targets=(json config schedule vocab safetensors optimizer)
+all_targets=(json config schedule vocab safetensors optimizer shard_index)
 
 replay=0
 secs=60

@@ -30,7 +30,7 @@ using namespace growth;
 
 struct grow_args {
   std::string model, out, to, depth = "stack", ffn = "split", hidden = "replicate", heads = "duplicate",
-                              length = "tile", optimizer = "map", check;
+                              length = "tile", optimizer = "map", check, max_shard_size;
   std::uint64_t seed = 0;
   bool force = false;
 };
@@ -102,6 +102,7 @@ std::string check_grown(const fs::path& before, const fs::path& after, const mod
 
 void run_grow(const grow_args& a) {
   const fs::path src(a.model);
+  const std::uint64_t shard = growth_tool::max_shard_size_bytes(a.max_shard_size);
   const fs::path out = growth_tool::check_out_folder(a.out, a.force);
   growth_tool::check_out_not_source(out, src);
   const model::bert_config from = io::load_config(src / "config.json");
@@ -149,6 +150,7 @@ void run_grow(const grow_args& a) {
   std::string check_line;
   io::grow_files_options fo;
   fo.read.allow_nonfinite = growth_tool::globals().allow_nonfinite;
+  fo.max_shard_size = shard;
   fo.before_publish = [&](const fs::path& tmp) {
     if (cb) check_line = check_grown(src, tmp, *cb, claimed);
   };
@@ -183,6 +185,7 @@ growth_tool::registrar reg{"grow", [](CLI::App& app) {
                   "Text file: compare both models' logits and loss on a masked batch before writing; an exact "
                   "transition whose logits change is an error");
   sub->add_flag("--force", args->force, "Replace an existing checkpoint folder --out");
+  growth_tool::add_max_shard_size_option(sub, args->max_shard_size);
   sub->callback([args] { run_grow(*args); });
 }};
 

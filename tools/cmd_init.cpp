@@ -36,7 +36,7 @@
 namespace growth_tool::cmd_init {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 struct init_args {
-  std::string config, out, vocab, text;
+  std::string config, out, vocab, text, max_shard_size;
   std::uint64_t seed = 0;
   bool force = false;
 };
@@ -88,6 +88,7 @@ void run_init(const init_args& a) {
   namespace fs = std::filesystem;
   if (!fs::exists(a.config)) throw error("--config file " + a.config, "an existing config.json", "missing");
   const auto cfg = growth::io::load_config(a.config);
+  const std::uint64_t shard = growth_tool::max_shard_size_bytes(a.max_shard_size);
   const fs::path out = growth_tool::check_out_folder(a.out, a.force);  // shared with grow (out_folder.hpp)
   const auto vocab = make_vocab(a, cfg);
 
@@ -97,7 +98,7 @@ void run_init(const init_args& a) {
   init_cfg.pool_size = 1;
   growth::reference::bert<float> model(init_cfg);
   model.init(a.seed);
-  growth::io::save_checkpoint(out, cfg, model.parameters(), vocab);
+  growth::io::save_checkpoint(out, cfg, model.parameters(), vocab, nullptr, growth::io::json(), shard);
   std::size_t n = 0;
   for (const auto& s : growth::model::bert_parameters(cfg)) n += s.numel();
   fmt::print("init: wrote {} ({} parameters, {} vocabulary tokens, seed {})\n", out.string(), n, vocab.size(), a.seed);
@@ -113,6 +114,7 @@ growth_tool::registrar reg{"init", [](CLI::App& app) {
                              sub->add_option("--text", args->text, "text to train the vocabulary on (default data/kjv.txt)")
                                  ->excludes(v);
                              sub->add_flag("--force", args->force, "replace an existing checkpoint folder");
+                             growth_tool::add_max_shard_size_option(sub, args->max_shard_size);
                              sub->callback([args] { run_init(*args); });
                            }};
 

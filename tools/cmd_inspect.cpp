@@ -34,7 +34,8 @@ void run_inspect(const std::string& dir_arg) {
   if (!fs::exists(dir)) throw error("--model folder " + dir.string(), "an existing checkpoint folder", "missing");
   if (!fs::is_directory(dir)) throw error("--model folder " + dir.string(), "a folder", "a file");
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt"})
-    if (!fs::exists(dir / f)) throw error("checkpoint file " + (dir / f).string(), "present in the --model folder", "missing");
+    if (!fs::exists(dir / f) && !(f == std::string_view("model.safetensors") && growth::io::sharded_reader::present(dir, "model")))
+      throw error("checkpoint file " + (dir / f).string(), "present in the --model folder", "missing");
   // The optimizer state is loaded (and so validated: every moment present with its shape, step metadata)
   // when present: "present" means usable by --resume, and a broken file is reported as the error it is.
   const auto ck = growth::io::load_checkpoint(dir, growth_tool::checkpoint_load_options(true));
@@ -62,6 +63,13 @@ void run_inspect(const std::string& dir_arg) {
                 c.ffn_rank, c.pool_size);
   }
   fmt::print("vocab.txt: {} tokens\n", ck.vocab.size());
+  // Sharded sets (io/sharded.hpp) say so; a single-file checkpoint prints exactly what it always did.
+  for (const char* base : {"model", "optimizer"}) {
+    if (!fs::exists(dir / growth::io::index_file_name(base))) continue;
+    const growth::io::sharded_reader rd(dir, base);
+    fmt::print("{}: {} shards, {} tensors, {} bytes\n", growth::io::index_file_name(base), rd.files().size(),
+               rd.names().size(), rd.file_bytes());
+  }
   if (ck.opt)
     fmt::print("optimizer.safetensors: present (valid, step {})\n", ck.opt->step);
   else

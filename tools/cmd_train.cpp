@@ -28,7 +28,7 @@
 namespace growth_tool::cmd_train {  // named, not anonymous: the tool is a unity build (tools/CMakeLists.txt)
 
 struct train_args {
-  std::string model, text, out, schedule, resume, log;
+  std::string model, text, out, schedule, resume, log, max_shard_size;
   std::size_t steps = 0, batch = 0, seq_len = 0, warmup = 0, eval_every = 50, threads = 0, max_validation = 256;
   optim_args optim{.lr = 5e-4};
   std::uint64_t seed = 0;
@@ -40,7 +40,8 @@ struct train_args {
 /// Options that may accompany --resume: paths, threads and data flags that the checkpoint does not store.
 /// Everything else defines the run and comes from the checkpoint; giving it anyway would be ignored.
 bool allowed_with_resume(const std::string& name) {
-  for (const char* n : {"--resume", "--out", "--text", "--log", "--threads", "--max-validation", "--save-every"})
+  for (const char* n : {"--resume", "--out", "--text", "--log", "--threads", "--max-validation", "--save-every",
+                        "--max-shard-size"})
     if (name == n) return true;
   return false;
 }
@@ -67,7 +68,8 @@ train_plan plan_resumed(const train_args& a) {
   for (const auto& g : a.given)
     if (!allowed_with_resume(g))
       throw error("growth train " + g, "not given with --resume (the run's settings come from the checkpoint " + a.resume +
-                                           "; only --out, --text, --log, --threads, --max-validation, --save-every may be)",
+                                           "; only --out, --text, --log, --threads, --max-validation, --save-every, "
+                                           "--max-shard-size may be)",
                   "given");
   train_plan p;
   const auto info = train::read_resume_info(a.resume);
@@ -168,6 +170,7 @@ void run_train(const train_args& a) {
   using namespace growth;
   growth_tool::set_threads(a.threads);
   growth_tool::install_sigint_handler();
+  const std::uint64_t shard = growth_tool::max_shard_size_bytes(a.max_shard_size);
   const fs::path out = a.out;
   const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
 
@@ -176,6 +179,7 @@ void run_train(const train_args& a) {
   opt.out_dir = out;
   opt.log_csv = a.log.empty() ? out / "log.csv" : fs::path(a.log);
   opt.save_every = a.save_every;
+  opt.max_shard_size = shard;
   // Refuse a bad log target now, not at the first row after minutes of training; and never write into the
   // checkpoint the run reads.
   (void)io::check_write_target(opt.log_csv);
@@ -225,6 +229,7 @@ growth_tool::registrar reg{"train", [](CLI::App& app) {
   sub->add_option("--log", a->log, "CSV log (default OUT/log.csv)");
   sub->add_option("--threads", a->threads, "threads (0 = default; results are deterministic per thread count)");
   sub->add_option("--save-every", a->save_every, "replace the checkpoint OUT/last every N steps (0 = never)");
+  growth_tool::add_max_shard_size_option(sub, a->max_shard_size);
   sub->callback([a, sub] {
     for (const CLI::Option* o : sub->get_options([](const CLI::Option* x) { return x->count() > 0; }))
       if (!o->get_lnames().empty()) a->given.push_back("--" + o->get_lnames().front());

@@ -216,7 +216,7 @@ inline loaded_model load_model(const fs::path& dir) {
   if (!fs::exists(dir)) throw growth::error("--model folder " + dir.string(), "an existing checkpoint folder", "missing");
   if (!fs::is_directory(dir)) throw growth::error("--model folder " + dir.string(), "a folder", "a file");
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt"})
-    if (!fs::exists(dir / f))
+    if (!fs::exists(dir / f) && !(f == std::string_view("model.safetensors") && growth::io::sharded_reader::present(dir, "model")))
       throw growth::error("checkpoint file " + (dir / f).string(), "present in the --model folder", "missing");
   auto ck = growth::io::load_checkpoint(dir, checkpoint_load_options(false));
   loaded_model m;
@@ -362,6 +362,18 @@ inline void write_eval_dump(const fs::path& p, const growth::model::mlm_batch& b
     }
   bytes.append(reinterpret_cast<const char*>(logits.data()), logits.size() * sizeof(float));
   growth::io::write_file_atomic(p, bytes);
+}
+
+/// --max-shard-size on every command that writes a checkpoint (init, train, grow): Hugging Face's syntax
+/// (io::parse_shard_size: "500MB", "5GB", "150KB", "1GiB"); model and optimizer sets larger than it are
+/// written as an index + shards (io/sharded.hpp). Not given: one file each, as always.
+inline void add_max_shard_size_option(CLI::App* sub, std::string& value) {
+  sub->add_option("--max-shard-size", value,
+                  "shard model/optimizer safetensors larger than this (HF syntax: 500MB, 5GB, 150KB, 1GiB)");
+}
+/// The option's value in bytes; 0 (no sharding) when it was not given. A bad size is an error naming it.
+inline std::uint64_t max_shard_size_bytes(const std::string& value) {
+  return value.empty() ? 0 : growth::io::parse_shard_size(value, "--max-shard-size");
 }
 
 }  // namespace growth_tool

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of the growth tool's init / inspect / eval subcommands (registered by
 # tests/tools/CMakeLists.txt). Usage: cli_test.sh <step> <growth executable> <work dir>
-# Steps: init (creates <work>/ckpt, the fixture of the others), inspect, eval, dump, errors, faults.
+# Steps: init (creates <work>/ckpt, the fixture of the others), inspect, eval, dump, errors, faults, shards.
 set -u
 step=$1
 tool=$2
@@ -261,6 +261,62 @@ PY
     expect_error '--out' init --config config.json --text text.txt --out ''
     rm -rf f
     echo "faults ok"
+    ;;
+  shards)
+    # Sharded checkpoints (io/sharded.hpp): --max-shard-size on init, grow and train; every reader takes them.
+    rm -rf sh
+    mkdir sh
+    "$tool" init --config config.json --vocab ckpt/vocab.txt --seed 1 --out sh/one >/dev/null || fail "init failed"
+    cmp -s ckpt/model.safetensors sh/one/model.safetensors || fail "init --vocab of the same seed: other weights"
+    "$tool" init --config config.json --vocab ckpt/vocab.txt --seed 1 --out sh/big --max-shard-size 1GB >/dev/null ||
+      fail "init --max-shard-size 1GB failed"
+    cmp -s ckpt/model.safetensors sh/big/model.safetensors || fail "a limit the model fits under changed model.safetensors"
+    "$tool" init --config config.json --vocab ckpt/vocab.txt --seed 1 --out sh/m --max-shard-size 8KB >/dev/null ||
+      fail "init --max-shard-size 8KB failed"
+    [[ -s sh/m/model.safetensors.index.json && ! -e sh/m/model.safetensors ]] || fail "init did not shard"
+    ls sh/m | grep -q '^model-00001-of-0000[2-9]\.safetensors$' || fail "no HF shard names: $(ls sh/m)"
+    "$tool" inspect --model sh/m >sh/inspect.out || fail "inspect of a sharded checkpoint failed"
+    grep -q '^model.safetensors.index.json: [0-9]* shards, 42 tensors' sh/inspect.out || fail "inspect does not list the shards"
+    grep -qx "total_parameters=$(expected_params)" sh/inspect.out || fail "inspect: wrong parameter count"
+    ev=(eval --text text.txt --seq-len 32 --batch-size 4 --batches 2 --seed 5)
+    a=$("$tool" "${ev[@]}" --model sh/m) || fail "eval of a sharded checkpoint failed"
+    b=$("$tool" "${ev[@]}" --model ckpt) || fail "eval failed"
+    [[ -n $a && $a == "$b" ]] || fail "eval differs on the sharded copy: '$a' vs '$b'"
+    echo '{"num_hidden_layers": 3, "hidden_size": 32, "num_attention_heads": 4}' >sh/to.json
+    "$tool" grow --model ckpt --out sh/g1 --to sh/to.json --depth identity --check text.txt >/dev/null || fail "grow failed"
+    "$tool" grow --model sh/m --out sh/g2 --to sh/to.json --depth identity --check text.txt --max-shard-size 20KB \
+      >/dev/null || fail "sharded grow failed"
+    [[ -s sh/g2/model.safetensors.index.json ]] || fail "grow --max-shard-size did not shard"
+    a=$("$tool" "${ev[@]}" --model sh/g1) || fail "eval of the grown checkpoint failed"
+    b=$("$tool" "${ev[@]}" --model sh/g2) || fail "eval of the sharded grown checkpoint failed"
+    [[ -n $a && $a == "$b" ]] || fail "sharded grow != grow: '$a' vs '$b'"
+    "$tool" train --model sh/m --text text.txt --steps 4 --batch 2 --seq-len 16 --save-every 2 --out sh/run \
+      --max-shard-size 10KB >/dev/null || fail "train --max-shard-size failed"
+    for d in stage-0 last final; do
+      [[ -s sh/run/$d/model.safetensors.index.json && -s sh/run/$d/optimizer.safetensors.index.json ]] ||
+        fail "train checkpoint $d not sharded: $(ls sh/run/$d)"
+    done
+    "$tool" train --resume sh/run/last --out sh/run2 --text text.txt --max-shard-size 1GB >/dev/null || fail "resume failed"
+    [[ -s sh/run2/final/optimizer.safetensors ]] || fail "resume --max-shard-size 1GB: not one file"
+    grep -q '"step": 4' sh/run2/final/trainer_state.json || fail "the resumed run did not reach step 4"
+    # Bad sizes: an error naming the option, nothing written.
+    for bad in 5XB 0MB 1.5GB -3MB; do
+      if "$tool" init --config config.json --vocab ckpt/vocab.txt --out sh/bad --max-shard-size "$bad" 2>sh/err.txt; then
+        fail "--max-shard-size $bad accepted"
+      fi
+      grep -q -- '--max-shard-size' sh/err.txt || fail "--max-shard-size $bad: $(cat sh/err.txt)"
+      [[ ! -e sh/bad ]] || fail "--max-shard-size $bad: something was written"
+    done
+    "$tool" grow --model ckpt --out sh/bad --to sh/to.json --max-shard-size 5XB 2>/dev/null && fail "grow took 5XB"
+    "$tool" train --model ckpt --text text.txt --steps 1 --out sh/bad --max-shard-size 5XB 2>/dev/null && fail "train took 5XB"
+    [[ ! -e sh/bad ]] || fail "a bad --max-shard-size wrote something"
+    # A shard missing: the error names it.
+    shard=$(ls sh/m | grep '^model-00002-of-' | head -1)
+    rm "sh/m/$shard"
+    if "$tool" inspect --model sh/m 2>sh/err.txt >/dev/null; then fail "inspect without $shard succeeded"; fi
+    grep -q -- "$shard" sh/err.txt || fail "the error does not name $shard: $(cat sh/err.txt)"
+    rm -rf sh
+    echo "shards ok"
     ;;
   *)
     fail "unknown step"

@@ -10,6 +10,10 @@
 ///                           count in metadata "step", the caller's lr-schedule state as other metadata)
 ///   trainer_state.json     (optional: free-form JSON the trainer passes in)
 ///
+/// model.safetensors and optimizer.safetensors may each be Hugging Face's sharded layout instead
+/// (sharded.hpp: "<base>.safetensors.index.json" + "<base>-0000k-of-0000n.safetensors"): loading reads either;
+/// saving with max_shard_size > 0 shards a set whose tensors exceed it (below it: one file, as without).
+///
 /// Saving is atomic for the folder as a whole: everything is written into a sibling temp folder
 /// ".<name>.tmp-<pid>-<start time>-XXXXXX", fsynced, and then swapped in with renameat2(RENAME_EXCHANGE) (or a plain rename
 /// when the folder does not exist yet), so a crash leaves either the old or the new checkpoint, never a
@@ -44,6 +48,7 @@
 #include "config_json.hpp"
 #include "json.hpp"
 #include "safetensors.hpp"
+#include "sharded.hpp"
 #include "utf8.hpp"
 
 namespace growth::io {
@@ -291,6 +296,14 @@ inline std::vector<std::string> read_vocab(const std::filesystem::path& p) {
   return vocab;
 }
 
+/// True for the entries a checkpoint folder may hold (checkpoint_files, or a file of the model / optimizer
+/// tensor sets in the sharded layout): an existing folder is replaced only when it holds nothing else.
+inline bool is_checkpoint_file(const std::string& n) {
+  for (const char* f : checkpoint_files)
+    if (n == f) return true;
+  return is_tensor_set_file("model", n) || is_tensor_set_file("optimizer", n);
+}
+
 }  // namespace detail
 
 /// Writes vocab.txt atomically (one token per line).
@@ -312,11 +325,12 @@ inline std::vector<std::string> load_vocab(const std::filesystem::path& p) {
 
 /// Saves a checkpoint folder (see the file comment). params (and the optional m / v) must hold exactly
 /// the parameters of bert_parameters(config) with their shapes; any element type and strides; written F32.
+/// max_shard_size > 0 (bytes; parse_shard_size reads "500MB") shards model and optimizer sets larger than it.
 template <class T>
 void save_checkpoint(const std::filesystem::path& dir, const model::bert_config& config,
                      const model::parameter_set<T>& params, const std::vector<std::string>& vocab,
                      const optimizer_views<std::type_identity_t<T>>* opt = nullptr,
-                     const json& trainer_state = json()) {
+                     const json& trainer_state = json(), std::uint64_t max_shard_size = 0) {
   // Validate everything before touching the disk.
   config.validate();
   const auto specs = model::bert_parameters(config);
@@ -334,9 +348,7 @@ void save_checkpoint(const std::filesystem::path& dir, const model::bert_config&
       throw error("checkpoint folder " + target.string(), "a folder (or nothing)", "a file");
     for (const auto& e : std::filesystem::directory_iterator(target)) {
       const std::string n = e.path().filename().string();
-      bool ok = false;
-      for (const char* f : detail::checkpoint_files) ok = ok || n == f;
-      if (!ok)
+      if (!detail::is_checkpoint_file(n))
         throw error("checkpoint folder " + target.string(),
                     "only checkpoint files before it is replaced", "an unrelated entry \"" + n + "\"");
     }
@@ -347,27 +359,31 @@ void save_checkpoint(const std::filesystem::path& dir, const model::bert_config&
   try {
     save_config(tmp / "config.json", config);
     save_vocab(tmp / "vocab.txt", vocab);
+    // Streamed tensor by tensor (sharded.hpp): the same bytes as one safetensors_writer when not sharded.
+    std::vector<float> scratch;
     {
-      std::vector<std::vector<float>> scratch(specs.size());
-      safetensors_writer w;
-      w.set_metadata("format", "pt");
-      for (std::size_t i = 0; i < specs.size(); ++i)
-        w.add<float>(specs[i].name, specs[i].shape, detail::dense_float(params.at(specs[i].name), scratch[i]));
-      w.write(tmp / "model.safetensors");
+      std::vector<sharded_writer::tensor> ts;
+      ts.reserve(specs.size());
+      for (const auto& s : specs) ts.push_back({s.name, growth::dtype::f32, s.shape});
+      sharded_writer w(tmp, "model", std::move(ts), {{"format", "pt"}}, max_shard_size);
+      for (const auto& s : specs) w.write_next(detail::dense_float(params.at(s.name), scratch));
+      w.finish();
     }
     if (opt) {
-      std::vector<std::vector<float>> scratch(2 * specs.size());
-      safetensors_writer w;
-      w.set_metadata("format", "pt");
-      w.set_metadata("step", std::to_string(opt->step));
-      for (const auto& [k, v] : opt->extra) w.set_metadata(k, v);
-      for (std::size_t i = 0; i < specs.size(); ++i) {
-        w.add<float>(specs[i].name + ".exp_avg", specs[i].shape,
-                     detail::dense_float(opt->exp_avg.at(specs[i].name), scratch[2 * i]));
-        w.add<float>(specs[i].name + ".exp_avg_sq", specs[i].shape,
-                     detail::dense_float(opt->exp_avg_sq.at(specs[i].name), scratch[2 * i + 1]));
+      std::map<std::string, std::string> meta{{"format", "pt"}, {"step", std::to_string(opt->step)}};
+      for (const auto& [k, v] : opt->extra) meta[k] = v;
+      std::vector<sharded_writer::tensor> ts;
+      ts.reserve(2 * specs.size());
+      for (const auto& s : specs) {
+        ts.push_back({s.name + ".exp_avg", growth::dtype::f32, s.shape});
+        ts.push_back({s.name + ".exp_avg_sq", growth::dtype::f32, s.shape});
       }
-      w.write(tmp / "optimizer.safetensors");
+      sharded_writer w(tmp, "optimizer", std::move(ts), meta, max_shard_size);
+      for (const auto& s : specs) {
+        w.write_next(detail::dense_float(opt->exp_avg.at(s.name), scratch));
+        w.write_next(detail::dense_float(opt->exp_avg_sq.at(s.name), scratch));
+      }
+      w.finish();
     }
     if (!trainer_state.is_null()) write_file_atomic(tmp / "trainer_state.json", trainer_state.dump(2) + "\n");
     detail::fsync_dir(tmp);
@@ -380,15 +396,15 @@ void save_checkpoint(const std::filesystem::path& dir, const model::bert_config&
 }
 
 /// Saves a loaded (or assembled) checkpoint struct.
-inline void save_checkpoint(const std::filesystem::path& dir, checkpoint& ck) {
+inline void save_checkpoint(const std::filesystem::path& dir, checkpoint& ck, std::uint64_t max_shard_size = 0) {
   auto p = ck.views();
   if (ck.opt) {
     auto m = ck.views(ck.opt->exp_avg);
     auto v = ck.views(ck.opt->exp_avg_sq);
     optimizer_views<float> ov{m, v, ck.opt->step, ck.opt->extra};
-    save_checkpoint(dir, ck.config, p, ck.vocab, &ov, ck.trainer_state);
+    save_checkpoint(dir, ck.config, p, ck.vocab, &ov, ck.trainer_state, max_shard_size);
   } else {
-    save_checkpoint(dir, ck.config, p, ck.vocab, nullptr, ck.trainer_state);
+    save_checkpoint(dir, ck.config, p, ck.vocab, nullptr, ck.trainer_state, max_shard_size);
   }
 }
 
@@ -403,7 +419,7 @@ inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_o
   for (const auto& s : specs) total += s.numel();
 
   // Reads every spec tensor named prefix+name+suffix into a flat buffer; checks the file has nothing else.
-  auto read_all = [&](const safetensors_reader& rd, const std::string& suffix, std::vector<float>& out) {
+  auto read_all = [&](const sharded_reader& rd, const std::string& suffix, std::vector<float>& out) {
     out.assign(total, 0.0f);
     std::size_t off = 0;
     for (const auto& s : specs) {
@@ -412,7 +428,7 @@ inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_o
     }
   };
   {
-    safetensors_reader rd(dir / "model.safetensors", reader_options{opt.allow_nonfinite});
+    const sharded_reader rd(dir, "model", reader_options{opt.allow_nonfinite});
     read_all(rd, "", ck.params);
     std::set<std::string> known;
     for (const auto& s : specs) known.insert(s.name);
@@ -427,18 +443,18 @@ inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_o
         rd.read<float>(n, std::span<float>(alias), tv.shape);
         for (std::size_t i = 0; i < alias.size(); ++i)
           if (alias[i] != tv.data[i])
-            throw error("checkpoint " + (dir / "model.safetensors").string() + ": tensor " + n,
+            throw error("checkpoint " + rd.path_of(n).string() + ": tensor " + n,
                         "equal to the tied " + target, "a difference at element " + std::to_string(i));
         continue;
       }
       if (!opt.allow_unknown_tensors)
-        throw error("checkpoint " + (dir / "model.safetensors").string() + ": tensor " + n,
+        throw error("checkpoint " + rd.path_of(n).string() + ": tensor " + n,
                     "a BertForMaskedLM parameter of this config", "an unknown tensor");
     }
   }
-  const auto opt_path = dir / "optimizer.safetensors";
-  if (opt.load_optimizer && std::filesystem::exists(opt_path)) {
-    safetensors_reader rd(opt_path, reader_options{opt.allow_nonfinite});
+  if (opt.load_optimizer && sharded_reader::present(dir, "optimizer")) {
+    const sharded_reader rd(dir, "optimizer", reader_options{opt.allow_nonfinite});
+    const auto& opt_path = rd.path();  // the file, or the index of the shards
     optimizer_state st;
     read_all(rd, ".exp_avg", st.exp_avg);
     read_all(rd, ".exp_avg_sq", st.exp_avg_sq);
@@ -450,7 +466,7 @@ inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_o
         bool known = false;
         for (const auto& s : specs) known = known || s.name == base;
         if (!ok || !known)
-          throw error("checkpoint " + opt_path.string() + ": tensor " + n, "<parameter>.exp_avg or .exp_avg_sq",
+          throw error("checkpoint " + rd.path_of(n).string() + ": tensor " + n, "<parameter>.exp_avg or .exp_avg_sq",
                       "an unknown tensor");
       }
     }

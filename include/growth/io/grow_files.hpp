@@ -9,12 +9,14 @@
 /// vocab.txt, optimizer.safetensors when the source has one), written into a temp folder beside the
 /// target and published atomically, exactly as io::save_checkpoint does. Everything that can be checked
 /// (the transition, every source tensor's presence and shape, the output folder) is checked before
-/// anything is written. The growth itself is model::plan_growth + model::grow_parameter, the same
+/// anything is written. Either tensor set of the source may be sharded (sharded.hpp), and the output is
+/// sharded under grow_files_options::max_shard_size: each shard file is published when its last tensor is
+/// written, so sharding adds no memory. The growth itself is model::plan_growth + model::grow_parameter, the same
 /// arithmetic as in-memory model::grow, so the files equal a load + grow + save bit for bit.
 ///
 /// Public API: grow_checkpoint_files(src, out, to, grow_options, grow_files_options) -> grow_files_report.
-/// The steps it runs are named in growth::io::detail (open the source, check the output folder, write the
-/// headers, stream the tensors).
+/// The steps it runs are named in growth::io::detail (open the source, check the output folder, stream the
+/// tensors into sharded_writers).
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -34,6 +36,7 @@
 #include "checkpoint.hpp"
 #include "config_json.hpp"
 #include "safetensors.hpp"
+#include "sharded.hpp"
 
 namespace growth::io {
 
@@ -43,45 +46,21 @@ struct grow_files_options {
   /// Runs on the complete, fsynced temp folder before it is renamed into place (e.g. `growth grow --check`);
   /// when it throws, the temp folder is removed and the output folder is untouched. Empty = none.
   std::function<void(const std::filesystem::path&)> before_publish;
+  /// Shard the output model and optimizer sets larger than this many bytes (0 = one file each; sharded.hpp).
+  std::uint64_t max_shard_size = 0;
 };
 
 /// What grow_checkpoint_files did.
 struct grow_files_report {
   model::exactness exact;                       ///< whether the transition preserves the function, and why not
-  std::uintmax_t bytes_in = 0, bytes_out = 0;   ///< model.safetensors (+ optimizer.safetensors) sizes read / written
+  std::uintmax_t bytes_in = 0, bytes_out = 0;   ///< model (+ optimizer) safetensors file sizes read / written (all shards)
   bool optimizer = false;                       ///< the source had optimizer.safetensors (so has the output)
 };
 
 namespace detail {
 
-/// Header of a safetensors file of F32 tensors (names, shapes), written by io::safetensors_writer so
-/// the format lives in one place; the data is streamed afterwards in the same order.
-inline std::string f32_safetensors_header(const std::vector<std::string>& names,
-                                          const std::vector<std::vector<std::size_t>>& shapes,
-                                          const std::map<std::string, std::string>& metadata) {
-  static const float placeholder = 0;  // header() never reads tensor data
-  safetensors_writer w;
-  for (const auto& [k, v] : metadata) w.set_metadata(k, v);
-  for (std::size_t i = 0; i < names.size(); ++i) w.add<float>(names[i], shapes[i], &placeholder);
-  return w.header();
-}
-
-/// The safetensors prefix: the header's length (8 bytes, little-endian) and the header.
-inline void write_header(std::ostream& os, const std::string& h) {
-  unsigned char len[8];
-  const std::uint64_t n = h.size();
-  for (int k = 0; k < 8; ++k) len[k] = static_cast<unsigned char>((n >> (8 * k)) & 0xff);
-  os.write(reinterpret_cast<const char*>(len), 8);
-  os.write(h.data(), static_cast<std::streamsize>(h.size()));
-}
-
-inline void write_floats(std::ostream& os, const std::vector<float>& v, const std::filesystem::path& file) {
-  os.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
-  if (!os) throw error("output file " + file.string(), "written completely", "a failed write (disk full?)");
-}
-
 /// Checks that `rd` holds every spec tensor (name + suffix) with its shape, and nothing unknown.
-inline void check_source_file(const safetensors_reader& rd, const std::vector<model::param_spec>& specs,
+inline void check_source_file(const sharded_reader& rd, const std::vector<model::param_spec>& specs,
                               const std::vector<std::string>& suffixes) {
   std::map<std::string, bool> known;
   for (const auto& s : specs)
@@ -90,26 +69,26 @@ inline void check_source_file(const safetensors_reader& rd, const std::vector<mo
       known[n] = true;
       if (!rd.contains(n)) throw error(rd.path().string() + ": tensor " + n, "present (the source config needs it)", "missing");
       if (rd.info(n).shape != s.shape)
-        throw error(rd.path().string() + ": tensor " + n, growth::detail::shape_string(s.shape),
+        throw error(rd.path_of(n).string() + ": tensor " + n, growth::detail::shape_string(s.shape),
                     growth::detail::shape_string(rd.info(n).shape));
     }
   for (const auto& n : rd.names()) {
     // HF's non-persistent buffer and tied aliases may be present; the tie is not re-checked here.
     if (known.count(n) || n == "bert.embeddings.position_ids" || model::is_tied_alias(n)) continue;
-    throw error(rd.path().string() + ": tensor " + n, "a BertForMaskedLM parameter of the source config", "an unknown tensor");
+    throw error(rd.path_of(n).string() + ": tensor " + n, "a BertForMaskedLM parameter of the source config", "an unknown tensor");
   }
 }
 
 /// The source checkpoint folder, opened and checked: its config, the growth plan to `to`, its vocabulary,
-/// a reader of model.safetensors, and of optimizer.safetensors when its moments are mapped.
+/// a reader of the model tensors, and of the optimizer's when its moments are mapped (either layout).
 struct grow_source {
   std::filesystem::path dir;
   model::bert_config from;
   model::grow_plan plan;
   std::vector<std::string> vocab;
-  safetensors_reader model_file;
-  bool has_optimizer = false;                    ///< the folder has optimizer.safetensors
-  std::optional<safetensors_reader> optimizer;   ///< opened only with optimizer policy map
+  sharded_reader model_file;
+  bool has_optimizer = false;                    ///< the folder has optimizer.safetensors (or its index)
+  std::optional<sharded_reader> optimizer;       ///< opened only with optimizer policy map
   std::map<std::string, std::string> opt_meta;   ///< the output optimizer file's metadata (with "step")
 
   grow_source(const std::filesystem::path& src, const model::bert_config& to, const growth::grow_options& o,
@@ -118,15 +97,14 @@ struct grow_source {
         from(load_config(src / "config.json")),
         plan(model::plan_growth(from, to, o)),  // throws on a bad target, nothing written
         vocab(checked_vocab(src / "vocab.txt", from.vocab_size)),  // before model.safetensors is opened
-        model_file(src / "model.safetensors", ro) {
+        model_file(src, "model", ro) {
     check_source_file(model_file, plan.old_specs, {""});
-    const std::filesystem::path opt_path = src / "optimizer.safetensors";
-    has_optimizer = std::filesystem::exists(opt_path);
+    has_optimizer = sharded_reader::present(src, "optimizer");
     if (has_optimizer && o.optimizer == growth::optimizer_policy::map) {
-      optimizer.emplace(opt_path, ro);
+      optimizer.emplace(src, "optimizer", ro);
       check_source_file(*optimizer, plan.old_specs, {".exp_avg", ".exp_avg_sq"});
       opt_meta = optimizer->metadata();
-      if (!opt_meta.count("step")) throw error(opt_path.string() + ": metadata step", "present", "missing");
+      if (!opt_meta.count("step")) throw error(optimizer->path().string() + ": metadata step", "present", "missing");
       opt_meta["format"] = "pt";
     } else if (has_optimizer) {
       opt_meta = {{"format", "pt"}, {"step", "0"}};  // fresh Adam: bias correction restarts
@@ -148,41 +126,34 @@ inline std::filesystem::path checked_output_folder(std::filesystem::path out) {
   if (!std::filesystem::is_directory(out)) throw error("output folder " + out.string(), "a folder (or nothing)", "a file");
   for (const auto& e : std::filesystem::directory_iterator(out)) {
     const std::string n = e.path().filename().string();
-    bool ok = false;
-    for (const char* f : checkpoint_files) ok = ok || n == f;
-    if (!ok)
+    if (!is_checkpoint_file(n))
       throw error("output folder " + out.string(), "only checkpoint files before it is replaced",
                   "an unrelated entry \"" + n + "\"");
   }
   return out;
 }
 
-/// The headers of the output model.safetensors and (with an optimizer) optimizer.safetensors, in the plan's
-/// tensor order; the optimizer file holds each tensor's exp_avg then exp_avg_sq.
-inline std::pair<std::string, std::string> output_headers(const grow_source& s) {
-  std::vector<std::string> names, opt_names;
-  std::vector<std::vector<std::size_t>> shapes, opt_shapes;
+/// The tensors of the output model and (with an optimizer) optimizer sets, in the plan's tensor order; the
+/// optimizer set holds each tensor's exp_avg then exp_avg_sq.
+inline std::pair<std::vector<sharded_writer::tensor>, std::vector<sharded_writer::tensor>> output_tensors(const grow_source& s) {
+  std::vector<sharded_writer::tensor> model, opt;
   for (const auto& p : s.plan.new_specs) {
-    names.push_back(p.name);
-    shapes.push_back(p.shape);
-    opt_names.push_back(p.name + ".exp_avg");
-    opt_names.push_back(p.name + ".exp_avg_sq");
-    opt_shapes.push_back(p.shape);
-    opt_shapes.push_back(p.shape);
+    model.push_back({p.name, growth::dtype::f32, p.shape});
+    opt.push_back({p.name + ".exp_avg", growth::dtype::f32, p.shape});
+    opt.push_back({p.name + ".exp_avg_sq", growth::dtype::f32, p.shape});
   }
-  return {f32_safetensors_header(names, shapes, {{"format", "pt"}}),
-          s.has_optimizer ? f32_safetensors_header(opt_names, opt_shapes, s.opt_meta) : std::string()};
+  return {std::move(model), std::move(opt)};
 }
 
 /// Grows the new tensors one at a time: reads each one's sources from the files, grows it (with its
 /// moments when they are mapped) and appends it to the output streams. Buffers are reused across tensors.
 class tensor_streamer {
  public:
-  tensor_streamer(const grow_source& s, const growth::grow_options& o, const std::filesystem::path& out)
-      : s_(s), map_moments_(o.optimizer == growth::optimizer_policy::map), out_(out) {}
+  tensor_streamer(const grow_source& s, const growth::grow_options& o)
+      : s_(s), map_moments_(o.optimizer == growth::optimizer_policy::map) {}
 
   /// New tensor i to `os` (weights) and, with an optimizer, `oos` (exp_avg, exp_avg_sq; zero unless mapped).
-  void grow_one(std::size_t i, std::ostream& os, std::ostream* oos) {
+  void grow_one(std::size_t i, sharded_writer& os, sharded_writer* oos) {
     const auto& spec = s_.plan.new_specs[i];
     model::parameter_set<float> sw, sm, sv, dw, dm, dv;
     std::vector<std::vector<float>> bufs;
@@ -208,10 +179,10 @@ class tensor_streamer {
     } else {
       model::grow_parameter(s_.plan, i, sw, dw);
     }
-    write_floats(os, w_, out_ / "model.safetensors");
+    os.write_next(std::span<const float>(w_));
     if (oos) {
-      write_floats(*oos, m_, out_ / "optimizer.safetensors");
-      write_floats(*oos, v_, out_ / "optimizer.safetensors");
+      oos->write_next(std::span<const float>(m_));
+      oos->write_next(std::span<const float>(v_));
     }
   }
 
@@ -223,7 +194,7 @@ class tensor_streamer {
     return shape;
   }
   /// Reads tensor `stored` of `rd` into a new buffer of `bufs`; a view of it named `name` (the parameter).
-  static model::param_view<float> read_view(const safetensors_reader& rd, const std::string& stored, const std::string& name,
+  static model::param_view<float> read_view(const sharded_reader& rd, const std::string& stored, const std::string& name,
                                             const std::vector<std::size_t>& shape, std::vector<std::vector<float>>& bufs) {
     bufs.emplace_back(rd.info(stored).numel);
     rd.read<float>(stored, std::span<float>(bufs.back()), shape);
@@ -232,33 +203,35 @@ class tensor_streamer {
 
   const grow_source& s_;
   bool map_moments_;
-  std::filesystem::path out_;
   std::vector<float> w_, m_, v_;
 };
 
-/// Writes the grown checkpoint into the temp folder `tmp` (config, vocabulary, model and optimizer files,
-/// each atomically) and fsyncs it.
+/// Writes the grown checkpoint into the temp folder `tmp` (config, vocabulary, model and optimizer sets,
+/// each file atomically; sharded above max_shard_size) and fsyncs it.
 inline void write_grown_folder(const std::filesystem::path& tmp, const grow_source& s, const model::bert_config& to,
-                               const growth::grow_options& o, const std::filesystem::path& out) {
-  // (model, optimizer) headers; a pair, not a structured binding, because the lambdas below capture it and
-  // clang 14 cannot capture structured bindings.
-  const std::pair<std::string, std::string> headers = output_headers(s);
-  tensor_streamer streamer(s, o, out);
+                               const growth::grow_options& o, std::uint64_t max_shard_size) {
+  auto tensors = output_tensors(s);
+  tensor_streamer streamer(s, o);
   const std::size_t n = s.plan.new_specs.size();
   save_config(tmp / "config.json", to);
   save_vocab(tmp / "vocab.txt", s.vocab);
-  write_file_atomic(tmp / "model.safetensors", [&](std::ostream& os) {
-    write_header(os, headers.first);
-    if (!s.has_optimizer) {
-      for (std::size_t i = 0; i < n; ++i) streamer.grow_one(i, os, nullptr);
-      return;
-    }
-    write_file_atomic(tmp / "optimizer.safetensors", [&](std::ostream& oos) {
-      write_header(oos, headers.second);
-      for (std::size_t i = 0; i < n; ++i) streamer.grow_one(i, os, &oos);
-    });
-  });
+  sharded_writer model_out(tmp, "model", std::move(tensors.first), {{"format", "pt"}}, max_shard_size);
+  std::optional<sharded_writer> opt_out;
+  if (s.has_optimizer) opt_out.emplace(tmp, "optimizer", std::move(tensors.second), s.opt_meta, max_shard_size);
+  for (std::size_t i = 0; i < n; ++i) streamer.grow_one(i, model_out, opt_out ? &*opt_out : nullptr);
+  model_out.finish();
+  if (opt_out) opt_out->finish();
   fsync_dir(tmp);
+}
+
+/// Sum of the sizes of base's safetensors files in dir (one file or the shards).
+inline std::uintmax_t tensor_set_bytes(const std::filesystem::path& dir, const std::string& base) {
+  std::uintmax_t b = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n == single_file_name(base) || is_shard_pattern(base, n)) b += e.file_size();
+  }
+  return b;
 }
 
 }  // namespace detail
@@ -275,7 +248,7 @@ inline grow_files_report grow_checkpoint_files(const std::filesystem::path& src,
   detail::remove_stale_temp_dirs(out);
   const fs::path tmp = detail::make_temp_dir_beside(out);
   try {
-    detail::write_grown_folder(tmp, s, to, o, out);
+    detail::write_grown_folder(tmp, s, to, o, fo.max_shard_size);
     if (fo.before_publish) fo.before_publish(tmp);
     detail::publish_dir(tmp, out);
   } catch (...) {
@@ -286,8 +259,8 @@ inline grow_files_report grow_checkpoint_files(const std::filesystem::path& src,
   grow_files_report r;
   r.exact = s.plan.t.exact;
   r.optimizer = s.has_optimizer;
-  r.bytes_in = fs::file_size(src / "model.safetensors") + (s.optimizer ? fs::file_size(src / "optimizer.safetensors") : 0);
-  r.bytes_out = fs::file_size(out / "model.safetensors") + (s.has_optimizer ? fs::file_size(out / "optimizer.safetensors") : 0);
+  r.bytes_in = s.model_file.file_bytes() + (s.optimizer ? s.optimizer->file_bytes() : 0);
+  r.bytes_out = detail::tensor_set_bytes(out, "model") + (s.has_optimizer ? detail::tensor_set_bytes(out, "optimizer") : 0);
   return r;
 }
 

@@ -132,6 +132,9 @@ struct trainer_options {
   /// Replace the checkpoint `last` every save_every global steps (0 = never). Not stored in trainer_state:
   /// it does not change the run, and a resumed run takes it from its own command line.
   std::size_t save_every = 0;
+  /// Checkpoints shard their model / optimizer tensor sets above this many bytes (0 = one file each;
+  /// io/sharded.hpp). Like save_every, not stored in trainer_state: it changes files, not the run.
+  std::uint64_t max_shard_size = 0;
   /// Identifies the training text (e.g. its size and hash), written into trainer_state as "data" so a resume
   /// can refuse another text; not part of the run's options (empty = not written).
   std::string data_id;
@@ -747,7 +750,7 @@ class progressive_trainer {
     const auto m = optim_->first_moment();
     const auto v = optim_->second_moment();
     io::optimizer_views<float> ov{m, v, optim_->step_count(), {}};
-    io::save_checkpoint(opt_.out_dir / name, model_->config(), params, vocab_, &ov, ts);
+    io::save_checkpoint(opt_.out_dir / name, model_->config(), params, vocab_, &ov, ts, opt_.max_shard_size);
     last_saved_ = opt_.out_dir / name;
   }
 
