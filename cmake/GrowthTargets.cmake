@@ -42,3 +42,27 @@ function(growth_eigen_target tgt)
     target_link_libraries(${tgt} PRIVATE OpenMP::OpenMP_CXX)
   endif()
 endfunction()
+
+# growth_add_mpi_test(<name> COMMAND <target> [ARGS ...] [RANKS 2 3 4] [PASS <regex>]): ctest entries
+# <name>.np<P> running `mpirun --oversubscribe -np P <target> ARGS` (label mpi), one per rank count; as root
+# mpirun also needs --allow-run-as-root. Only with GROWTH_WITH_MPI.
+function(growth_add_mpi_test name)
+  cmake_parse_arguments(A "" "COMMAND;PASS" "ARGS;RANKS" ${ARGN})
+  if(NOT A_RANKS)
+    set(A_RANKS 2 3 4)
+  endif()
+  execute_process(COMMAND id -u OUTPUT_VARIABLE _uid OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  set(_root)
+  if(_uid STREQUAL "0")
+    set(_root --allow-run-as-root)
+  endif()
+  foreach(_p ${A_RANKS})
+    add_test(NAME ${name}.np${_p}
+             COMMAND ${MPIEXEC_EXECUTABLE} ${_root} --oversubscribe ${MPIEXEC_NUMPROC_FLAG} ${_p} ${MPIEXEC_PREFLAGS}
+                     $<TARGET_FILE:${A_COMMAND}> ${MPIEXEC_POSTFLAGS} ${A_ARGS})
+    set_tests_properties(${name}.np${_p} PROPERTIES LABELS mpi PROCESSORS ${_p} TIMEOUT 300)
+    if(A_PASS)
+      set_tests_properties(${name}.np${_p} PROPERTIES PASS_REGULAR_EXPRESSION "${A_PASS}")
+    endif()
+  endforeach()
+endfunction()
