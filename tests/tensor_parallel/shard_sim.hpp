@@ -37,7 +37,8 @@ growth::tensor<T, R> slice(const growth::tensor<T, R>& t, std::size_t axis, std:
   return s;
 }
 
-/// Fresh slices of the output: along `axis`, mask over the whole axis.
+/// Fresh slices of the output: along `axis`, mask over the whole axis (simulate fills one; `expected`, when
+/// given, replaces the unsharded apply as the reference).
 struct fresh_spec {
   std::size_t axis = 0;
   std::vector<bool> mask;
@@ -52,10 +53,15 @@ struct sim_result {
 
 template <class T, std::size_t R>
 sim_result simulate(const growth::tensor_map<R>& m, const growth::tensor<T, R>& in, const growth::partition& pin,
-                    const growth::partition& pout, const std::optional<fresh_spec>& fresh = std::nullopt) {
+                    const growth::partition& pout, const std::optional<fresh_spec>& fresh = std::nullopt,
+                    const growth::tensor<T, R>* expected = nullptr) {
   growth::tensor<T, R> ref(m.out_extents());
-  growth::apply(m, in, ref);
-  if (fresh) growth::fill_fresh(ref, fresh->axis, fresh->mask, fresh->seed, fresh->stream, fresh->stddev);
+  if (expected) {
+    ref = *expected;
+  } else {
+    growth::apply(m, in, ref);
+    if (fresh) growth::fill_fresh(ref, fresh->axis, fresh->mask, fresh->seed, fresh->stream, fresh->stddev);
+  }
   const auto plans = growth::plan_shards(m, pin, pout);
   const std::size_t P = plans.size();
   std::vector<growth::tensor<T, R>> local(P);

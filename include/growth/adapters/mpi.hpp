@@ -24,6 +24,8 @@
 #include "../core/error.hpp"
 #include "../core/index_map.hpp"
 #include "../core/tensor.hpp"
+#include "../model/grow.hpp"
+#include "../model/tensor_parallel.hpp"
 #include "../ops/shard.hpp"
 
 namespace growth::mpi {
@@ -114,6 +116,53 @@ exchange_stats grow_shard(MPI_Comm comm, const tensor_map<R>& m, const partition
                           tensor_view<const T, R> local_in, tensor_view<T, R> local_out, std::string_view name = "tensor") {
   const shard_plan<R> p = plan_shard(m, in, out, rank(comm), name);
   return apply_shard<T, R>(comm, p, local_in, local_out, name);
+}
+
+/// Grows this rank's shard of new BERT parameter i of a tensor-parallel plan (model/tensor_parallel.hpp):
+/// src is this rank's shard of the source parameter (tp_parameter_growth(tp, i).src_name, laid out as its
+/// `in` partition; unused for constants), dst this rank's shard of the new one (tp_shard_extents of `out`).
+/// Constants are written locally; a mapped parameter is exchanged and applied (apply_shard above), then its
+/// fresh slices are filled with the global element indices. The shards put together equal
+/// model::grow_parameter(tp.plan, i, ...) on the whole model, bit for bit. Collective over comm.
+template <class T, std::size_t R>
+exchange_stats grow_parameter_shard(MPI_Comm comm, const model::tp_grow_plan& tp, std::size_t i,
+                                    tensor_view<const T, R> src, tensor_view<T, R> dst) {
+  const auto g = model::tp_parameter_growth<R>(tp, i);
+  const std::size_t me = rank(comm);
+  const auto& spec = tp.plan.new_specs.at(i);
+  ::growth::detail::check_extents<R>(g.name + " shard", "output shard shape", model::tp_shard_extents<R>(g.out, spec.shape, me),
+                                     dst.extents());
+  if (g.k != model::tp_parameter<R>::kind::mapped) {
+    model::detail::fill_value<T, host_space, R>(dst, g.k == model::tp_parameter<R>::kind::unit ? 1.0 : 0.0);
+    return {};
+  }
+  const shard_plan<R> p = plan_shard(g.weight, g.in, g.out, me, g.name);
+  const exchange_stats st = apply_shard<T, R>(comm, p, src, dst, g.name);
+  for (const auto& f : g.fresh)
+    fill_fresh_shard<T, R>(p, dst, g.weight.out_extents(), f.axis, f.mask, g.seed, g.stream, g.stddev, g.name);
+  return st;
+}
+
+/// The Adam moments' shards of new parameter i (the policy of the plan's options, as grow_parameter):
+/// mapped with the gradient's map (exp_avg) and its square (exp_avg_sq), or zero. Collective over comm.
+template <class T, std::size_t R>
+exchange_stats grow_moments_shard(MPI_Comm comm, const model::tp_grow_plan& tp, std::size_t i,
+                                  tensor_view<const T, R> m_src, tensor_view<const T, R> v_src, tensor_view<T, R> m_dst,
+                                  tensor_view<T, R> v_dst) {
+  const auto g = model::tp_parameter_growth<R>(tp, i);
+  const std::size_t me = rank(comm);
+  if (g.k != model::tp_parameter<R>::kind::mapped || g.zero_moments) {
+    model::detail::fill_value<T, host_space, R>(m_dst, 0.0);
+    model::detail::fill_value<T, host_space, R>(v_dst, 0.0);
+    return {};
+  }
+  exchange_stats a = apply_shard<T, R>(comm, plan_shard(g.exp_avg, g.in, g.out, me, g.name), m_src, m_dst, g.name + ".exp_avg");
+  const exchange_stats b =
+      apply_shard<T, R>(comm, plan_shard(g.exp_avg_sq, g.in, g.out, me, g.name), v_src, v_dst, g.name + ".exp_avg_sq");
+  a.sent_bytes += b.sent_bytes;
+  a.received_bytes += b.received_bytes;
+  a.collective = a.collective || b.collective;
+  return a;
 }
 
 }  // namespace growth::mpi
