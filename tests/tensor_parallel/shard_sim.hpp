@@ -118,30 +118,26 @@ constexpr op all_ops[] = {op::identity,         op::zeros,           op::ffn_spl
 /// The unit map of one operator on a dimension of random size (depth is per tensor: identity, or the zeroed
 /// residual outputs of an inserted layer).
 inline unit_map make_unit_map(op o, growth::rng& r) {
+  // Every draw in its own statement: the order of function arguments is unspecified, and the cases must be
+  // the same whichever compiler built the test.
   const std::size_t n = 1 + r.below(9);
+  const std::size_t grown = n + r.below(2 * n + 1);
+  const std::uint64_t seed = r.below(1000);
+  const std::size_t hd = 1 + r.below(3), a = 1 + r.below(4);
+  const std::size_t a2 = a + r.below(4);
   switch (o) {
     case op::identity: return unit_map::identity(n);
-    case op::zeros: {
-      unit_map u{axis_map::zeros(n, n), axis_map::zeros(n, n), std::vector<bool>(n, false)};
-      return u;
-    }
-    case op::ffn_split: return growth::ffn_split(n, n + r.below(2 * n + 1), growth::ffn_mode::split, r.below(1000));
-    case op::ffn_split_random:
-      return growth::ffn_split(n, n + r.below(2 * n + 1), growth::ffn_mode::split_random, r.below(1000));
-    case op::ffn_split_asym: return growth::ffn_split(n, n + r.below(2 * n + 1), growth::ffn_mode::split_asym, r.below(1000));
-    case op::hidden_replicate: return growth::hidden_replicate(n, n * (1 + r.below(3)));
-    case op::hidden_mean_pad: return growth::hidden_mean_pad(n, n + r.below(n + 1));
-    case op::heads_add: {
-      const std::size_t hd = 1 + r.below(3), a = 1 + r.below(4);
-      return growth::heads_add(a, a + r.below(4), hd);
-    }
-    case op::heads_duplicate: {
-      const std::size_t hd = 1 + r.below(3), a = 1 + r.below(4);
-      return growth::heads_duplicate(a, a + r.below(4), hd);
-    }
-    case op::pos_tile: return growth::position_grow(n, n + r.below(2 * n + 1), growth::length_mode::tile);
-    case op::pos_interpolate: return growth::position_grow(n, n + r.below(2 * n + 1), growth::length_mode::interpolate);
-    case op::pos_random: return growth::position_grow(n, n + r.below(2 * n + 1), growth::length_mode::random);
+    case op::zeros: return unit_map{axis_map::zeros(n, n), axis_map::zeros(n, n), std::vector<bool>(n, false)};
+    case op::ffn_split: return growth::ffn_split(n, grown, growth::ffn_mode::split, seed);
+    case op::ffn_split_random: return growth::ffn_split(n, grown, growth::ffn_mode::split_random, seed);
+    case op::ffn_split_asym: return growth::ffn_split(n, grown, growth::ffn_mode::split_asym, seed);
+    case op::hidden_replicate: return growth::hidden_replicate(n, n * (1 + seed % 3));
+    case op::hidden_mean_pad: return growth::hidden_mean_pad(n, n + seed % (n + 1));
+    case op::heads_add: return growth::heads_add(a, a2, hd);
+    case op::heads_duplicate: return growth::heads_duplicate(a, a2, hd);
+    case op::pos_tile: return growth::position_grow(n, grown, growth::length_mode::tile);
+    case op::pos_interpolate: return growth::position_grow(n, grown, growth::length_mode::interpolate);
+    case op::pos_random: return growth::position_grow(n, grown, growth::length_mode::random);
   }
   return unit_map::identity(n);
 }
