@@ -42,3 +42,33 @@ function(growth_eigen_target tgt)
     target_link_libraries(${tgt} PRIVATE OpenMP::OpenMP_CXX)
   endif()
 endfunction()
+
+# growth_add_mpi_test(<name> COMMAND <target> [ARGS ...] [RANKS 2 3 4] [FAIL_REGEX <regex>]): ctest entries
+# <name>.np<P> running `mpirun --oversubscribe -np P <target> ARGS` (label mpi), one per rank count; as root
+# mpirun also needs --allow-run-as-root. mpirun's exit status decides (non-zero when any rank fails or dies),
+# and output matching FAIL_REGEX fails the test too. Under AddressSanitizer the leak check is off for these tests
+# only: Open MPI's dlopened components leave allocations at exit that LeakSanitizer reports (not our code;
+# every other ASan and UBSan check stays on). Only with GROWTH_WITH_MPI.
+function(growth_add_mpi_test name)
+  cmake_parse_arguments(A "" "COMMAND;FAIL_REGEX" "ARGS;RANKS" ${ARGN})
+  if(NOT A_RANKS)
+    set(A_RANKS 2 3 4)
+  endif()
+  execute_process(COMMAND id -u OUTPUT_VARIABLE _uid OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  set(_root)
+  if(_uid STREQUAL "0")
+    set(_root --allow-run-as-root)
+  endif()
+  foreach(_p ${A_RANKS})
+    add_test(NAME ${name}.np${_p}
+             COMMAND ${MPIEXEC_EXECUTABLE} ${_root} --oversubscribe ${MPIEXEC_NUMPROC_FLAG} ${_p} ${MPIEXEC_PREFLAGS}
+                     $<TARGET_FILE:${A_COMMAND}> ${MPIEXEC_POSTFLAGS} ${A_ARGS})
+    set_tests_properties(${name}.np${_p} PROPERTIES LABELS mpi PROCESSORS ${_p} TIMEOUT 300)
+    if(A_FAIL_REGEX)
+      set_tests_properties(${name}.np${_p} PROPERTIES FAIL_REGULAR_EXPRESSION "${A_FAIL_REGEX}")
+    endif()
+    if(GROWTH_SANITIZE MATCHES "address")
+      set_tests_properties(${name}.np${_p} PROPERTIES ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+    endif()
+  endforeach()
+endfunction()

@@ -3,7 +3,7 @@
 # that compiles without libtorch or CUDA, with -std=c++20, and exits non-zero on any finding or compile error.
 #   scripts/clang-tidy.sh                  # every such header under include/growth
 #   scripts/clang-tidy.sh core model       # only these folders (or single .hpp files, relative to include/growth)
-# Headers may also include Eigen, xtensor (xtl, xsimd) and nlohmann-json: those are system headers
+# Headers may also include Eigen, xtensor (xtl, xsimd), nlohmann-json and MPI: those are system headers
 # (-isystem), so findings inside them are not ours and are not reported. Headers that need anything else
 # (libtorch: adapters/torch*.hpp; CUDA: adapters/cuda.cuh) are skipped and listed. CLANG_TIDY=... picks
 # another binary.
@@ -39,8 +39,11 @@ n=0
 cxx=${CXX:-c++}
 # A header qualifies when everything it includes, transitively, is growth itself or the C/C++ standard
 # library: list its dependencies with the compiler (-M) and reject any other path, or a missing one.
-std_re='^(/usr/include/c\+\+/|/usr/lib/gcc/|/usr/include/x86_64-linux-gnu/|/usr/include/(sys|bits|asm|asm-generic|linux|gnu)/|/usr/include/[^/]+\.h$|/usr/include/(eigen3|xtensor|xtl|xsimd|nlohmann)/)'
+std_re='^(/usr/include/c\+\+/|/usr/lib/gcc/|/usr/include/x86_64-linux-gnu/|/usr/include/(sys|bits|asm|asm-generic|linux|gnu)/|/usr/include/[^/]+\.h$|/usr/include/(eigen3|xtensor|xtl|xsimd|nlohmann)/|/usr/lib/x86_64-linux-gnu/openmpi/include/)'
 third_party=(-isystem /usr/include/eigen3)
+# MPI's C API (adapters/mpi.hpp), where Debian's Open MPI puts mpi.h, when it is installed.
+mpi_inc=/usr/include/x86_64-linux-gnu/mpi
+if [ -f "$mpi_inc/mpi.h" ]; then third_party+=(-isystem "$mpi_inc"); fi
 for h in "${headers[@]}"; do
   rel=${h#"$inc/"}
   if ! deps=$("$cxx" -std=c++20 -I"$inc" "${third_party[@]}" -x c++ -M "$h" 2>/dev/null); then

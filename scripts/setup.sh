@@ -3,6 +3,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev doctest-dev libbenchmark-dev
       nlohmann-json3-dev libcli11-dev libfmt-dev pkgconf)
+pkgs+=(libopenmpi-dev openmpi-bin)  # the MPI adapter's tests (GROWTH_WITH_MPI, ctest label mpi)
 pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do
