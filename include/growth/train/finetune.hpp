@@ -33,7 +33,7 @@ namespace growth::train {
 
 struct finetune_options {
   std::size_t steps = 300;
-  double lr = 1e-4;
+  double lr = 5e-4;  ///< small models pre-trained here want more than BERT-base's 2e-5 .. 5e-5
   std::uint64_t seed = 1;       ///< head init, batch order, dropout (the task split has its own seed)
   std::size_t batch_size = 16;
   double warmup_fraction = 0.1;
