@@ -64,8 +64,13 @@ inline classifier_checkpoint load_for_classification(const std::filesystem::path
     ck.folder_num_labels = shape.empty() ? 0 : shape[0];
   }
   for (const auto& s : model::classifier_parameters(ck.config, ck.folder_num_labels)) known.insert(s.name);
-  for (const auto& n : rd.names())
-    if (!known.count(n)) throw error("checkpoint " + file + ": tensor " + n, "a BertForMaskedLM or BertForSequenceClassification parameter", "an unknown tensor");
+  for (const auto& n : rd.names()) {
+    if (known.count(n)) continue;
+    std::string subject = "checkpoint " + file;
+    subject += ": tensor ";
+    subject += n;
+    throw error(subject, "a BertForMaskedLM or BertForSequenceClassification parameter", "an unknown tensor");
+  }
   if (ck.fine_tuned && ck.folder_num_labels == num_labels) {
     const auto hs = model::classifier_parameters(ck.config, num_labels);
     std::size_t n = 0;
