@@ -585,7 +585,9 @@ void write_summary(const demo_context& c, const policy_outcome& best, const demo
 /// --finetune N: the full-budget baseline and the best grown run of every seed fine-tuned on the downstream
 /// tasks (train/finetune.hpp; N steps of batch 16, lr 5e-4, seed = the run's seed, the first 1000 test examples),
 /// printed as a table beside the majority class and the bag-of-words baseline and written to
-/// <out>/finetune.txt. Off by default: at the default size it adds about 5 s per task and run (docs/cli.md).
+/// <out>/finetune.txt. Off by default: at the default size one fine-tune (200 steps) takes 2-3 s of one core
+/// and each task about 1 s to tokenise and fit the bag of words, about 35 s in all for the default 2 seeds,
+/// which would take the default demo (7 min 46 s, README "Measured") past its 8 min (docs/cli.md).
 void finetune_comparison(demo_context& c, const std::vector<std::string>& vocab, const std::string& best) {
   train::finetune_options o;
   o.steps = c.a.finetune_steps;

@@ -63,7 +63,8 @@ struct study_args {
 
 /// The downstream fine-tuning budget of a scale (RESULTS.md section 6), the same for every run: steps,
 /// batch, learning rate, and the validation / test examples scored. Measured at full scale (L4 H64, 32
-/// positions, one thread): about 5 s per task and run.
+/// positions, 200 steps, one thread): 2-3 s of one core per task and run, about 7 min of one core for the
+/// 54 runs x 3 tasks of `--scale full --seeds 3`.
 train::finetune_options finetune_budget(const study::scale_spec& sc, std::size_t steps) {
   train::finetune_options o;
   const bool smoke = sc.name == "smoke";

@@ -98,7 +98,7 @@ TEST_CASE("classifier checkpoint: HF BertForSequenceClassification names and con
   CHECK_THROWS_AS(growth::io::save_classifier_checkpoint(tmp / "ft", c, enc, head, {"a", "b", "c"}, tiny_vocab), growth::error);
 }
 
-TEST_CASE("classifier checkpoint: an MLM checkpoint loads with no head; the head is then initialised from the seed") {
+TEST_CASE("classifier checkpoint: an MLM checkpoint loads with no head, which is then initialised from the seed") {
   growth::test::scratch_dir tmp("cls_mlm");
   const auto c = tiny();
   growth::reference::bert<float> mlm(c);
@@ -151,7 +151,7 @@ TEST_CASE("finetune: learns a task one word decides, deterministically") {
   CHECK(r.test_examples == 50);
 }
 
-TEST_CASE("finetune: a pair task needs enough positions; the error names the field") {
+TEST_CASE("finetune: a pair task needs enough positions, and the error names the field") {
   const auto t = word_task(true);
   const auto c = tiny(12);
   CHECK_THROWS_WITH_AS(growth::train::task_seq_len(c, t, 128), doctest::Contains("max_position_embeddings"), growth::error);
