@@ -45,6 +45,7 @@
 #include <growth/train/setup.hpp>
 #include <growth/train/speedup.hpp>
 #include <growth/train/trainer.hpp>
+#include <growth/train/finetune.hpp>
 
 #include "command.hpp"
 #include "demo_curve.hpp"
@@ -65,6 +66,7 @@ struct demo_args {
   std::size_t corpus_chars = 0;
   std::uint64_t seed = 0;
   bool pre_ln = false;
+  std::size_t finetune_steps = 0;  ///< --finetune N: fine-tune the baseline and the best grown run (0 = off)
   optim_args optim{.lr = 2e-3, .lr_schedule = "wsd", .min_lr_ratio = 0.0, .decay_fraction = 0.2, .beta2 = 0.98};
   std::string policies = "restart,continue,late,auto", out = "results", text;
 };
@@ -161,6 +163,15 @@ struct demo_context {
   std::mutex mu;
   std::vector<run_record> records;
   std::map<std::uint64_t, std::vector<train::curve_point>> stable_curve;  ///< per seed: the target's stable run
+  /// --finetune only: the final weights of the full-budget baseline and of every grown run, per (name, seed).
+  std::map<std::pair<std::string, std::uint64_t>, std::pair<model::bert_config, std::vector<float>>> finals;
+
+  /// Keeps a finished run's final weights for --finetune (nothing without it).
+  void keep_final(const std::string& name, std::uint64_t seed, const train::run_result& r, const reference::bert<float>& m) {
+    if (a.finetune_steps == 0 || !r.complete) return;
+    std::lock_guard lock(mu);
+    finals[{name, seed}] = {m.config(), std::vector<float>(m.flat_params().begin(), m.flat_params().end())};
+  }
 
   train::trainer_options options(std::uint64_t seed) const {
     train::trainer_options o;
@@ -216,6 +227,7 @@ void baseline_family(demo_context& c, std::uint64_t seed) {
   stable.pause_at(0);
   const auto r = stable.run(&quiet_observer());
   c.record(budget_name(1.0), seed, r);
+  c.keep_final(budget_name(1.0), seed, r, stable.model());
   // The stable phase (before the decay) is the target's curve for the automatic trigger.
   std::vector<train::curve_point> pts;
   const std::size_t decay_from = stable.lr_curve().fork_step(B);
@@ -243,7 +255,9 @@ void small_family(demo_context& c, std::uint64_t seed, const std::vector<std::st
     if (interrupt_flag().load()) return;
     train::progressive_trainer grown(policy_schedule(p, c.sh, c.run, B, opt.warmup), c.data, c.options(seed), c.vocab);
     grown.continue_from(small);
-    c.record(p, seed, grown.run(&quiet_observer()));
+    const auto r = grown.run(&quiet_observer());
+    c.record(p, seed, r);
+    c.keep_final(p, seed, r, grown.model());
   }
   small.pause_at(0);
   c.record("small", seed, small.run(&quiet_observer()));
@@ -258,7 +272,9 @@ void grown_alone(demo_context& c, std::uint64_t seed, const std::string& policy)
     opt.target_curve = c.stable_curve.at(seed);
   }
   train::progressive_trainer t(policy_schedule(policy, c.sh, c.run, c.a.steps, opt.warmup), c.data, opt, c.vocab);
-  c.record(policy, seed, t.run(&quiet_observer()));
+  const auto r = t.run(&quiet_observer());
+  c.record(policy, seed, r);
+  c.keep_final(policy, seed, r, t.model());
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -566,6 +582,50 @@ void write_summary(const demo_context& c, const policy_outcome& best, const demo
   std::fflush(stdout);
 }
 
+/// --finetune N: the full-budget baseline and the best grown run of every seed fine-tuned on the downstream
+/// tasks (train/finetune.hpp; N steps of batch 16, lr 5e-4, seed = the run's seed, the first 1000 test examples),
+/// printed as a table beside the majority class and the bag-of-words baseline and written to
+/// <out>/finetune.txt. Off by default: at the default size one fine-tune (200 steps) takes 2-3 s of one core
+/// and each task about 1 s to tokenise and fit the bag of words, about 35 s in all for the default 2 seeds,
+/// which would take the default demo (7 min 46 s, README "Measured") past its 8 min (docs/cli.md).
+void finetune_comparison(demo_context& c, const std::vector<std::string>& vocab, const std::string& best) {
+  train::finetune_options o;
+  o.steps = c.a.finetune_steps;
+  o.lr = 5e-4;
+  o.max_seq_len = c.a.seq_len;
+  o.max_eval_examples = 1000;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto verses = data::split_lines(train::read_corpus(std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt"));
+  const data::wordpiece_tokenizer tok(vocab);
+  const std::string base = budget_name(1.0);
+  std::string table = fmt::format("downstream fine-tuning: {} steps of batch {}, lr {:g}, first {} test examples; test accuracy, "
+                                  "mean ± std over seeds\n",
+                                  o.steps, o.batch_size, o.lr, o.max_eval_examples);
+  table += fmt::format("{:<12} {:>9} {:>9} {:>18} {:>18}\n", "task", "majority", "bow", "baseline", best);
+  for (const auto& name : data::task_names()) {
+    const auto task = data::make_task(name, verses, 1);
+    const auto prep = train::prepare_task(task, tok, o.max_eval_examples);
+    const double bow = train::bow_accuracy(task, 1, o.max_eval_examples);
+    std::vector<double> acc[2];
+    for (std::uint64_t s = c.a.seed; s < c.a.seed + c.a.seeds; ++s) {
+      for (int k = 0; k < 2; ++k) {
+        const auto it = c.finals.find({k == 0 ? base : best, s});
+        if (it == c.finals.end() || interrupt_flag().load()) continue;
+        auto oo = o;
+        oo.seed = s;
+        auto m = train::make_classifier(it->second.first, it->second.second, task, s);
+        acc[k].push_back(train::finetune(*m, tok, prep, oo).accuracy);
+      }
+    }
+    table += fmt::format("{:<12} {:>9.3f} {:>9.3f} {:>18} {:>18}\n", name, prep.majority, bow, pm(stat_of(acc[0]), 3),
+                         pm(stat_of(acc[1]), 3));
+  }
+  table += fmt::format("({:.0f} s)\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  fmt::print("\n{}", table);
+  io::write_file_atomic(c.out / "finetune.txt", table);
+  std::fflush(stdout);
+}
+
 void run_demo(const demo_args& a) {
   set_threads(a.threads);
   install_sigint_handler();
@@ -576,7 +636,7 @@ void run_demo(const demo_args& a) {
 
   // 1. Vocabulary and data.
   const demo_corpus d = prepare_corpus(a, out);
-  demo_context c{a, shapes_of(a), sched::run_settings{.vocab_size = d.vocab.size(), .batch_size = a.batch}, *d.data, d.vocab, out, {}, {}, {}};
+  demo_context c{a, shapes_of(a), sched::run_settings{.vocab_size = d.vocab.size(), .batch_size = a.batch}, *d.data, d.vocab, out, {}, {}, {}, {}};
   for (const auto& p : policies) (void)policy_schedule(p, c.sh, c.run, a.steps, 1);  // refuse bad policies before training
   print_setup(a, d, c.sh);
 
@@ -591,6 +651,7 @@ void run_demo(const demo_args& a) {
   });
   print_table(c, outcomes, pace);
   const demo_claims k = print_claims(c, *best, d.unigram_entropy, total_wall);
+  if (a.finetune_steps > 0) finetune_comparison(c, d.vocab, best->policy);
 
   // 4. Figure and summary.
   write_figure(c, policies, d.unigram_entropy);
@@ -610,6 +671,9 @@ growth_tool::registrar reg{"demo", [](CLI::App& app) {
   sub->add_option("--batch", a->batch, "sequences per step")->capture_default_str();
   sub->add_option("--vocab", a->vocab, "WordPiece vocabulary size")->capture_default_str();
   sub->add_flag("--pre-ln", a->pre_ln, "pre-LN encoder layers (default: post-LN, Hugging Face BERT)");
+  sub->add_option("--finetune", a->finetune_steps,
+                  "fine-tune the baseline and the best grown run on the downstream tasks for N steps each (0 = off)")
+      ->capture_default_str();
   add_optim_options(sub, a->optim);
   sub->add_option("--warmup", a->warmup, "warmup steps (0 = B/20)")->capture_default_str();
   sub->add_option("--eval-every", a->eval_every, "steps between validation rows (0 = B/16)")->capture_default_str();

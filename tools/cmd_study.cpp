@@ -41,6 +41,7 @@
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
+#include <growth/train/finetune.hpp>
 
 #include "command.hpp"
 #include "job_pool.hpp"
@@ -57,7 +58,23 @@ using namespace growth;
 struct study_args {
   std::string out = "results/study", scale = "small", text, command_line;
   std::size_t seeds = 3, steps = 0, jobs = 2, threads = 1;
+  std::size_t finetune_steps = SIZE_MAX;  ///< SIZE_MAX = the scale's (finetune_budget), 0 = no fine-tuning
 };
+
+/// The downstream fine-tuning budget of a scale (RESULTS.md section 6), the same for every run: steps,
+/// batch, learning rate, and the validation / test examples scored. Measured at full scale (L4 H64, 32
+/// positions, 200 steps, one thread): 2-3 s of one core per task and run, about 7 min of one core for the
+/// 54 runs x 3 tasks of `--scale full --seeds 3`.
+train::finetune_options finetune_budget(const study::scale_spec& sc, std::size_t steps) {
+  train::finetune_options o;
+  const bool smoke = sc.name == "smoke";
+  o.steps = steps != SIZE_MAX ? steps : smoke ? 4 : sc.name == "small" ? 100 : 200;
+  o.batch_size = smoke ? 8 : 16;
+  o.lr = 5e-4;
+  o.max_seq_len = sc.seq_len;
+  o.max_eval_examples = smoke ? 64 : 1000;
+  return o;
+}
 
 std::string shell_out(const std::string& cmd) {
   std::string r;
@@ -164,6 +181,13 @@ struct study_corpus {
   std::vector<std::string> vocab;
   std::vector<std::int32_t> stream;
   std::unique_ptr<train::data_source> data;
+  // Downstream fine-tuning (empty tasks when off): tasks from data/kjv.txt, split seed 1, tokenised once
+  // with the study's vocabulary.
+  train::finetune_options ft;
+  std::unique_ptr<data::wordpiece_tokenizer> tok;
+  std::vector<data::classification_task> tasks;
+  std::vector<train::prepared_task> prepared;
+  std::map<std::string, std::pair<double, double>> baselines;  ///< task -> (majority, bag of words)
 };
 
 study_corpus prepare_corpus(const study_args& a, const study::scale_spec& sc, const fs::path& out) {
@@ -179,6 +203,17 @@ study_corpus prepare_corpus(const study_args& a, const study::scale_spec& sc, co
   dopt.full_seq_len = sc.seq_len;
   dopt.max_validation_sequences = sc.max_validation;
   d.data = std::make_unique<train::data_source>(tok, d.stream, dopt);
+  d.ft = finetune_budget(sc, a.finetune_steps);
+  if (d.ft.steps > 0) {
+    const auto verses = data::split_lines(train::read_corpus(std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt"));
+    d.tok = std::make_unique<data::wordpiece_tokenizer>(d.vocab);
+    d.tasks.reserve(data::task_names().size());  // prepared tasks point into it: no reallocation after
+    for (const auto& n : data::task_names()) {
+      d.tasks.push_back(data::make_task(n, verses, 1));
+      d.prepared.push_back(train::prepare_task(d.tasks.back(), *d.tok, d.ft.max_eval_examples));
+      d.baselines[n] = {d.prepared.back().majority, train::bow_accuracy(d.tasks.back(), 1, d.ft.max_eval_examples)};
+    }
+  }
   return d;
 }
 
@@ -200,7 +235,50 @@ struct study_runner {
     study::run_record* rec;
     std::string base, key;
     fs::path csv, keyf;
+    [[nodiscard]] fs::path finetune_file() const { return fs::path(csv).replace_extension(".finetune.json"); }
   };
+
+  /// What a run's fine-tuning results depend on beyond the run: the budget and the tasks.
+  [[nodiscard]] std::string finetune_key(const pending& m) const {
+    const auto& o = d.ft;
+    return m.key + fmt::format("finetune steps {} batch {} lr {} seq {} eval {} warmup {} tasks {}\n", o.steps, o.batch_size, o.lr,
+                               o.max_seq_len, o.max_eval_examples, o.warmup_fraction, d.tasks.size());
+  }
+  /// Fine-tunes a finished run's final model on every task (seed = the run's seed), records and caches it.
+  void finetune_run(const pending& m, const reference::bert<float>& model) {
+    if (d.tasks.empty()) return;
+    io::json acc = io::json::object();
+    std::string line;
+    for (std::size_t i = 0; i < d.tasks.size(); ++i) {
+      auto o = d.ft;
+      o.seed = m.rec->seed;
+      auto c = train::make_classifier(model.config(), model.flat_params(), d.tasks[i], o.seed);
+      const auto r = train::finetune(*c, *d.tok, d.prepared[i], o);
+      m.rec->finetune[d.tasks[i].name] = r.accuracy;
+      acc[d.tasks[i].name] = r.accuracy;
+      line += fmt::format(" {} {:.3f}", d.tasks[i].name, r.accuracy);
+    }
+    io::json j;
+    j["key"] = finetune_key(m);
+    j["accuracy"] = acc;
+    io::write_file_atomic(m.finetune_file(), j.dump(2) + "\n");
+    std::lock_guard lk(print_mu);
+    fmt::print("  {}: fine-tuned test accuracy{}\n", m.base, line);
+    std::fflush(stdout);
+  }
+  /// Reads a run's cached fine-tuning results; false when they are missing or stale.
+  bool load_finetune(pending& m) {
+    if (d.tasks.empty()) return true;
+    std::error_code ec;
+    if (!fs::exists(m.finetune_file(), ec)) return false;
+    const auto j = io::parse_json(io::read_file(m.finetune_file()), m.finetune_file().string());
+    if (!j.contains("key") || j["key"] != finetune_key(m) || !j.contains("accuracy")) return false;
+    for (const auto& t : d.tasks) {
+      if (!j["accuracy"].contains(t.name)) return false;
+      m.rec->finetune[t.name] = j["accuracy"][t.name].get<double>();
+    }
+    return true;
+  }
 
   study_runner(const study_args& args, const study::scale_spec& s, study_corpus& corpus, fs::path o,
                const std::vector<study::config>& configs)
@@ -222,7 +300,8 @@ struct study_runner {
   /// Reads a cached run; returns false when it has to be trained.
   bool load_cached(pending& m) {
     std::error_code ec;
-    if (!(fs::exists(m.csv, ec) && fs::exists(m.keyf, ec) && io::read_file(m.keyf) == m.key)) {
+    // A run counts as cached with its fine-tuning results (when fine-tuning is on): they need its model.
+    if (!(fs::exists(m.csv, ec) && fs::exists(m.keyf, ec) && io::read_file(m.keyf) == m.key && load_finetune(m))) {
       fs::remove(m.keyf, ec);
       return false;
     }
@@ -233,14 +312,17 @@ struct study_runner {
     return true;
   }
   /// Records a finished run; returns false when it was interrupted.
-  bool finish(const pending& m, const train::run_result& r, const std::string& how) {
+  bool finish(const pending& m, const train::run_result& r, const std::string& how, const reference::bert<float>& model) {
     if (!r.complete) return false;
     m.rec->rows = r.rows;
     io::write_file_atomic(m.keyf, m.key);
-    std::lock_guard lk(print_mu);
-    fmt::print("[{}/{}] {}: {} steps, val_loss {:.4f}, {:.1f}s{}\n", ++done, total_runs, m.base, r.steps, r.final_val_loss,
-               r.wall_seconds, how);
-    std::fflush(stdout);
+    {
+      std::lock_guard lk(print_mu);
+      fmt::print("[{}/{}] {}: {} steps, val_loss {:.4f}, {:.1f}s{}\n", ++done, total_runs, m.base, r.steps, r.final_val_loss,
+                 r.wall_seconds, how);
+      std::fflush(stdout);
+    }
+    finetune_run(m, model);
     return true;
   }
   /// The job's members that are not cached yet.
@@ -264,7 +346,8 @@ struct study_runner {
     if (todo.size() == 1) {  // nothing to share: train it from step 0 (what a fork gives, bit for bit)
       const auto& m = todo.front();
       train::progressive_trainer tr(m.cfg->schedule, *d.data, options_of(j.seed, m.csv), d.vocab);
-      (void)finish(m, tr.run(&quiet_observer()), "");
+      const auto r = tr.run(&quiet_observer());
+      (void)finish(m, r, "", tr.model());
       return;
     }
     run_forks(j, todo);
@@ -288,11 +371,13 @@ struct study_runner {
       }
       train::progressive_trainer tr(m.cfg->schedule, *d.data, options_of(j.seed, m.csv), d.vocab);
       tr.continue_from(stem);
-      if (!finish(m, tr.run(&quiet_observer()), " (forked from " + j.stem->name + " at step " + std::to_string(m.fork_step) + ")")) return;
+      const auto r = tr.run(&quiet_observer());
+      if (!finish(m, r, " (forked from " + j.stem->name + " at step " + std::to_string(m.fork_step) + ")", tr.model())) return;
     }
     if (stem_member) {
       stem.pause_at(0);
-      (void)finish(*stem_member, stem.run(&quiet_observer()), " (stem of " + std::to_string(j.members.size()) + " runs)");
+      const auto r = stem.run(&quiet_observer());
+      (void)finish(*stem_member, r, " (stem of " + std::to_string(j.members.size()) + " runs)", stem.model());
     }
   }
 };
@@ -318,6 +403,13 @@ study::report_context report_context_of(const study_args& a, const study::scale_
   ctx.eval_every = sc.eval_interval();
   ctx.study_seconds = study_seconds;
   ctx.unigram_entropy = study::unigram_entropy(d.stream);
+  if (!d.tasks.empty()) {
+    for (const auto& t : d.tasks) ctx.finetune_tasks.push_back(t.name);
+    ctx.finetune_baselines = d.baselines;
+    ctx.finetune_recipe = fmt::format("{} steps of batch {}, lr {} (10% warmup, linear decay), at most {} tokens, scored on the first {} "
+                                      "test examples of each task (split seed 1)",
+                                      d.ft.steps, d.ft.batch_size, d.ft.lr, d.ft.max_seq_len, d.ft.max_eval_examples);
+  }
   return ctx;
 }
 
@@ -378,11 +470,14 @@ growth_tool::registrar reg{"study", [](CLI::App& app) {
   sub->add_option("--jobs", a->jobs, "runs trained at the same time")->capture_default_str();
   sub->add_option("--threads", a->threads, "threads per run (results are deterministic per thread count)")->capture_default_str();
   sub->add_option("--text", a->text, "corpus (default: data/kjv.txt of the source tree)");
+  sub->add_option("--finetune-steps", a->finetune_steps,
+                  "fine-tuning steps per downstream task and run (0 = no fine-tuning; default: smoke 4, small 100, full 200)");
   sub->callback([a] {
     std::string cmd = "growth study --out " + a->out + " --scale " + a->scale + " --seeds " + std::to_string(a->seeds) +
                       " --jobs " + std::to_string(a->jobs) + " --threads " + std::to_string(a->threads);
     if (a->steps) cmd += " --steps " + std::to_string(a->steps);
     if (!a->text.empty()) cmd += " --text " + a->text;
+    if (a->finetune_steps != SIZE_MAX) cmd += " --finetune-steps " + std::to_string(a->finetune_steps);
     a->command_line = cmd;
     run_study(*a);
   });

@@ -364,6 +364,7 @@ struct run_record {
   std::string config;
   std::uint64_t seed = 0;
   std::vector<train::log_row> rows;
+  std::map<std::string, double> finetune;  ///< downstream task -> test accuracy of the fine-tuned final model
 };
 
 /// Row at global step `step` (nullptr if none).
@@ -523,6 +524,11 @@ struct report_context {
   std::size_t seeds = 0, jobs = 0, threads = 0, eval_every = 0;
   double study_seconds = 0;
   double unigram_entropy = 0;  ///< nats; the MLM loss of a model that predicts token frequencies only (0 = unknown)
+  /// Downstream fine-tuning (section 6; empty tasks = not run): the tasks, their majority-class and
+  /// bag-of-words test accuracies, and the recipe in words.
+  std::vector<std::string> finetune_tasks;
+  std::map<std::string, std::pair<double, double>> finetune_baselines;  ///< task -> (majority, bag of words)
+  std::string finetune_recipe;
 };
 
 namespace detail {
@@ -881,6 +887,42 @@ struct report_builder {
     }
     md += "\n";
   }
+
+  /// Section 6: every configuration's final model fine-tuned on the downstream tasks (the same budget and
+  /// seeds for all), test accuracy mean ± std over seeds beside its final MLM loss.
+  void finetune_section() {
+    if (ctx.finetune_tasks.empty()) return;
+    md += "## 6. Downstream fine-tuning\n\n";
+    md += "Each run's final model fine-tuned as BertForSequenceClassification on the corpus tasks (data/README.md), " + ctx.finetune_recipe +
+          "; test accuracy, mean ± std over seeds (fine-tuning seed = the run's seed). Majority class and a bag-of-words logistic "
+          "regression for reference.\n\n";
+    md += "| configuration | final val loss |";
+    std::string rule = "|---|---|";
+    for (const auto& t : ctx.finetune_tasks) {
+      md += " " + t + " |";
+      rule += "---|";
+    }
+    md += "\n" + rule + "\n";
+    for (const auto& c : cs) {
+      md += "| " + c.label + " | " + pm(final_loss(recs, c.name)) + " |";
+      for (const auto& t : ctx.finetune_tasks) {
+        std::vector<double> v;
+        for (const auto* r : runs_of(recs, c.name))
+          if (auto it = r->finetune.find(t); it != r->finetune.end()) v.push_back(it->second);
+        md += " " + (v.empty() ? std::string("—") : pm(stats_of(v), 3)) + " |";
+      }
+      md += "\n";
+    }
+    for (int k = 0; k < 2; ++k) {
+      md += std::string(k == 0 ? "| majority class" : "| bag-of-words logistic regression") + " | — |";
+      for (const auto& t : ctx.finetune_tasks) {
+        const auto it = ctx.finetune_baselines.find(t);
+        md += " " + (it == ctx.finetune_baselines.end() ? std::string("—") : fmt::format("{:.3f}", k == 0 ? it->second.first : it->second.second)) + " |";
+      }
+      md += "\n";
+    }
+    md += "\n";
+  }
 };
 }  // namespace detail
 
@@ -895,6 +937,7 @@ inline std::size_t write_report(const std::filesystem::path& out, const scale_sp
   b.figure1_section();
   b.compound_section();
   b.speedup_section();
+  b.finetune_section();
   io::write_file_atomic(out / "RESULTS.md", b.md);
   return b.figures;
 }

@@ -32,11 +32,20 @@ for s in "The baseline: a budget curve" "Operator comparisons" "Compound vs sing
   grep -q "$s" "$work/out/RESULTS.md" || { echo "RESULTS.md lacks '$s'"; exit 1; }
 done
 # Section 5: one row per grown run (15), each with the kind of its FLOPs and wall-clock speedups.
-rows=$(sed -n '/^## 5\. Speedups/,$p' "$work/out/RESULTS.md" | grep '^| ' | tail -n +2 || true)
+rows=$(sed -n '/^## 5\. Speedups/,/^## 6\./p' "$work/out/RESULTS.md" | grep '^| ' | tail -n +2 || true)
 nrows=$(grep -c . <<<"$rows" || true)
 [ "$nrows" -eq 15 ] || { echo "speedup table has $nrows rows, expected 15"; exit 1; }
 bad=$(grep -Evc '\| (interpolated|upper bound|lower bound) \|.*\| (interpolated|upper bound|lower bound) \|' <<<"$rows" || true)
 [ "$bad" -eq 0 ] || { echo "$bad grown runs lack a speedup kind"; exit 1; }
+# Section 6: every configuration's final model fine-tuned on the three downstream tasks (18 rows), then the
+# majority and bag-of-words rows; each run's fine-tuning is cached beside its log.
+ft=$(sed -n '/^## 6\. Downstream fine-tuning/,$p' "$work/out/RESULTS.md" | grep '^| ' | tail -n +2 || true)
+nft=$(grep -c . <<<"$ft" || true)
+[ "$nft" -eq 20 ] || { echo "fine-tuning table has $nft rows, expected 20"; exit 1; }
+bad=$(grep -Evc '^\| .* \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \|$' <<<"$(head -18 <<<"$ft")" || true)
+[ "$bad" -eq 0 ] || { echo "$bad fine-tuning rows lack an accuracy per task"; exit 1; }
+nfj=$(ls "$runs/"*.finetune.json | wc -l)
+[ "$nfj" -eq 54 ] || { echo "$nfj fine-tuning result files, expected 54"; exit 1; }
 for f in $(grep -o 'results/[a-z0-9_-]*\.svg' "$work/out/RESULTS.md" | sort -u); do
   test -s "$work/out/$f" || { echo "RESULTS.md links $f, which is missing"; exit 1; }
 done

@@ -138,6 +138,25 @@ class bert {
     return forward(b, false, 0, logits, pool_size);
   }
 
+  /// Encoder only, for heads other than the MLM head (sequence classification, bert_classifier.hpp): the
+  /// embeddings and every layer at full resolution (no pooling: a classifier reads every token), dropout on
+  /// when train (seeded like forward_train). Returns the last layer's output, B*S x H row-major (pre-LN:
+  /// before the final LayerNorm, which the caller's head applies). The batch's labels are not read.
+  std::span<const T> encode(const model::mlm_batch& b, bool train, std::uint64_t dropout_seed) {
+    forward(b, train, dropout_seed, nullptr, std::size_t{1}, false);
+    const auto& out = ws_.layers.back().out;
+    return {out.data(), static_cast<std::size_t>(out.size())};
+  }
+  /// Backward of the last encode (same batch): d_out = dloss/d(its output), B*S x H. Sets the gradients
+  /// (overwrites them; the MLM head's are 0).
+  void encoder_backward(const model::mlm_batch& b, std::span<const T> d_out) {
+    detail::set_zero(grads_.data(), grads_.size());
+    if (d_out.size() != static_cast<std::size_t>(ws_.dx.size()))
+      throw error("encoder_backward d_out", std::to_string(ws_.dx.size()) + " entries (B*S x H)", std::to_string(d_out.size()));
+    std::copy(d_out.begin(), d_out.end(), ws_.dx.data());
+    backward_encoder(b);
+  }
+
  private:
   // ---------------------------------------------------------------------------------------------
   // Where each parameter lives in the flat buffers.
@@ -351,7 +370,7 @@ class bert {
   // Forward (train or eval) with pool size pool_size (unset: the config's). Fills the workspace caches
   // (backward reads them, pooled or not as this pass was), returns loss and accuracy.
   mlm_result forward(const model::mlm_batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out,
-                     std::optional<std::size_t> pool_size) {
+                     std::optional<std::size_t> pool_size, bool head = true) {
     using enum model::role;
     validate_batch(bt, cfg_);
     const std::size_t k = pool_size.value_or(cfg_.pool_size);
@@ -408,7 +427,7 @@ class bert {
       layer_forward(0, ws_.x0, ws_.x0);
       // MLM head rows: the targets (training / plain evaluation) or every position (logits requested).
       for (std::size_t n = 0; n < N; ++n) {
-        if (logits_out || bt.labels[n] != model::ignore_label) {
+        if (head && (logits_out || bt.labels[n] != model::ignore_label)) {
           ws_.rows.push_back(n);
           ws_.row_token.push_back(n);
           ws_.row_label.push_back(bt.labels[n]);
@@ -417,6 +436,7 @@ class bert {
     }
     for (std::size_t l = 1; l < cfg_.num_hidden_layers; ++l) layer_forward(l, ws_.layers[l - 1].out, ws_.layers[l - 1].out);
 
+    if (!head) return {};
     auto r = head_forward(train);
     if (logits_out) {
       const std::size_t V = cfg_.vocab_size;
@@ -596,7 +616,7 @@ class bert {
   void backward(const model::mlm_batch& bt) {
     using enum model::role;
     detail::set_zero(grads_.data(), grads_.size());
-    const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, N = bt.tokens(), S = bt.seq_len;
+    const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size;
     const std::size_t M = ws_.rows.size();
     detail::set_zero(ws_.dx.data(), static_cast<std::size_t>(ws_.dx.size()));
 
@@ -618,7 +638,13 @@ class bert {
                                       G(off_[encoder_final_ln_bias]), dsel);
       for (std::size_t t = 0; t < M; ++t) ws_.dx.row(static_cast<index>(ws_.rows[t])) += dsel.row(static_cast<index>(t));
     }
+    backward_encoder(bt);
+  }
 
+  // The encoder's part of backward: on entry ws_.dx = dloss/d(last layer output); gradients accumulate.
+  void backward_encoder(const model::mlm_batch& bt) {
+    using enum model::role;
+    const std::size_t H = cfg_.hidden_size, N = bt.tokens(), S = bt.seq_len;
     for (std::size_t l = cfg_.num_hidden_layers; l-- > 1;) layer_backward(l, ws_.layers[l - 1].out, ws_.layers[l - 1].out);
     mat* demb = &ws_.dx;
     if (ws_.pooled) {
