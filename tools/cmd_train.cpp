@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -21,6 +23,7 @@
 
 #include "command.hpp"
 #include "common.hpp"
+#include "mpi_launch.hpp"
 #include "optim_options.hpp"
 #include "progress.hpp"
 #include "threads.hpp"
@@ -165,9 +168,42 @@ void report_end(const growth::train::run_result& r, const std::filesystem::path&
   }
 }
 
+/// Test hook of the data-parallel failure path (tests/tools/mpi_train_test.sh): GROWTH_TEST_EXIT_RANK=r and
+/// GROWTH_TEST_EXIT_STEP=n make rank r die (exit status 3, no MPI_Finalize, as a crash) after global step n.
+class fault_observer final : public growth::train::trainer_observer {
+ public:
+  fault_observer(growth::train::trainer_observer& inner, std::size_t rank) : inner_(inner) {
+    const char* r = std::getenv("GROWTH_TEST_EXIT_RANK");
+    const char* s = std::getenv("GROWTH_TEST_EXIT_STEP");
+    if (r && s && std::strtoull(r, nullptr, 10) == rank) step_ = static_cast<std::size_t>(std::strtoull(s, nullptr, 10));
+  }
+  void on_stage(const growth::train::stage_event& e) override { inner_.on_stage(e); }
+  void on_row(const growth::train::log_row& r) override { inner_.on_row(r); }
+  void on_growth(const growth::train::growth_event& g) override { inner_.on_growth(g); }
+  void on_step(const growth::train::step_event& e) override {
+    inner_.on_step(e);
+    if (step_ > 0 && e.step == step_) {
+      fmt::print(stderr, "growth train: GROWTH_TEST_EXIT_STEP: this rank exits after step {}\n", e.step);
+      std::fflush(stderr);
+      std::_Exit(3);
+    }
+  }
+  bool stop_requested() override { return inner_.stop_requested(); }
+  void on_end(const growth::train::run_result& r) override { inner_.on_end(r); }
+
+ private:
+  growth::train::trainer_observer& inner_;
+  std::size_t step_ = 0;
+};
+
 void run_train(const train_args& a) {
   namespace fs = std::filesystem;
   using namespace growth;
+  // Under mpirun: data-parallel over the ranks; rank 0 alone prints (the others' stdout is discarded; their
+  // errors still reach stderr), writes the log, the token cache and the checkpoints.
+  train::data_parallel* dp = growth_tool::launched_data_parallel();
+  const bool writer = dp == nullptr || dp->is_writer();
+  if (!writer && std::freopen("/dev/null", "w", stdout) == nullptr) throw error("stdout of rank " + std::to_string(dp->rank()), "/dev/null", "not opened");
   growth_tool::set_threads(a.threads);
   growth_tool::install_sigint_handler();
   const std::uint64_t shard = growth_tool::max_shard_size_bytes(a.max_shard_size);
@@ -191,8 +227,13 @@ void run_train(const train_args& a) {
   opt.data_id = text_id(text);
   if (!a.resume.empty()) refuse_other_text(a, text_path, opt.data_id);
   // Held until the run ends: a second `growth train` into the same --out fails here, naming this one.
-  const growth_tool::folder_lock lock(out, "--out");
-  const auto stream = train::tokenize_cached(tok, text, out / "cache");
+  std::optional<growth_tool::folder_lock> lock;
+  if (writer) lock.emplace(out, "--out");
+  // Rank 0 tokenises (and writes the cache) first; the others then read the cache.
+  std::vector<std::int32_t> stream;
+  if (writer) stream = train::tokenize_cached(tok, text, out / "cache");
+  if (dp) dp->barrier();
+  if (!writer) stream = train::tokenize_cached(tok, text, out / "cache");
   train::data_options dopt;
   dopt.full_seq_len = p.sch.stages.back().shape.seq_len;
   dopt.max_validation_sequences = a.max_validation;
@@ -200,11 +241,20 @@ void run_train(const train_args& a) {
   fmt::print("train: {} stage(s), {} tokens of training text, {} validation sequences, {} threads\n", p.sch.stages.size(),
              data.train_tokens(), data.validation_sequences(), growth_tool::threads_in_use());
 
+  if (dp) {
+    fmt::print("train: data-parallel ranks={}: each rank trains its share of the {}-sequence batch, gradients summed "
+               "before AdamW; rank 0 writes\n", dp->size(), p.sch.run.batch_size);
+    (void)dp->share(p.sch.run.batch_size);  // every rank needs a row: refuse a batch below the rank count now
+  }
+
   train::progressive_trainer t(p.sch, data, opt, p.vocab);
+  if (dp) t.set_data_parallel(*dp);
   if (!a.resume.empty()) t.resume(a.resume);
   else t.set_initial_parameters(p.init_params);
-  growth_tool::console_observer progress(growth_tool::progress_mode::automatic, "train", out);
-  const auto r = t.run(&progress);
+  growth_tool::console_observer progress(writer ? growth_tool::progress_mode::automatic : growth_tool::progress_mode::quiet,
+                                         "train", out);
+  fault_observer observer(progress, dp ? dp->rank() : 0);
+  const auto r = t.run(&observer);
   report_end(r, out, opt.log_csv, growth::data::unigram_entropy(stream));
 }
 

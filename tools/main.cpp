@@ -12,6 +12,7 @@
 
 #include "command.hpp"
 #include "common.hpp"
+#include "mpi_launch.hpp"
 
 namespace {
 /// stdout must have been written completely: `growth eval > /dev/full` is a failure, not exit 0 with
@@ -30,6 +31,7 @@ int check_stdout(int rc) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  growth_tool::mpi_launch mpi(&argc, &argv);  // under mpirun: MPI_Init here, MPI_Finalize at return
   CLI::App app{"growth " GROWTH_VERSION_STRING ": Transformer growth operators and a reference CPU BERT"};
   app.require_subcommand(1);
   app.set_version_flag("--version", GROWTH_VERSION_STRING);
@@ -52,10 +54,10 @@ int main(int argc, char** argv) {
     return check_stdout(e.code);
   } catch (const growth::error& e) {
     fmt::print(stderr, "growth: error: {}\n", e.what());
-    return check_stdout(2);
+    return mpi.fail(check_stdout(2));  // a failed rank of a data-parallel run takes the job down
   } catch (const std::exception& e) {
     fmt::print(stderr, "growth: error: {}\n", e.what());
-    return check_stdout(2);
+    return mpi.fail(check_stdout(2));
   }
   return check_stdout(0);
 }

@@ -45,6 +45,21 @@ inline void validate_batch(const model::mlm_batch& b, const model::bert_config& 
   in_range(b.labels, "labels", static_cast<std::int64_t>(c.vocab_size), true);
 }
 
+/// Where a batch sits inside a larger global batch: data-parallel training (train/data_parallel.hpp) gives
+/// each rank a share of consecutive rows of the global batch. With it, forward_backward on the share draws
+/// exactly the dropout masks the whole batch draws for those rows (masks are keyed on element indices of
+/// the global batch: index offset row_offset x elements per sequence) and normalises the gradient by the
+/// global batch's target count, so the shares' gradients sum to the whole batch's gradient. The default
+/// ({}) is the batch on its own: nothing changes.
+struct batch_slice {
+  std::size_t row_offset = 0;      ///< the share's first row in the global batch
+  std::size_t global_targets = 0;  ///< the global batch's MLM targets (0 = this batch's own count)
+  /// Pooled passes: the global batch's pooled layout lengths (query rows Q, layer-0 key rows K per
+  /// sequence; 0 = this batch's). A share pads its layout to them, so its per-sequence element counts,
+  /// hence its mask indices, are the global batch's.
+  std::size_t query_len = 0, key_len = 0;
+};
+
 /// MLM loss (mean cross-entropy over the targets), argmax accuracy over them, and their count.
 struct mlm_result {
   double loss = 0;

@@ -119,9 +119,12 @@ class bert {
   // by evaluate(b, nullptr, 1) (train/trainer.hpp).
 
   /// Training step's forward and backward (dropout on, seeded): sets the gradients (overwrites them).
+  /// `slice` places b inside a larger global batch (reference/batch.hpp batch_slice: data-parallel
+  /// shares): the masks are the global batch's for these rows and the gradient is of this share's summed
+  /// loss over the global target count; r.loss stays this share's own mean.
   mlm_result forward_backward(const model::mlm_batch& b, std::uint64_t dropout_seed,
-                              std::optional<std::size_t> pool_size = std::nullopt) {
-    auto r = forward(b, true, dropout_seed, nullptr, pool_size);
+                              std::optional<std::size_t> pool_size = std::nullopt, const batch_slice& slice = {}) {
+    auto r = forward(b, true, dropout_seed, nullptr, pool_size, true, slice);
     backward(b);
     return r;
   }
@@ -344,11 +347,18 @@ class bert {
   }
 
   // Dropout sites: 0 = embeddings; layer l: 1+3l attention probs, 2+3l attention output, 3+3l FFN output.
+  // A share of a global batch (slice_.row_offset > 0) offsets every mask index by its first row's index in
+  // the global batch: row_offset x the elements per sequence of the masked tensor (S*H for the embeddings,
+  // Sq*H for the branches, A*Sq*Sk_l for the probabilities), so it draws the global batch's masks.
   [[nodiscard]] detail::dropout<T> hidden_dropout(std::uint64_t site) const {
-    return detail::dropout<T>(cfg_.hidden_dropout_prob, seed_, site, train_);
+    auto d = detail::dropout<T>(cfg_.hidden_dropout_prob, seed_, site, train_);
+    d.offset = static_cast<std::uint64_t>(slice_.row_offset) * (site == 0 ? ws_.s : ws_.sq) * cfg_.hidden_size;
+    return d;
   }
   [[nodiscard]] detail::dropout<T> probs_dropout(std::size_t l) const {
-    return detail::dropout<T>(cfg_.attention_probs_dropout_prob, seed_, 1 + 3 * l, train_);
+    auto d = detail::dropout<T>(cfg_.attention_probs_dropout_prob, seed_, 1 + 3 * l, train_);
+    d.offset = static_cast<std::uint64_t>(slice_.row_offset) * cfg_.num_attention_heads * ws_.sq * (l == 0 ? ws_.sk0 : ws_.sq);
+    return d;
   }
 
   // y = x W^T + bias for a (out, in) weight at offset w.
@@ -370,14 +380,15 @@ class bert {
   // Forward (train or eval) with pool size pool_size (unset: the config's). Fills the workspace caches
   // (backward reads them, pooled or not as this pass was), returns loss and accuracy.
   mlm_result forward(const model::mlm_batch& bt, bool train, std::uint64_t seed, std::vector<float>* logits_out,
-                     std::optional<std::size_t> pool_size, bool head = true) {
+                     std::optional<std::size_t> pool_size, bool head = true, const batch_slice& slice = {}) {
     using enum model::role;
     validate_batch(bt, cfg_);
+    slice_ = slice;
     const std::size_t k = pool_size.value_or(cfg_.pool_size);
     if (k == 0) throw error("pool size", "at least 1", "0");
     const bool pooled = k > 1;
     if (pooled) {
-      ws_.pool = make_pooled_layout(bt, k);
+      ws_.pool = make_pooled_layout(bt, k, slice.query_len, slice.key_len);
       prepare(bt.batch_size, bt.seq_len, ws_.pool.query_len, ws_.pool.key_len, true);
     } else {
       prepare(bt.batch_size, bt.seq_len, bt.seq_len, bt.seq_len, false);
@@ -575,7 +586,8 @@ class bert {
     // Cross-entropy per target row; in training the row becomes dloss/dlogits = (softmax - onehot) / targets.
     std::size_t targets = 0;
     for (auto y : ws_.row_label) targets += y != model::ignore_label ? 1 : 0;
-    const T inv_targets = targets ? T(1) / static_cast<T>(targets) : T(0);
+    const std::size_t norm = slice_.global_targets ? slice_.global_targets : targets;  // the global batch's mean
+    const T inv_targets = norm ? T(1) / static_cast<T>(norm) : T(0);
     detail::parallel_rows(M, V * 4, [&](std::size_t t0, std::size_t t1) {
       for (std::size_t t = t0; t < t1; ++t) {
         const std::int32_t y = ws_.row_label[t];
@@ -814,6 +826,7 @@ class bert {
   workspace ws_;
   bool train_ = false;
   std::uint64_t seed_ = 0;
+  batch_slice slice_{};  // the current pass's place in a global batch (forward sets it)
 };
 
 }  // namespace growth::reference

@@ -242,6 +242,9 @@ struct dropout {
   std::uint64_t threshold = 0;
   T scale = T(1);
   bool active = false;
+  /// Added to every element index: a share of a batch (data-parallel training) passes the index its first
+  /// element has in the whole batch, so it draws the whole batch's masks for its rows (0: the batch itself).
+  std::uint64_t offset = 0;
 
   dropout() = default;
   dropout(double p, std::uint64_t seed, std::uint64_t site, bool train)
@@ -249,7 +252,9 @@ struct dropout {
         threshold(static_cast<std::uint64_t>(p * 4294967296.0)),
         scale(static_cast<T>(1.0 / (1.0 - p))),
         active(train && p > 0) {}
-  [[nodiscard]] bool keep(std::uint64_t i) const { return (mix64(key + 0x632be59bd9b4e019ULL * (i + 1)) >> 32) >= threshold; }
+  [[nodiscard]] bool keep(std::uint64_t i) const {
+    return (mix64(key + 0x632be59bd9b4e019ULL * (offset + i + 1)) >> 32) >= threshold;
+  }
 
   /// x *= mask * scale over n contiguous elements whose global indices start at first; keeps the mask.
   void apply(T* x, std::uint8_t* mask, std::size_t n, std::uint64_t first = 0) const {

@@ -74,8 +74,11 @@ struct pooled_layout {
   axis_map scatter;  ///< [B*S] rows <- [B*Q + B*K]: the transpose of gather
 };
 
-/// Builds the layout of batch bt for pool size k >= 1 (bt must already be validated).
-inline pooled_layout make_pooled_layout(const model::mlm_batch& bt, std::size_t k) {
+/// Builds the layout of batch bt for pool size k >= 1 (bt must already be validated). min_query_len and
+/// min_key_len pad Q and K to at least those lengths (a data-parallel share takes the global batch's;
+/// padding slots are invisible keys and no targets, as a shorter sequence's).
+inline pooled_layout make_pooled_layout(const model::mlm_batch& bt, std::size_t k, std::size_t min_query_len = 0,
+                                        std::size_t min_key_len = 0) {
   if (k == 0) throw error("pool size", "at least 1", "0");
   pooled_layout p;
   const std::size_t Bn = bt.batch_size, S = bt.seq_len;
@@ -97,8 +100,8 @@ inline pooled_layout make_pooled_layout(const model::mlm_batch& bt, std::size_t 
     p.query_len = std::max(p.query_len, p.pooled[b] + p.targets[b]);
     p.key_len = std::max(p.key_len, p.unmasked[b] + p.targets[b]);
   }
-  p.query_len = std::max<std::size_t>(p.query_len, 1);
-  p.key_len = std::max<std::size_t>(p.key_len, 1);
+  p.query_len = std::max<std::size_t>({p.query_len, 1, min_query_len});
+  p.key_len = std::max<std::size_t>({p.key_len, 1, min_key_len});
   const std::size_t Q = p.query_len, K = p.key_len;
   p.query_valid.assign(Bn * Q, 0);
   p.key_valid.assign(Bn * K, 0);

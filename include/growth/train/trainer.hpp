@@ -48,6 +48,10 @@
 /// checkpoint) after every N-th global step, so a SIGKILL or power cut loses at most N steps; resuming
 /// from it continues bit for bit like stage-<i> and final.
 ///
+/// Data-parallel: set_data_parallel (train/data_parallel.hpp) trains each global batch as P ranks' shares
+/// with summed gradients; rank 0 alone writes checkpoints and the log, and trainer_state.json records the
+/// rank count ("ranks"). The state does not depend on P, so a checkpoint resumes at any P.
+///
 /// Divergence: a non-finite training loss or gradient norm is a growth::error naming the step; the
 /// diverged state is not written as a checkpoint (the ones already written are kept).
 #include <algorithm>
@@ -79,6 +83,7 @@
 #include "../schedule/learning_rate.hpp"
 #include "../schedule/schedule.hpp"
 #include "data.hpp"
+#include "data_parallel.hpp"
 #include "growth_trigger.hpp"
 
 namespace growth::train {
@@ -539,7 +544,7 @@ class progressive_trainer {
         paused = true;
         break;
       }
-      if (obs_->stop_requested()) {
+      if (dp_ ? dp_->any(obs_->stop_requested()) : obs_->stop_requested()) {  // every rank stops at the same step
         interrupted = true;
         break;
       }
@@ -582,6 +587,12 @@ class progressive_trainer {
   [[nodiscard]] double lr_at(std::size_t stage, std::size_t stage_step, std::size_t global_step) const {
     return sched::lr_at(lr_curve(), sched_.stages, stage, stage_step, global_step);
   }
+
+  /// Trains data-parallel over dp's ranks (train/data_parallel.hpp; dp must outlive the run): each rank
+  /// trains its share of every global batch, gradients and losses are summed over the ranks before AdamW,
+  /// only dp.is_writer() writes checkpoints and the log. Every rank calls run() with the same schedule,
+  /// options, data and starting state. Unset (the default): one process.
+  void set_data_parallel(data_parallel& dp) { dp_ = &dp; }
 
   /// Stops run() after global step `step` as at the end of the schedule, but resumable: run() may be called
   /// again (after another pause_at) and goes on as if it had never stopped. 0 = no pause. A study or the
@@ -649,7 +660,8 @@ class progressive_trainer {
     const auto t0 = clock::now();
     const auto shape = sched_.stages[st_.stage].shape;
     const auto b = data_.train_batch(opt_.seed, st_.step, shape.seq_len, sched_.run.batch_size, sched_.run.masked_per_mille);
-    const auto r = model_->forward_backward(b, mix64(opt_.seed ^ mix64(st_.step + 0x5eedULL)));
+    const std::uint64_t dropout_seed = mix64(opt_.seed ^ mix64(st_.step + 0x5eedULL));
+    const auto r = dp_ ? train_share(b, dropout_seed) : model_->forward_backward(b, dropout_seed);
     // Divergence stops the run before the state is updated or saved (see the file comment).
     if (!std::isfinite(r.loss)) diverged("training loss", r.loss, st_.step + 1);
     const double lr = lr_at(st_.stage, st_.stage_step + 1, st_.step + 1);
@@ -663,6 +675,27 @@ class progressive_trainer {
     ++st_.loss_count;
     last_lr_ = lr;
     st_.wall += std::chrono::duration<double>(clock::now() - t0).count();
+  }
+
+  /// Data-parallel forward and backward: this rank's share of the global batch b (the global batch's masks
+  /// and target count: reference::batch_slice), then the gradient and (loss sum, targets) summed over the
+  /// ranks. Returns the global batch's mean loss and target count.
+  reference::mlm_result train_share(const model::mlm_batch& b, std::uint64_t dropout_seed) {
+    const batch_share sh = dp_->share(b.batch_size);
+    reference::batch_slice slice{.row_offset = sh.first};
+    for (const auto y : b.labels) slice.global_targets += y != model::ignore_label ? 1 : 0;
+    if (const std::size_t k = model_->config().pool_size; k > 1) {  // pad the share's pooled layout to the global one
+      const auto pl = reference::make_pooled_layout(b, k);
+      slice.query_len = pl.query_len;
+      slice.key_len = pl.key_len;
+    }
+    reference::mlm_result r = model_->forward_backward(batch_rows(b, sh), dropout_seed, std::nullopt, slice);
+    dp_->sum(model_->flat_grads());
+    double sums[2] = {r.loss * static_cast<double>(r.targets), static_cast<double>(r.targets)};
+    dp_->sum(std::span<double>(sums));
+    r.targets = static_cast<std::size_t>(sums[1]);
+    r.loss = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+    return r;
   }
 
   [[noreturn]] void diverged(const char* what, double v, std::size_t step) const {
@@ -706,7 +739,7 @@ class progressive_trainer {
     st_.loss_sum = 0;
     st_.loss_count = 0;
     st_.rows.push_back(r);
-    if (!opt_.log_csv.empty()) io::write_file_atomic(opt_.log_csv, csv_text(st_.rows));
+    if (!opt_.log_csv.empty() && (!dp_ || dp_->is_writer())) io::write_file_atomic(opt_.log_csv, csv_text(st_.rows));
     obs_->on_row(r);
   }
 
@@ -737,6 +770,7 @@ class progressive_trainer {
     ts["loss_count"] = st_.loss_count;
     ts["complete"] = st_.complete;
     ts["lr"] = last_lr_;
+    ts["ranks"] = dp_ ? dp_->size() : 1;  // data-parallel ranks (informational: a resume may use any count)
     ts["schedule"] = sched_;
     ts["options"] = opt_;
     if (!opt_.data_id.empty()) ts["data"] = opt_.data_id;
@@ -745,6 +779,10 @@ class progressive_trainer {
     // Weights can overflow to Inf after a step whose loss was still finite; never save such a state.
     for (const float x : model_->flat_params())
       if (!std::isfinite(x)) diverged("parameters", static_cast<double>(x), st_.step);
+    if (dp_ && !dp_->is_writer()) {  // rank 0 writes; the others hold the same state
+      last_saved_ = opt_.out_dir / name;
+      return;
+    }
     std::filesystem::create_directories(opt_.out_dir);
     const auto params = model_->parameters();
     const auto m = optim_->first_moment();
@@ -767,6 +805,7 @@ class progressive_trainer {
   std::vector<growth_event> growths_;
   std::filesystem::path last_saved_;  ///< the latest checkpoint written (named by a divergence error)
   trainer_observer* obs_ = nullptr;  ///< during run(): the caller's observer, or a silent one
+  data_parallel* dp_ = nullptr;      ///< set_data_parallel's ranks (null: one process)
 
   static std::string fmt_lr(double v) {
     char b[40];
