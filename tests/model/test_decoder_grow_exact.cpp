@@ -370,9 +370,10 @@ void push_gradient_map(const decoder_config& from, const decoder_config& to, con
 }  // namespace
 
 TEST_CASE("decoder grow optimizer map: the grown model's gradient is the small one's through the moment map") {
-  // Staged Training's check: with policy map, Adam's m is mapped like the gradient, so for an exact
-  // operator the grown model's gradient on a batch equals the small model's pushed through that map (and
-  // one AdamW step of the grown model is the mapped step). Measured where the map has a source.
+  // Staged Training's check, on the gradient: policy map maps Adam's m like the gradient (and v like its
+  // square), which is right exactly when the grown model's gradient on a batch equals the small model's
+  // pushed through that map; then the moments a step accumulates stay the mapped ones. Measured where the
+  // map has a source (inserted layers and added heads start with zero moments).
   for (auto seed : seeds)
     for (const auto& from : configs(seed)) {
       decoder_config to = from;

@@ -9,7 +9,7 @@
 /// hidden and head dimensions map) are per-architecture overloads of check_transition, exactness_of,
 /// depth_plan_of, plan_hidden, plan_heads, position_map and ffn_map, called by the one plan_transition.
 ///
-/// It is a loop over the layout (bert_layout.hpp), not a list of hand-written cases: every new parameter
+/// It is a loop over the layout (bert_layout.hpp, decoder_layout.hpp), not a list of hand-written cases: every new parameter
 /// is one old parameter (chosen by the layout table's growth fields and the depth plan) pushed through a tensor_map whose axis
 /// maps come from the unit_map of the dimension each axis runs over (fan_out maps on producing axes,
 /// fan_in maps on consuming axes). Order, as one composed map per parameter:
