@@ -95,7 +95,7 @@ TEST_CASE("growth grow (decoders): LLaMA GQA and GPT-2 by depth and width, --che
   }
 }
 
-TEST_CASE("growth grow (decoders): G_stack x4 is reported inexact; mean-pad scales the eps") {
+TEST_CASE("growth grow (decoders): G_stack x4 is reported inexact, mean-pad scales the eps") {
   test::scratch_dir d("dec_cli2");
   const auto c = small_llama(8, 4, 2, true);
   save_random(d / "small", c);

@@ -203,7 +203,7 @@ TEST_CASE("decoder grow exact: hidden mean_pad with the eps scaled (RMSNorm zero
     }
 }
 
-TEST_CASE("decoder grow exact: positions (GPT-2 tile / random; rotary context growth maps nothing)") {
+TEST_CASE("decoder grow exact: positions (GPT-2 tile / random, rotary context growth maps nothing)") {
   for (auto seed : seeds) {
     for (auto mode : {length_mode::tile, length_mode::random}) {
       const decoder_config from = random_gpt2(seed);

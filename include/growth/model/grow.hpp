@@ -678,7 +678,7 @@ std::vector<std::string> growth_sources(const basic_grow_plan<Config>& p, std::s
 /// dst.at(new_specs[i].name); with opt_dst, also writes its Adam moments (policy of the plan's options;
 /// opt_src must then hold the sources' moments for policy map). Sets only need to hold the names used.
 /// Shapes are checked by apply() before each write; grow() checks every tensor before writing any.
-template <class Config, class T, class Space>
+template <class T, class Space, class Config>
 void grow_parameter(const basic_grow_plan<Config>& p, std::size_t i, const parameter_set<T, Space>& src,
                     const parameter_set<T, Space>& dst, const moments<T, Space>* opt_src = nullptr,
                     const moments<T, Space>* opt_dst = nullptr) {
@@ -791,7 +791,7 @@ void grow_parameter(const basic_grow_plan<Config>& p, std::size_t i, const param
 /// Grows the parameters `src` of a model with config `from` into `dst`, laid out for config `to` (the
 /// caller allocates dst with parameters_of(to)). With `opt_src`/`opt_dst`, Adam moments follow the
 /// policy in `o`. Everything is checked before anything is written.
-template <class Config, class T, class Space>
+template <class T, class Space, class Config>  // T, Space first: callers name them (adapters/torch_grow.hpp)
 exactness grow(const Config& from, const parameter_set<T, Space>& src, const Config& to,
                const parameter_set<T, Space>& dst, const grow_options& o,
                const moments<T, Space>* opt_src = nullptr, const moments<T, Space>* opt_dst = nullptr) {
