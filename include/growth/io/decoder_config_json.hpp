@@ -18,6 +18,7 @@
 ///
 /// Partial configs (apply_overrides): `growth grow --to target.json` names only the fields that change, in
 /// the family's spelling; an unknown key is an error (a typo must not be a silent no-op).
+#include <concepts>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -85,7 +86,10 @@ inline bool apply_decoder_key(model::decoder_config& c, const std::string& k, co
   else if (k == "eos_token_id") c.eos_token_id = token_id(v, k);
   else if (k == "pad_token_id") c.pad_token_id = token_id(v, k);
   else if (k == "tie_word_embeddings") c.tie_word_embeddings = io::as_bool(v, subj);
-  else if (c.is_gpt2()) {
+  if (k == "vocab_size" || k == "initializer_range" || k == "bos_token_id" || k == "eos_token_id" ||
+      k == "pad_token_id" || k == "tie_word_embeddings")
+    return true;  // the keys both families share (applied above): fields, not unknown keys
+  if (c.is_gpt2()) {
     if (k == "n_embd") size_field(c.hidden_size);
     else if (k == "n_layer") size_field(c.num_hidden_layers);
     else if (k == "n_head") {
@@ -275,8 +279,12 @@ inline void from_json(const io::json& j, decoder_config& c) {
 namespace growth::io {
 
 /// base with the fields present in `overrides` replaced (the family's spelling), then validated. Every key
-/// must be a field of base's family (or "model_type" / "architectures" agreeing with it).
-inline model::decoder_config apply_overrides(model::decoder_config base, const json& overrides) {
+/// must be a field of base's family (or "model_type" / "architectures" agreeing with it). A template taking
+/// exactly a decoder_config, so that BERT's apply_overrides({}, j) (config_json.hpp) stays unambiguous where
+/// both headers are included (io/checkpoint.hpp includes both).
+template <class Config>
+  requires std::same_as<Config, model::decoder_config>
+model::decoder_config apply_overrides(Config base, const json& overrides) {
   for (const auto& [k, v] : io::as_object(overrides, "config overrides")) {
     if (!detail::apply_decoder_key(base, k, v))
       throw error(detail::decoder_subject(k), "a field of a " + base.model_type + " config", "an unknown key");

@@ -5,6 +5,11 @@
 /// holds two whole models (peak memory ~ a few of the largest tensors; benchmarks/README.md measures it).
 /// Used by `growth grow` and by benchmarks/bench_grow.cpp.
 ///
+/// Decoder LM folders (LLaMA family, GPT-2) grow by the same code: everything below is generic over the
+/// config type (checkpoint_traits in io/checkpoint.hpp says how its config.json, vocab.txt and extra tensors
+/// are handled); the target config's type picks the architecture, so a decoder source needs a decoder_config
+/// target (its config.json is read as one; a BERT folder's config.json is refused by model_type).
+///
 /// The output is a checkpoint folder in the io/checkpoint.hpp layout (config.json, model.safetensors,
 /// vocab.txt, optimizer.safetensors when the source has one), written into a temp folder beside the
 /// target and published atomically, exactly as io::save_checkpoint does. Everything that can be checked
@@ -60,8 +65,9 @@ struct grow_files_report {
 namespace detail {
 
 /// Checks that `rd` holds every spec tensor (name + suffix) with its shape, and nothing unknown.
-inline void check_source_file(const sharded_reader& rd, const std::vector<model::param_spec>& specs,
-                              const std::vector<std::string>& suffixes) {
+template <class Config>
+void check_source_file(const sharded_reader& rd, const Config& config, const std::vector<model::param_spec>& specs,
+                       const std::vector<std::string>& suffixes) {
   std::map<std::string, bool> known;
   for (const auto& s : specs)
     for (const auto& suf : suffixes) {
@@ -74,35 +80,37 @@ inline void check_source_file(const sharded_reader& rd, const std::vector<model:
     }
   for (const auto& n : rd.names()) {
     // HF's non-persistent buffer and tied aliases may be present; the tie is not re-checked here.
-    if (known.count(n) || n == "bert.embeddings.position_ids" || model::is_tied_alias(n)) continue;
-    throw error(rd.path_of(n).string() + ": tensor " + n, "a BertForMaskedLM parameter of the source config", "an unknown tensor");
+    if (known.count(n) || checkpoint_traits<Config>::alias_of(config, n)) continue;
+    throw error(rd.path_of(n).string() + ": tensor " + n,
+                "a " + checkpoint_traits<Config>::model_name(config) + " parameter of the source config", "an unknown tensor");
   }
 }
 
 /// The source checkpoint folder, opened and checked: its config, the growth plan to `to`, its vocabulary,
 /// a reader of the model tensors, and of the optimizer's when its moments are mapped (either layout).
+template <class Config>
 struct grow_source {
   std::filesystem::path dir;
-  model::bert_config from;
-  model::grow_plan plan;
+  Config from;
+  model::basic_grow_plan<Config> plan;
   std::vector<std::string> vocab;
   sharded_reader model_file;
   bool has_optimizer = false;                    ///< the folder has optimizer.safetensors (or its index)
   std::optional<sharded_reader> optimizer;       ///< opened only with optimizer policy map
   std::map<std::string, std::string> opt_meta;   ///< the output optimizer file's metadata (with "step")
 
-  grow_source(const std::filesystem::path& src, const model::bert_config& to, const growth::grow_options& o,
+  grow_source(const std::filesystem::path& src, const Config& to, const growth::grow_options& o,
               const reader_options& ro)
       : dir(src),
-        from(load_config(src / "config.json")),
+        from(checkpoint_traits<Config>::load_config(src / "config.json")),
         plan(model::plan_growth(from, to, o)),  // throws on a bad target, nothing written
         vocab(checked_vocab(src / "vocab.txt", from.vocab_size)),  // before model.safetensors is opened
         model_file(src, "model", ro) {
-    check_source_file(model_file, plan.old_specs, {""});
+    check_source_file(model_file, from, plan.old_specs, {""});
     has_optimizer = sharded_reader::present(src, "optimizer");
     if (has_optimizer && o.optimizer == growth::optimizer_policy::map) {
       optimizer.emplace(src, "optimizer", ro);
-      check_source_file(*optimizer, plan.old_specs, {".exp_avg", ".exp_avg_sq"});
+      check_source_file(*optimizer, from, plan.old_specs, {".exp_avg", ".exp_avg_sq"});
       opt_meta = optimizer->metadata();
       if (!opt_meta.count("step")) throw error(optimizer->path().string() + ": metadata step", "present", "missing");
       opt_meta["format"] = "pt";
@@ -112,7 +120,9 @@ struct grow_source {
   }
 
  private:
+  /// vocab.txt, checked; a decoder folder may have none (then empty, and the output has none either).
   static std::vector<std::string> checked_vocab(const std::filesystem::path& p, std::size_t vocab_size) {
+    if (!checkpoint_traits<Config>::vocab_required && !std::filesystem::exists(p)) return {};
     auto v = read_vocab(p);
     check_vocab(v, vocab_size, p.string());
     return v;
@@ -135,7 +145,8 @@ inline std::filesystem::path checked_output_folder(std::filesystem::path out) {
 
 /// The tensors of the output model and (with an optimizer) optimizer sets, in the plan's tensor order; the
 /// optimizer set holds each tensor's exp_avg then exp_avg_sq.
-inline std::pair<std::vector<sharded_writer::tensor>, std::vector<sharded_writer::tensor>> output_tensors(const grow_source& s) {
+template <class Config>
+std::pair<std::vector<sharded_writer::tensor>, std::vector<sharded_writer::tensor>> output_tensors(const grow_source<Config>& s) {
   std::vector<sharded_writer::tensor> model, opt;
   for (const auto& p : s.plan.new_specs) {
     model.push_back({p.name, growth::dtype::f32, p.shape});
@@ -147,9 +158,10 @@ inline std::pair<std::vector<sharded_writer::tensor>, std::vector<sharded_writer
 
 /// Grows the new tensors one at a time: reads each one's sources from the files, grows it (with its
 /// moments when they are mapped) and appends it to the output streams. Buffers are reused across tensors.
+template <class Config>
 class tensor_streamer {
  public:
-  tensor_streamer(const grow_source& s, const growth::grow_options& o)
+  tensor_streamer(const grow_source<Config>& s, const growth::grow_options& o)
       : s_(s), map_moments_(o.optimizer == growth::optimizer_policy::map) {}
 
   /// New tensor i to `os` (weights) and, with an optimizer, `oos` (exp_avg, exp_avg_sq; zero unless mapped).
@@ -201,20 +213,21 @@ class tensor_streamer {
     return model::param_view<float>::make(name, shape, bufs.back().data());
   }
 
-  const grow_source& s_;
+  const grow_source<Config>& s_;
   bool map_moments_;
   std::vector<float> w_, m_, v_;
 };
 
 /// Writes the grown checkpoint into the temp folder `tmp` (config, vocabulary, model and optimizer sets,
 /// each file atomically; sharded above max_shard_size) and fsyncs it.
-inline void write_grown_folder(const std::filesystem::path& tmp, const grow_source& s, const model::bert_config& to,
+template <class Config>
+void write_grown_folder(const std::filesystem::path& tmp, const grow_source<Config>& s, const Config& to,
                                const growth::grow_options& o, std::uint64_t max_shard_size) {
   auto tensors = output_tensors(s);
-  tensor_streamer streamer(s, o);
+  tensor_streamer<Config> streamer(s, o);
   const std::size_t n = s.plan.new_specs.size();
-  save_config(tmp / "config.json", to);
-  save_vocab(tmp / "vocab.txt", s.vocab);
+  checkpoint_traits<Config>::save_config(tmp / "config.json", to);
+  if (!s.vocab.empty()) save_vocab(tmp / "vocab.txt", s.vocab);
   sharded_writer model_out(tmp, "model", std::move(tensors.first), {{"format", "pt"}}, max_shard_size);
   std::optional<sharded_writer> opt_out;
   if (s.has_optimizer) opt_out.emplace(tmp, "optimizer", std::move(tensors.second), s.opt_meta, max_shard_size);
@@ -239,11 +252,12 @@ inline std::uintmax_t tensor_set_bytes(const std::filesystem::path& dir, const s
 /// Grows the checkpoint folder `src` into `out` with target config `to` and operators `o` (see the file
 /// comment). With optimizer policy reset the source's optimizer.safetensors is not read (only its presence
 /// matters): the output gets zero moments and step 0.
-inline grow_files_report grow_checkpoint_files(const std::filesystem::path& src, const std::filesystem::path& out_arg,
-                                               const model::bert_config& to, const growth::grow_options& o,
-                                               const grow_files_options& fo = {}) {
+template <class Config>
+grow_files_report grow_checkpoint_files(const std::filesystem::path& src, const std::filesystem::path& out_arg,
+                                        const Config& to, const growth::grow_options& o,
+                                        const grow_files_options& fo = {}) {
   namespace fs = std::filesystem;
-  const detail::grow_source s(src, to, o, fo.read);
+  const detail::grow_source<Config> s(src, to, o, fo.read);
   const fs::path out = detail::checked_output_folder(out_arg);
   detail::remove_stale_temp_dirs(out);
   const fs::path tmp = detail::make_temp_dir_beside(out);
