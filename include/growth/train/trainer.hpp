@@ -1,7 +1,10 @@
 #pragma once
 /// @file train/trainer.hpp
-/// The progressive trainer: runs a run-time growth schedule (sched::runtime_schedule) on the reference
-/// BERT. Each stage trains its model shape for its steps; at a stage boundary the model grows into the next
+/// The progressive trainer: runs a run-time growth schedule (sched::runtime_schedule) on a reference model:
+/// basic_progressive_trainer<Family>, where the family says which model, data, growth and checkpoints
+/// (progressive_trainer = the BERT family, masked LM; train/decoder_trainer.hpp's decoder_trainer = the
+/// decoder LMs, causal LM; what follows says BERT, and holds for decoders with next-token loss instead of
+/// masked targets and no low-cost variants). Each stage trains its model shape for its steps; at a stage boundary the model grows into the next
 /// stage's shape with the stage's `enter` operators (growth::model::grow: parameters and AdamW moments by
 /// the optimizer policy), the learning rate restarts its warmup or continues the global schedule, and
 /// training goes on. A plain run is a one-stage schedule: there is one code path.
@@ -114,7 +117,10 @@ inline model::bert_config stage_config(const model::shape& trained, std::size_t 
 // ------------------------------------------------------------------------------------------------------------
 // Options, log rows, results.
 
-struct trainer_options {
+/// The options of a run; Config is the model family's config type (bert_config, or decoder_config for the
+/// decoder trainer, train/decoder_trainer.hpp), whose non-shape fields `base` supplies.
+template <class Config>
+struct basic_trainer_options {
   std::uint64_t seed = 0;
   double lr = 1e-3;               ///< peak learning rate
   std::size_t warmup = 0;         ///< warmup steps (of each segment: the first stage and every restart)
@@ -135,7 +141,7 @@ struct trainer_options {
   /// Identifies the training text (e.g. its size and hash), written into trainer_state as "data" so a resume
   /// can refuse another text; not part of the run's options (empty = not written).
   std::string data_id;
-  model::bert_config base{};      ///< non-shape config fields (dropout, initializer_range, ...)
+  Config base{};                  ///< non-shape config fields (dropout, initializer_range, ...)
   /// A stage entered with enter.when = auto ends the previous stage when Staged Training's rule fires
   /// (growth_trigger.hpp) against this curve: the target model's validation loss against training FLOPs
   /// (required by such a schedule; not stored in trainer_state, a resumed run's schedule holds the outcome).
@@ -145,6 +151,7 @@ struct trainer_options {
   /// CompoundGrow's first-stage model on its own as a comparison. Never a target to publish.
   bool lowcost_end = false;
 };
+using trainer_options = basic_trainer_options<model::bert_config>;
 
 struct log_row {
   std::size_t step = 0, stage = 0;
@@ -289,8 +296,36 @@ inline void from_json(const io::json& j, log_row& r) {
   });
 }
 
-/// The options that define the run (not paths, save_every, data_id, target_curve, trigger).
-inline void to_json(io::json& j, const trainer_options& o) {
+namespace detail {
+/// The base config fields trainer_state.json stores for a config type: specialised per model family (the
+/// decoder's in train/decoder_trainer.hpp), so the options' JSON is written in one place.
+template <class Config>
+struct base_fields;
+/// BERT: dropout, init range, pre-LN.
+template <>
+struct base_fields<model::bert_config> {
+  static void write(io::json& j, const model::bert_config& b) {
+    j["hidden_dropout_prob"] = b.hidden_dropout_prob;
+    j["attention_probs_dropout_prob"] = b.attention_probs_dropout_prob;
+    j["initializer_range"] = b.initializer_range;
+    j["pre_layer_norm"] = b.pre_layer_norm;
+  }
+  /// Reads them back (pre_layer_norm may be absent in states written before it existed).
+  static void read(const io::json& j, model::bert_config& b) {
+    const auto what = [](const char* k) { return std::string("trainer_state options.") + k; };
+    const auto real = [&](const char* k) { return state_double(io::at(j, k, "trainer_state options"), what(k)); };
+    b.hidden_dropout_prob = real("hidden_dropout_prob");
+    b.attention_probs_dropout_prob = real("attention_probs_dropout_prob");
+    b.initializer_range = real("initializer_range");
+    if (const io::json* p = io::find(j, "pre_layer_norm")) b.pre_layer_norm = io::as_bool(*p, what("pre_layer_norm"));
+  }
+};
+}  // namespace detail
+
+/// The options that define the run (not paths, save_every, data_id, target_curve, trigger); the base
+/// config's fields last (detail::base_fields of the config type).
+template <class Config>
+void to_json(io::json& j, const basic_trainer_options<Config>& o) {
   j = io::json::object();
   j["seed"] = o.seed;
   j["lr"] = o.lr;
@@ -305,16 +340,14 @@ inline void to_json(io::json& j, const trainer_options& o) {
   j["eval_every"] = o.eval_every;
   j["target_loss"] = o.target_loss ? io::json(*o.target_loss) : io::json();
   j["max_total_steps"] = o.max_total_steps;
-  j["hidden_dropout_prob"] = o.base.hidden_dropout_prob;
-  j["attention_probs_dropout_prob"] = o.base.attention_probs_dropout_prob;
-  j["initializer_range"] = o.base.initializer_range;
-  j["pre_layer_norm"] = o.base.pre_layer_norm;
+  detail::base_fields<Config>::write(j, o.base);
 }
 /// Applies stored options onto `o` (`j.get_to(o)`; the fields to_json leaves out keep o's values).
 /// Compatibility: the seed may be a decimal string and doubles 16 hex digits (states written before
 /// nlohmann-json); beta1, beta2, lr_schedule, decay_fraction and pre_layer_norm may be absent (states
 /// written before those fields existed mean the defaults of that time).
-inline void from_json(const io::json& j, trainer_options& o) {
+template <class Config>
+void from_json(const io::json& j, basic_trainer_options<Config>& o) {
   const auto field = [&](const char* k) -> const io::json& { return io::at(j, k, "trainer_state options"); };
   const auto what = [](const char* k) { return std::string("trainer_state options.") + k; };
   const auto real = [&](const char* k) { return detail::state_double(field(k), what(k)); };
@@ -336,41 +369,102 @@ inline void from_json(const io::json& j, trainer_options& o) {
   o.eval_every = io::as_size(field("eval_every"), what("eval_every"));
   o.target_loss = field("target_loss").is_null() ? std::nullopt : std::optional<double>(real("target_loss"));
   o.max_total_steps = io::as_size(field("max_total_steps"), what("max_total_steps"));
-  o.base.hidden_dropout_prob = real("hidden_dropout_prob");
-  o.base.attention_probs_dropout_prob = real("attention_probs_dropout_prob");
-  o.base.initializer_range = real("initializer_range");
-  if (const io::json* p = io::find(j, "pre_layer_norm")) o.base.pre_layer_norm = io::as_bool(*p, what("pre_layer_norm"));
+  detail::base_fields<Config>::read(j, o.base);
 }
 
 /// What a checkpoint's trainer_state says about the run it belongs to.
-struct resume_info {
+template <class Options>
+struct basic_resume_info {
   sched::runtime_schedule schedule;
-  trainer_options options;
+  Options options;
   bool complete = false;
 };
-inline void from_json(const io::json& j, resume_info& r) {
+using resume_info = basic_resume_info<trainer_options>;
+template <class Options>
+void from_json(const io::json& j, basic_resume_info<Options>& r) {
   r.schedule = io::at(j, "schedule", "trainer_state").get<sched::runtime_schedule>();
   io::at(j, "options", "trainer_state").get_to(r.options);
   r.complete = io::as_bool(io::at(j, "complete", "trainer_state"), "trainer_state complete");
 }
-inline resume_info read_resume_info(const std::filesystem::path& dir) {
+template <class Options = trainer_options>
+basic_resume_info<Options> read_resume_info(const std::filesystem::path& dir) {
   const auto p = dir / "trainer_state.json";
   if (!std::filesystem::exists(p)) throw error("resume folder " + dir.string(), "a trainer_state.json", "none");
-  return io::parse_json(io::read_file(p), p.string()).get<resume_info>();
+  return io::parse_json(io::read_file(p), p.string()).get<basic_resume_info<Options>>();
 }
 
 // ------------------------------------------------------------------------------------------------------------
 // The trainer.
 
-class progressive_trainer {
- public:
+/// What the trainer needs of a model family, for BERT (masked LM on train::data_source). The decoder family
+/// (causal LM on train::clm_data_source) is train/decoder_trainer.hpp's decoder_family; the trainer calls only
+/// these members, so both run the same loop, checkpoints and resume.
+struct bert_family {
+  using config_t = model::bert_config;
   using model_t = reference::bert<float>;
   using optim_t = reference::adamw<float>;
+  using data_t = data_source;
+  using checkpoint_t = io::checkpoint;
+  static constexpr std::size_t min_seq_len = 3;  ///< [CLS] token [SEP]
+
+  static config_t stage_config(const model::shape& s, std::size_t vocab_size, const config_t& base) {
+    if (s.kv_heads != 0 && s.kv_heads != s.heads)
+      throw error("schedule shape kv_heads", "0 or heads (BERT has no grouped-query attention)", std::to_string(s.kv_heads));
+    return train::stage_config(s, vocab_size, base);
+  }
+  static double flops_per_step(const model::shape& s, const sched::run_settings& run) {
+    return sched::training_flops_per_step(s, run);
+  }
+  static std::unique_ptr<optim_t> make_optimizer(const config_t& c, const reference::adamw_options& o) {
+    return std::make_unique<optim_t>(c, o);
+  }
+  static model::mlm_batch train_batch(data_t& d, std::uint64_t seed, std::size_t step, const model::shape& s,
+                                      const sched::run_settings& run) {
+    return d.train_batch(seed, step, s.seq_len, run.batch_size, run.masked_per_mille);
+  }
+  /// Mean validation loss over the full-length validation set (dropout off).
+  static double evaluate(model_t& m, data_t& d, const sched::run_settings& run) {
+    double sum = 0;
+    std::size_t n = 0;
+    for (const auto& b : d.validation_batches(run.masked_per_mille)) {
+      // As the full model reads the data: pooling off (pool size 1), whatever the stage trains with.
+      const auto r = m.evaluate(b, nullptr, 1);
+      sum += r.loss * static_cast<double>(r.targets);
+      n += r.targets;
+    }
+    return n ? sum / static_cast<double>(n) : 0.0;
+  }
+  static void grow(const config_t& from, model_t& old_model, optim_t& old_optim, const config_t& to,
+                   model_t& new_model, optim_t& new_optim, const growth::grow_options& go) {
+    const model::moments<float> ms{old_optim.first_moment(), old_optim.second_moment()};
+    const model::moments<float> md{new_optim.first_moment(), new_optim.second_moment()};
+    model::grow(from, old_model.parameters(), to, new_model.parameters(), go, &ms, &md);
+  }
+  static checkpoint_t load_checkpoint(const std::filesystem::path& dir) { return io::load_checkpoint(dir); }
+  static void save_checkpoint(const std::filesystem::path& dir, model_t& m, optim_t& o,
+                              const std::vector<std::string>& vocab, const io::json& trainer_state) {
+    const auto params = m.parameters();
+    const auto mo = o.first_moment();
+    const auto v = o.second_moment();
+    io::optimizer_views<float> ov{mo, v, o.step_count(), {}};
+    io::save_checkpoint(dir, m.config(), params, vocab, &ov, trainer_state);
+  }
+};
+
+template <class Family>
+class basic_progressive_trainer {
+ public:
+  using family = Family;
+  using config_t = typename Family::config_t;
+  using model_t = typename Family::model_t;
+  using optim_t = typename Family::optim_t;
+  using data_t = typename Family::data_t;
+  using options_t = basic_trainer_options<config_t>;
 
   /// The schedule is validated; data must tokenise with `vocab` (written into every checkpoint) and have
   /// full_seq_len = the last stage's seq_len.
-  progressive_trainer(sched::runtime_schedule schedule, data_source& data, trainer_options opt,
-                      std::vector<std::string> vocab)
+  basic_progressive_trainer(sched::runtime_schedule schedule, data_t& data, options_t opt,
+                            std::vector<std::string> vocab)
       : sched_(std::move(schedule)), data_(data), opt_(std::move(opt)), vocab_(std::move(vocab)) {
     sched_.validate(!opt_.lowcost_end);
     if (sched_.run.vocab_size < vocab_.size())
@@ -380,8 +474,8 @@ class progressive_trainer {
       throw error("data full_seq_len", "the last stage's seq_len " + std::to_string(sched_.stages.back().shape.seq_len),
                   std::to_string(data.options().full_seq_len));
     for (std::size_t i = 0; i < sched_.stages.size(); ++i)
-      if (sched_.stages[i].shape.seq_len < 3)
-        throw error("schedule stage " + std::to_string(i) + " trained seq_len", ">= 3",
+      if (sched_.stages[i].shape.seq_len < Family::min_seq_len)
+        throw error("schedule stage " + std::to_string(i) + " trained seq_len", ">= " + std::to_string(Family::min_seq_len),
                     std::to_string(sched_.stages[i].shape.seq_len));
     lr_curve().validate();
     for (std::size_t i = 1; i < sched_.stages.size(); ++i)
@@ -397,20 +491,20 @@ class progressive_trainer {
 
   [[nodiscard]] const sched::runtime_schedule& schedule() const { return sched_; }
   [[nodiscard]] model_t& model() { return *model_; }
-  [[nodiscard]] const trainer_options& options() const { return opt_; }
+  [[nodiscard]] const options_t& options() const { return opt_; }
   [[nodiscard]] std::size_t step() const { return st_.step; }
   [[nodiscard]] std::size_t stage() const { return st_.stage; }
   [[nodiscard]] std::size_t schedule_steps() const { return total_steps_; }
   [[nodiscard]] const std::vector<log_row>& rows() const { return st_.rows; }
-  [[nodiscard]] model::bert_config config_of(std::size_t stage) const {
-    return stage_config(sched_.stages[stage].shape, sched_.run.vocab_size, opt_.base);
+  [[nodiscard]] config_t config_of(std::size_t stage) const {
+    return Family::stage_config(sched_.stages[stage].shape, sched_.run.vocab_size, opt_.base);
   }
   /// Training FLOPs of one optimizer step of a stage (the sched cost model on the trained shape).
   [[nodiscard]] double flops_per_step(std::size_t stage) const {
-    return sched::training_flops_per_step(sched_.stages[stage].shape, sched_.run);
+    return Family::flops_per_step(sched_.stages[stage].shape, sched_.run);
   }
 
-  /// Starts from given weights instead of the seeded init (flat, bert_parameters(config_of(0)) order).
+  /// Starts from given weights instead of the seeded init (flat, the layout order of config_of(0)).
   void set_initial_parameters(const std::vector<float>& flat) {
     if (st_.step != 0) throw error("set_initial_parameters", "before the first step", "step " + std::to_string(st_.step));
     auto p = model_->flat_params();
@@ -422,10 +516,10 @@ class progressive_trainer {
   /// Restores the state of a checkpoint folder written by this trainer. Its schedule and options must be
   /// this trainer's (read_resume_info gives them).
   void resume(const std::filesystem::path& dir) {
-    io::checkpoint ck = io::load_checkpoint(dir);
+    auto ck = Family::load_checkpoint(dir);
     const io::json& ts = ck.trainer_state;
     if (ts.is_null()) throw error("resume folder " + dir.string(), "a trainer_state.json", "none");
-    const resume_info stored = ts.get<resume_info>();
+    const auto stored = ts.template get<basic_resume_info<options_t>>();
     if (!(stored.schedule == sched_))
       throw error("resume folder " + dir.string() + " schedule", "this run's schedule", "a different one");
     if (stored.options.seed != opt_.seed || stored.options.lr != opt_.lr || stored.options.warmup != opt_.warmup)
@@ -443,7 +537,7 @@ class progressive_trainer {
     s.loss_sum = real("loss_sum");
     s.loss_count = size("loss_count");
     s.complete = stored.complete;
-    for (const auto& r : io::as_array(field("rows"), "trainer_state rows")) s.rows.push_back(r.get<log_row>());
+    for (const auto& r : io::as_array(field("rows"), "trainer_state rows")) s.rows.push_back(r.template get<log_row>());
     if (s.stage >= sched_.stages.size())
       throw error("trainer_state stage", "< " + std::to_string(sched_.stages.size()), std::to_string(s.stage));
     const auto cfg = config_of(s.stage);
@@ -463,7 +557,7 @@ class progressive_trainer {
   /// masks and dropout are functions of (seed, step), so the continued run is bit-identical to the one this
   /// trainer would train from step 0. A study trains a shared low-cost stage once and forks it into several
   /// growth operators; the demo trains one stable baseline and forks a decay at each budget.
-  void continue_from(const progressive_trainer& other) {
+  void continue_from(const basic_progressive_trainer& other) {
     if (st_.step != 0) throw error("continue_from", "a trainer that has not trained", "step " + std::to_string(st_.step));
     const state& o = other.st_;
     const std::size_t s = o.stage;
@@ -482,7 +576,7 @@ class progressive_trainer {
     if (sched_.stages[s].steps < o.stage_step)
       throw error("continue_from: stage " + std::to_string(s) + " steps", "at least the other run's " + std::to_string(o.stage_step),
                   std::to_string(sched_.stages[s].steps));
-    const trainer_options& a = other.opt_;
+    const options_t& a = other.opt_;
     if (a.seed != opt_.seed || !(a.adam == opt_.adam) || a.eval_every != opt_.eval_every)
       throw error("continue_from: options", "the other run's seed, AdamW options and eval interval", "different ones");
     for (std::size_t t = 1, st = 0, ss = 0; t <= o.step; ++t) {  // (st, ss): stage and 1-based stage step of t
@@ -558,17 +652,7 @@ class progressive_trainer {
   }
 
   /// Mean validation loss over the full-length validation set (dropout off).
-  double evaluate() {
-    double sum = 0;
-    std::size_t n = 0;
-    for (const auto& b : data_.validation_batches(sched_.run.masked_per_mille)) {
-      // As the full model reads the data: pooling off (pool size 1), whatever the stage trains with.
-      const auto r = model_->evaluate(b, nullptr, 1);
-      sum += r.loss * static_cast<double>(r.targets);
-      n += r.targets;
-    }
-    return n ? sum / static_cast<double>(n) : 0.0;
-  }
+  double evaluate() { return Family::evaluate(*model_, data_, sched_.run); }
 
   /// The learning-rate curve of this run (schedule/learning_rate.hpp).
   [[nodiscard]] sched::lr_curve lr_curve() const {
@@ -623,17 +707,15 @@ class progressive_trainer {
   void build(std::size_t stage) {
     const auto cfg = config_of(stage);
     model_ = std::make_unique<model_t>(cfg);
-    optim_ = std::make_unique<optim_t>(cfg, opt_.adam);
+    optim_ = Family::make_optimizer(cfg, opt_.adam);
   }
 
   void grow_into(std::size_t next) {
     const auto from = config_of(st_.stage), to = config_of(next);
     const growth::grow_options& go = sched_.stages[next].enter;  // the schedule holds model::grow's options
     auto nm = std::make_unique<model_t>(to);
-    auto no = std::make_unique<optim_t>(to, opt_.adam);
-    const model::moments<float> ms{optim_->first_moment(), optim_->second_moment()};
-    const model::moments<float> md{no->first_moment(), no->second_moment()};
-    model::grow(from, model_->parameters(), to, nm->parameters(), go, &ms, &md);
+    auto no = Family::make_optimizer(to, opt_.adam);
+    Family::grow(from, *model_, *optim_, to, *nm, *no, go);
     // Bias correction: mapped moments keep their step count; reset moments start over.
     no->set_step_count(go.optimizer == growth::optimizer_policy::map ? optim_->step_count() : 0);
     model_ = std::move(nm);
@@ -645,7 +727,7 @@ class progressive_trainer {
   void train_step() {
     const auto t0 = clock::now();
     const auto shape = sched_.stages[st_.stage].shape;
-    const auto b = data_.train_batch(opt_.seed, st_.step, shape.seq_len, sched_.run.batch_size, sched_.run.masked_per_mille);
+    const auto b = Family::train_batch(data_, opt_.seed, st_.step, shape, sched_.run);
     const auto r = model_->forward_backward(b, mix64(opt_.seed ^ mix64(st_.step + 0x5eedULL)));
     // Divergence stops the run before the state is updated or saved (see the file comment).
     if (!std::isfinite(r.loss)) diverged("training loss", r.loss, st_.step + 1);
@@ -743,17 +825,13 @@ class progressive_trainer {
     for (const float x : model_->flat_params())
       if (!std::isfinite(x)) diverged("parameters", static_cast<double>(x), st_.step);
     std::filesystem::create_directories(opt_.out_dir);
-    const auto params = model_->parameters();
-    const auto m = optim_->first_moment();
-    const auto v = optim_->second_moment();
-    io::optimizer_views<float> ov{m, v, optim_->step_count(), {}};
-    io::save_checkpoint(opt_.out_dir / name, model_->config(), params, vocab_, &ov, ts);
+    Family::save_checkpoint(opt_.out_dir / name, *model_, *optim_, vocab_, ts);
     last_saved_ = opt_.out_dir / name;
   }
 
   sched::runtime_schedule sched_;
-  data_source& data_;
-  trainer_options opt_;
+  data_t& data_;
+  options_t opt_;
   std::vector<std::string> vocab_;
   std::size_t total_steps_ = 0;
   std::unique_ptr<model_t> model_;
@@ -771,5 +849,8 @@ class progressive_trainer {
     return b;
   }
 };
+
+/// The BERT trainer (masked LM), as before the family parameter existed.
+using progressive_trainer = basic_progressive_trainer<bert_family>;
 
 }  // namespace growth::train
