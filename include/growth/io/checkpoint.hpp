@@ -22,6 +22,20 @@
 /// (F32, F16, BF16 or F64 accepted, converted to float); tied aliases (cls.predictions.decoder.weight /
 /// .bias) may be present and must then equal the tensors they alias; HF's non-persistent buffer
 /// bert.embeddings.position_ids is ignored; any other tensor is an error (unless allow_unknown_tensors).
+///
+/// Decoder LMs (model/decoder_config.hpp: LLaMA family, GPT-2) use the same folder, written by the same
+/// code: basic_checkpoint<Config> and the functions below are generic over the config type, and only
+/// checkpoint_traits<Config> differs (which config.json spelling, which tensors may be present besides the
+/// table's). For a decoder:
+///   config.json            in the family's own spelling (io/decoder_config_json.hpp)
+///   model.safetensors      every tensor of model::decoder_parameters(config) under its HF name; a tied
+///                          lm_head is not written
+///   vocab.txt              optional (Hugging Face decoder folders have a tokenizer.json / merges instead):
+///                          written when the caller gives a vocabulary, read when present
+///   optimizer.safetensors, trainer_state.json as for BERT.
+/// Loading is strict as for BERT: a tied lm_head.weight may be present and must equal the token
+/// embeddings; the non-persistent buffers older transformers versions saved (model::is_tied_alias) are
+/// ignored. checkpoint_kind_of(dir) tells the two kinds of folder apart by config.json's model_type.
 #include <fcntl.h>
 #include <cstdio>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28; <cstdio> includes <stdio.h>)
 #include <unistd.h>
@@ -39,16 +53,18 @@
 #include <vector>
 
 #include "../model/bert_layout.hpp"
+#include "../model/decoder_layout.hpp"
 #include "../model/parameter_set.hpp"
 #include "atomic_file.hpp"
 #include "config_json.hpp"
+#include "decoder_config_json.hpp"
 #include "json.hpp"
 #include "safetensors.hpp"
 #include "utf8.hpp"
 
 namespace growth::io {
 
-/// AdamW state as flat float buffers in bert_parameters(config) order (same layout as checkpoint::params).
+/// AdamW state as flat float buffers in parameters_of(config) order (same layout as checkpoint::params).
 struct optimizer_state {
   std::vector<float> exp_avg;
   std::vector<float> exp_avg_sq;
@@ -65,10 +81,52 @@ struct optimizer_views {
   std::map<std::string, std::string> extra;
 };
 
-struct checkpoint {
-  model::bert_config config;
-  std::vector<std::string> vocab;
-  std::vector<float> params;  ///< flat, bert_parameters(config) order, each row-major
+/// What checkpoint I/O needs to know about an architecture, by config type: how config.json is read and
+/// written, whether vocab.txt is required, and which tensors a folder may hold besides the layout table's.
+template <class Config>
+struct checkpoint_traits;
+
+template <>
+struct checkpoint_traits<model::bert_config> {
+  static constexpr bool vocab_required = true;
+  static std::string model_name(const model::bert_config& /*c*/) { return "BertForMaskedLM"; }
+  static model::bert_config load_config(const std::filesystem::path& p) { return io::load_config(p); }
+  static void save_config(const std::filesystem::path& p, const model::bert_config& c) { io::save_config(p, c); }
+  /// A tensor a folder may hold that is not a parameter: std::nullopt when `name` is not one, "" when it is
+  /// skipped (HF's non-persistent buffer), else the parameter it must equal (a tie).
+  static std::optional<std::string> alias_of(const model::bert_config& /*c*/, const std::string& name) {
+    if (name == "bert.embeddings.position_ids") return std::string();
+    if (name == "cls.predictions.decoder.weight") return std::string("bert.embeddings.word_embeddings.weight");
+    if (name == "cls.predictions.decoder.bias") return std::string("cls.predictions.bias");
+    return std::nullopt;
+  }
+};
+
+template <>
+struct checkpoint_traits<model::decoder_config> {
+  static constexpr bool vocab_required = false;
+  static std::string model_name(const model::decoder_config& c) {
+    return c.is_gpt2() ? "GPT2LMHeadModel" : "LlamaForCausalLM";
+  }
+  static model::decoder_config load_config(const std::filesystem::path& p) { return io::load_decoder_config(p); }
+  static void save_config(const std::filesystem::path& p, const model::decoder_config& c) {
+    io::save_decoder_config(p, c);
+  }
+  static std::optional<std::string> alias_of(const model::decoder_config& c, const std::string& name) {
+    if (!model::is_tied_alias(c, name)) return std::nullopt;
+    if (c.tie_word_embeddings && name == "lm_head.weight")
+      return std::string(c.is_gpt2() ? "transformer.wte.weight" : "model.embed_tokens.weight");
+    return std::string();  // an old non-persistent buffer
+  }
+};
+
+/// A checkpoint folder in memory, for the architecture of Config (bert_config: `checkpoint`;
+/// decoder_config: `decoder_checkpoint`).
+template <class Config>
+struct basic_checkpoint {
+  Config config;
+  std::vector<std::string> vocab;  ///< empty: a decoder folder without vocab.txt
+  std::vector<float> params;  ///< flat, parameters_of(config) order, each row-major
   std::optional<optimizer_state> opt;
   json trainer_state;  ///< null when the folder has no trainer_state.json
 
@@ -78,11 +136,11 @@ struct checkpoint {
   }
   [[nodiscard]] model::parameter_set<float> views() { return flat_views(config, params); }
 
-  /// Parameter views over a flat buffer laid out in bert_parameters(c) order.
-  static model::parameter_set<float> flat_views(const model::bert_config& c, std::vector<float>& buffer) {
+  /// Parameter views over a flat buffer laid out in parameters_of(c) order.
+  static model::parameter_set<float> flat_views(const Config& c, std::vector<float>& buffer) {
     model::parameter_set<float> set;
     std::size_t off = 0;
-    const auto specs = model::bert_parameters(c);
+    const auto specs = model::parameters_of(c);
     std::size_t total = 0;
     for (const auto& s : specs) total += s.numel();
     if (buffer.size() != total)
@@ -94,6 +152,23 @@ struct checkpoint {
     return set;
   }
 };
+
+/// A BERT checkpoint folder (the type every BERT caller uses).
+using checkpoint = basic_checkpoint<model::bert_config>;
+/// A decoder LM checkpoint folder (LLaMA family, GPT-2).
+using decoder_checkpoint = basic_checkpoint<model::decoder_config>;
+
+/// The two kinds of checkpoint folder.
+enum class checkpoint_kind : std::uint8_t { bert, decoder };
+
+/// Which kind of folder `dir` is, by its config.json's model_type (llama / mistral / qwen2 / gpt2: decoder;
+/// anything else: bert, whose reader then names a wrong model_type).
+inline checkpoint_kind checkpoint_kind_of(const std::filesystem::path& dir) {
+  return is_decoder_model_type(model_type_of(dir / "config.json")) ? checkpoint_kind::decoder : checkpoint_kind::bert;
+}
+inline bool is_decoder_checkpoint(const std::filesystem::path& dir) {
+  return checkpoint_kind_of(dir) == checkpoint_kind::decoder;
+}
 
 struct load_options {
   bool allow_unknown_tensors = false;  ///< ignore tensors that are not BertForMaskedLM parameters
@@ -311,22 +386,26 @@ inline std::vector<std::string> load_vocab(const std::filesystem::path& p) {
 }
 
 /// Saves a checkpoint folder (see the file comment). params (and the optional m / v) must hold exactly
-/// the parameters of bert_parameters(config) with their shapes; any element type and strides; written F32.
-template <class T>
-void save_checkpoint(const std::filesystem::path& dir, const model::bert_config& config,
+/// the parameters of parameters_of(config) with their shapes; any element type and strides; written F32.
+/// A decoder's vocab may be empty (no vocab.txt is written).
+template <class Config, class T>
+  requires requires { checkpoint_traits<Config>::vocab_required; }
+void save_checkpoint(const std::filesystem::path& dir, const Config& config,
                      const model::parameter_set<T>& params, const std::vector<std::string>& vocab,
                      const optimizer_views<std::type_identity_t<T>>* opt = nullptr,
                      const json& trainer_state = json()) {
+  using traits = checkpoint_traits<Config>;
   // Validate everything before touching the disk.
   config.validate();
-  const auto specs = model::bert_parameters(config);
+  const auto specs = model::parameters_of(config);
   detail::check_parameter_set(params, specs, "checkpoint");
   if (opt) {
     detail::check_parameter_set(opt->exp_avg, specs, "optimizer exp_avg");
     detail::check_parameter_set(opt->exp_avg_sq, specs, "optimizer exp_avg_sq");
     if (opt->extra.count("step")) throw error("optimizer extra metadata", "no key \"step\" (use the step field)", "\"step\"");
   }
-  detail::check_vocab(vocab, config.vocab_size, "checkpoint vocabulary");
+  const bool write_vocab = traits::vocab_required || !vocab.empty();
+  if (write_vocab) detail::check_vocab(vocab, config.vocab_size, "checkpoint vocabulary");
   std::filesystem::path target = dir;
   if (target.filename().empty()) target = target.parent_path();  // "ckpt/" -> "ckpt"
   if (std::filesystem::exists(target)) {
@@ -345,8 +424,8 @@ void save_checkpoint(const std::filesystem::path& dir, const model::bert_config&
   detail::remove_stale_temp_dirs(target);
   const auto tmp = detail::make_temp_dir_beside(target);
   try {
-    save_config(tmp / "config.json", config);
-    save_vocab(tmp / "vocab.txt", vocab);
+    traits::save_config(tmp / "config.json", config);
+    if (write_vocab) save_vocab(tmp / "vocab.txt", vocab);
     {
       std::vector<std::vector<float>> scratch(specs.size());
       safetensors_writer w;
@@ -380,7 +459,8 @@ void save_checkpoint(const std::filesystem::path& dir, const model::bert_config&
 }
 
 /// Saves a loaded (or assembled) checkpoint struct.
-inline void save_checkpoint(const std::filesystem::path& dir, checkpoint& ck) {
+template <class Config>
+void save_checkpoint(const std::filesystem::path& dir, basic_checkpoint<Config>& ck) {
   auto p = ck.views();
   if (ck.opt) {
     auto m = ck.views(ck.opt->exp_avg);
@@ -392,13 +472,18 @@ inline void save_checkpoint(const std::filesystem::path& dir, checkpoint& ck) {
   }
 }
 
-/// Loads a checkpoint folder strictly (see the file comment).
-inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_options& opt = {}) {
-  checkpoint ck;
-  ck.config = load_config(dir / "config.json");
-  ck.vocab = detail::read_vocab(dir / "vocab.txt");
-  detail::check_vocab(ck.vocab, ck.config.vocab_size, (dir / "vocab.txt").string());
-  const auto specs = model::bert_parameters(ck.config);
+/// Loads a checkpoint folder strictly (see the file comment): load_checkpoint(dir) a BERT folder,
+/// load_checkpoint<model::decoder_config>(dir) (or load_decoder_checkpoint) a decoder one.
+template <class Config = model::bert_config>
+basic_checkpoint<Config> load_checkpoint(const std::filesystem::path& dir, const load_options& opt = {}) {
+  using traits = checkpoint_traits<Config>;
+  basic_checkpoint<Config> ck;
+  ck.config = traits::load_config(dir / "config.json");
+  if (traits::vocab_required || std::filesystem::exists(dir / "vocab.txt")) {
+    ck.vocab = detail::read_vocab(dir / "vocab.txt");
+    detail::check_vocab(ck.vocab, ck.config.vocab_size, (dir / "vocab.txt").string());
+  }
+  const auto specs = model::parameters_of(ck.config);
   std::size_t total = 0;
   for (const auto& s : specs) total += s.numel();
 
@@ -418,10 +503,11 @@ inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_o
     for (const auto& s : specs) known.insert(s.name);
     auto views = ck.views();
     for (const auto& n : rd.names()) {
-      if (known.count(n) || n == "bert.embeddings.position_ids") continue;
-      if (model::is_tied_alias(n)) {
-        const std::string target = n == "cls.predictions.decoder.weight" ? "bert.embeddings.word_embeddings.weight"
-                                                                           : "cls.predictions.bias";
+      if (known.count(n)) continue;
+      const std::optional<std::string> alias = traits::alias_of(ck.config, n);
+      if (alias && alias->empty()) continue;  // a non-persistent buffer
+      if (alias) {
+        const std::string& target = *alias;
         const auto& tv = views.at(target);
         std::vector<float> alias(tv.numel());
         rd.read<float>(n, std::span<float>(alias), tv.shape);
@@ -433,7 +519,7 @@ inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_o
       }
       if (!opt.allow_unknown_tensors)
         throw error("checkpoint " + (dir / "model.safetensors").string() + ": tensor " + n,
-                    "a BertForMaskedLM parameter of this config", "an unknown tensor");
+                    "a " + traits::model_name(ck.config) + " parameter of this config", "an unknown tensor");
     }
   }
   const auto opt_path = dir / "optimizer.safetensors";
@@ -474,6 +560,11 @@ inline checkpoint load_checkpoint(const std::filesystem::path& dir, const load_o
   const auto ts = dir / "trainer_state.json";
   if (std::filesystem::exists(ts)) ck.trainer_state = parse_json(read_file(ts), ts.string());
   return ck;
+}
+
+/// Loads a decoder LM checkpoint folder strictly (see the file comment).
+inline decoder_checkpoint load_decoder_checkpoint(const std::filesystem::path& dir, const load_options& opt = {}) {
+  return load_checkpoint<model::decoder_config>(dir, opt);
 }
 
 }  // namespace growth::io

@@ -123,6 +123,10 @@ inline std::vector<param_spec> bert_parameters(const bert_config& c) {
   return p;
 }
 
+/// The layout table of a config, by overload: the name architecture-generic code (checkpoint I/O, growth)
+/// calls, so one template serves every table (decoder_layout.hpp has the decoder overload).
+inline std::vector<param_spec> parameters_of(const bert_config& c) { return bert_parameters(c); }
+
 /// Names that may appear in a Hugging Face checkpoint and are ties of listed parameters.
 inline bool is_tied_alias(const std::string& name) {
   return name == "cls.predictions.decoder.weight" || name == "cls.predictions.decoder.bias";

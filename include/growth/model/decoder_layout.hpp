@@ -121,6 +121,9 @@ inline std::vector<param_spec> decoder_parameters(const decoder_config& c) {
   return p;
 }
 
+/// The layout table of a config, by overload (bert_layout.hpp has the BERT one).
+inline std::vector<param_spec> parameters_of(const decoder_config& c) { return decoder_parameters(c); }
+
 /// Names a Hugging Face checkpoint of this family may hold that are not parameters of the table: the tied
 /// lm_head (a copy of the token embeddings) and the non-persistent buffers older transformers versions
 /// saved (GPT-2's causal-mask "attn.bias" / "attn.masked_bias", LLaMA's "rotary_emb.inv_freq"). Readers skip
