@@ -398,7 +398,9 @@ basic_resume_info<Options> read_resume_info(const std::filesystem::path& dir) {
 
 /// What the trainer needs of a model family, for BERT (masked LM on train::data_source). The decoder family
 /// (causal LM on train::clm_data_source) is train/decoder_trainer.hpp's decoder_family; the trainer calls only
-/// these members, so both run the same loop, checkpoints and resume.
+/// these members (model, optimizer, growth and checkpoint writing are the same generic calls for both: the
+/// model's and adamw's constructors take either config, model::grow and io::save_checkpoint are templates
+/// over it), so both run the same loop, checkpoints and resume.
 struct bert_family {
   using config_t = model::bert_config;
   using model_t = reference::bert<float>;
@@ -412,11 +414,8 @@ struct bert_family {
       throw error("schedule shape kv_heads", "0 or heads (BERT has no grouped-query attention)", std::to_string(s.kv_heads));
     return train::stage_config(s, vocab_size, base);
   }
-  static double flops_per_step(const model::shape& s, const sched::run_settings& run) {
+  static double flops_per_step(const model::shape& s, const sched::run_settings& run, const config_t& /*base*/) {
     return sched::training_flops_per_step(s, run);
-  }
-  static std::unique_ptr<optim_t> make_optimizer(const config_t& c, const reference::adamw_options& o) {
-    return std::make_unique<optim_t>(c, o);
   }
   static model::mlm_batch train_batch(data_t& d, std::uint64_t seed, std::size_t step, const model::shape& s,
                                       const sched::run_settings& run) {
@@ -434,21 +433,7 @@ struct bert_family {
     }
     return n ? sum / static_cast<double>(n) : 0.0;
   }
-  static void grow(const config_t& from, model_t& old_model, optim_t& old_optim, const config_t& to,
-                   model_t& new_model, optim_t& new_optim, const growth::grow_options& go) {
-    const model::moments<float> ms{old_optim.first_moment(), old_optim.second_moment()};
-    const model::moments<float> md{new_optim.first_moment(), new_optim.second_moment()};
-    model::grow(from, old_model.parameters(), to, new_model.parameters(), go, &ms, &md);
-  }
   static checkpoint_t load_checkpoint(const std::filesystem::path& dir) { return io::load_checkpoint(dir); }
-  static void save_checkpoint(const std::filesystem::path& dir, model_t& m, optim_t& o,
-                              const std::vector<std::string>& vocab, const io::json& trainer_state) {
-    const auto params = m.parameters();
-    const auto mo = o.first_moment();
-    const auto v = o.second_moment();
-    io::optimizer_views<float> ov{mo, v, o.step_count(), {}};
-    io::save_checkpoint(dir, m.config(), params, vocab, &ov, trainer_state);
-  }
 };
 
 template <class Family>
@@ -501,7 +486,7 @@ class basic_progressive_trainer {
   }
   /// Training FLOPs of one optimizer step of a stage (the sched cost model on the trained shape).
   [[nodiscard]] double flops_per_step(std::size_t stage) const {
-    return Family::flops_per_step(sched_.stages[stage].shape, sched_.run);
+    return Family::flops_per_step(sched_.stages[stage].shape, sched_.run, opt_.base);
   }
 
   /// Starts from given weights instead of the seeded init (flat, the layout order of config_of(0)).
@@ -707,15 +692,17 @@ class basic_progressive_trainer {
   void build(std::size_t stage) {
     const auto cfg = config_of(stage);
     model_ = std::make_unique<model_t>(cfg);
-    optim_ = Family::make_optimizer(cfg, opt_.adam);
+    optim_ = std::make_unique<optim_t>(cfg, opt_.adam);
   }
 
   void grow_into(std::size_t next) {
     const auto from = config_of(st_.stage), to = config_of(next);
     const growth::grow_options& go = sched_.stages[next].enter;  // the schedule holds model::grow's options
     auto nm = std::make_unique<model_t>(to);
-    auto no = Family::make_optimizer(to, opt_.adam);
-    Family::grow(from, *model_, *optim_, to, *nm, *no, go);
+    auto no = std::make_unique<optim_t>(to, opt_.adam);
+    const model::moments<float> ms{optim_->first_moment(), optim_->second_moment()};
+    const model::moments<float> md{no->first_moment(), no->second_moment()};
+    model::grow(from, model_->parameters(), to, nm->parameters(), go, &ms, &md);
     // Bias correction: mapped moments keep their step count; reset moments start over.
     no->set_step_count(go.optimizer == growth::optimizer_policy::map ? optim_->step_count() : 0);
     model_ = std::move(nm);
@@ -825,7 +812,11 @@ class basic_progressive_trainer {
     for (const float x : model_->flat_params())
       if (!std::isfinite(x)) diverged("parameters", static_cast<double>(x), st_.step);
     std::filesystem::create_directories(opt_.out_dir);
-    Family::save_checkpoint(opt_.out_dir / name, *model_, *optim_, vocab_, ts);
+    const auto params = model_->parameters();
+    const auto m = optim_->first_moment();
+    const auto v = optim_->second_moment();
+    io::optimizer_views<float> ov{m, v, optim_->step_count(), {}};
+    io::save_checkpoint(opt_.out_dir / name, model_->config(), params, vocab_, &ov, ts);
     last_saved_ = opt_.out_dir / name;
   }
 
