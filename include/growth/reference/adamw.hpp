@@ -1,6 +1,7 @@
 #pragma once
 /// @file adamw.hpp
-/// AdamW with torch.optim.AdamW semantics over the flat parameter buffer of reference::bert, plus the
+/// AdamW with torch.optim.AdamW semantics over the flat parameter buffer of reference::bert (or of
+/// reference::causal_lm, or any flat_layout), plus the
 /// learning-rate schedule (linear warmup, then linear decay) and global gradient-norm clipping.
 ///
 /// One step t (1-based), for every scalar p with gradient g (after clipping):
@@ -18,10 +19,12 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../model/bert_config.hpp"
+#include "../model/decoder_config.hpp"
 #include "../model/parameter_set.hpp"
 #include "flat_buffer.hpp"
 #include "kernels.hpp"
@@ -55,7 +58,11 @@ struct lr_schedule {
 template <class T>
 class adamw {
  public:
-  adamw(const model::bert_config& c, adamw_options o) : layout_(c), opt_(o) {
+  adamw(const model::bert_config& c, adamw_options o) : adamw(flat_layout(c), o) {}
+  /// The same optimizer over a decoder LM's flat buffers (reference::causal_lm): decay flags from its table.
+  adamw(const model::decoder_config& c, adamw_options o) : adamw(flat_layout(c), o) {}
+  /// Over any flat layout (a model's layout()): weight decay where its param_spec::decay says so.
+  adamw(flat_layout layout, adamw_options o) : layout_(std::move(layout)), opt_(o) {
     m_.resize(layout_.total);
     v_.resize(layout_.total);
     norm_parts_.assign(chunks(layout_.total), 0.0);

@@ -1,7 +1,8 @@
 #pragma once
 /// @file flat_buffer.hpp
-/// One flat, aligned buffer holding every BERT parameter (or gradient, or Adam moment) back to back in the
-/// order of growth::model::bert_parameters(config), with no padding. Parameters, gradients and the two
+/// One flat, aligned buffer holding every parameter of a model (or gradient, or Adam moment) back to back in
+/// the order of its layout table (growth::model::bert_parameters(config), decoder_parameters(config), or any
+/// param_spec list), with no padding. Parameters, gradients and the two
 /// AdamW moments all use this same layout, so element i means the same scalar in each of them and the
 /// optimizer is one loop. Named views (growth::model::parameter_set, HF names) are built on top.
 #include <cstddef>
@@ -10,34 +11,59 @@
 #include <new>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../model/bert_config.hpp"
 #include "../model/bert_layout.hpp"
+#include "../model/decoder_config.hpp"
+#include "../model/decoder_layout.hpp"
+#include "../model/layout.hpp"
 #include "../model/parameter_set.hpp"
 
 namespace growth::reference {
 
-/// Offsets of every parameter of a config inside a flat buffer (same order as bert_parameters()).
+/// Offsets of every parameter of a layout table inside a flat buffer (same order as the table).
 struct flat_layout {
   std::vector<model::param_spec> specs;
   std::vector<std::size_t> offsets;  ///< offsets[i] = first element of specs[i]
   std::size_t total = 0;
+  std::string model_name = "model";  ///< what index_of's error calls the model ("BERT config", ...)
 
   flat_layout() = default;
-  explicit flat_layout(const model::bert_config& c) : specs(model::bert_parameters(c)) {
+  /// Any layout table, packed in its order.
+  explicit flat_layout(std::vector<model::param_spec> table, std::string what = "model")
+      : specs(std::move(table)), model_name(std::move(what)) {
     offsets.reserve(specs.size());
     for (const auto& s : specs) {
       offsets.push_back(total);
       total += s.numel();
     }
   }
+  explicit flat_layout(const model::bert_config& c) : flat_layout(model::bert_parameters(c), "BERT config") {}
+  explicit flat_layout(const model::decoder_config& c) : flat_layout(model::decoder_parameters(c), "decoder config") {}
   /// Index in specs of the parameter called `name`; throws growth::error naming it if absent.
   [[nodiscard]] std::size_t index_of(const std::string& name) const {
     for (std::size_t i = 0; i < specs.size(); ++i)
       if (specs[i].name == name) return i;
-    throw error("parameter " + name, "a parameter of this BERT config", "missing");
+    throw error("parameter " + name, "a parameter of this " + model_name, "missing");
+  }
+  /// Binds every parameter's offset by role (model::per_role): a layer's parameters into layers[layer],
+  /// the rest into outside. Roles a table does not list keep the value they had (a model presets them to
+  /// mark absent parameters, e.g. optional biases).
+  template <class Outside, class Layer>
+  void bind(Outside& outside, std::vector<Layer>& layers) const {
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      const auto& s = specs[i];
+      if (s.layer >= 0) {
+        const auto l = static_cast<std::size_t>(s.layer);
+        if (l >= layers.size()) throw error("parameter " + s.name, "a layer below " + std::to_string(layers.size()), std::to_string(l));
+        layers[l][s.r] = offsets[i];
+      } else {
+        outside[s.r] = offsets[i];
+      }
+    }
   }
   /// Named row-major views of a buffer laid out like this.
   template <class T>
