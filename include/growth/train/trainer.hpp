@@ -89,13 +89,15 @@ namespace growth::train {
 // ------------------------------------------------------------------------------------------------------------
 // Shapes.
 
-/// "L4-H128-A2-I512-S128", with "-share<k>" / "-rank<r>" for low-cost FFNs.
+/// "L4-H128-A2-I512-S128", with "-share<k>" / "-rank<r>" for low-cost FFNs ("-K<k>": a decoder's k grouped
+/// key/value heads).
 inline std::string shape_name(const model::shape& s) {
   std::string r = "L" + std::to_string(s.layers) + "-H" + std::to_string(s.hidden) + "-A" + std::to_string(s.heads) +
                   "-I" + std::to_string(s.ffn) + "-S" + std::to_string(s.seq_len);
   if (s.ffn_shared_every > 0) r += "-share" + std::to_string(s.ffn_share_factor);
   if (s.ffn_factorized_every > 0) r += "-rank" + std::to_string(s.ffn_rank);
   if (s.pool_size > 1) r += "-pool" + std::to_string(s.pool_size);
+  if (s.kv_heads != 0 && s.kv_heads != s.heads) r += "-K" + std::to_string(s.kv_heads);  // decoders: grouped kv heads
   return r;
 }
 
@@ -121,6 +123,7 @@ inline model::bert_config stage_config(const model::shape& trained, std::size_t 
 /// decoder trainer, train/decoder_trainer.hpp), whose non-shape fields `base` supplies.
 template <class Config>
 struct basic_trainer_options {
+  using config_type = Config;
   std::uint64_t seed = 0;
   double lr = 1e-3;               ///< peak learning rate
   std::size_t warmup = 0;         ///< warmup steps (of each segment: the first stage and every restart)
@@ -398,9 +401,9 @@ basic_resume_info<Options> read_resume_info(const std::filesystem::path& dir) {
 
 /// What the trainer needs of a model family, for BERT (masked LM on train::data_source). The decoder family
 /// (causal LM on train::clm_data_source) is train/decoder_trainer.hpp's decoder_family; the trainer calls only
-/// these members (model, optimizer, growth and checkpoint writing are the same generic calls for both: the
-/// model's and adamw's constructors take either config, model::grow and io::save_checkpoint are templates
-/// over it), so both run the same loop, checkpoints and resume.
+/// these members (model, optimizer and checkpoint writing are the same generic calls for both: the model's and
+/// adamw's constructors take either config, io::save_checkpoint is a template over it), so both run the same
+/// loop, checkpoints and resume.
 struct bert_family {
   using config_t = model::bert_config;
   using model_t = reference::bert<float>;
@@ -432,6 +435,11 @@ struct bert_family {
       n += r.targets;
     }
     return n ? sum / static_cast<double>(n) : 0.0;
+  }
+  static void grow(const config_t& from, const model::parameter_set<float>& src, const config_t& to,
+                   const model::parameter_set<float>& dst, const growth::grow_options& go, const model::moments<float>* ms,
+                   const model::moments<float>* md) {
+    model::grow(from, src, to, dst, go, ms, md);
   }
   static checkpoint_t load_checkpoint(const std::filesystem::path& dir) { return io::load_checkpoint(dir); }
 };
@@ -702,7 +710,7 @@ class basic_progressive_trainer {
     auto no = std::make_unique<optim_t>(to, opt_.adam);
     const model::moments<float> ms{optim_->first_moment(), optim_->second_moment()};
     const model::moments<float> md{no->first_moment(), no->second_moment()};
-    model::grow(from, model_->parameters(), to, nm->parameters(), go, &ms, &md);
+    Family::grow(from, model_->parameters(), to, nm->parameters(), go, &ms, &md);
     // Bias correction: mapped moments keep their step count; reset moments start over.
     no->set_step_count(go.optimizer == growth::optimizer_policy::map ? optim_->step_count() : 0);
     model_ = std::move(nm);
