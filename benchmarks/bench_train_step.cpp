@@ -2,6 +2,10 @@
 // L=4, H=256, A=4, I=1024, V=8192, seq 128, batch 16, 15% MLM targets, dropout 0.1, float;
 // reports tokens/s, achieved GFLOP/s (growth::reference::training_flops_per_token) and the ratio to
 // Eigen's float GEMM rate measured in this binary on 2048x256x1024 (the FFN up-projection shape).
+// BM_decoder_train_step/<family> does the same for the reference causal LM (reference/causal_lm.hpp):
+// L=4, H=256, V=8192, seq 128, batch 16, every next token scored (padding none), float; llama: 4 query heads
+// over 2 key/value heads, SwiGLU I=688 (about the FLOPs of a 1024-wide GELU FFN), no dropout; gpt2: 4 heads,
+// I=1024, every dropout 0.1. FLOPs from growth::reference::training_flops_per_token(decoder_config, ...).
 //   ./bench_train_step --benchmark_min_time=5
 #include <benchmark/benchmark.h>
 
@@ -10,6 +14,8 @@
 #include <chrono>
 #include <growth/reference/adamw.hpp>
 #include <growth/reference/bert.hpp>
+#include <growth/reference/causal_lm.hpp>
+#include <growth/reference/decoder_flops.hpp>
 #include <growth/reference/flops.hpp>
 #include <vector>
 
@@ -97,6 +103,63 @@ void BM_train_step(benchmark::State& st) {
   st.counters["params_M"] = static_cast<double>(growth::model::parameter_count(c)) * 1e-6;
 }
 BENCHMARK(BM_train_step)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+growth::model::decoder_config decoder_bench_config(bool gpt2) {
+  growth::model::decoder_config c;
+  c.vocab_size = 8192;
+  c.hidden_size = 256;
+  c.num_hidden_layers = 4;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = gpt2 ? 4 : 2;
+  c.intermediate_size = gpt2 ? 1024 : 688;
+  c.max_position_embeddings = 512;
+  if (gpt2) {
+    c.family = growth::model::decoder_family::gpt2;
+    c.model_type = "gpt2";
+    c.hidden_act = "gelu_new";
+    c.tie_word_embeddings = true;
+    c.attention_dropout = c.residual_dropout = c.embedding_dropout = 0.1;
+  }
+  return c;
+}
+
+void BM_decoder_train_step(benchmark::State& st) {
+  const bool gpt2 = st.range(0) != 0;
+  st.SetLabel(gpt2 ? "gpt2" : "llama");
+  const auto c = decoder_bench_config(gpt2);
+  growth::model::clm_batch b(kBatch, kSeq);
+  growth::rng r(1, 3);
+  for (std::size_t i = 0; i < b.tokens(); ++i) {
+    b.input_ids[i] = static_cast<std::int32_t>(r.below(c.vocab_size));
+    b.labels[i] = b.input_ids[i];
+  }
+  const double frac = static_cast<double>(b.num_targets()) / static_cast<double>(b.tokens());
+  growth::reference::causal_lm<float> m(c);
+  m.init(1);
+  growth::reference::adamw<float> opt(c, {});
+  std::uint64_t step = 0;
+  m.forward_backward(b, ++step);  // warm-up: allocates the workspace
+  opt.step(m.flat_params(), m.flat_grads(), 1e-4);
+  const double gemm = gemm_gflops();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t iters = 0;
+  for (auto _ : st) {
+    auto res = m.forward_backward(b, ++step);
+    opt.step(m.flat_params(), m.flat_grads(), 1e-4);
+    benchmark::DoNotOptimize(res.loss);
+    ++iters;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double flops_per_step = growth::reference::training_flops_per_token(c, kSeq, frac) * static_cast<double>(b.tokens());
+  const double gflops = flops_per_step * static_cast<double>(iters) / secs * 1e-9;
+  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(b.tokens()), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] = gflops;
+  st.counters["GFLOP/step"] = flops_per_step * 1e-9;
+  st.counters["gemm_GFLOP/s"] = gemm;
+  st.counters["ratio_to_gemm"] = gflops / gemm;
+  st.counters["params_M"] = static_cast<double>(growth::model::parameter_count(c)) * 1e-6;
+}
+BENCHMARK(BM_decoder_train_step)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
 }  // namespace
 

@@ -85,7 +85,10 @@ inline bool apply_decoder_key(model::decoder_config& c, const std::string& k, co
   else if (k == "eos_token_id") c.eos_token_id = token_id(v, k);
   else if (k == "pad_token_id") c.pad_token_id = token_id(v, k);
   else if (k == "tie_word_embeddings") c.tie_word_embeddings = io::as_bool(v, subj);
-  else if (c.is_gpt2()) {
+  if (k == "vocab_size" || k == "initializer_range" || k == "bos_token_id" || k == "eos_token_id" ||
+      k == "pad_token_id" || k == "tie_word_embeddings")
+    return true;  // the keys both families share (applied above): fields, not unknown keys
+  if (c.is_gpt2()) {
     if (k == "n_embd") size_field(c.hidden_size);
     else if (k == "n_layer") size_field(c.num_hidden_layers);
     else if (k == "n_head") {

@@ -12,6 +12,11 @@
 /// anything is written. The growth itself is model::plan_growth + model::grow_parameter, the same
 /// arithmetic as in-memory model::grow, so the files equal a load + grow + save bit for bit.
 ///
+/// Decoder LM folders (LLaMA family, GPT-2) grow by the same code: everything below is generic over the
+/// config type (checkpoint_traits in io/checkpoint.hpp says how its config.json, vocab.txt and extra tensors
+/// are handled); the target config's type picks the architecture, so a decoder source needs a decoder_config
+/// target (its config.json is read as one; a BERT folder's config.json is refused by model_type).
+///
 /// Public API: grow_checkpoint_files(src, out, to, grow_options, grow_files_options) -> grow_files_report.
 /// The steps it runs are named in growth::io::detail (open the source, check the output folder, write the
 /// headers, stream the tensors).
@@ -81,8 +86,9 @@ inline void write_floats(std::ostream& os, const std::vector<float>& v, const st
 }
 
 /// Checks that `rd` holds every spec tensor (name + suffix) with its shape, and nothing unknown.
-inline void check_source_file(const safetensors_reader& rd, const std::vector<model::param_spec>& specs,
-                              const std::vector<std::string>& suffixes) {
+template <class Config>
+void check_source_file(const safetensors_reader& rd, const Config& config, const std::vector<model::param_spec>& specs,
+                       const std::vector<std::string>& suffixes) {
   std::map<std::string, bool> known;
   for (const auto& s : specs)
     for (const auto& suf : suffixes) {
@@ -95,36 +101,38 @@ inline void check_source_file(const safetensors_reader& rd, const std::vector<mo
     }
   for (const auto& n : rd.names()) {
     // HF's non-persistent buffer and tied aliases may be present; the tie is not re-checked here.
-    if (known.count(n) || n == "bert.embeddings.position_ids" || model::is_tied_alias(n)) continue;
-    throw error(rd.path().string() + ": tensor " + n, "a BertForMaskedLM parameter of the source config", "an unknown tensor");
+    if (known.count(n) || checkpoint_traits<Config>::alias_of(config, n)) continue;
+    throw error(rd.path().string() + ": tensor " + n,
+                "a " + checkpoint_traits<Config>::model_name(config) + " parameter of the source config", "an unknown tensor");
   }
 }
 
 /// The source checkpoint folder, opened and checked: its config, the growth plan to `to`, its vocabulary,
 /// a reader of model.safetensors, and of optimizer.safetensors when its moments are mapped.
+template <class Config>
 struct grow_source {
   std::filesystem::path dir;
-  model::bert_config from;
-  model::grow_plan plan;
+  Config from;
+  model::basic_grow_plan<Config> plan;
   std::vector<std::string> vocab;
   safetensors_reader model_file;
   bool has_optimizer = false;                    ///< the folder has optimizer.safetensors
   std::optional<safetensors_reader> optimizer;   ///< opened only with optimizer policy map
   std::map<std::string, std::string> opt_meta;   ///< the output optimizer file's metadata (with "step")
 
-  grow_source(const std::filesystem::path& src, const model::bert_config& to, const growth::grow_options& o,
+  grow_source(const std::filesystem::path& src, const Config& to, const growth::grow_options& o,
               const reader_options& ro)
       : dir(src),
-        from(load_config(src / "config.json")),
+        from(checkpoint_traits<Config>::load_config(src / "config.json")),
         plan(model::plan_growth(from, to, o)),  // throws on a bad target, nothing written
         vocab(checked_vocab(src / "vocab.txt", from.vocab_size)),  // before model.safetensors is opened
         model_file(src / "model.safetensors", ro) {
-    check_source_file(model_file, plan.old_specs, {""});
+    check_source_file(model_file, from, plan.old_specs, {""});
     const std::filesystem::path opt_path = src / "optimizer.safetensors";
     has_optimizer = std::filesystem::exists(opt_path);
     if (has_optimizer && o.optimizer == growth::optimizer_policy::map) {
       optimizer.emplace(opt_path, ro);
-      check_source_file(*optimizer, plan.old_specs, {".exp_avg", ".exp_avg_sq"});
+      check_source_file(*optimizer, from, plan.old_specs, {".exp_avg", ".exp_avg_sq"});
       opt_meta = optimizer->metadata();
       if (!opt_meta.count("step")) throw error(opt_path.string() + ": metadata step", "present", "missing");
       opt_meta["format"] = "pt";
@@ -134,7 +142,9 @@ struct grow_source {
   }
 
  private:
+  /// vocab.txt, checked; a decoder folder may have none (then empty, and the output has none either).
   static std::vector<std::string> checked_vocab(const std::filesystem::path& p, std::size_t vocab_size) {
+    if (!checkpoint_traits<Config>::vocab_required && !std::filesystem::exists(p)) return {};
     auto v = read_vocab(p);
     check_vocab(v, vocab_size, p.string());
     return v;
@@ -159,7 +169,8 @@ inline std::filesystem::path checked_output_folder(std::filesystem::path out) {
 
 /// The headers of the output model.safetensors and (with an optimizer) optimizer.safetensors, in the plan's
 /// tensor order; the optimizer file holds each tensor's exp_avg then exp_avg_sq.
-inline std::pair<std::string, std::string> output_headers(const grow_source& s) {
+template <class Config>
+std::pair<std::string, std::string> output_headers(const grow_source<Config>& s) {
   std::vector<std::string> names, opt_names;
   std::vector<std::vector<std::size_t>> shapes, opt_shapes;
   for (const auto& p : s.plan.new_specs) {
@@ -176,9 +187,10 @@ inline std::pair<std::string, std::string> output_headers(const grow_source& s) 
 
 /// Grows the new tensors one at a time: reads each one's sources from the files, grows it (with its
 /// moments when they are mapped) and appends it to the output streams. Buffers are reused across tensors.
+template <class Config>
 class tensor_streamer {
  public:
-  tensor_streamer(const grow_source& s, const growth::grow_options& o, const std::filesystem::path& out)
+  tensor_streamer(const grow_source<Config>& s, const growth::grow_options& o, const std::filesystem::path& out)
       : s_(s), map_moments_(o.optimizer == growth::optimizer_policy::map), out_(out) {}
 
   /// New tensor i to `os` (weights) and, with an optimizer, `oos` (exp_avg, exp_avg_sq; zero unless mapped).
@@ -230,7 +242,7 @@ class tensor_streamer {
     return model::param_view<float>::make(name, shape, bufs.back().data());
   }
 
-  const grow_source& s_;
+  const grow_source<Config>& s_;
   bool map_moments_;
   std::filesystem::path out_;
   std::vector<float> w_, m_, v_;
@@ -238,15 +250,16 @@ class tensor_streamer {
 
 /// Writes the grown checkpoint into the temp folder `tmp` (config, vocabulary, model and optimizer files,
 /// each atomically) and fsyncs it.
-inline void write_grown_folder(const std::filesystem::path& tmp, const grow_source& s, const model::bert_config& to,
-                               const growth::grow_options& o, const std::filesystem::path& out) {
+template <class Config>
+void write_grown_folder(const std::filesystem::path& tmp, const grow_source<Config>& s, const Config& to,
+                        const growth::grow_options& o, const std::filesystem::path& out) {
   // (model, optimizer) headers; a pair, not a structured binding, because the lambdas below capture it and
   // clang 14 cannot capture structured bindings.
   const std::pair<std::string, std::string> headers = output_headers(s);
-  tensor_streamer streamer(s, o, out);
+  tensor_streamer<Config> streamer(s, o, out);
   const std::size_t n = s.plan.new_specs.size();
-  save_config(tmp / "config.json", to);
-  save_vocab(tmp / "vocab.txt", s.vocab);
+  checkpoint_traits<Config>::save_config(tmp / "config.json", to);
+  if (!s.vocab.empty()) save_vocab(tmp / "vocab.txt", s.vocab);
   write_file_atomic(tmp / "model.safetensors", [&](std::ostream& os) {
     write_header(os, headers.first);
     if (!s.has_optimizer) {
@@ -266,11 +279,12 @@ inline void write_grown_folder(const std::filesystem::path& tmp, const grow_sour
 /// Grows the checkpoint folder `src` into `out` with target config `to` and operators `o` (see the file
 /// comment). With optimizer policy reset the source's optimizer.safetensors is not read (only its presence
 /// matters): the output gets zero moments and step 0.
-inline grow_files_report grow_checkpoint_files(const std::filesystem::path& src, const std::filesystem::path& out_arg,
-                                               const model::bert_config& to, const growth::grow_options& o,
-                                               const grow_files_options& fo = {}) {
+template <class Config>
+grow_files_report grow_checkpoint_files(const std::filesystem::path& src, const std::filesystem::path& out_arg,
+                                        const Config& to, const growth::grow_options& o,
+                                        const grow_files_options& fo = {}) {
   namespace fs = std::filesystem;
-  const detail::grow_source s(src, to, o, fo.read);
+  const detail::grow_source<Config> s(src, to, o, fo.read);
   const fs::path out = detail::checked_output_folder(out_arg);
   detail::remove_stale_temp_dirs(out);
   const fs::path tmp = detail::make_temp_dir_beside(out);

@@ -1,8 +1,13 @@
 #pragma once
 /// @file grow.hpp
-/// Whole-model growth: one transition from a BERT of config `from` to a BERT of config `to`, in any
-/// combination of dimensions (depth, FFN width, hidden width, heads, position table), out of the paper's
-/// low-cost variants (shared or factorised FFN), with the AdamW moments carried along.
+/// Whole-model growth: one transition from a model of config `from` to one of config `to` of the same
+/// architecture, in any combination of dimensions (depth, FFN width, hidden width, heads, position table),
+/// out of the paper's low-cost variants (shared or factorised FFN, BERT only), with the AdamW moments
+/// carried along. Two architectures have layout tables: BERT (bert_config, bert_layout.hpp) and the decoder
+/// LMs (decoder_config, decoder_layout.hpp: LLaMA family, GPT-2). The loop below is written once: the table
+/// is the only per-architecture fact it reads; what differs (legality, exactness, the depth hand-off, how the
+/// hidden and head dimensions map) are per-architecture overloads of check_transition, exactness_of,
+/// depth_plan_of, plan_hidden, plan_heads, position_map and ffn_map, called by the one plan_transition.
 ///
 /// It is a loop over the layout (bert_layout.hpp), not a list of hand-written cases: every new parameter
 /// is one old parameter (chosen by the layout table's growth fields and the depth plan) pushed through a tensor_map whose axis
@@ -49,6 +54,8 @@
 #include "../ops/width.hpp"
 #include "bert_config.hpp"
 #include "bert_layout.hpp"
+#include "decoder_config.hpp"
+#include "decoder_layout.hpp"
 #include "parameter_set.hpp"
 #include "rules.hpp"
 #include "shape.hpp"
@@ -134,6 +141,75 @@ inline exactness exactness_of(const bert_config& from, const bert_config& to, co
 /// without an embedding LN whose head reads the final LN linearly. Use hidden_replicate (integer ratio).
 [[nodiscard]] inline bool hidden_mean_pad_exact(const bert_config& /*c*/) noexcept { return false; }
 
+// ------------------------------------------------------------------------------------------------------------
+// Decoder LMs (decoder_config): exactness. Both families are pre-norm with the residual stream starting from
+// linear embeddings (token embeddings, plus GPT-2's learned positions) and the head reading the final norm
+// linearly, so every width operator has an exact form here. Legality is check_transition (below).
+
+/// The norm eps a decoder grown from `from` to hidden size d' needs for hidden mean_pad to be exact:
+/// eps d/d' (see exactness_of). Callers that build a target config (`growth grow --hidden mean-pad`) use it.
+[[nodiscard]] inline double mean_pad_norm_eps(const decoder_config& from, std::size_t new_hidden) {
+  return from.norm_eps * static_cast<double>(from.hidden_size) / static_cast<double>(new_hidden);
+}
+
+/// Whether growing decoder `from` into `to` with `o` preserves the logits on every input the old model
+/// accepts (at most from.max_position_embeddings tokens), and if not, why. From the operators' definitions:
+///   - depth: identity insertion is exact (pre-norm: zeroed o_proj / down_proj and their biases make a layer
+///     compute x + 0 + 0 = x; no norm hand-off); stack (G_stack: the whole stack repeated) and interpolate
+///     run old layers twice, f(f(x)).
+///   - FFN: split / split_random / split_asym are exact (SwiGLU: a replica has the gate and up rows of its
+///     source, hence the same silu(g) u, and the down columns' fractions sum to 1; GPT-2's GELU likewise).
+///   - hidden replicate: exact under RMSNorm (the mean square of [x ; ... ; x] is that of x) and LayerNorm
+///     (mean and variance unchanged); consumers' columns are divided by k, and the norm the tied head reads
+///     (ln_site::head) by k, since the tied matrix's replicated columns sum k copies of every product; an
+///     untied lm_head divides its columns like any consumer.
+///   - hidden mean_pad, family llama: zero padding (ops/width.hpp hidden_zero_pad; the mean padding of the
+///     name is LayerNorm's form): the stream becomes [x ; 0], RMSNorm over d' units sees the mean square
+///     ms d/d', so with gains x sqrt(d/d') and eps x d/d' it returns the old output on the old units and 0 on
+///     the new ones. Exact iff to.norm_eps == from.norm_eps d/d' (mean_pad_norm_eps); otherwise every norm's
+///     output moves by a relative ~ eps (d'/d - 1) / (2 ms), reported inexact.
+///   - hidden mean_pad, family gpt2: LEMON's average expansion (hidden_mean_pad): every producer of the stream
+///     is linear (wte, wpe, c_proj rows and biases: new units are means), so the stream stays [x ; mean(x) 1];
+///     LayerNorm then sees the same mean and variance var d/d', so with gains x sqrt(d/d') and eps x d/d' it
+///     returns the old output on old units and beta_new on new ones, which every consumer reads through zero
+///     columns. The tied head reads ln_f through the mean-padded embedding columns, so ln_f's new beta
+///     entries are set to 0 (its new outputs are then exactly 0). Exact iff the eps is scaled as for llama.
+///   - heads (grouped_heads_grow, ops/heads.hpp): add and duplicate are exact at fixed head size (rotary
+///     embeddings act within a head, so they are unchanged).
+///   - positions: GPT-2's table as BERT's (tile and random keep rows 0..P-1, interpolate moves rows
+///     1..P-1). Rotary models have no table: growing max_position_embeddings maps nothing and is exact on
+///     the old lengths (RoPE is the same function of the position at every length); what the grown model
+///     does beyond P is RoPE extrapolation. Context extension by RoPE scaling (rope_scaling, NTK, YaRN) is
+///     out of scope (io/decoder_config_json.hpp refuses rope_scaling).
+///   - config fields the operators do not map but the forward pass reads: norm eps (except as mean_pad
+///     needs), rope_theta.
+inline exactness exactness_of(const decoder_config& from, const decoder_config& to, const grow_options& o) {
+  exactness e;
+  auto inexact = [&](std::string why) {
+    e.exact = false;
+    e.reasons.push_back(std::move(why));
+  };
+  if (to.num_hidden_layers != from.num_hidden_layers && o.depth != depth_mode::identity)
+    inexact(o.depth == depth_mode::stack ? "depth by stacking computes f(f(x))" : "depth by interpolation repeats layers");
+  const bool pad = to.hidden_size != from.hidden_size && o.hidden == hidden_mode::mean_pad;
+  const double want_eps = pad ? mean_pad_norm_eps(from, to.hidden_size) : from.norm_eps;
+  if (std::fabs(to.norm_eps - want_eps) > 1e-12 * want_eps) {
+    if (pad)
+      inexact(std::string(from.is_gpt2() ? "hidden average expansion" : "hidden zero padding") +
+              " needs the norm eps scaled by d/d' (" + std::to_string(want_eps) + "), not " + std::to_string(to.norm_eps));
+    else
+      inexact("norm eps changes");
+  }
+  if (from.has_position_table() && to.max_position_embeddings != from.max_position_embeddings &&
+      o.length == length_mode::interpolate && from.max_position_embeddings >= 2)
+    inexact("length interpolate changes position rows 1.." + std::to_string(from.max_position_embeddings - 1));
+  if (!from.is_gpt2() && to.rope_theta != from.rope_theta) inexact("rope_theta changes the rotary frequencies");
+  return e;
+}
+
+/// Decoders are pre-norm: identity insertion needs no norm hand-off.
+[[nodiscard]] inline bool identity_needs_ln_handoff(const decoder_config& /*c*/) noexcept { return false; }
+
 namespace detail {
 
 inline void require_grow(bool cond, const std::string& field, const std::string& expected, const std::string& actual) {
@@ -144,9 +220,17 @@ inline void require_grow(bool cond, const std::string& field, const std::string&
 struct transition {
   depth_plan depth;
   unit_map hidden, attn, position;
+  unit_map kv;   ///< key/value heads (dim::kv; BERT: the attention map, it has no grouped heads)
+  unit_map qkv;  ///< a fused [q ; k ; v] axis (dim::qkv, GPT-2): the attn, kv, kv maps as three blocks
   std::vector<unit_map> ffn;  ///< per NEW layer: the FFN neuron map from its source layer's FFN
   double head_ln_scale = 1;   ///< extra scale on the MLM-head LayerNorm (tied decoder under replication)
   double ln_gain_scale = 1;   ///< extra scale on every LayerNorm gain (mean padding)
+  /// Decoder zero padding (hidden_zero_pad): the new hidden units. Their consumer columns get fresh noise
+  /// and their norm gains ln_gain_scale (both exact: the units are 0), so the units receive gradients.
+  /// Empty: none.
+  std::vector<bool> hidden_new;
+  /// GPT-2 average expansion: the new hidden units, whose beta in the norm the tied head reads is set to 0.
+  std::vector<bool> head_bias_zero;
   exactness exact;
 };
 
@@ -241,6 +325,12 @@ inline unit_map attention_map(const bert_config& from, const bert_config& to, co
   return heads_duplicate(from.num_attention_heads, to.num_attention_heads, from.head_dim());
 }
 
+/// Step 4 for every head dimension: BERT's key/value heads are its query heads.
+inline void plan_heads(transition& t, const bert_config& from, const bert_config& to, const grow_options& o) {
+  t.attn = attention_map(from, to, o);
+  t.kv = t.attn;
+}
+
 /// Step 5: the position table.
 inline unit_map position_map(const bert_config& from, const bert_config& to, const grow_options& o) {
   if (to.max_position_embeddings == from.max_position_embeddings) return unit_map::identity(from.max_position_embeddings);
@@ -265,14 +355,162 @@ inline unit_map ffn_map(const bert_config& from, const bert_config& to, const gr
   return m;
 }
 
+// ------------------------------------------------------------------------------------------------------------
+// Decoder LMs: the per-architecture steps.
+
+/// A decoder config field in its family's spelling (GPT-2's n_embd, n_layer, ...), for error messages.
+inline std::string decoder_field(const decoder_config& c, const std::string& hf) {
+  if (!c.is_gpt2()) return hf;
+  if (hf == "hidden_size") return "n_embd";
+  if (hf == "num_hidden_layers") return "n_layer";
+  if (hf == "num_attention_heads") return "n_head";
+  if (hf == "intermediate_size") return "n_inner";
+  if (hf == "max_position_embeddings") return "n_positions";
+  if (hf == "norm_eps") return "layer_norm_epsilon";
+  return hf;
+}
+
+/// Step 1 (decoders): the transition is legal. The architecture is kept (family, model_type, tied head,
+/// biases, vocabulary); no dimension shrinks; heads grow at fixed head size with grouped-query attention's
+/// rule (grouped_heads_grow: key/value heads do not shrink, nor do the query heads per key/value head);
+/// hidden replicate needs an integer factor; a growing FFN needs a split.
+inline void check_transition(const decoder_config& from, const decoder_config& to, const grow_options& o) {
+  from.validate();
+  to.validate();
+  const auto n = [](std::size_t v) { return std::to_string(v); };
+  const auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  require_grow(to.family == from.family && to.model_type == from.model_type, "model_type",
+               "\"" + from.model_type + "\" (growth keeps the architecture)", "\"" + to.model_type + "\"");
+  require_grow(to.tie_word_embeddings == from.tie_word_embeddings, "tie_word_embeddings",
+               b(from.tie_word_embeddings) + " (unchanged)", b(to.tie_word_embeddings));
+  require_grow(to.qkv_bias == from.qkv_bias && to.o_bias == from.o_bias, "attention_bias",
+               "the source's q/k/v and o_proj biases (unchanged)", "other biases");
+  require_grow(to.mlp_bias == from.mlp_bias, "mlp_bias", b(from.mlp_bias) + " (unchanged)", b(to.mlp_bias));
+  require_grow(to.vocab_size == from.vocab_size, "vocab_size", n(from.vocab_size) + " (unchanged)", n(to.vocab_size));
+  const std::pair<const char*, std::pair<std::size_t, std::size_t>> dims[] = {
+      {"num_hidden_layers", {from.num_hidden_layers, to.num_hidden_layers}},
+      {"hidden_size", {from.hidden_size, to.hidden_size}},
+      {"num_attention_heads", {from.num_attention_heads, to.num_attention_heads}},
+      {"num_key_value_heads", {from.num_key_value_heads, to.num_key_value_heads}},
+      {"intermediate_size", {from.intermediate_size, to.intermediate_size}},
+      {"max_position_embeddings", {from.max_position_embeddings, to.max_position_embeddings}}};
+  for (const auto& [f, v] : dims)
+    require_grow(v.second >= v.first, decoder_field(from, f), ">= " + n(v.first) + " (growth never shrinks a dimension)",
+                 n(v.second));
+  if (to.head_size() != from.head_size())
+    throw error("target config fields " + decoder_field(from, "hidden_size") + " / " +
+                    decoder_field(from, "num_attention_heads") + (from.is_gpt2() ? "" : " / head_dim"),
+                "head size " + n(from.head_size()) +
+                    " (heads grow at fixed head size: rotary embeddings and the softmax temperature stay)",
+                "head size " + n(to.head_size()));
+  require_grow(to.group_size() >= from.group_size(), decoder_field(from, "num_attention_heads"),
+               ">= " + n(from.group_size()) + " x num_key_value_heads " + n(to.num_key_value_heads) +
+                   " (query heads per key/value head never shrink: every old query head keeps its key/value head)",
+               n(to.num_attention_heads));
+  if (to.hidden_size != from.hidden_size && o.hidden == hidden_mode::replicate)
+    require_grow(to.hidden_size % from.hidden_size == 0, decoder_field(from, "hidden_size"),
+                 "a multiple of " + n(from.hidden_size) + " for --hidden replicate", n(to.hidden_size));
+  if (to.intermediate_size != from.intermediate_size && o.ffn != ffn_mode::split && o.ffn != ffn_mode::split_random &&
+      o.ffn != ffn_mode::split_asym)
+    throw error("grow option ffn", "\"split\", \"split_random\" or \"split_asym\" (intermediate_size grows)",
+                "\"" + std::string(to_string(o.ffn)) + "\"");
+}
+
+/// Step 2 (decoders): pre-norm, so identity insertion needs no hand-off.
+inline depth_plan depth_plan_of(const decoder_config& from, const decoder_config& to, const grow_options& o) {
+  return without_ln_handoff(plan_depth(from.num_hidden_layers, to.num_hidden_layers, o.depth));
+}
+
+/// Step 3 (decoders): replicate (the norm a tied head reads scaled by d/d'), or mean_pad: zero padding under
+/// RMSNorm, average expansion under GPT-2's LayerNorm, every gain by sqrt(d/d') (see exactness_of).
+inline void plan_hidden(transition& t, const decoder_config& from, const decoder_config& to, const grow_options& o) {
+  const std::size_t d = from.hidden_size, d2 = to.hidden_size;
+  if (d2 == d) {
+    t.hidden = unit_map::identity(d);
+    return;
+  }
+  if (o.hidden == hidden_mode::replicate) {
+    t.hidden = hidden_replicate(d, d2);
+    t.head_ln_scale = static_cast<double>(d) / static_cast<double>(d2);
+    return;
+  }
+  t.ln_gain_scale = mean_pad_gain_scale(d, d2);
+  std::vector<bool> added(d2, false);
+  for (std::size_t j = d; j < d2; ++j) added[j] = true;
+  if (from.is_gpt2()) {
+    t.hidden = hidden_mean_pad(d, d2);
+    t.head_bias_zero = std::move(added);
+  } else {
+    t.hidden = hidden_zero_pad(d, d2);
+    t.hidden_new = std::move(added);
+  }
+}
+
+/// Blocks of unit maps side by side: block b maps its own old range to its own new range (GPT-2's fused
+/// [q ; k ; v] axis as the attn, kv, kv maps).
+inline unit_map concat_blocks(const std::vector<const unit_map*>& blocks) {
+  std::size_t old_total = 0;
+  for (const auto* b : blocks) old_total += b->old_extent();
+  unit_map u{axis_map(old_total), axis_map(old_total), {}};
+  std::size_t off = 0;
+  for (const auto* b : blocks) {
+    for (int which = 0; which < 2; ++which) {
+      const axis_map& a = which == 0 ? b->fan_out : b->fan_in;
+      axis_map& dst = which == 0 ? u.fan_out : u.fan_in;
+      for (std::size_t i = 0; i < a.out_extent(); ++i) {
+        dst.begin_row();
+        for (std::size_t e = a.offsets()[i]; e < a.offsets()[i + 1]; ++e)
+          dst.add_entry(a.index()[e] + static_cast<std::int64_t>(off), a.weight()[e]);
+      }
+    }
+    u.fresh.insert(u.fresh.end(), b->fresh.begin(), b->fresh.end());
+    off += b->old_extent();
+  }
+  return u;
+}
+
+/// Step 4 (decoders): query heads (dim::attn) and key/value heads (dim::kv) by grouped_heads_grow, and the
+/// fused qkv axis as their three blocks.
+inline void plan_heads(transition& t, const decoder_config& from, const decoder_config& to, const grow_options& o) {
+  if (to.num_attention_heads == from.num_attention_heads && to.num_key_value_heads == from.num_key_value_heads) {
+    t.attn = unit_map::identity(from.attn_width());
+    t.kv = unit_map::identity(from.kv_width());
+  } else {
+    grouped_heads_maps g = grouped_heads_grow(from.num_attention_heads, from.num_key_value_heads, to.num_attention_heads,
+                                              to.num_key_value_heads, from.head_size(), o.heads);
+    t.attn = std::move(g.query);
+    t.kv = std::move(g.kv);
+  }
+  if (from.is_gpt2()) t.qkv = concat_blocks({&t.attn, &t.kv, &t.kv});
+}
+
+/// Step 5 (decoders): GPT-2's position table as BERT's; rotary models have none (maps nothing).
+inline unit_map position_map(const decoder_config& from, const decoder_config& to, const grow_options& o) {
+  if (!from.has_position_table()) return unit_map::identity(0);
+  if (to.max_position_embeddings == from.max_position_embeddings) return unit_map::identity(from.max_position_embeddings);
+  return position_grow(from.max_position_embeddings, to.max_position_embeddings, o.length);
+}
+
+/// Step 6 (decoders): the FFN split of new layer i (every layer full: no low-cost variants).
+inline unit_map ffn_map(const decoder_config& from, const decoder_config& to, const grow_options& o, std::size_t i,
+                        std::size_t /*s*/) {
+  const std::size_t I = from.intermediate_size, I2 = to.intermediate_size;
+  if (I2 == I) return unit_map::identity(I);
+  return ffn_split(I, I2, o.ffn, o.seed * 1000003ULL + i);  // the seed rule of BERT's ffn_map
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The one loop, for every architecture.
+
 /// Checks the transition, then plans every dimension's map.
-inline transition plan_transition(const bert_config& from, const bert_config& to, const grow_options& o) {
+template <class Config>
+transition plan_transition(const Config& from, const Config& to, const grow_options& o) {
   check_transition(from, to, o);
   transition t;
   t.depth = depth_plan_of(from, to, o);
   t.exact = exactness_of(from, to, o);
   plan_hidden(t, from, to, o);
-  t.attn = attention_map(from, to, o);
+  plan_heads(t, from, to, o);
   t.position = position_map(from, to, o);
   for (std::size_t i = 0; i < to.num_hidden_layers; ++i)
     t.ffn.push_back(ffn_map(from, to, o, i, static_cast<std::size_t>(t.depth.src[i])));
@@ -286,11 +524,9 @@ inline const axis_map& axis_for(const transition& t, const axis_spec& a, std::si
   const bool out = (a.s == side::out) != grad;
   switch (a.d) {
     case dim::hidden: return out ? t.hidden.fan_out : t.hidden.fan_in;
-    case dim::attn:
-    case dim::kv:  // BERT has no grouped key/value heads: its kv axis is its attention axis
-      return out ? t.attn.fan_out : t.attn.fan_in;
-    case dim::qkv:  // not in BERT's table (separate q, k, v)
-      throw error("grow: a fused qkv axis", "a BERT table (separate query, key, value)", "a fused qkv axis");
+    case dim::attn: return out ? t.attn.fan_out : t.attn.fan_in;
+    case dim::kv: return out ? t.kv.fan_out : t.kv.fan_in;
+    case dim::qkv: return out ? t.qkv.fan_out : t.qkv.fan_in;
     case dim::ffn: return out ? t.ffn[new_layer].fan_out : t.ffn[new_layer].fan_in;
     case dim::position: return t.position.fan_out;  // rows are looked up, never consumed: copy
     case dim::vocab: return identity_vocab;
@@ -323,15 +559,30 @@ void fill_value(tensor_view<T, R, Space> out, double value) {
 }  // namespace detail
 
 /// Checks a transition and reports whether it is exact, without touching any tensor.
-inline exactness check_growth(const bert_config& from, const bert_config& to, const grow_options& o) {
+template <class Config>
+exactness check_growth(const Config& from, const Config& to, const grow_options& o) {
   return detail::plan_transition(from, to, o).exact;
 }
 
+namespace detail {
+// What the loop reads of a config beyond the table, per architecture.
+inline std::string layer_prefix_of(const bert_config& /*c*/, std::size_t l) { return layer_prefix(l); }
+inline std::string layer_prefix_of(const decoder_config& c, std::size_t l) { return layer_prefix(c, l); }
+inline bool is_factorized_layer(const bert_config& c, std::size_t l) { return c.is_factorized(l); }
+inline bool is_factorized_layer(const decoder_config& /*c*/, std::size_t /*l*/) { return false; }
+inline std::size_t token_types_of(const bert_config& c) { return c.type_vocab_size; }
+inline std::size_t token_types_of(const decoder_config& /*c*/) { return 0; }
+inline std::size_t ffn_rank_of(const bert_config& c) { return c.ffn_rank; }
+inline std::size_t ffn_rank_of(const decoder_config& /*c*/) { return 0; }
+}  // namespace detail
+
 /// A planned transition: the checked configs, the per-dimension maps and both layouts. Build it once
 /// with plan_growth(), then grow every parameter with grow_parameter() (in any order, e.g. streaming one
-/// tensor at a time from file to file) or all at once with grow().
-struct grow_plan {
-  bert_config from, to;
+/// tensor at a time from file to file) or all at once with grow(). grow_plan is BERT's, decoder_grow_plan
+/// a decoder LM's.
+template <class Config>
+struct basic_grow_plan {
+  Config from, to;
   grow_options options;
   detail::transition t;
   std::vector<param_spec> old_specs, new_specs;
@@ -339,18 +590,21 @@ struct grow_plan {
   /// rebuilding it per parameter costs more than growing most tensors).
   axis_map id_vocab, id_type, id_rank;
 };
+using grow_plan = basic_grow_plan<bert_config>;
+using decoder_grow_plan = basic_grow_plan<decoder_config>;
 
 /// Checks the transition (throws growth::error naming the offending target field) and plans it.
-inline grow_plan plan_growth(const bert_config& from, const bert_config& to, const grow_options& o) {
-  grow_plan p{from,
-              to,
-              o,
-              detail::plan_transition(from, to, o),
-              bert_parameters(from),
-              bert_parameters(to),
-              axis_map::identity(from.vocab_size),
-              axis_map::identity(from.type_vocab_size),
-              axis_map::identity(from.ffn_rank)};
+template <class Config>
+basic_grow_plan<Config> plan_growth(const Config& from, const Config& to, const grow_options& o) {
+  basic_grow_plan<Config> p{from,
+                            to,
+                            o,
+                            detail::plan_transition(from, to, o),
+                            parameters_of(from),
+                            parameters_of(to),
+                            axis_map::identity(from.vocab_size),
+                            axis_map::identity(detail::token_types_of(from)),
+                            axis_map::identity(detail::ffn_rank_of(from))};
   return p;
 }
 
@@ -378,7 +632,8 @@ inline depth_part depth_part_of(const param_spec& s) {
 /// parameter comes from the old layer ops/depth.hpp's depth_part_source names for its part (zero or a unit
 /// LayerNorm where it names none), and is multiplied out of U V when it is a product whose source layer is
 /// factorised; outside the layers, parameters map one to one (the head LN scaled, LN gains scaled).
-inline grow_source source_of(const grow_plan& p, const param_spec& s) {
+template <class Config>
+grow_source source_of(const basic_grow_plan<Config>& p, const param_spec& s) {
   const transition& t = p.t;
   grow_source g;
   const auto unit = [&] { return s.kind == param_kind::ln_gain ? grow_kind::unit_gain : grow_kind::unit_bias; };
@@ -388,8 +643,8 @@ inline grow_source source_of(const grow_plan& p, const param_spec& s) {
       g.k = s.is_layernorm() ? unit() : grow_kind::zero;
     } else {
       const auto fl = static_cast<std::size_t>(from_layer);
-      g.src_name = layer_prefix(fl) + s.key;
-      if (s.factor == factor_part::none && s.product == s.key && p.from.is_factorized(fl)) {
+      g.src_name = layer_prefix_of(p.from, fl) + s.key;
+      if (s.factor == factor_part::none && s.product == s.key && is_factorized_layer(p.from, fl)) {
         g.k = grow_kind::unfactor;
         // The factors are the old layer's rows whose product is this key.
         for (const param_spec& f : p.old_specs) {
@@ -411,7 +666,8 @@ inline grow_source source_of(const grow_plan& p, const param_spec& s) {
 
 /// The source parameters (names in the old model) that new parameter `i` of the plan reads: none for
 /// zeroed / unit tensors, one for a mapped tensor, two (U and V) for an un-factorised one.
-inline std::vector<std::string> growth_sources(const grow_plan& p, std::size_t i) {
+template <class Config>
+std::vector<std::string> growth_sources(const basic_grow_plan<Config>& p, std::size_t i) {
   const auto g = detail::source_of(p, p.new_specs.at(i));
   if (g.k == detail::grow_kind::unfactor) return {g.u_name, g.v_name};
   if (g.k == detail::grow_kind::mapped) return {g.src_name};
@@ -422,8 +678,8 @@ inline std::vector<std::string> growth_sources(const grow_plan& p, std::size_t i
 /// dst.at(new_specs[i].name); with opt_dst, also writes its Adam moments (policy of the plan's options;
 /// opt_src must then hold the sources' moments for policy map). Sets only need to hold the names used.
 /// Shapes are checked by apply() before each write; grow() checks every tensor before writing any.
-template <class T, class Space>
-void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Space>& src,
+template <class Config, class T, class Space>
+void grow_parameter(const basic_grow_plan<Config>& p, std::size_t i, const parameter_set<T, Space>& src,
                     const parameter_set<T, Space>& dst, const moments<T, Space>* opt_src = nullptr,
                     const moments<T, Space>* opt_dst = nullptr) {
   using detail::grow_kind;
@@ -484,6 +740,8 @@ void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Sp
       for (std::size_t a = 0; a < R; ++a) {
         const unit_map* um = nullptr;
         if (s.axes[a].s == side::out && s.axes[a].d == dim::attn) um = &t.attn;
+        if (s.axes[a].s == side::out && s.axes[a].d == dim::kv) um = &t.kv;
+        if (s.axes[a].s == side::out && s.axes[a].d == dim::qkv) um = &t.qkv;
         if (s.axes[a].d == dim::position) um = &t.position;
         if (s.axes[a].s == side::out && s.axes[a].d == dim::ffn) um = &t.ffn[nl];
         if (s.axes[a].s == side::out && s.axes[a].d == dim::hidden) um = &t.hidden;
@@ -492,7 +750,19 @@ void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Sp
           for (bool f : um->fresh) any = any || f;
           if (any) fill_fresh(ov, a, um->fresh, o.seed, stream, init_std, s.name);
         }
+        // Decoder zero padding: the new hidden units are 0 wherever they are read, so their consumer
+        // columns may hold anything; fresh noise lets them learn (zero columns would keep them 0 forever).
+        if (s.axes[a].s == side::in && s.axes[a].d == dim::hidden && !t.hidden_new.empty())
+          fill_fresh(ov, a, t.hidden_new, o.seed, stream, init_std, s.name);
       }
+    }
+    if constexpr (R == 1) {
+      // Zero padding: the new units' norm gains (they multiply 0; a unit gain, rescaled like the old ones, so
+      // the units pass gradient). Average expansion: the tied head's norm gets beta 0 on the new units.
+      if (s.kind == param_kind::ln_gain && s.axes[0].d == dim::hidden && !t.hidden_new.empty())
+        fill_slices(ov, 0, t.hidden_new, t.ln_gain_scale, s.name);
+      if (s.site == ln_site::head && s.kind == param_kind::ln_bias && !t.head_bias_zero.empty())
+        fill_slices(ov, 0, t.head_bias_zero, 0.0, s.name);
     }
     if (!opt_dst) return;
     // An inserted identity layer's residual outputs are zero, so at the growth point every other weight
@@ -519,13 +789,13 @@ void grow_parameter(const grow_plan& p, std::size_t i, const parameter_set<T, Sp
 }
 
 /// Grows the parameters `src` of a model with config `from` into `dst`, laid out for config `to` (the
-/// caller allocates dst with bert_parameters(to)). With `opt_src`/`opt_dst`, Adam moments follow the
+/// caller allocates dst with parameters_of(to)). With `opt_src`/`opt_dst`, Adam moments follow the
 /// policy in `o`. Everything is checked before anything is written.
-template <class T, class Space>
-exactness grow(const bert_config& from, const parameter_set<T, Space>& src, const bert_config& to,
+template <class Config, class T, class Space>
+exactness grow(const Config& from, const parameter_set<T, Space>& src, const Config& to,
                const parameter_set<T, Space>& dst, const grow_options& o,
                const moments<T, Space>* opt_src = nullptr, const moments<T, Space>* opt_dst = nullptr) {
-  const grow_plan p = plan_growth(from, to, o);
+  const basic_grow_plan<Config> p = plan_growth(from, to, o);
   // Check every tensor before writing any.
   auto check_set = [](const std::vector<param_spec>& specs, const parameter_set<T, Space>& set, const char* what) {
     for (const auto& s : specs) {

@@ -173,6 +173,21 @@ inline unit_map hidden_mean_pad(std::size_t old_size, std::size_t new_size) {
   return u;
 }
 
+/// Zero padding of the hidden size d -> d' (Gesmundo & Maile, "Composable function-preserving expansions
+/// for transformer architectures", 2023; README "Growing decoder LLMs"): new units are produced as zero (fan_out rows empty: embedding columns, residual writers'
+/// rows and biases) and consumed through zero columns (fan_in rows empty), so the residual stream becomes
+/// [x ; 0]. Exact under RMSNorm when every gain is multiplied by sqrt(d/d') and eps by d/d' (the mean square
+/// over d' units is ms(x) d/d', so RMSNorm([x ; 0]) = [g x / rms(x) ; g_new 0]). NOT exact under LayerNorm:
+/// the zeros shift the mean (use hidden_mean_pad there). The new units of a consumer's input are exactly 0,
+/// so callers may fill those columns with fresh noise (and give the new gains any value) without changing
+/// the function: that is what lets the new units learn (their gradient is zero otherwise).
+inline unit_map hidden_zero_pad(std::size_t old_size, std::size_t new_size) {
+  detail::check_grow("hidden_zero_pad", old_size, new_size);
+  std::vector<std::int64_t> src(new_size, -1);
+  for (std::size_t j = 0; j < old_size; ++j) src[j] = static_cast<std::int64_t>(j);
+  return {axis_map::gather(old_size, src), axis_map::gather(old_size, src), std::vector<bool>(new_size, false)};
+}
+
 /// The factor LayerNorm gains are multiplied by after hidden_mean_pad: sqrt(d/d'). (eps: times d/d'.)
 inline double mean_pad_gain_scale(std::size_t old_size, std::size_t new_size) {
   detail::check_grow("mean_pad_gain_scale", old_size, new_size);

@@ -89,10 +89,15 @@ template <class T>
 void gelu_tanh_backward(cref<T> x, mref<T> d) {
   const T c = T(std::sqrt(2.0 / std::numbers::pi));
   parallel_rows(static_cast<std::size_t>(x.rows()), static_cast<std::size_t>(x.cols()) * 24, [&](std::size_t r0, std::size_t r1) {
+    const auto cols = static_cast<std::size_t>(x.cols());
     for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
-      auto xb = x.row(r).array();
-      const auto t = (c * (xb + T(0.044715) * xb.cube())).tanh().eval();
-      d.row(r).array() *= T(0.5) * (T(1) + t) + T(0.5) * xb * (T(1) - t.square()) * c * (T(1) + T(3 * 0.044715) * xb.square());
+      const T* xr = x.row(r).data();
+      T* dr = d.row(r).data();
+      for (std::size_t j = 0; j < cols; ++j) {  // element by element: no temporary for t
+        const T v = xr[j];
+        const T t = std::tanh(c * (v + T(0.044715) * v * v * v));
+        dr[j] *= T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * c * (T(1) + T(3 * 0.044715) * v * v);
+      }
     }
   });
 }
