@@ -4,10 +4,11 @@
 /// basic_progressive_trainer<Family>, where the family says which model, data, growth and checkpoints
 /// (progressive_trainer = the BERT family, masked LM; train/decoder_trainer.hpp's decoder_trainer = the
 /// decoder LMs, causal LM; what follows says BERT, and holds for decoders with next-token loss instead of
-/// masked targets and no low-cost variants). Each stage trains its model shape for its steps; at a stage boundary the model grows into the next
-/// stage's shape with the stage's `enter` operators (growth::model::grow: parameters and AdamW moments by
-/// the optimizer policy), the learning rate restarts its warmup or continues the global schedule, and
-/// training goes on. A plain run is a one-stage schedule: there is one code path.
+/// masked targets and no low-cost variants). Each stage trains its model shape for its steps; at a stage
+/// boundary the model grows into the next stage's shape with the stage's `enter` operators
+/// (growth::model::grow: parameters and AdamW moments by the optimizer policy), the learning rate restarts
+/// its warmup or continues the global schedule, and training goes on. A plain run is a one-stage schedule:
+/// there is one code path.
 ///
 /// Length operator. A pooled stage (pool_size k > 1) trains reference::bert's mean embedding pooling
 /// (reference/pooling.hpp, paper-notes.md 2.3(b)): the model reads the full-length batch, pools unmasked
