@@ -2,7 +2,8 @@
 // checkpoint's shape) or a progressive run (--schedule FILE.json, whose first stage must be the checkpoint's
 // shape). A decoder folder (model_type llama / mistral / qwen2 / gpt2) trains the same way with the reference
 // causal LM on next-token loss (train/decoder_trainer.hpp; blocks of the text, train/clm_data.hpp); its
-// schedule's shapes may carry kv_heads, and growth between stages is model::grow on decoder configs. Progress bar on a terminal, periodic validation loss, CSV log, checkpoints into --out (stage-<i> at
+// schedule's shapes may carry kv_heads, and growth between stages is model::grow on decoder configs.
+// Progress bar on a terminal, periodic validation loss, CSV log, checkpoints into --out (stage-<i> at
 // every stage boundary, final at the end or on Ctrl-C), --resume DIR continues a run bit for bit.
 #include <algorithm>
 #include <csignal>
