@@ -4,6 +4,7 @@
 // and GPT-2, and a resumed run repeats the uninterrupted one's rows.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include <growth/data/vocab_trainer.hpp>
 #include <growth/io/checkpoint.hpp>
+#include <growth/io/schedule_json.hpp>
 #include <growth/model/decoder_shape.hpp>
 #include <growth/train/clm_data.hpp>
 #include <growth/train/decoder_trainer.hpp>
@@ -247,4 +249,34 @@ TEST_CASE("decoder trainer: a plain run learns, and an interrupted run resumed f
   const auto r2 = more.run();
   CHECK(r2.complete);
   CHECK(without_wall(r2.rows) == without_wall(r.rows));
+}
+
+TEST_CASE("decoder shapes: to_decoder_config / shape_of round trip, kv_heads in schedule files") {
+  const auto base = base_config(false);
+  for (std::size_t kv : {0u, 1u, 2u}) {
+    CAPTURE(kv);
+    const model::shape s{.layers = 3, .hidden = 32, .heads = 4, .ffn = 48, .seq_len = 16, .max_positions = 64,
+                         .kv_heads = kv == 0 ? 0 : kv};
+    const auto c = model::to_decoder_config(s, 300, base);
+    CHECK(c.num_key_value_heads == (kv == 0 ? 4u : kv));
+    CHECK(c.max_position_embeddings == 64);
+    CHECK(c.family == base.family);
+    CHECK(model::shape_of(c, 16) == s);
+    sched::runtime_schedule sch;
+    sch.run.vocab_size = 300;
+    sch.stages.push_back(sched::stage{.steps = 1, .shape = s});
+    const std::string text = io::json(sch).dump();
+    CHECK((text.find("kv_heads") != std::string::npos) == (kv != 0));  // BERT-style shapes are written as before
+    CHECK(sched::parse_schedule(text) == sch);
+  }
+  model::shape bad{.layers = 1, .hidden = 32, .heads = 4, .ffn = 48, .seq_len = 16, .kv_heads = 3};
+  CHECK_THROWS_WITH_AS((void)model::to_decoder_config(bad, 300, base), doctest::Contains("num_key_value_heads"),
+                       growth::error);
+  bad.kv_heads = 0;
+  bad.pool_size = 2;
+  CHECK_THROWS_AS((void)model::to_decoder_config(bad, 300, base), growth::error);
+  CHECK_THROWS_WITH_AS((void)train::bert_family::stage_config({.layers = 1, .hidden = 32, .heads = 4, .ffn = 48,
+                                                               .seq_len = 16, .kv_heads = 2},
+                                                              300, model::bert_config{}),
+                       doctest::Contains("kv_heads"), growth::error);
 }
