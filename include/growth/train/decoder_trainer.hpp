@@ -100,18 +100,11 @@ struct decoder_family {
     }
     return n ? sum / static_cast<double>(n) : 0.0;
   }
-  /// Growth between stages: model::grow on decoder configs (model/grow.hpp's decoder tables). Where that
-  /// overload is not part of the build, a schedule with more than one stage is refused at its first
-  /// boundary, naming what is missing; single-stage (plain) runs need no growth.
-  template <class C = config_t>
-  static void grow(const C& from, const model::parameter_set<float>& src, const C& to, const model::parameter_set<float>& dst,
-                   const growth::grow_options& go, const model::moments<float>* ms, const model::moments<float>* md) {
-    if constexpr (requires { model::grow(from, src, to, dst, go, ms, md); }) {
-      model::grow(from, src, to, dst, go, ms, md);
-    } else {
-      throw error("decoder growth between stages", "model::grow on decoder configs (model/grow.hpp)",
-                  "not available in this build");
-    }
+  /// Growth between stages: model::grow on decoder configs (model/grow.hpp, the decoder layout tables).
+  static void grow(const config_t& from, const model::parameter_set<float>& src, const config_t& to,
+                   const model::parameter_set<float>& dst, const growth::grow_options& go, const model::moments<float>* ms,
+                   const model::moments<float>* md) {
+    model::grow(from, src, to, dst, go, ms, md);
   }
   static checkpoint_t load_checkpoint(const std::filesystem::path& dir) { return io::load_decoder_checkpoint(dir); }
 };
