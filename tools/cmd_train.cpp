@@ -1,6 +1,9 @@
 // growth train: MLM training of a checkpoint folder with the reference BERT -- a plain run (one stage of the
 // checkpoint's shape) or a progressive run (--schedule FILE.json, whose first stage must be the checkpoint's
-// shape). Progress bar on a terminal, periodic validation loss, CSV log, checkpoints into --out (stage-<i> at
+// shape). A decoder folder (model_type llama / mistral / qwen2 / gpt2) trains the same way with the reference
+// causal LM on next-token loss (train/decoder_trainer.hpp; blocks of the text, train/clm_data.hpp); its
+// schedule's shapes may carry kv_heads, and growth between stages is model::grow on decoder configs.
+// Progress bar on a terminal, periodic validation loss, CSV log, checkpoints into --out (stage-<i> at
 // every stage boundary, final at the end or on Ctrl-C), --resume DIR continues a run bit for bit.
 #include <algorithm>
 #include <csignal>
@@ -20,10 +23,15 @@
 #include <growth/train/data.hpp>
 #include <growth/train/setup.hpp>
 #include <growth/train/trainer.hpp>
+#include <growth/model/decoder_shape.hpp>
+#include <growth/train/clm_data.hpp>
+#include <growth/train/decoder_trainer.hpp>
 
 #include "command.hpp"
 #include "common.hpp"
 #include "mpi_launch.hpp"
+
+#include "decoder_common.hpp"
 #include "optim_options.hpp"
 #include "progress.hpp"
 #include "threads.hpp"
@@ -57,16 +65,19 @@ std::string text_id(const std::string& text) {
 }
 
 /// What defines a run: its schedule, options, vocabulary and (for a fresh run) the starting parameters.
-struct train_plan {
+template <class Options>
+struct basic_train_plan {
   growth::sched::runtime_schedule sch;
-  growth::train::trainer_options opt;
+  Options opt;
   std::vector<std::string> vocab;
   std::vector<float> init_params;
 };
+using train_plan = basic_train_plan<growth::train::trainer_options>;
 
 /// A resumed run: everything that defines it comes from the checkpoint; only paths and threads from the
 /// command line.
-train_plan plan_resumed(const train_args& a) {
+template <class Options = growth::train::trainer_options>
+basic_train_plan<Options> plan_resumed(const train_args& a) {
   using namespace growth;
   for (const auto& g : a.given)
     if (!allowed_with_resume(g))
@@ -74,13 +85,13 @@ train_plan plan_resumed(const train_args& a) {
                                            "; only --out, --text, --log, --threads, --max-validation, --save-every, "
                                            "--max-shard-size may be)",
                   "given");
-  train_plan p;
-  const auto info = train::read_resume_info(a.resume);
+  basic_train_plan<Options> p;
+  const auto info = train::read_resume_info<Options>(a.resume);
   p.sch = info.schedule;
   p.opt = info.options;
   // Load everything, optimizer state included, so a broken folder is refused before anything is written
   // into --out (the token cache, the log).
-  p.vocab = io::load_checkpoint(a.resume).vocab;
+  p.vocab = io::load_checkpoint<typename Options::config_type>(a.resume).vocab;
   if (info.complete) fmt::print("train: {} is the end of a complete run; nothing left to train\n", a.resume);
   return p;
 }
@@ -102,22 +113,42 @@ void check_first_stage(const train_args& a, const growth::sched::runtime_schedul
                     " positions");
 }
 
+/// A decoder checkpoint must be the first stage's model (its shape, kv_heads included; the other fields are
+/// the run's base config).
+void check_first_stage(const train_args& a, const growth::sched::runtime_schedule& sch,
+                       const growth::model::decoder_config& have, std::size_t seq) {
+  using namespace growth;
+  auto want = sch.stages[0].shape;
+  want.seq_len = seq;
+  const auto got = model::shape_of(have, seq);
+  if (!(model::positions(want) == model::positions(got) && want.layers == got.layers && want.hidden == got.hidden &&
+        want.heads == got.heads && (want.kv_heads ? want.kv_heads : want.heads) == (got.kv_heads ? got.kv_heads : got.heads) &&
+        want.ffn == got.ffn && model::is_standard(want)))
+    throw error("checkpoint " + a.model + " config", "the first stage's model " + train::shape_name(sch.stages[0].shape) +
+                    " with " + std::to_string(model::positions(sch.stages[0].shape)) + " positions",
+                train::shape_name(got) + " with " + std::to_string(have.max_position_embeddings) + " positions");
+}
+
 /// A fresh run from --model: a plain run of --steps or a progressive run of --schedule.
-train_plan plan_fresh(const train_args& a) {
+template <class Options = growth::train::trainer_options>
+basic_train_plan<Options> plan_fresh(const train_args& a) {
   using namespace growth;
   if (a.model.empty()) throw error("growth train --model", "a checkpoint folder (or --resume DIR)", "none");
-  train_plan p;
+  basic_train_plan<Options> p;
   auto& sch = p.sch;
   auto& opt = p.opt;
-  auto ck = io::load_checkpoint(a.model, growth_tool::checkpoint_load_options(false));
+  auto ck = io::load_checkpoint<typename Options::config_type>(a.model, growth_tool::checkpoint_load_options(false));
   p.vocab = ck.vocab;
+  if (p.vocab.empty())  // a decoder folder may come without one (HF tokenizers); growth tokenises with WordPiece
+    throw error("checkpoint file " + (std::filesystem::path(a.model) / "vocab.txt").string(), "present in the --model folder",
+                "missing");
   const std::size_t seq = a.seq_len ? a.seq_len : std::min<std::size_t>(128, ck.config.max_position_embeddings);
   if (!a.schedule.empty()) {
     sch = sched::load_schedule(a.schedule);
     if (a.steps) sch = train::rescale_steps(sch, a.steps);
   } else {
     if (a.steps == 0) throw error("growth train --steps", "a positive number of steps", "0 / missing");
-    sch.stages.push_back(sched::stage{.steps = a.steps, .shape = train::shape_of(ck.config, seq)});
+    sch.stages.push_back(sched::stage{.steps = a.steps, .shape = model::shape_of(ck.config, seq)});
     sch.run.batch_size = 32;
   }
   if (sch.run.vocab_size != ck.config.vocab_size)
@@ -196,6 +227,8 @@ class fault_observer final : public growth::train::trainer_observer {
   std::size_t step_ = 0;
 };
 
+/// Trains the model family's checkpoint (train::bert_family or train::decoder_family).
+template <class Family>
 void run_train(const train_args& a) {
   namespace fs = std::filesystem;
   using namespace growth;
@@ -210,7 +243,8 @@ void run_train(const train_args& a) {
   const fs::path out = a.out;
   const std::string text_path = a.text.empty() ? std::string(GROWTH_SOURCE_DIR) + "/data/kjv.txt" : a.text;
 
-  train_plan p = a.resume.empty() ? plan_fresh(a) : plan_resumed(a);
+  using options_t = train::basic_trainer_options<typename Family::config_t>;
+  basic_train_plan<options_t> p = a.resume.empty() ? plan_fresh<options_t>(a) : plan_resumed<options_t>(a);
   auto& opt = p.opt;
   opt.out_dir = out;
   opt.log_csv = a.log.empty() ? out / "log.csv" : fs::path(a.log);
@@ -237,7 +271,7 @@ void run_train(const train_args& a) {
   train::data_options dopt;
   dopt.full_seq_len = p.sch.stages.back().shape.seq_len;
   dopt.max_validation_sequences = a.max_validation;
-  train::data_source data(tok, stream, dopt);
+  typename Family::data_t data(tok, stream, dopt);
   fmt::print("train: {} stage(s), {} tokens of training text, {} validation sequences, {} threads\n", p.sch.stages.size(),
              data.train_tokens(), data.validation_sequences(), growth_tool::threads_in_use());
 
@@ -247,7 +281,7 @@ void run_train(const train_args& a) {
     (void)dp->share(p.sch.run.batch_size);  // every rank needs a row: refuse a batch below the rank count now
   }
 
-  train::progressive_trainer t(p.sch, data, opt, p.vocab);
+  train::basic_progressive_trainer<Family> t(p.sch, data, opt, p.vocab);
   if (dp) t.set_data_parallel(*dp);
   if (!a.resume.empty()) t.resume(a.resume);
   else t.set_initial_parameters(p.init_params);
@@ -260,7 +294,7 @@ void run_train(const train_args& a) {
 
 growth_tool::registrar reg{"train", [](CLI::App& app) {
   auto a = std::make_shared<train_args>();
-  auto* sub = app.add_subcommand("train", "MLM training (plain or progressive) of a checkpoint with the reference BERT");
+  auto* sub = app.add_subcommand("train", "MLM (BERT) or next-token (decoder LM) training, plain or progressive, of a checkpoint");
   sub->add_option("--model", a->model, "checkpoint folder to start from (growth init writes one)");
   sub->add_option("--text", a->text, "training corpus (default: data/kjv.txt of the source tree)");
   sub->add_option("--steps", a->steps, "optimizer steps (with --schedule: rescales its stages to this total)");
@@ -283,7 +317,11 @@ growth_tool::registrar reg{"train", [](CLI::App& app) {
   sub->callback([a, sub] {
     for (const CLI::Option* o : sub->get_options([](const CLI::Option* x) { return x->count() > 0; }))
       if (!o->get_lnames().empty()) a->given.push_back("--" + o->get_lnames().front());
-    run_train(*a);
+    // The folder it starts from decides the model family: a decoder (config.json model_type) or BERT.
+    if (growth_tool::is_decoder_folder(a->resume.empty() ? a->model : a->resume))
+      run_train<growth::train::decoder_family>(*a);
+    else
+      run_train<growth::train::bert_family>(*a);
   });
 }};
 

@@ -67,7 +67,8 @@ inline void add_optim_options(CLI::App* sub, optim_args& a) {
 }
 
 /// Copies the options into trainer options (warmup and everything else are the caller's).
-inline void apply_optim_options(const optim_args& a, growth::train::trainer_options& o) {
+template <class Config>  // the options of either trainer (BERT, decoder)
+void apply_optim_options(const optim_args& a, growth::train::basic_trainer_options<Config>& o) {
   o.lr = a.lr;
   const auto fam = growth::sched::lr_family_names.parse(a.lr_schedule);
   if (!fam) throw growth::error("--lr-schedule", growth::sched::lr_family_names.alternatives(), "\"" + a.lr_schedule + "\"");

@@ -200,7 +200,7 @@ TEST_CASE("config.json: sizes that would allocate terabytes are refused before a
   REL_REQUIRE_ERROR(growth::io::load_config(p), "nesting depth at most 128");
   REL_REQUIRE_ERROR(growth::io::load_config(d / "missing.json"), "missing.json", "missing");
   // Overrides: a typo is an error, not a silent no-op.
-  REL_REQUIRE_ERROR(growth::io::apply_overrides({}, growth::io::parse_json(R"({"hiden_size": 8})", "overrides")), "hiden_size",
+  REL_REQUIRE_ERROR(growth::io::apply_overrides(growth::model::bert_config{}, growth::io::parse_json(R"({"hiden_size": 8})", "overrides")), "hiden_size",
                     "an unknown key");
 }
 

@@ -16,6 +16,8 @@
 ///               "length": "tile", "optimizer": "reset", "lr": "restart_warmup", "rewarm_steps": 0,
 ///               "when": "fixed", "seed": 0}}]}
 /// ```
+/// A decoder schedule's shape may also hold "kv_heads" (grouped-query attention, model/decoder_shape.hpp); it is
+/// written only when non-zero, so BERT schedules read and write as before.
 /// enter.seed is a non-negative integer up to 2^64-1 (also read: the decimal string older files hold for
 /// seeds above 2^63-1). Unknown keys are errors (a typo must not silently fall back to a default). Every error names the stage
 /// index and the field ("schedule stage 1 field shape.hidden: expected ..., got ..."). After reading, the
@@ -112,6 +114,7 @@ inline void to_json(io::json& j, const runtime_schedule& s) {
     sh["ffn_rank"] = st.shape.ffn_rank;
     sh["ffn_factorized_every"] = st.shape.ffn_factorized_every;
     sh["pool_size"] = st.shape.pool_size;
+    if (st.shape.kv_heads != 0) sh["kv_heads"] = st.shape.kv_heads;  // decoders only: BERT files stay as they were
     js["shape"] = std::move(sh);
     io::json en = io::json::object();
     en["depth"] = to_string(st.enter.depth);
@@ -152,7 +155,7 @@ inline void from_json(const io::json& j, runtime_schedule& s) {
     if (sh == nullptr) throw error(detail::subject(i, "shape"), "present", "missing");
     detail::only_keys(*sh,
                       {"layers", "hidden", "heads", "ffn", "seq_len", "max_positions", "ffn_share_factor",
-                       "ffn_shared_every", "ffn_rank", "ffn_factorized_every", "pool_size"},
+                       "ffn_shared_every", "ffn_rank", "ffn_factorized_every", "pool_size", "kv_heads"},
                       i, "shape");
     model::shape& m = st.shape;
     read_size(*sh, "layers", m.layers, true, i, "shape");
@@ -166,6 +169,7 @@ inline void from_json(const io::json& j, runtime_schedule& s) {
     read_size(*sh, "ffn_rank", m.ffn_rank, false, i, "shape");
     read_size(*sh, "ffn_factorized_every", m.ffn_factorized_every, false, i, "shape");
     read_size(*sh, "pool_size", m.pool_size, false, i, "shape");
+    read_size(*sh, "kv_heads", m.kv_heads, false, i, "shape");
     if (const io::json* en = io::find(js, "enter")) {
       detail::only_keys(*en, {"depth", "ffn", "hidden", "heads", "length", "optimizer", "lr", "rewarm_steps", "when", "seed"},
                         i,

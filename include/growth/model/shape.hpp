@@ -39,6 +39,9 @@ struct shape {
   std::size_t ffn_rank = 0;              ///< rank r of factorised layers (0 = off)
   std::size_t ffn_factorized_every = 0;  ///< layer i factorised iff every > 0 && i % every == 0
   std::size_t pool_size = 1;             ///< mean embedding pooling factor (1 = off)
+  /// Key/value heads of a decoder with grouped-query attention (decoder_shape.hpp); 0 = heads (no grouping).
+  /// BERT has no such field: its shapes keep 0.
+  std::size_t kv_heads = 0;
 
   friend constexpr bool operator==(const shape&, const shape&) = default;
 };

@@ -60,6 +60,25 @@ inline model::mlm_batch batch_rows(const model::mlm_batch& b, batch_share s) {
   return r;
 }
 
+/// Rows [first, first + rows) of a causal-LM batch as a batch of its own.
+inline model::clm_batch batch_rows(const model::clm_batch& b, batch_share s) {
+  if (s.first + s.rows > b.batch_size)
+    throw error("batch share", "rows within the batch's " + std::to_string(b.batch_size),
+                std::to_string(s.first) + " + " + std::to_string(s.rows));
+  model::clm_batch r;
+  r.batch_size = s.rows;
+  r.seq_len = b.seq_len;
+  const auto cut = [&](const auto& v) {
+    using V = std::decay_t<decltype(v)>;
+    const auto lo = v.begin() + static_cast<std::ptrdiff_t>(s.first * b.seq_len);
+    return V(lo, lo + static_cast<std::ptrdiff_t>(s.rows * b.seq_len));
+  };
+  r.input_ids = cut(b.input_ids);
+  r.attention_mask = cut(b.attention_mask);
+  r.labels = cut(b.labels);
+  return r;
+}
+
 /// The trainer's view of the ranks. The default is one process: every collective is the identity.
 class data_parallel {
  public:

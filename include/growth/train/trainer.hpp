@@ -1,10 +1,14 @@
 #pragma once
 /// @file train/trainer.hpp
-/// The progressive trainer: runs a run-time growth schedule (sched::runtime_schedule) on the reference
-/// BERT. Each stage trains its model shape for its steps; at a stage boundary the model grows into the next
-/// stage's shape with the stage's `enter` operators (growth::model::grow: parameters and AdamW moments by
-/// the optimizer policy), the learning rate restarts its warmup or continues the global schedule, and
-/// training goes on. A plain run is a one-stage schedule: there is one code path.
+/// The progressive trainer: runs a run-time growth schedule (sched::runtime_schedule) on a reference model:
+/// basic_progressive_trainer<Family>, where the family says which model, data, growth and checkpoints
+/// (progressive_trainer = the BERT family, masked LM; train/decoder_trainer.hpp's decoder_trainer = the
+/// decoder LMs, causal LM; what follows says BERT, and holds for decoders with next-token loss instead of
+/// masked targets and no low-cost variants). Each stage trains its model shape for its steps; at a stage
+/// boundary the model grows into the next stage's shape with the stage's `enter` operators
+/// (growth::model::grow: parameters and AdamW moments by the optimizer policy), the learning rate restarts
+/// its warmup or continues the global schedule, and training goes on. A plain run is a one-stage schedule:
+/// there is one code path.
 ///
 /// Length operator. A pooled stage (pool_size k > 1) trains reference::bert's mean embedding pooling
 /// (reference/pooling.hpp, paper-notes.md 2.3(b)): the model reads the full-length batch, pools unmasked
@@ -91,13 +95,15 @@ namespace growth::train {
 // ------------------------------------------------------------------------------------------------------------
 // Shapes.
 
-/// "L4-H128-A2-I512-S128", with "-share<k>" / "-rank<r>" for low-cost FFNs.
+/// "L4-H128-A2-I512-S128", with "-share<k>" / "-rank<r>" for low-cost FFNs ("-K<k>": a decoder's k grouped
+/// key/value heads).
 inline std::string shape_name(const model::shape& s) {
   std::string r = "L" + std::to_string(s.layers) + "-H" + std::to_string(s.hidden) + "-A" + std::to_string(s.heads) +
                   "-I" + std::to_string(s.ffn) + "-S" + std::to_string(s.seq_len);
   if (s.ffn_shared_every > 0) r += "-share" + std::to_string(s.ffn_share_factor);
   if (s.ffn_factorized_every > 0) r += "-rank" + std::to_string(s.ffn_rank);
   if (s.pool_size > 1) r += "-pool" + std::to_string(s.pool_size);
+  if (s.kv_heads != 0 && s.kv_heads != s.heads) r += "-K" + std::to_string(s.kv_heads);  // decoders: grouped kv heads
   return r;
 }
 
@@ -119,7 +125,11 @@ inline model::bert_config stage_config(const model::shape& trained, std::size_t 
 // ------------------------------------------------------------------------------------------------------------
 // Options, log rows, results.
 
-struct trainer_options {
+/// The options of a run; Config is the model family's config type (bert_config, or decoder_config for the
+/// decoder trainer, train/decoder_trainer.hpp), whose non-shape fields `base` supplies.
+template <class Config>
+struct basic_trainer_options {
+  using config_type = Config;
   std::uint64_t seed = 0;
   double lr = 1e-3;               ///< peak learning rate
   std::size_t warmup = 0;         ///< warmup steps (of each segment: the first stage and every restart)
@@ -143,7 +153,7 @@ struct trainer_options {
   /// Identifies the training text (e.g. its size and hash), written into trainer_state as "data" so a resume
   /// can refuse another text; not part of the run's options (empty = not written).
   std::string data_id;
-  model::bert_config base{};      ///< non-shape config fields (dropout, initializer_range, ...)
+  Config base{};                  ///< non-shape config fields (dropout, initializer_range, ...)
   /// A stage entered with enter.when = auto ends the previous stage when Staged Training's rule fires
   /// (growth_trigger.hpp) against this curve: the target model's validation loss against training FLOPs
   /// (required by such a schedule; not stored in trainer_state, a resumed run's schedule holds the outcome).
@@ -153,6 +163,7 @@ struct trainer_options {
   /// CompoundGrow's first-stage model on its own as a comparison. Never a target to publish.
   bool lowcost_end = false;
 };
+using trainer_options = basic_trainer_options<model::bert_config>;
 
 struct log_row {
   std::size_t step = 0, stage = 0;
@@ -297,8 +308,36 @@ inline void from_json(const io::json& j, log_row& r) {
   });
 }
 
-/// The options that define the run (not paths, save_every, data_id, target_curve, trigger).
-inline void to_json(io::json& j, const trainer_options& o) {
+namespace detail {
+/// The base config fields trainer_state.json stores for a config type: specialised per model family (the
+/// decoder's in train/decoder_trainer.hpp), so the options' JSON is written in one place.
+template <class Config>
+struct base_fields;
+/// BERT: dropout, init range, pre-LN.
+template <>
+struct base_fields<model::bert_config> {
+  static void write(io::json& j, const model::bert_config& b) {
+    j["hidden_dropout_prob"] = b.hidden_dropout_prob;
+    j["attention_probs_dropout_prob"] = b.attention_probs_dropout_prob;
+    j["initializer_range"] = b.initializer_range;
+    j["pre_layer_norm"] = b.pre_layer_norm;
+  }
+  /// Reads them back (pre_layer_norm may be absent in states written before it existed).
+  static void read(const io::json& j, model::bert_config& b) {
+    const auto what = [](const char* k) { return std::string("trainer_state options.") + k; };
+    const auto real = [&](const char* k) { return state_double(io::at(j, k, "trainer_state options"), what(k)); };
+    b.hidden_dropout_prob = real("hidden_dropout_prob");
+    b.attention_probs_dropout_prob = real("attention_probs_dropout_prob");
+    b.initializer_range = real("initializer_range");
+    if (const io::json* p = io::find(j, "pre_layer_norm")) b.pre_layer_norm = io::as_bool(*p, what("pre_layer_norm"));
+  }
+};
+}  // namespace detail
+
+/// The options that define the run (not paths, save_every, data_id, target_curve, trigger); the base
+/// config's fields last (detail::base_fields of the config type).
+template <class Config>
+void to_json(io::json& j, const basic_trainer_options<Config>& o) {
   j = io::json::object();
   j["seed"] = o.seed;
   j["lr"] = o.lr;
@@ -313,16 +352,14 @@ inline void to_json(io::json& j, const trainer_options& o) {
   j["eval_every"] = o.eval_every;
   j["target_loss"] = o.target_loss ? io::json(*o.target_loss) : io::json();
   j["max_total_steps"] = o.max_total_steps;
-  j["hidden_dropout_prob"] = o.base.hidden_dropout_prob;
-  j["attention_probs_dropout_prob"] = o.base.attention_probs_dropout_prob;
-  j["initializer_range"] = o.base.initializer_range;
-  j["pre_layer_norm"] = o.base.pre_layer_norm;
+  detail::base_fields<Config>::write(j, o.base);
 }
 /// Applies stored options onto `o` (`j.get_to(o)`; the fields to_json leaves out keep o's values).
 /// Compatibility: the seed may be a decimal string and doubles 16 hex digits (states written before
 /// nlohmann-json); beta1, beta2, lr_schedule, decay_fraction and pre_layer_norm may be absent (states
 /// written before those fields existed mean the defaults of that time).
-inline void from_json(const io::json& j, trainer_options& o) {
+template <class Config>
+void from_json(const io::json& j, basic_trainer_options<Config>& o) {
   const auto field = [&](const char* k) -> const io::json& { return io::at(j, k, "trainer_state options"); };
   const auto what = [](const char* k) { return std::string("trainer_state options.") + k; };
   const auto real = [&](const char* k) { return detail::state_double(field(k), what(k)); };
@@ -344,41 +381,107 @@ inline void from_json(const io::json& j, trainer_options& o) {
   o.eval_every = io::as_size(field("eval_every"), what("eval_every"));
   o.target_loss = field("target_loss").is_null() ? std::nullopt : std::optional<double>(real("target_loss"));
   o.max_total_steps = io::as_size(field("max_total_steps"), what("max_total_steps"));
-  o.base.hidden_dropout_prob = real("hidden_dropout_prob");
-  o.base.attention_probs_dropout_prob = real("attention_probs_dropout_prob");
-  o.base.initializer_range = real("initializer_range");
-  if (const io::json* p = io::find(j, "pre_layer_norm")) o.base.pre_layer_norm = io::as_bool(*p, what("pre_layer_norm"));
+  detail::base_fields<Config>::read(j, o.base);
 }
 
 /// What a checkpoint's trainer_state says about the run it belongs to.
-struct resume_info {
+template <class Options>
+struct basic_resume_info {
   sched::runtime_schedule schedule;
-  trainer_options options;
+  Options options;
   bool complete = false;
 };
-inline void from_json(const io::json& j, resume_info& r) {
+using resume_info = basic_resume_info<trainer_options>;
+template <class Options>
+void from_json(const io::json& j, basic_resume_info<Options>& r) {
   r.schedule = io::at(j, "schedule", "trainer_state").get<sched::runtime_schedule>();
   io::at(j, "options", "trainer_state").get_to(r.options);
   r.complete = io::as_bool(io::at(j, "complete", "trainer_state"), "trainer_state complete");
 }
-inline resume_info read_resume_info(const std::filesystem::path& dir) {
+template <class Options = trainer_options>
+basic_resume_info<Options> read_resume_info(const std::filesystem::path& dir) {
   const auto p = dir / "trainer_state.json";
   if (!std::filesystem::exists(p)) throw error("resume folder " + dir.string(), "a trainer_state.json", "none");
-  return io::parse_json(io::read_file(p), p.string()).get<resume_info>();
+  return io::parse_json(io::read_file(p), p.string()).get<basic_resume_info<Options>>();
 }
 
 // ------------------------------------------------------------------------------------------------------------
 // The trainer.
 
-class progressive_trainer {
- public:
+/// What the trainer needs of a model family, for BERT (masked LM on train::data_source). The decoder family
+/// (causal LM on train::clm_data_source) is train/decoder_trainer.hpp's decoder_family; the trainer calls only
+/// these members (model, optimizer and checkpoint writing are the same generic calls for both: the model's and
+/// adamw's constructors take either config, io::save_checkpoint is a template over it), so both run the same
+/// loop, checkpoints and resume.
+struct bert_family {
+  using config_t = model::bert_config;
   using model_t = reference::bert<float>;
   using optim_t = reference::adamw<float>;
+  using data_t = data_source;
+  using checkpoint_t = io::checkpoint;
+  static constexpr std::size_t min_seq_len = 3;  ///< [CLS] token [SEP]
+
+  static config_t stage_config(const model::shape& s, std::size_t vocab_size, const config_t& base) {
+    if (s.kv_heads != 0 && s.kv_heads != s.heads)
+      throw error("schedule shape kv_heads", "0 or heads (BERT has no grouped-query attention)", std::to_string(s.kv_heads));
+    return train::stage_config(s, vocab_size, base);
+  }
+  static double flops_per_step(const model::shape& s, const sched::run_settings& run, const config_t& /*base*/) {
+    return sched::training_flops_per_step(s, run);
+  }
+  static model::mlm_batch train_batch(data_t& d, std::uint64_t seed, std::size_t step, const model::shape& s,
+                                      const sched::run_settings& run) {
+    return d.train_batch(seed, step, s.seq_len, run.batch_size, run.masked_per_mille);
+  }
+  using batch_t = model::mlm_batch;
+  /// Data-parallel forward and backward of this rank's share sh of the global batch b: the global batch's
+  /// dropout masks and target count (reference::batch_slice), a pooled stage's layout padded to the global
+  /// batch's lengths. The caller sums gradients and (loss sum, targets) over the ranks.
+  static reference::mlm_result forward_backward_share(model_t& m, const model::mlm_batch& b, std::uint64_t dropout_seed,
+                                                      const batch_share& sh) {
+    reference::batch_slice slice{.row_offset = sh.first};
+    for (const auto y : b.labels) slice.global_targets += y != model::ignore_label ? 1 : 0;
+    if (const std::size_t k = m.config().pool_size; k > 1) {
+      const auto pl = reference::make_pooled_layout(b, k);
+      slice.query_len = pl.query_len;
+      slice.key_len = pl.key_len;
+    }
+    return m.forward_backward(batch_rows(b, sh), dropout_seed, std::nullopt, slice);
+  }
+  /// Mean validation loss over the full-length validation set (dropout off).
+  static double evaluate(model_t& m, data_t& d, const sched::run_settings& run) {
+    double sum = 0;
+    std::size_t n = 0;
+    for (const auto& b : d.validation_batches(run.masked_per_mille)) {
+      // As the full model reads the data: pooling off (pool size 1), whatever the stage trains with.
+      const auto r = m.evaluate(b, nullptr, 1);
+      sum += r.loss * static_cast<double>(r.targets);
+      n += r.targets;
+    }
+    return n ? sum / static_cast<double>(n) : 0.0;
+  }
+  static void grow(const config_t& from, const model::parameter_set<float>& src, const config_t& to,
+                   const model::parameter_set<float>& dst, const growth::grow_options& go, const model::moments<float>* ms,
+                   const model::moments<float>* md) {
+    model::grow(from, src, to, dst, go, ms, md);
+  }
+  static checkpoint_t load_checkpoint(const std::filesystem::path& dir) { return io::load_checkpoint(dir); }
+};
+
+template <class Family>
+class basic_progressive_trainer {
+ public:
+  using family = Family;
+  using config_t = typename Family::config_t;
+  using model_t = typename Family::model_t;
+  using optim_t = typename Family::optim_t;
+  using data_t = typename Family::data_t;
+  using options_t = basic_trainer_options<config_t>;
 
   /// The schedule is validated; data must tokenise with `vocab` (written into every checkpoint) and have
   /// full_seq_len = the last stage's seq_len.
-  progressive_trainer(sched::runtime_schedule schedule, data_source& data, trainer_options opt,
-                      std::vector<std::string> vocab)
+  basic_progressive_trainer(sched::runtime_schedule schedule, data_t& data, options_t opt,
+                            std::vector<std::string> vocab)
       : sched_(std::move(schedule)), data_(data), opt_(std::move(opt)), vocab_(std::move(vocab)) {
     sched_.validate(!opt_.lowcost_end);
     if (sched_.run.vocab_size < vocab_.size())
@@ -388,8 +491,8 @@ class progressive_trainer {
       throw error("data full_seq_len", "the last stage's seq_len " + std::to_string(sched_.stages.back().shape.seq_len),
                   std::to_string(data.options().full_seq_len));
     for (std::size_t i = 0; i < sched_.stages.size(); ++i)
-      if (sched_.stages[i].shape.seq_len < 3)
-        throw error("schedule stage " + std::to_string(i) + " trained seq_len", ">= 3",
+      if (sched_.stages[i].shape.seq_len < Family::min_seq_len)
+        throw error("schedule stage " + std::to_string(i) + " trained seq_len", ">= " + std::to_string(Family::min_seq_len),
                     std::to_string(sched_.stages[i].shape.seq_len));
     lr_curve().validate();
     for (std::size_t i = 1; i < sched_.stages.size(); ++i)
@@ -405,20 +508,20 @@ class progressive_trainer {
 
   [[nodiscard]] const sched::runtime_schedule& schedule() const { return sched_; }
   [[nodiscard]] model_t& model() { return *model_; }
-  [[nodiscard]] const trainer_options& options() const { return opt_; }
+  [[nodiscard]] const options_t& options() const { return opt_; }
   [[nodiscard]] std::size_t step() const { return st_.step; }
   [[nodiscard]] std::size_t stage() const { return st_.stage; }
   [[nodiscard]] std::size_t schedule_steps() const { return total_steps_; }
   [[nodiscard]] const std::vector<log_row>& rows() const { return st_.rows; }
-  [[nodiscard]] model::bert_config config_of(std::size_t stage) const {
-    return stage_config(sched_.stages[stage].shape, sched_.run.vocab_size, opt_.base);
+  [[nodiscard]] config_t config_of(std::size_t stage) const {
+    return Family::stage_config(sched_.stages[stage].shape, sched_.run.vocab_size, opt_.base);
   }
   /// Training FLOPs of one optimizer step of a stage (the sched cost model on the trained shape).
   [[nodiscard]] double flops_per_step(std::size_t stage) const {
-    return sched::training_flops_per_step(sched_.stages[stage].shape, sched_.run);
+    return Family::flops_per_step(sched_.stages[stage].shape, sched_.run, opt_.base);
   }
 
-  /// Starts from given weights instead of the seeded init (flat, bert_parameters(config_of(0)) order).
+  /// Starts from given weights instead of the seeded init (flat, the layout order of config_of(0)).
   void set_initial_parameters(const std::vector<float>& flat) {
     if (st_.step != 0) throw error("set_initial_parameters", "before the first step", "step " + std::to_string(st_.step));
     auto p = model_->flat_params();
@@ -430,10 +533,10 @@ class progressive_trainer {
   /// Restores the state of a checkpoint folder written by this trainer. Its schedule and options must be
   /// this trainer's (read_resume_info gives them).
   void resume(const std::filesystem::path& dir) {
-    io::checkpoint ck = io::load_checkpoint(dir);
+    auto ck = Family::load_checkpoint(dir);
     const io::json& ts = ck.trainer_state;
     if (ts.is_null()) throw error("resume folder " + dir.string(), "a trainer_state.json", "none");
-    const resume_info stored = ts.get<resume_info>();
+    const auto stored = ts.template get<basic_resume_info<options_t>>();
     if (!(stored.schedule == sched_))
       throw error("resume folder " + dir.string() + " schedule", "this run's schedule", "a different one");
     if (stored.options.seed != opt_.seed || stored.options.lr != opt_.lr || stored.options.warmup != opt_.warmup)
@@ -451,7 +554,7 @@ class progressive_trainer {
     s.loss_sum = real("loss_sum");
     s.loss_count = size("loss_count");
     s.complete = stored.complete;
-    for (const auto& r : io::as_array(field("rows"), "trainer_state rows")) s.rows.push_back(r.get<log_row>());
+    for (const auto& r : io::as_array(field("rows"), "trainer_state rows")) s.rows.push_back(r.template get<log_row>());
     if (s.stage >= sched_.stages.size())
       throw error("trainer_state stage", "< " + std::to_string(sched_.stages.size()), std::to_string(s.stage));
     const auto cfg = config_of(s.stage);
@@ -471,7 +574,7 @@ class progressive_trainer {
   /// masks and dropout are functions of (seed, step), so the continued run is bit-identical to the one this
   /// trainer would train from step 0. A study trains a shared low-cost stage once and forks it into several
   /// growth operators; the demo trains one stable baseline and forks a decay at each budget.
-  void continue_from(const progressive_trainer& other) {
+  void continue_from(const basic_progressive_trainer& other) {
     if (st_.step != 0) throw error("continue_from", "a trainer that has not trained", "step " + std::to_string(st_.step));
     const state& o = other.st_;
     const std::size_t s = o.stage;
@@ -490,7 +593,7 @@ class progressive_trainer {
     if (sched_.stages[s].steps < o.stage_step)
       throw error("continue_from: stage " + std::to_string(s) + " steps", "at least the other run's " + std::to_string(o.stage_step),
                   std::to_string(sched_.stages[s].steps));
-    const trainer_options& a = other.opt_;
+    const options_t& a = other.opt_;
     if (a.seed != opt_.seed || !(a.adam == opt_.adam) || a.eval_every != opt_.eval_every)
       throw error("continue_from: options", "the other run's seed, AdamW options and eval interval", "different ones");
     for (std::size_t t = 1, st = 0, ss = 0; t <= o.step; ++t) {  // (st, ss): stage and 1-based stage step of t
@@ -566,17 +669,7 @@ class progressive_trainer {
   }
 
   /// Mean validation loss over the full-length validation set (dropout off).
-  double evaluate() {
-    double sum = 0;
-    std::size_t n = 0;
-    for (const auto& b : data_.validation_batches(sched_.run.masked_per_mille)) {
-      // As the full model reads the data: pooling off (pool size 1), whatever the stage trains with.
-      const auto r = model_->evaluate(b, nullptr, 1);
-      sum += r.loss * static_cast<double>(r.targets);
-      n += r.targets;
-    }
-    return n ? sum / static_cast<double>(n) : 0.0;
-  }
+  double evaluate() { return Family::evaluate(*model_, data_, sched_.run); }
 
   /// The learning-rate curve of this run (schedule/learning_rate.hpp).
   [[nodiscard]] sched::lr_curve lr_curve() const {
@@ -647,7 +740,7 @@ class progressive_trainer {
     auto no = std::make_unique<optim_t>(to, opt_.adam);
     const model::moments<float> ms{optim_->first_moment(), optim_->second_moment()};
     const model::moments<float> md{no->first_moment(), no->second_moment()};
-    model::grow(from, model_->parameters(), to, nm->parameters(), go, &ms, &md);
+    Family::grow(from, model_->parameters(), to, nm->parameters(), go, &ms, &md);
     // Bias correction: mapped moments keep their step count; reset moments start over.
     no->set_step_count(go.optimizer == growth::optimizer_policy::map ? optim_->step_count() : 0);
     model_ = std::move(nm);
@@ -659,7 +752,7 @@ class progressive_trainer {
   void train_step() {
     const auto t0 = clock::now();
     const auto shape = sched_.stages[st_.stage].shape;
-    const auto b = data_.train_batch(opt_.seed, st_.step, shape.seq_len, sched_.run.batch_size, sched_.run.masked_per_mille);
+    const auto b = Family::train_batch(data_, opt_.seed, st_.step, shape, sched_.run);
     const std::uint64_t dropout_seed = mix64(opt_.seed ^ mix64(st_.step + 0x5eedULL));
     const auto r = dp_ ? train_share(b, dropout_seed) : model_->forward_backward(b, dropout_seed);
     // Divergence stops the run before the state is updated or saved (see the file comment).
@@ -680,16 +773,9 @@ class progressive_trainer {
   /// Data-parallel forward and backward: this rank's share of the global batch b (the global batch's masks
   /// and target count: reference::batch_slice), then the gradient and (loss sum, targets) summed over the
   /// ranks. Returns the global batch's mean loss and target count.
-  reference::mlm_result train_share(const model::mlm_batch& b, std::uint64_t dropout_seed) {
+  auto train_share(const typename Family::batch_t& b, std::uint64_t dropout_seed) {
     const batch_share sh = dp_->share(b.batch_size);
-    reference::batch_slice slice{.row_offset = sh.first};
-    for (const auto y : b.labels) slice.global_targets += y != model::ignore_label ? 1 : 0;
-    if (const std::size_t k = model_->config().pool_size; k > 1) {  // pad the share's pooled layout to the global one
-      const auto pl = reference::make_pooled_layout(b, k);
-      slice.query_len = pl.query_len;
-      slice.key_len = pl.key_len;
-    }
-    reference::mlm_result r = model_->forward_backward(batch_rows(b, sh), dropout_seed, std::nullopt, slice);
+    auto r = Family::forward_backward_share(*model_, b, dropout_seed, sh);
     dp_->sum(model_->flat_grads());
     double sums[2] = {r.loss * static_cast<double>(r.targets), static_cast<double>(r.targets)};
     dp_->sum(std::span<double>(sums));
@@ -793,8 +879,8 @@ class progressive_trainer {
   }
 
   sched::runtime_schedule sched_;
-  data_source& data_;
-  trainer_options opt_;
+  data_t& data_;
+  options_t opt_;
   std::vector<std::string> vocab_;
   std::size_t total_steps_ = 0;
   std::unique_ptr<model_t> model_;
@@ -813,5 +899,8 @@ class progressive_trainer {
     return b;
   }
 };
+
+/// The BERT trainer (masked LM), as before the family parameter existed.
+using progressive_trainer = basic_progressive_trainer<bert_family>;
 
 }  // namespace growth::train
