@@ -141,3 +141,53 @@ TEST_CASE("the default batch_slice is the batch on its own: bit-identical to the
 }
 
 }  // namespace
+
+// Decoder LMs (train/decoder_trainer.hpp): a share's mean-loss gradient scaled by its share of the global
+// targets; the ranks' sum equals the whole batch's gradient (float rounding: the GEMMs sum other rows), and
+// a config with dropout is refused (a share would draw other masks).
+#include <growth/train/decoder_trainer.hpp>
+
+#include "model/decoder_test_util.hpp"
+
+TEST_CASE("decoder data-parallel shares sum to the whole batch's gradient; dropout refused") {
+  for (const bool gpt2 : {false, true}) {
+    CAPTURE(gpt2);
+    auto c = gpt2 ? growth::test::small_gpt2() : growth::test::small_llama();
+    c.attention_dropout = c.residual_dropout = c.embedding_dropout = 0;
+    growth::reference::causal_lm<float> m(c);
+    m.init(5);
+    growth::model::clm_batch b(7, 6);
+    growth::rng r(9, 1);
+    for (std::size_t i = 0; i < b.input_ids.size(); ++i) {
+      b.input_ids[i] = static_cast<std::int32_t>(r.next_u64() % c.vocab_size);
+      b.labels[i] = b.input_ids[i];
+    }
+    for (std::size_t s = 4; s < 6; ++s) {  // right padding on row 2: fewer targets there
+      b.attention_mask[2 * 6 + s] = 0;
+      b.labels[2 * 6 + s] = growth::model::ignore_label;
+    }
+    const auto whole = m.forward_backward(b, 1);
+    const std::vector<float> g(m.flat_grads().begin(), m.flat_grads().end());
+    for (const std::size_t ranks : {2u, 3u}) {
+      std::vector<double> sum(g.size(), 0.0);
+      std::size_t targets = 0;
+      for (std::size_t rank = 0; rank < ranks; ++rank) {
+        const auto r2 = growth::train::decoder_family::forward_backward_share(m, b, 1, growth::train::share_of(7, rank, ranks));
+        targets += r2.targets;
+        for (std::size_t i = 0; i < g.size(); ++i) sum[i] += m.flat_grads()[i];
+      }
+      CHECK(targets == whole.targets);
+      double num = 0, den = 0;
+      for (std::size_t i = 0; i < g.size(); ++i) {
+        num = std::max(num, std::fabs(sum[i] - static_cast<double>(g[i])));
+        den = std::max(den, std::fabs(static_cast<double>(g[i])));
+      }
+      CHECK(num <= 1e-5 * den);
+    }
+    c.attention_dropout = 0.1;
+    growth::reference::causal_lm<float> md(c);
+    md.init(5);
+    CHECK_THROWS_AS(growth::train::decoder_family::forward_backward_share(md, b, 1, growth::train::share_of(7, 0, 2)),
+                    growth::error);
+  }
+}
