@@ -470,13 +470,29 @@ inline stat final_cost(const records& r, const std::string& name, cost_kind k) {
 
 /// The baseline's budget curve (final cost and loss of each budget) of one seed, or with no seed the mean over
 /// the seeds of each budget. Budgets without a run are left out.
+/// The baseline budget curve of one seed (or the mean over seeds): FLOPs as counted per run; wall-clock
+/// priced as steps x the seed's pace, the full budget's measured seconds per step (that run trains every
+/// one of its steps itself; the smaller budgets fork from it). Timing each forked budget on its own gives
+/// a curve that a loaded machine can make non-increasing (a smaller budget measured slower), which
+/// speedup_on_curve refuses; priced, the curve increases by construction and is still a measurement
+/// (growth demo prices its curve the same way: tools/demo_curve.hpp).
 inline std::vector<train::budget_point> budget_curve(const records& r, cost_kind k, std::optional<std::uint64_t> seed = {}) {
+  std::map<std::uint64_t, double> pace;  // seed -> seconds per step of its full-budget run
+  for (const auto* x : detail::runs_of(r, budget_name(1.0)))
+    if (!x->rows.empty() && x->rows.back().step > 0)
+      pace[x->seed] = x->rows.back().wall_seconds / static_cast<double>(x->rows.back().step);
   std::vector<train::budget_point> pts;
   for (double f : budget_fractions()) {
     std::vector<double> cs, ls;
     for (const auto* x : detail::runs_of(r, budget_name(f)))
       if (!seed || x->seed == *seed) {
-        cs.push_back(cost_of(x->rows.back(), k));
+        if (k == cost_kind::wall) {
+          const auto it = pace.find(x->seed);
+          if (it == pace.end()) continue;  // no full-budget run of this seed: no priced curve
+          cs.push_back(static_cast<double>(x->rows.back().step) * it->second);
+        } else {
+          cs.push_back(cost_of(x->rows.back(), k));
+        }
         ls.push_back(x->rows.back().val_loss);
       }
     if (!cs.empty()) pts.push_back({stats_of(cs).mean, stats_of(ls).mean});
@@ -670,7 +686,8 @@ struct report_builder {
           "separate runs (progressive_trainer::continue_from), so within a seed those runs differ only after the fork.\n";
     md += "- **FLOPs:** the schedule cost model of the shape actually trained (matmuls only, forward + backward = 3x forward).\n";
     md += "- **Wall-clock:** training seconds measured per run (evaluation excluded, growth included) while " + std::to_string(ctx.jobs) +
-          " runs shared the CPU with other users' jobs: treat wall-clock numbers as rough.\n";
+          " runs shared the CPU with other users' jobs: treat wall-clock numbers as rough. A baseline budget's wall-clock on "
+          "the curve is its steps x its seed's full-budget run's measured seconds per step (so the curve increases).\n";
     md += "- **Speedup** (No Train No Gain's budget-fair protocol): the cost at which the seed's baseline budget curve reaches "
           "the grown run's final validation loss (interpolated in log cost between budgets), divided by the grown run's cost, "
           "minus 1; in FLOPs and in wall-clock. A loss outside the curve gives only a bound: ≤ (worse than the smallest "

@@ -246,6 +246,24 @@ TEST_CASE("study speedups: read off each seed's budget curve, with their kind") 
   CHECK_FALSE(study::past_plateau(4.7, 5.6));
 }
 
+TEST_CASE("study wall-clock budget curve: steps x the full budget's measured pace, increasing even when forks time noisily") {
+  const auto sc = study::scale_of("smoke");
+  const auto cs = study::study_configs(sc, sc.vocab);
+  auto recs = synthetic_records(cs, [](std::size_t) { return 5.25; });
+  // A loaded machine: the smallest budget's own timing comes out slower than the full budget's.
+  for (auto& r : recs[study::budget_name(study::budget_fractions().front())]) r.rows.back().wall_seconds = 10.0;
+  for (std::uint64_t seed = 0; seed < 3; ++seed) {
+    const auto w = study::budget_curve(recs, study::cost_kind::wall, seed);
+    REQUIRE(w.size() == 3);
+    const double pace = 0.01;  // the full budget's 0.4 s over its 40 steps
+    CHECK(w[0].cost == doctest::Approx(20 * pace));
+    CHECK(w[1].cost == doctest::Approx(30 * pace));
+    CHECK(w[2].cost == doctest::Approx(40 * pace));
+  }
+  for (const auto& c : cs)
+    if (!c.is_baseline()) CHECK(study::mean_speedup(recs, c.name, study::cost_kind::wall));
+}
+
 TEST_CASE("study report from synthetic logs: every section, every linked figure written, a speedup with a kind per grown run") {
   const auto sc = study::scale_of("smoke");
   const auto cs = study::study_configs(sc, sc.vocab);
