@@ -220,7 +220,7 @@ model::exactness grow_into(const model::bert_config& from, const named_tensors& 
     if (map)
       ms = model::moments<T, Space>{detail::set_of<T, Space>(from, opt_src->exp_avg, "source exp_avg"),
                                     detail::set_of<T, Space>(from, opt_src->exp_avg_sq, "source exp_avg_sq")};
-    return model::grow<model::bert_config, T, Space>(from, s, to, d, o, ms ? &*ms : nullptr, md ? &*md : nullptr);
+    return model::grow<T, Space>(from, s, to, d, o, ms ? &*ms : nullptr, md ? &*md : nullptr);
   });
 }
 
