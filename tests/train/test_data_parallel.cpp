@@ -149,7 +149,7 @@ TEST_CASE("the default batch_slice is the batch on its own: bit-identical to the
 
 #include "model/decoder_test_util.hpp"
 
-TEST_CASE("decoder data-parallel shares sum to the whole batch's gradient; dropout refused") {
+TEST_CASE("decoder data-parallel shares sum to the whole batch's gradient, and dropout is refused") {
   for (const bool gpt2 : {false, true}) {
     CAPTURE(gpt2);
     auto c = gpt2 ? growth::test::small_gpt2() : growth::test::small_llama();
