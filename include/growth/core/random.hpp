@@ -3,9 +3,11 @@
 /// Seeded, counter-based randomness: value i of stream (seed, stream) depends on nothing else, so results
 /// are the same whatever the thread count, the backend or the order in which slices are produced.
 ///
-/// Two generators:
+/// Three generators:
 /// - growth::rng, a splitmix64-based sequence for everything drawn a few numbers at a time (weight
 ///   initialisation, masks, shuffles, random maps); its sequence is pinned by tests and checkpoints.
+/// - growth::mask_bits, 32 hashed bits per 64-bit index with 32-bit lane operations only, for the
+///   reference models' dropout masks, drawn once per activation in every training step.
 /// - Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel Random Numbers: As Easy as 1, 2, 3",
 ///   SC'11) for fresh slices (new heads' Q/K/V rows, new position rows, symmetry-breaking noise): a
 ///   bijection of a 128-bit counter under a 64-bit key, ten rounds of two 32x32->64-bit multiplies, fast
@@ -31,6 +33,48 @@ constexpr std::uint64_t mix64(std::uint64_t z) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
+
+/// A 32-bit integer hash, xorshift-multiply twice then xorshift (C. Wellons' "lowbias32", found by his
+/// hash-prospector search for low avalanche bias): a bijection of [0, 2^32). Only 32-bit lane operations,
+/// so a loop over consecutive inputs vectorises on AVX2 (vpmulld), where splitmix64's 64-bit multiply has
+/// no vector instruction. tests/core/test_random.cpp measures its avalanche and the masks' statistics.
+constexpr std::uint32_t hash32(std::uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  return x ^ (x >> 16);
+}
+
+/// 32 counter-based bits per 64-bit index i under a 64-bit key (dropout masks: one Bernoulli draw per
+/// activation, about 10^7 per training step):
+///   bits(i) = hash32(hash32(lo(i) ^ k0) ^ hash32(hi(i) ^ k1)),   (k0, k1) = the key's halves,
+/// a pure function of (key, i). Over consecutive i the high word is constant, so fill_at_least() computes
+/// its hash once per run of 2^32 and the loop over the low word is 32-bit lane arithmetic only.
+struct mask_bits {
+  std::uint32_t k0 = 0, k1 = 0;
+  constexpr mask_bits() = default;
+  explicit constexpr mask_bits(std::uint64_t key) : k0(static_cast<std::uint32_t>(key)), k1(static_cast<std::uint32_t>(key >> 32)) {}
+  [[nodiscard]] constexpr std::uint32_t operator()(std::uint64_t i) const {
+    return hash32(hash32(static_cast<std::uint32_t>(i) ^ k0) ^ hash32(static_cast<std::uint32_t>(i >> 32) ^ k1));
+  }
+  /// out[j] = bits(first + j) >= threshold (1 or 0), j in [0, n): the same values as operator().
+  void fill_at_least(std::uint64_t first, std::size_t n, std::uint32_t threshold, std::uint8_t* out) const {
+    while (n > 0) {
+      const auto lo = static_cast<std::uint32_t>(first);
+      const std::uint32_t hi = hash32(static_cast<std::uint32_t>(first >> 32) ^ k1);
+      // elements left before the low word wraps (the high word changes there)
+      const std::uint64_t room = (std::uint64_t{1} << 32) - lo;
+      const std::size_t len = room < n ? static_cast<std::size_t>(room) : n;
+      const std::uint32_t key = k0;
+      for (std::size_t j = 0; j < len; ++j)
+        out[j] = static_cast<std::uint8_t>(hash32(hash32((lo + static_cast<std::uint32_t>(j)) ^ key) ^ hi) >= threshold);
+      first += len;
+      out += len;
+      n -= len;
+    }
+  }
+};
 
 /// Deterministic generator: counter-based, cheap to copy, reproducible across platforms.
 class rng {

@@ -508,7 +508,8 @@ class bert {
     } else {
       detail::gemm<T, false, true>(c.f, fin, W(o[intermediate_weight], I, H));
     }
-    detail::bias_gelu_forward<T>(c.f, P(o[intermediate_bias]), c.g);  // f += b1, g = GELU(f) in one pass
+    // f += b1, g = GELU(f) in one pass; a training forward then keeps GELU'(f) in f for the backward
+    detail::bias_gelu_forward<T>(c.f, P(o[intermediate_bias]), c.g, train_);
     if (o.factorized) {
       detail::gemm<T, false, true>(c.t2, c.g, W(o[output_weight_v], R, I));
       detail::gemm<T, false, true>(c.out, c.t2, W(o[output_weight_u], H, R));
@@ -542,20 +543,9 @@ class bert {
       const T* pv = drop.active ? c.probs_drop.data() + base : c.probs.data() + base;
       for (index i = 0; i < is; ++i) {
         p.row(i) += kb;
-        const T mx = p.row(i).maxCoeff();
-        p.row(i).array() = (p.row(i).array() - mx).exp();
-        p.row(i) /= p.row(i).sum();
-        if (drop.active) {
-          const std::size_t r0i = static_cast<std::size_t>(i) * Sk;
-          const T* pr = c.probs.data() + base + r0i;
-          T* pd = c.probs_drop.data() + base + r0i;
-          std::uint8_t* m = c.pmask.data() + base + r0i;
-          for (std::size_t j = 0; j < Sk; ++j) {
-            const bool k = drop.keep(base + r0i + j);
-            m[j] = k ? 1 : 0;
-            pd[j] = k ? pr[j] * drop.scale : T(0);
-          }
-        }
+        const std::size_t at = base + static_cast<std::size_t>(i) * Sk;
+        detail::softmax_dropout_row<T>(p.row(i).data(), Sk, drop, at, drop.active ? c.pmask.data() + at : nullptr,
+                                       drop.active ? c.probs_drop.data() + at : nullptr);
       }
       detail::gemm<T>(c.ctx.block(r0, c0, is, id), cmap(pv, is, ik), c.v.block(k0, c0, ik, id));
     });
@@ -600,13 +590,19 @@ class bert {
         }
         index arg = 0;
         const T mx = row.maxCoeff(&arg);
-        const double lse = static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum()));
-        ws_.row_loss[t] = lse - static_cast<double>(row(y));
+        const T zy = row(y);
         ws_.row_hit[t] = arg == y ? 1 : 0;
-        if (train) {
-          row.array() = (row.array() - static_cast<T>(lse)).exp() * inv_targets;
-          row(y) -= inv_targets;
+        if (!train) {
+          const double lse = static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum()));
+          ws_.row_loss[t] = lse - static_cast<double>(zy);
+          continue;
         }
+        // One exp per logit: e = exp(z - max) kept in the row, then the row becomes softmax / targets.
+        row.array() = (row.array() - mx).exp();
+        const T sum = row.sum();
+        ws_.row_loss[t] = static_cast<double>(mx) + std::log(static_cast<double>(sum)) - static_cast<double>(zy);
+        row *= inv_targets / sum;
+        row(y) -= inv_targets;
       }
     });
     double loss = 0;
@@ -656,6 +652,8 @@ class bert {
   // The encoder's part of backward: on entry ws_.dx = dloss/d(last layer output); gradients accumulate.
   void backward_encoder(const model::mlm_batch& bt) {
     using enum model::role;
+    // The FFN caches GELU'(f) only in a training forward (bias_gelu_forward).
+    if (!train_) throw error("backward", "a training forward first", "an evaluation forward");
     const std::size_t H = cfg_.hidden_size, N = bt.tokens(), S = bt.seq_len;
     for (std::size_t l = cfg_.num_hidden_layers; l-- > 1;) layer_backward(l, ws_.layers[l - 1].out, ws_.layers[l - 1].out);
     mat* demb = &ws_.dx;
@@ -726,7 +724,7 @@ class bert {
     } else {
       linear_backward(dtmp, c.g, o[output_weight], o[output_bias], H, I, dg, false);
     }
-    detail::gelu_backward<T>(c.f, dg);
+    detail::gelu_backward_cached<T>(c.f, dg);  // f holds GELU'(f) (a training forward came first)
     // d(FFN input): post-LN adds it to dx = d(h1); pre-LN writes d(u2) to dtmp, then d(h1) = dx + LN2'(d(u2)).
     auto& dfin = pre ? dtmp : dx;
     if (o.factorized) {
@@ -804,14 +802,10 @@ class bert {
       auto dctx = ws_.dctx.block(r0, c0, is, id);
       detail::gemm<T, false, true>(dp, dctx, c.v.block(k0, c0, ik, id));
       detail::gemm<T, true, false>(ws_.dv.block(k0, c0, ik, id), pd, dctx);
-      if (drop.active) {
-        const std::uint8_t* m = c.pmask.data() + base;
-        T* dpp = dp.data();
-        for (std::size_t i = 0; i < Sq * Sk; ++i) dpp[i] = m[i] ? dpp[i] * drop.scale : T(0);
-      }
       for (index i = 0; i < is; ++i) {
-        const T dot = p.row(i).dot(dp.row(i));
-        dp.row(i).array() = p.row(i).array() * (dp.row(i).array() - dot) * scale;
+        const std::size_t at = static_cast<std::size_t>(i) * Sk;
+        detail::softmax_dropout_backward_row<T>(p.row(i).data(), dp.row(i).data(), Sk, drop,
+                                                drop.active ? c.pmask.data() + base + at : nullptr, scale);
       }
       detail::gemm<T>(ws_.dq.block(r0, c0, is, id), dp, c.k.block(k0, c0, ik, id));
       detail::gemm<T, true, false>(ws_.dk.block(k0, c0, ik, id), dp, c.q.block(r0, c0, is, id));

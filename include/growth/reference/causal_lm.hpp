@@ -448,20 +448,9 @@ class causal_lm {
         // key masked twice stays finite.
         T* row = p.row(i).data();
         for (index j = 0; j < is; ++j) row[j] = j > i ? lowest : (kb[j] != T(0) ? kb[j] : row[j]);
-        const T mx = p.row(i).maxCoeff();
-        p.row(i).array() = (p.row(i).array() - mx).exp();
-        p.row(i) /= p.row(i).sum();
-        if (drop.active) {
-          const std::size_t r0i = static_cast<std::size_t>(i) * S;
-          const T* pr = c.probs.data() + base + r0i;
-          T* pd = c.probs_drop.data() + base + r0i;
-          std::uint8_t* m = c.pmask.data() + base + r0i;
-          for (std::size_t j = 0; j < S; ++j) {
-            const bool k = drop.keep(base + r0i + j);
-            m[j] = k ? 1 : 0;
-            pd[j] = k ? pr[j] * drop.scale : T(0);
-          }
-        }
+        const std::size_t at = base + static_cast<std::size_t>(i) * S;
+        detail::softmax_dropout_row<T>(row, S, drop, at, drop.active ? c.pmask.data() + at : nullptr,
+                                       drop.active ? c.probs_drop.data() + at : nullptr);
       }
       detail::gemm<T>(c.ctx.block(r0, qc, is, id), cmap(pv, is, is), c.qkv.block(r0, vc, is, id));
     });
@@ -613,14 +602,10 @@ class causal_lm {
         auto dctx = ws_.dctx.block(r0, qc, is, id);
         detail::gemm<T, false, true>(dp, dctx, c.qkv.block(r0, vc, is, id));
         detail::gemm<T, true, false>(ws_.dqkv.block(r0, vc, is, id), pd, dctx, !first);
-        if (drop.active) {
-          const std::uint8_t* m = c.pmask.data() + base;
-          T* dpp = dp.data();
-          for (std::size_t i = 0; i < S * S; ++i) dpp[i] = m[i] ? dpp[i] * drop.scale : T(0);
-        }
         for (index i = 0; i < is; ++i) {
-          const T dot = p.row(i).dot(dp.row(i));
-          dp.row(i).array() = p.row(i).array() * (dp.row(i).array() - dot) * scale;
+          const std::size_t at = static_cast<std::size_t>(i) * S;
+          detail::softmax_dropout_backward_row<T>(p.row(i).data(), dp.row(i).data(), S, drop,
+                                                  drop.active ? c.pmask.data() + base + at : nullptr, scale);
         }
         detail::gemm<T>(ws_.dqkv.block(r0, qc, is, id), dp, c.qkv.block(r0, kc, is, id));
         detail::gemm<T, true, false>(ws_.dqkv.block(r0, kc, is, id), dp, c.qkv.block(r0, qc, is, id), !first);

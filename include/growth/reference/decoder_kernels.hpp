@@ -38,7 +38,7 @@ void rmsnorm_backward(cref<T> dy, cref<T> xhat, const T* rstd, const T* gain, T*
   const auto h = dy.cols();
   cvmap<T> g(gain, h);
   vmap<T> dg(dgain, h);
-  dg.noalias() += (dy.array() * xhat.array()).matrix().colwise().sum();
+  add_column_sums<T>(dg, dy, xhat.data(), xhat.outerStride());
   const T inv_h = T(1) / static_cast<T>(h);
   parallel_rows(static_cast<std::size_t>(dy.rows()), static_cast<std::size_t>(h) * 6, [&](std::size_t r0, std::size_t r1) {
     for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {

@@ -161,6 +161,54 @@ void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(
   });
 }
 
+/// sums[j - lo] += sum_r a(r, j) (* b(r, j) when b is given) for the columns j in [lo, hi), hi - lo <= 256:
+/// rows in order within blocks of 32, each block's sum then added to the total in order. The order is a
+/// function of the row count alone (not of the thread count, nor of which columns a call takes), and
+/// the loop runs along rows, as they are stored, with the partial sums in L1 (Eigen's colwise().sum()
+/// of a row-major matrix walks columns).
+template <class T>
+inline void column_sums_into(T* sums, cref<T> a, const T* b, Eigen::Index ldb, Eigen::Index lo, Eigen::Index hi) {
+  constexpr Eigen::Index block = 32, max_width = 256;
+  const Eigen::Index w = hi - lo, rows = a.rows();
+  eigen_assert(w <= max_width);
+  alignas(64) T total[max_width] = {};
+  alignas(64) T part[max_width];
+  for (Eigen::Index r0 = 0; r0 < rows; r0 += block) {
+    const Eigen::Index r1 = std::min(rows, r0 + block);
+    std::fill(part, part + w, T(0));
+    for (Eigen::Index r = r0; r < r1; ++r) {
+      const T* ar = a.row(r).data() + lo;
+      if (b) {
+        const T* br = b + r * ldb + lo;
+        for (Eigen::Index j = 0; j < w; ++j) part[j] += ar[j] * br[j];
+      } else {
+        for (Eigen::Index j = 0; j < w; ++j) part[j] += ar[j];
+      }
+    }
+    for (Eigen::Index j = 0; j < w; ++j) total[j] += part[j];
+  }
+  for (Eigen::Index j = 0; j < w; ++j) sums[j] += total[j];
+}
+
+/// db += the column sums of dy (a linear layer's bias gradient), or of dy * x elementwise when x is given
+/// (a LayerNorm gain's gradient, x = xhat). The threads take slabs of columns, each column summed by
+/// column_sums_into in an order that does not depend on the thread count.
+template <class T>
+void add_column_sums(vmap<T> db, cref<T> dy, const T* x = nullptr, Eigen::Index ldx = 0) {
+  const Eigen::Index n = dy.cols();
+  constexpr Eigen::Index piece = 256;  // columns per call
+  const Eigen::Index groups = (n + 15) / 16;
+  const std::size_t slabs = dy.rows() * n >= 65536 ? std::min<std::size_t>(static_cast<std::size_t>(num_threads()), static_cast<std::size_t>(groups)) : 1;
+  parallel_for(static_cast<std::ptrdiff_t>(slabs), slabs > 1, [&](std::ptrdiff_t s) {
+    const Eigen::Index lo = std::min(n, groups * s / static_cast<Eigen::Index>(slabs) * 16);
+    const Eigen::Index hi = std::min(n, groups * (s + 1) / static_cast<Eigen::Index>(slabs) * 16);
+    for (Eigen::Index c0 = lo; c0 < hi; c0 += piece) {
+      const Eigen::Index c1 = std::min(hi, c0 + piece);
+      column_sums_into<T>(db.data() + c0, dy, x, ldx, c0, c1);
+    }
+  });
+}
+
 /// LayerNorm of row r (see layernorm_forward): the one definition the plain and the fused passes share, so
 /// they give the same bits.
 template <class T>
@@ -196,8 +244,8 @@ void layernorm_backward(cref<T> dy, cref<T> xhat, const T* rstd, const T* gamma,
   const auto h = dy.cols();
   cvmap<T> g(gamma, h);
   vmap<T> dg(dgamma, h), db(dbeta, h);
-  dg.noalias() += (dy.array() * xhat.array()).matrix().colwise().sum();
-  db.noalias() += dy.colwise().sum();
+  add_column_sums<T>(dg, dy, xhat.data(), xhat.outerStride());
+  add_column_sums<T>(db, dy);
   const T inv_h = T(1) / static_cast<T>(h);
   parallel_rows(n, static_cast<std::size_t>(h) * 8, [&](std::size_t r0, std::size_t r1) {
     for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
@@ -234,12 +282,12 @@ void gelu_backward(cref<T> x, mref<T> d) {
                 });
 }
 
-/// Counter-based dropout: element i of site s under seed k is kept iff the top 32 bits of a hash of
-/// (k, s, i) are >= p * 2^32. Nothing depends on thread count or evaluation order.
+/// Counter-based dropout: element i of site s under seed k is kept iff 32 hashed bits of (k, s, i)
+/// (growth::mask_bits) are >= p * 2^32. Nothing depends on thread count or evaluation order.
 template <class T>
 struct dropout {
-  std::uint64_t key = 0;
-  std::uint64_t threshold = 0;
+  mask_bits bits;
+  std::uint32_t threshold = 0;
   T scale = T(1);
   bool active = false;
   /// Added to every element index: a share of a batch (data-parallel training) passes the index its first
@@ -248,53 +296,71 @@ struct dropout {
 
   dropout() = default;
   dropout(double p, std::uint64_t seed, std::uint64_t site, bool train)
-      : key(mix64(seed ^ mix64(site + 0x5851f42d4c957f2dULL))),
-        threshold(static_cast<std::uint64_t>(p * 4294967296.0)),
+      : bits(mix64(seed ^ mix64(site + 0x5851f42d4c957f2dULL))),
+        threshold(static_cast<std::uint32_t>(std::min(p * 4294967296.0, 4294967295.0))),
         scale(static_cast<T>(1.0 / (1.0 - p))),
         active(train && p > 0) {}
-  [[nodiscard]] bool keep(std::uint64_t i) const {
-    return (mix64(key + 0x632be59bd9b4e019ULL * (offset + i + 1)) >> 32) >= threshold;
+  [[nodiscard]] bool keep(std::uint64_t i) const { return bits(offset + i) >= threshold; }
+  /// mask[j] = keep(first + j) for j in [0, n) (1 kept, 0 dropped), in one vectorised pass.
+  void fill_mask(std::uint64_t first, std::size_t n, std::uint8_t* mask) const { bits.fill_at_least(offset + first, n, threshold, mask); }
+  /// x[j] *= mask[j] * scale over n elements (the mask already drawn). A product, as torch's dropout
+  /// (a dropped inf or NaN gives NaN), so that the loop vectorises: the mask widens to T.
+  void scale_kept(T* x, const std::uint8_t* mask, std::size_t n) const { scale_kept(x, mask, n, x); }
+  /// out[j] = x[j] * mask[j] * scale over n elements (out may be x).
+  void scale_kept(const T* x, const std::uint8_t* mask, std::size_t n, T* out) const {
+    for (std::size_t j = 0; j < n; ++j) out[j] = x[j] * (static_cast<T>(mask[j]) * scale);
   }
 
   /// x *= mask * scale over n contiguous elements whose global indices start at first; keeps the mask.
   void apply(T* x, std::uint8_t* mask, std::size_t n, std::uint64_t first = 0) const {
     if (!active) return;
     parallel_rows(n, 8, [&](std::size_t i0, std::size_t i1) {
-      for (std::size_t i = i0; i < i1; ++i) {
-        const bool k = keep(first + i);
-        mask[i] = k ? 1 : 0;
-        x[i] = k ? x[i] * scale : T(0);
-      }
+      fill_mask(first + i0, i1 - i0, mask + i0);
+      scale_kept(x + i0, mask + i0, i1 - i0);
     });
   }
   /// Backward: d *= mask * scale.
   void backward(T* d, const std::uint8_t* mask, std::size_t n) const {
     if (!active) return;
     parallel_rows(n, 4, [&](std::size_t i0, std::size_t i1) {
-      for (std::size_t i = i0; i < i1; ++i) d[i] = mask[i] ? d[i] * scale : T(0);
+      scale_kept(d + i0, mask + i0, i1 - i0);
     });
   }
 };
+
+/// One attention row after its mask: the softmax in place, p = exp(s - max s) / sum exp(s - max s), then,
+/// when dropout is on, its dropout with the mask kept: mask[j] = keep(first + j),
+/// dropped[j] = mask[j] ? p[j] * scale : 0 (p stays for the backward). The encoder and the decoders share it.
+template <class T>
+inline void softmax_dropout_row(T* row, std::size_t n, const dropout<T>& drop, std::uint64_t first, std::uint8_t* mask,
+                                T* dropped) {
+  vmap<T> p(row, static_cast<Eigen::Index>(n));
+  const T mx = p.maxCoeff();
+  p.array() = (p.array() - mx).exp();
+  p /= p.sum();
+  if (drop.active) {
+    drop.fill_mask(first, n, mask);
+    drop.scale_kept(row, mask, n, dropped);
+  }
+}
+
+/// Backward of softmax_dropout_row, one row: dp (the gradient of the dropped probabilities) becomes the
+/// gradient of the scores times `scale`: dp = dropout'(dp) (mask * keep scale, when dropout is on), then
+/// dp = p * (dp - <p, dp>) * scale (the softmax Jacobian, p the row's probabilities before dropout).
+template <class T>
+inline void softmax_dropout_backward_row(const T* p, T* dp, std::size_t n, const dropout<T>& drop, const std::uint8_t* mask,
+                                         T scale) {
+  if (drop.active) drop.scale_kept(dp, mask, n);
+  cvmap<T> pr(p, static_cast<Eigen::Index>(n));
+  vmap<T> d(dp, static_cast<Eigen::Index>(n));
+  const T dot = pr.dot(d);
+  d.array() = pr.array() * (d.array() - dot) * scale;
+}
 
 /// x[0, n) = 0, split over the threads.
 template <class T>
 void set_zero(T* x, std::size_t n) {
   parallel_rows(n, 1, [&](std::size_t i0, std::size_t i1) { std::fill(x + i0, x + i1, T(0)); });
-}
-
-/// db += the column sums of dy (a linear layer's bias gradient). The threads take slabs of columns whose
-/// widths are multiples of 16, and each slab is summed by the same Eigen expression as the whole matrix
-/// would be, so every column is added up in the same order whatever the thread count.
-template <class T>
-void add_column_sums(vmap<T> db, cref<T> dy) {
-  const Eigen::Index n = dy.cols();
-  const Eigen::Index groups = (n + 15) / 16;
-  const std::size_t slabs = dy.rows() * n >= 65536 ? std::min<std::size_t>(static_cast<std::size_t>(num_threads()), static_cast<std::size_t>(groups)) : 1;
-  parallel_for(static_cast<std::ptrdiff_t>(slabs), slabs > 1, [&](std::ptrdiff_t s) {
-    const Eigen::Index lo = std::min(n, groups * s / static_cast<Eigen::Index>(slabs) * 16);
-    const Eigen::Index hi = std::min(n, groups * (s + 1) / static_cast<Eigen::Index>(slabs) * 16);
-    if (hi > lo) db.segment(lo, hi - lo).noalias() += dy.middleCols(lo, hi - lo).colwise().sum();
-  });
 }
 
 /// y += bias on every row (a linear layer's bias), rows split over the threads.
@@ -307,22 +373,39 @@ void add_bias(mref<T> y, const T* bias) {
   });
 }
 
-/// Bias + GELU in one pass: f += bias (f is the pre-activation the backward reads), g = GELU(f); the same
-/// operations per element as add_bias then gelu_forward, done on blocks of rows while they are in cache.
+/// Bias + GELU in one pass: f += bias, g = GELU(f); the same operations per element as add_bias then
+/// gelu_forward, done row by row while the row is in cache. With keep_derivative (a training forward) f
+/// is then overwritten by GELU'(f) = Phi(f) + f phi(f), what the backward multiplies by
+/// (gelu_backward_cached), so the backward evaluates neither erf nor exp: erf is computed once per element
+/// per step instead of twice, on the row the forward has in L1.
 template <class T>
-void bias_gelu_forward(mref<T> f, const T* bias, mref<T> g) {
+void bias_gelu_forward(mref<T> f, const T* bias, mref<T> g, bool keep_derivative = false) {
   const T r2 = T(std::numbers::sqrt2 / 2);
-  cvmap<T> b(bias, f.cols());
-  parallel_rows(static_cast<std::size_t>(f.rows()), static_cast<std::size_t>(f.cols()) * 16,
-                [&](std::size_t r0, std::size_t r1) {
-                  constexpr std::size_t block = 4;  // rows per block: 4 x I floats stay in L1 / L2
-                  for (std::size_t q0 = r0; q0 < r1; q0 += block) {
-                    const auto a = static_cast<Eigen::Index>(q0), m = static_cast<Eigen::Index>(std::min(block, r1 - q0));
-                    f.middleRows(a, m).rowwise() += b;
-                    auto xb = f.middleRows(a, m).array();
-                    g.middleRows(a, m).array() = T(0.5) * xb * (T(1) + (xb * r2).erf());
-                  }
-                });
+  const T inv_sqrt_2pi = T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+  const auto n = f.cols();
+  cvmap<T> b(bias, n);
+  parallel_rows(static_cast<std::size_t>(f.rows()), static_cast<std::size_t>(n) * 16, [&](std::size_t r0, std::size_t r1) {
+    // Phi(f) of the row: this thread's buffer, grown once (no allocation in later steps).
+    thread_local std::vector<T> phi_buffer;
+    if (phi_buffer.size() < static_cast<std::size_t>(n)) phi_buffer.resize(static_cast<std::size_t>(n));
+    vmap<T> phi(phi_buffer.data(), n);
+    for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
+      auto x = f.row(r).array();
+      x += b.array();
+      phi.array() = T(0.5) * (T(1) + (x * r2).erf());
+      g.row(r).array() = x * phi.array();
+      if (keep_derivative) x = phi.array() + x * (T(-0.5) * x.square()).exp() * inv_sqrt_2pi;
+    }
+  });
+}
+
+/// GELU backward from bias_gelu_forward's kept derivative: d *= GELU'(f).
+template <class T>
+void gelu_backward_cached(cref<T> derivative, mref<T> d) {
+  parallel_rows(static_cast<std::size_t>(d.rows()), static_cast<std::size_t>(d.cols()), [&](std::size_t r0, std::size_t r1) {
+    const auto a = static_cast<Eigen::Index>(r0), m = static_cast<Eigen::Index>(r1 - r0);
+    d.middleRows(a, m).array() *= derivative.middleRows(a, m).array();
+  });
 }
 
 /// The end of a residual branch in one pass per row: y = x + dropout(y + bias) (bias may be null), then
@@ -342,12 +425,8 @@ void residual_layernorm_forward(mref<T> y, const T* bias, const dropout<T>& drop
         for (Eigen::Index j = 0; j < h; ++j) yr[j] += bias[j];
       if (drop.active) {
         const std::size_t first = static_cast<std::size_t>(r) * uh;
-        std::uint8_t* mr = mask + first;
-        for (std::size_t j = 0; j < uh; ++j) {
-          const bool k = drop.keep(first + j);
-          mr[j] = k ? 1 : 0;
-          yr[j] = k ? yr[j] * drop.scale : T(0);
-        }
+        drop.fill_mask(first, uh, mask + first);
+        drop.scale_kept(yr, mask + first, uh);
       }
       for (Eigen::Index j = 0; j < h; ++j) yr[j] += xr[j];
       if (gamma) layernorm_row<T>(y, r, gamma, beta, eps, xhat, rstd, ln);
@@ -365,8 +444,7 @@ inline void branch_from(cref<T> d, Eigen::Index r, const dropout<T>& drop, const
     for (std::size_t j = 0; j < uh; ++j) br[j] = dr[j];
     return;
   }
-  const std::uint8_t* mr = mask + static_cast<std::size_t>(r) * uh;
-  for (std::size_t j = 0; j < uh; ++j) br[j] = mr[j] ? dr[j] * drop.scale : T(0);
+  drop.scale_kept(dr, mask + static_cast<std::size_t>(r) * uh, uh, br);
 }
 
 /// LayerNorm backward (as layernorm_backward: dx may alias dy) that also writes the gradient of the residual
@@ -380,8 +458,8 @@ void layernorm_backward_branch(cref<T> dy, cref<T> xhat, const T* rstd, const T*
   const auto uh = static_cast<std::size_t>(h);
   cvmap<T> g(gamma, h);
   vmap<T> dg(dgamma, h), db(dbeta, h);
-  dg.noalias() += (dy.array() * xhat.array()).matrix().colwise().sum();
-  db.noalias() += dy.colwise().sum();
+  add_column_sums<T>(dg, dy, xhat.data(), xhat.outerStride());
+  add_column_sums<T>(db, dy);
   const T inv_h = T(1) / static_cast<T>(h);
   parallel_rows(n, uh * 10, [&](std::size_t r0, std::size_t r1) {
     for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {

@@ -1,0 +1,135 @@
+// The reference models' fused kernels (reference/kernels.hpp) against their plain definitions: the GELU
+// derivative kept by a training forward, column sums (bias and LayerNorm gradients) in an order that does
+// not depend on the thread count, and one attention row's softmax with its dropout, forward and backward.
+#include <doctest/doctest.h>
+
+#include <growth/reference/kernels.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+using namespace growth;
+namespace rd = growth::reference::detail;
+
+namespace {
+
+template <class T>
+rd::mat<T> random_mat(Eigen::Index r, Eigen::Index c, growth::rng& g, double scale = 2.0) {
+  rd::mat<T> m(r, c);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(scale * (g.uniform() - 0.5));
+  return m;
+}
+
+template <class T>
+bool same_bits(const T* a, const T* b, std::size_t n) {
+  return std::memcmp(a, b, n * sizeof(T)) == 0;
+}
+
+// Runs f with the OpenMP thread count set to n (where OpenMP is on), then restores it.
+template <class F>
+void with_threads([[maybe_unused]] int n, F&& f) {
+#ifdef _OPENMP
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(n);
+  f();
+  omp_set_num_threads(before);
+#else
+  f();
+#endif
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("bias_gelu_forward: GELU unchanged by keeping the derivative, which times d is gelu_backward to rounding", T, float, double) {
+  growth::rng g(4, 1);
+  for (int trial = 0; trial < 6; ++trial) {
+    const auto rows = static_cast<Eigen::Index>(1 + g.below(40)), cols = static_cast<Eigen::Index>(1 + g.below(300));
+    const rd::mat<T> f0 = random_mat<T>(rows, cols, g, 8.0);
+    std::vector<T> bias(static_cast<std::size_t>(cols));
+    for (auto& b : bias) b = static_cast<T>(g.uniform() - 0.5);
+    rd::mat<T> plain = f0, kept = f0, g_plain(rows, cols), g_kept(rows, cols);
+    rd::bias_gelu_forward<T>(plain, bias.data(), g_plain, false);
+    rd::bias_gelu_forward<T>(kept, bias.data(), g_kept, true);
+    CHECK(same_bits(g_plain.data(), g_kept.data(), static_cast<std::size_t>(g_plain.size())));
+    const rd::mat<T> d0 = random_mat<T>(rows, cols, g);
+    rd::mat<T> d_plain = d0, d_kept = d0;
+    rd::gelu_backward<T>(plain, d_plain);  // plain holds f + b, the pre-activation
+    rd::gelu_backward_cached<T>(kept, d_kept);
+    // the same expression, evaluated in one pass or in two (rounding, contraction into fma may differ)
+    const double eps = std::numeric_limits<T>::epsilon();
+    for (Eigen::Index i = 0; i < d0.size(); ++i)
+      REQUIRE(std::abs(static_cast<double>(d_kept.data()[i] - d_plain.data()[i])) <=
+              8 * eps * (std::abs(static_cast<double>(d_plain.data()[i])) + std::abs(static_cast<double>(d0.data()[i]))));
+  }
+}
+
+TEST_CASE_TEMPLATE("add_column_sums: the double sums to rounding, the same bits on 1 and 2 threads", T, float, double) {
+  growth::rng g(6, 2);
+  for (int trial = 0; trial < 8; ++trial) {
+    const auto rows = static_cast<Eigen::Index>(1 + g.below(700)), cols = static_cast<Eigen::Index>(1 + g.below(700));
+    const rd::mat<T> dy = random_mat<T>(rows, cols, g), x = random_mat<T>(rows, cols, g);
+    const bool product = trial % 2 == 1;
+    std::vector<T> start(static_cast<std::size_t>(cols));
+    for (auto& s : start) s = static_cast<T>(g.uniform());
+    std::vector<T> one = start, two = start;
+    with_threads(1, [&] { rd::add_column_sums<T>(rd::vmap<T>(one.data(), cols), dy, product ? x.data() : nullptr, cols); });
+    with_threads(2, [&] { rd::add_column_sums<T>(rd::vmap<T>(two.data(), cols), dy, product ? x.data() : nullptr, cols); });
+    CHECK(same_bits(one.data(), two.data(), one.size()));
+    const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-12;
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      double want = static_cast<double>(start[static_cast<std::size_t>(j)]), scale = 1;
+      for (Eigen::Index r = 0; r < rows; ++r) {
+        const double v = static_cast<double>(dy(r, j)) * (product ? static_cast<double>(x(r, j)) : 1.0);
+        want += v;
+        scale += std::abs(v);
+      }
+      REQUIRE(std::abs(static_cast<double>(one[static_cast<std::size_t>(j)]) - want) <= tol * scale);
+    }
+  }
+}
+
+TEST_CASE("softmax_dropout_row and its backward: the definitions, the masks of dropout::keep") {
+  growth::rng g(8, 3);
+  for (int trial = 0; trial < 10; ++trial) {
+    const std::size_t n = 1 + static_cast<std::size_t>(g.below(300));
+    const bool on = trial % 3 != 0;
+    const rd::dropout<double> drop(0.1 + 0.5 * g.uniform(), g.next_u64(), g.below(9), on);
+    const std::uint64_t first = g.next_u64() >> 20;
+    std::vector<double> s(n), row(n), dropped(n, -1);
+    for (auto& v : s) v = 6 * (g.uniform() - 0.5);
+    row = s;
+    std::vector<std::uint8_t> mask(n, 9);
+    rd::softmax_dropout_row<double>(row.data(), n, drop, first, mask.data(), dropped.data());
+    double mx = s[0], z = 0, total = 0;
+    for (double v : s) mx = std::max(mx, v);
+    for (double v : s) z += std::exp(v - mx);
+    for (std::size_t j = 0; j < n; ++j) {
+      REQUIRE(row[j] == doctest::Approx(std::exp(s[j] - mx) / z).epsilon(1e-13));
+      total += row[j];
+      if (on) {
+        REQUIRE(mask[j] == (drop.keep(first + j) ? 1 : 0));
+        REQUIRE(dropped[j] == (mask[j] ? row[j] * drop.scale : 0.0));
+      }
+    }
+    CHECK(total == doctest::Approx(1.0).epsilon(1e-13));
+    if (!on) CHECK(mask[0] == 9);  // untouched with dropout off
+    // backward: dp = p * (dropout'(dp) - <p, dropout'(dp)>) * scale
+    std::vector<double> dp(n), want(n);
+    for (auto& v : dp) v = g.uniform() - 0.5;
+    std::vector<double> dd = dp;
+    if (on)
+      for (std::size_t j = 0; j < n; ++j) dd[j] = mask[j] ? dd[j] * drop.scale : 0.0;
+    double dot = 0;
+    for (std::size_t j = 0; j < n; ++j) dot += row[j] * dd[j];
+    const double scale = 0.125;
+    rd::softmax_dropout_backward_row<double>(row.data(), dp.data(), n, drop, on ? mask.data() : nullptr, scale);
+    for (std::size_t j = 0; j < n; ++j) REQUIRE(dp[j] == doctest::Approx(row[j] * (dd[j] - dot) * scale).epsilon(1e-12));
+  }
+}
