@@ -364,8 +364,7 @@ class bert {
   // y = x W^T + bias for a (out, in) weight at offset w.
   template <class X, class Y>
   void linear(const X& x, std::size_t w, std::size_t bias, std::size_t out, std::size_t in, Y&& y) const {
-    detail::gemm<T, false, true>(y, x, W(w, out, in));
-    detail::add_bias<T>(y, P(bias));
+    detail::gemm<T, false, true>(y, x, W(w, out, in), false, T(1), P(bias));  // C starts as the bias
   }
   // Backward of y = x W^T (+ b): dW += dy^T x, db += colsum(dy); dx = dy W (or += when accumulate).
   template <class DY, class X, class DX>
@@ -589,20 +588,8 @@ class bert {
           continue;
         }
         index arg = 0;
-        const T mx = row.maxCoeff(&arg);
-        const T zy = row(y);
+        ws_.row_loss[t] = detail::cross_entropy_row<T>(row.data(), V, y, inv_targets, train, &arg);
         ws_.row_hit[t] = arg == y ? 1 : 0;
-        if (!train) {
-          const double lse = static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum()));
-          ws_.row_loss[t] = lse - static_cast<double>(zy);
-          continue;
-        }
-        // One exp per logit: e = exp(z - max) kept in the row, then the row becomes softmax / targets.
-        row.array() = (row.array() - mx).exp();
-        const T sum = row.sum();
-        ws_.row_loss[t] = static_cast<double>(mx) + std::log(static_cast<double>(sum)) - static_cast<double>(zy);
-        row *= inv_targets / sum;
-        row(y) -= inv_targets;
       }
     });
     double loss = 0;

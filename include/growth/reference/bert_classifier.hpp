@@ -174,16 +174,12 @@ class bert_classifier {
     double loss = 0;
     std::size_t hits = 0;
     for (std::size_t b = 0; b < B; ++b) {
-      auto row = logits_.row(static_cast<index>(b));
       index arg = 0;
-      const T mx = row.maxCoeff(&arg);
-      const double lse = static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum()));
       const auto y = bt.labels[b];
-      loss += lse - static_cast<double>(row(y));
+      loss += detail::cross_entropy_row<T>(logits_.row(static_cast<index>(b)).data(), static_cast<std::size_t>(logits_.cols()), y,
+                                           T(1) / static_cast<T>(B), true, &arg);
       res.predictions[b] = static_cast<std::int32_t>(arg);
       hits += arg == y ? 1 : 0;
-      row.array() = (row.array() - static_cast<T>(lse)).exp() / static_cast<T>(B);
-      row(y) -= T(1) / static_cast<T>(B);
     }
     res.loss = loss / static_cast<double>(B);
     res.accuracy = static_cast<double>(hits) / static_cast<double>(B);

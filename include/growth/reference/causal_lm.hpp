@@ -306,9 +306,9 @@ class causal_lm {
   // weight stored (in, out) (GPT-2, conv_).
   template <class X, class Y>
   void project(const X& x, std::size_t w, std::size_t bias, std::size_t out, std::size_t in, Y&& y) const {
-    if (conv_) detail::gemm<T, false, false>(y, x, W(w, in, out));
-    else detail::gemm<T, false, true>(y, x, W(w, out, in));
-    if (bias != absent) detail::add_bias<T>(y, P(bias));
+    const T* b = bias != absent ? P(bias) : nullptr;  // C starts as the bias
+    if (conv_) detail::gemm<T, false, false>(y, x, W(w, in, out), false, T(1), b);
+    else detail::gemm<T, false, true>(y, x, W(w, out, in), false, T(1), b);
   }
   // Its backward: dW += dy^T x (Linear) or x^T dy (Conv1D), db += colsum(dy); dx = dy W or dy W^T (+= when
   // accumulate).
@@ -414,7 +414,7 @@ class causal_lm {
     norm(c.h1, o[output_ln_weight], o[output_ln_bias], c.xhat2, c.rstd2, c.u2);
     if (cfg_.is_gpt2()) {
       project(c.u2, o[intermediate_weight], o[intermediate_bias], I, H, c.f);
-      detail::gelu_tanh_forward<T>(c.f, c.g);
+      detail::gelu_tanh_forward<T>(c.f, c.g, train_);  // a training forward keeps gelu_new'(f) in f
     } else {
       project(c.u2, o[gate_weight], o[gate_bias], I, H, c.f);
       project(c.u2, o[intermediate_weight], o[intermediate_bias], I, H, c.up);
@@ -482,13 +482,7 @@ class causal_lm {
           if (train) row.setZero();
           continue;
         }
-        const T mx = row.maxCoeff();
-        const double lse = static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum()));
-        ws_.row_loss[t] = lse - static_cast<double>(row(y));
-        if (train) {
-          row.array() = (row.array() - static_cast<T>(lse)).exp() * inv_targets;
-          row(y) -= inv_targets;
-        }
+        ws_.row_loss[t] = detail::cross_entropy_row<T>(row.data(), V, y, inv_targets, train);
       }
     });
     double loss = 0;
@@ -502,6 +496,8 @@ class causal_lm {
   // Backward, the forward read bottom to top. Gradients are overwritten.
   void backward(const model::clm_batch& bt) {
     using enum model::role;
+    // The GPT-2 MLP caches gelu_new'(f) only in a training forward (gelu_tanh_forward).
+    if (!train_) throw error("backward", "a training forward first", "an evaluation forward");
     detail::set_zero(grads_.data(), grads_.size());
     const std::size_t H = cfg_.hidden_size, V = cfg_.vocab_size, N = bt.tokens(), S = bt.seq_len, M = ws_.rows.size();
     detail::set_zero(ws_.dx.data(), static_cast<std::size_t>(ws_.dx.size()));
@@ -549,7 +545,7 @@ class causal_lm {
     detail::dropout_branch<T>(dx, residual_dropout(3 + 3 * l), c.omask.data(), ws_.dtmp);
     project_backward(ws_.dtmp, c.g, o[output_weight], o[output_bias], H, I, ws_.df, false);
     if (cfg_.is_gpt2()) {
-      detail::gelu_tanh_backward<T>(c.f, ws_.df);
+      detail::gelu_backward_cached<T>(c.f, ws_.df);  // f holds gelu_new'(f) (a training forward came first)
       project_backward(ws_.df, c.u2, o[intermediate_weight], o[intermediate_bias], I, H, ws_.du, false);
     } else {
       detail::swiglu_backward<T>(c.f, c.up, ws_.df, ws_.dup);

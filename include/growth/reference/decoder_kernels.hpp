@@ -72,32 +72,26 @@ void swiglu_backward(cref<T> f, cref<T> u, mref<T> da_df, mref<T> du) {
 }
 
 /// GELU, tanh approximation (HF "gelu_new", GPT-2): y = x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-/// y may alias x.
+/// With keep_derivative (a training forward) x is then overwritten by the derivative
+///   y' = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2),   t = the tanh above,
+/// which the backward multiplies by (gelu_backward_cached), so tanh is computed once per element per step.
+/// Otherwise y may alias x.
 template <class T>
-void gelu_tanh_forward(cref<T> x, mref<T> y) {
+void gelu_tanh_forward(mref<T> x, mref<T> y, bool keep_derivative = false) {
   const T c = T(std::sqrt(2.0 / std::numbers::pi));
-  parallel_rows(static_cast<std::size_t>(x.rows()), static_cast<std::size_t>(x.cols()) * 16, [&](std::size_t r0, std::size_t r1) {
-    const auto r = static_cast<Eigen::Index>(r0), m = static_cast<Eigen::Index>(r1 - r0);
-    auto xb = x.middleRows(r, m).array();
-    y.middleRows(r, m).array() = T(0.5) * xb * (T(1) + (c * (xb + T(0.044715) * xb.cube())).tanh());
-  });
-}
-
-/// gelu_new backward in place: d *= (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), with t the
-/// forward's tanh.
-template <class T>
-void gelu_tanh_backward(cref<T> x, mref<T> d) {
-  const T c = T(std::sqrt(2.0 / std::numbers::pi));
-  parallel_rows(static_cast<std::size_t>(x.rows()), static_cast<std::size_t>(x.cols()) * 24, [&](std::size_t r0, std::size_t r1) {
-    const auto cols = static_cast<std::size_t>(x.cols());
+  const auto n = x.cols();
+  parallel_rows(static_cast<std::size_t>(x.rows()), static_cast<std::size_t>(n) * 16, [&](std::size_t r0, std::size_t r1) {
+    // t of the row: this thread's buffer, grown once (no allocation in later steps).
+    thread_local std::vector<T> t_buffer;
+    if (t_buffer.size() < static_cast<std::size_t>(n)) t_buffer.resize(static_cast<std::size_t>(n));
+    vmap<T> t(t_buffer.data(), n);
     for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
-      const T* xr = x.row(r).data();
-      T* dr = d.row(r).data();
-      for (std::size_t j = 0; j < cols; ++j) {  // element by element: no temporary for t
-        const T v = xr[j];
-        const T t = std::tanh(c * (v + T(0.044715) * v * v * v));
-        dr[j] *= T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * c * (T(1) + T(3 * 0.044715) * v * v);
-      }
+      auto xb = x.row(r).array();
+      t.array() = (c * (xb + T(0.044715) * xb.cube())).tanh();
+      y.row(r).array() = T(0.5) * xb * (T(1) + t.array());
+      if (keep_derivative)
+        xb = T(0.5) * (T(1) + t.array()) +
+             T(0.5) * xb * (T(1) - t.array().square()) * c * (T(1) + T(3 * 0.044715) * xb.square());
     }
   });
 }

@@ -112,29 +112,75 @@ class borrowed_blocking
 template <bool Transposed>
 inline constexpr int colmajor_order = Transposed ? Eigen::ColMajor : Eigen::RowMajor;
 
-/// C (+)= alpha * op(A) * op(B) for row-major C (m x n), op(A) (m x k), op(B) (k x n); op(X) = X^T when
-/// the flag says so. Computed as the column-major product C^T = op(B)^T op(A)^T by Eigen's GEBP kernel
-/// (the same packing and micro-kernel as Eigen's own GEMM), with two differences: the packing buffers are
-/// this thread's, reused across calls, and the threads split C into column or row slabs themselves (each
-/// element of C is computed by exactly one thread, in an order fixed by the thread count).
+/// C = alpha * op(A) * op(B) (+ C when accumulating; + a bias on every row when one is given) for
+/// row-major C (m x n), op(A) (m x k), op(B) (k x n); op(X) = X^T when the flag says so. Computed as the
+/// column-major product C^T = op(B)^T op(A)^T with Eigen's packing routines and GEBP micro-kernel, in the
+/// loop of Eigen's sequential general_matrix_matrix_product::run (blocks of mc x kc of op(B)^T packed once
+/// per k panel, kc x nc panels of op(A)^T), with two differences:
+/// - the packing buffers are this thread's, reused across calls (no allocation after warm-up);
+/// - a product that does not accumulate initialises each mc x nc block of C (to 0, or to the bias) just
+///   before the kernel's first pass over it, while the block is in cache: the kernel only adds into C,
+///   and clearing all of C first costs a pass over memory (C is up to 8 MB here).
 template <class T, bool TA, bool TB>
 void gemm_slab(Eigen::Index m, Eigen::Index n, Eigen::Index k, const T* a, Eigen::Index lda, const T* b, Eigen::Index ldb,
-               T* c, Eigen::Index ldc, T alpha) {
-  if (m <= 0 || n <= 0 || k <= 0) return;
+               T* c, Eigen::Index ldc, T alpha, bool accumulate, const T* bias) {
+  using Eigen::Index;
+  namespace ei = Eigen::internal;
+  if (m <= 0 || n <= 0) return;
+  // The block of C^T rows' [i0, i0 + rows) x cols' [j0, j0 + cols): our rows j0.., columns i0...
+  const auto init = [&](Index i0, Index rows, Index j0, Index cols) {
+    for (Index j = j0; j < j0 + cols; ++j) {
+      T* cr = c + j * ldc + i0;
+      if (bias)
+        std::copy(bias + i0, bias + i0 + rows, cr);
+      else
+        std::fill(cr, cr + rows, T(0));
+    }
+  };
+  if (k <= 0) {
+    if (!accumulate) init(0, n, 0, m);
+    return;
+  }
   // Column-major problem: rows' = n, cols' = m, lhs' = op(B)^T (n x k), rhs' = op(A)^T (k x m).
+  constexpr int lhs_order = colmajor_order<!TB>, rhs_order = colmajor_order<!TA>;
+  using traits = ei::gebp_traits<T, T>;
+  using lhs_mapper = ei::const_blas_data_mapper<T, Index, lhs_order>;
+  using rhs_mapper = ei::const_blas_data_mapper<T, Index, rhs_order>;
+  using res_mapper = ei::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
   borrowed_blocking<T> blocking(n, m, k);
   blocking.borrow();
-  Eigen::internal::general_matrix_matrix_product<Eigen::Index, T, colmajor_order<!TB>, false, T, colmajor_order<!TA>, false,
-                                                 Eigen::ColMajor, 1>::run(n, m, k, b, ldb, a, lda, c, 1, ldc, alpha, blocking,
-                                                                          nullptr);
+  const lhs_mapper lhs(b, ldb);
+  const rhs_mapper rhs(a, lda);
+  const res_mapper res(c, ldc, 1);
+  const Index kc = blocking.kc(), mc = std::min(n, blocking.mc()), nc = std::min(m, blocking.nc());
+  ei::gemm_pack_lhs<T, Index, lhs_mapper, traits::mr, traits::LhsProgress, typename traits::LhsPacket4Packing, lhs_order> pack_lhs;
+  ei::gemm_pack_rhs<T, Index, rhs_mapper, traits::nr, rhs_order> pack_rhs;
+  ei::gebp_kernel<T, T, Index, res_mapper, traits::mr, traits::nr, false, false> gebp;
+  T* block_a = blocking.blockA();  // [mc * kc] packed op(B)^T block
+  T* block_b = blocking.blockB();  // [kc * nc] packed op(A)^T panel
+  const bool pack_rhs_once = mc != n && kc == k && nc == m;
+  for (Index i2 = 0; i2 < n; i2 += mc) {
+    const Index amc = std::min(i2 + mc, n) - i2;
+    for (Index k2 = 0; k2 < k; k2 += kc) {
+      const Index akc = std::min(k2 + kc, k) - k2;
+      pack_lhs(block_a, lhs.getSubMapper(i2, k2), akc, amc);
+      for (Index j2 = 0; j2 < m; j2 += nc) {
+        const Index anc = std::min(j2 + nc, m) - j2;
+        if (!pack_rhs_once || i2 == 0) pack_rhs(block_b, rhs.getSubMapper(k2, j2), akc, anc);
+        if (k2 == 0 && !accumulate) init(i2, amc, j2, anc);
+        gebp(res.getSubMapper(i2, j2), block_a, block_b, amc, akc, anc, alpha);
+      }
+    }
+  }
 }
 
-/// C = alpha op(A) op(B), or C += alpha op(A) op(B) when `accumulate`; no allocation after the first call
-/// of each size on each thread.
+/// C = alpha op(A) op(B) (+ bias on every row, when given), or C += alpha op(A) op(B) when `accumulate`;
+/// no allocation after the first call of each size on each thread.
 template <class T, bool TA = false, bool TB = false>
-void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(1)) {
+void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(1), const T* bias = nullptr) {
   const Eigen::Index m = c.rows(), n = c.cols(), k = TA ? a.rows() : a.cols();
   eigen_assert((TA ? a.cols() : a.rows()) == m && (TB ? b.rows() : b.cols()) == n && (TB ? b.cols() : b.rows()) == k);
+  eigen_assert(!(accumulate && bias));
   const T* pa = a.data();
   const T* pb = b.data();
   T* pc = c.data();
@@ -148,16 +194,11 @@ void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(
           : 1;
   parallel_for(slabs, slabs > 1, [&](std::ptrdiff_t s) {
     const Eigen::Index lo = side * s / slabs, hi = side * (s + 1) / slabs;
-    // Eigen's kernel accumulates into C: each thread clears its own slab first (in parallel, and while
-    // the slab is about to be written anyway).
-    if (!accumulate) {
-      if (split_cols) c.middleCols(lo, hi - lo).setZero();
-      else c.middleRows(lo, hi - lo).setZero();
-    }
     if (split_cols)  // op(B) columns lo..hi: stored rows of B^T, or stored columns of B
-      gemm_slab<T, TA, TB>(m, hi - lo, k, pa, lda, pb + (TB ? lo * ldb : lo), ldb, pc + lo, ldc, alpha);
+      gemm_slab<T, TA, TB>(m, hi - lo, k, pa, lda, pb + (TB ? lo * ldb : lo), ldb, pc + lo, ldc, alpha, accumulate,
+                           bias ? bias + lo : nullptr);
     else  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T
-      gemm_slab<T, TA, TB>(hi - lo, n, k, pa + (TA ? lo : lo * lda), lda, pb, ldb, pc + lo * ldc, ldc, alpha);
+      gemm_slab<T, TA, TB>(hi - lo, n, k, pa + (TA ? lo : lo * lda), lda, pb, ldb, pc + lo * ldc, ldc, alpha, accumulate, bias);
   });
 }
 
@@ -355,6 +396,26 @@ inline void softmax_dropout_backward_row(const T* p, T* dp, std::size_t n, const
   vmap<T> d(dp, static_cast<Eigen::Index>(n));
   const T dot = pr.dot(d);
   d.array() = pr.array() * (d.array() - dot) * scale;
+}
+
+/// Cross-entropy of one row of logits z (n classes) against class y, the one definition the models share:
+/// returns lse(z) - z_y, with lse(z) = max z + log(sum exp(z - max z)) (the sum in T, the log in double),
+/// and the arg max in *argmax when asked. With `gradient` the row becomes w (softmax(z) - onehot(y)), the
+/// gradient of w times the loss (w = 1 / the targets the loss is averaged over), from a single exp per
+/// logit: e = exp(z - max) is kept in the row and scaled by w / sum e. Without it the row is unchanged.
+template <class T>
+inline double cross_entropy_row(T* z, std::size_t n, std::int32_t y, T w, bool gradient, Eigen::Index* argmax = nullptr) {
+  vmap<T> row(z, static_cast<Eigen::Index>(n));
+  Eigen::Index arg = 0;
+  const T mx = row.maxCoeff(&arg);
+  if (argmax) *argmax = arg;
+  const T zy = row(y);
+  if (!gradient) return static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum())) - static_cast<double>(zy);
+  row.array() = (row.array() - mx).exp();
+  const T sum = row.sum();
+  row *= w / sum;
+  row(y) -= w;
+  return static_cast<double>(mx) + std::log(static_cast<double>(sum)) - static_cast<double>(zy);
 }
 
 /// x[0, n) = 0, split over the threads.
