@@ -202,52 +202,70 @@ void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(
   });
 }
 
-/// sums[j - lo] += sum_r a(r, j) (* b(r, j) when b is given) for the columns j in [lo, hi), hi - lo <= 256:
-/// rows in order within blocks of 32, each block's sum then added to the total in order. The order is a
-/// function of the row count alone (not of the thread count, nor of which columns a call takes), and
-/// the loop runs along rows, as they are stored, with the partial sums in L1 (Eigen's colwise().sum()
-/// of a row-major matrix walks columns).
+/// Column sums in an order fixed by the row count alone, whatever the thread count, gathered inside a pass
+/// over whole rows (read as they are stored): the rows in blocks of 32, summed in order within a block into
+/// that block's partial (any thread may take any block), then finish() adds the blocks in block order.
+/// `sums` independent sums share the buffer (LayerNorm's backward gathers two).
 template <class T>
-inline void column_sums_into(T* sums, cref<T> a, const T* b, Eigen::Index ldb, Eigen::Index lo, Eigen::Index hi) {
-  constexpr Eigen::Index block = 32, max_width = 256;
-  const Eigen::Index w = hi - lo, rows = a.rows();
-  eigen_assert(w <= max_width);
-  alignas(64) T total[max_width] = {};
-  alignas(64) T part[max_width];
-  for (Eigen::Index r0 = 0; r0 < rows; r0 += block) {
-    const Eigen::Index r1 = std::min(rows, r0 + block);
-    std::fill(part, part + w, T(0));
-    for (Eigen::Index r = r0; r < r1; ++r) {
-      const T* ar = a.row(r).data() + lo;
-      if (b) {
-        const T* br = b + r * ldb + lo;
-        for (Eigen::Index j = 0; j < w; ++j) part[j] += ar[j] * br[j];
-      } else {
-        for (Eigen::Index j = 0; j < w; ++j) part[j] += ar[j];
-      }
-    }
-    for (Eigen::Index j = 0; j < w; ++j) total[j] += part[j];
+class column_sum_blocks {
+ public:
+  static constexpr Eigen::Index block = 32;
+  column_sum_blocks(Eigen::Index rows, Eigen::Index n, Eigen::Index sums = 1)
+      : n_(n), sums_(sums), blocks_((rows + block - 1) / block) {
+    // [blocks x sums x n] partials: the calling thread's buffer, grown (only) when a larger one comes; the
+    // pointer is taken here, since inside a parallel region the name would be each worker's own buffer.
+    thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
+    const auto need = static_cast<std::size_t>(blocks_ * sums_ * n_);
+    if (buffer.size() < need) buffer.resize(need);
+    part_ = buffer.data();
   }
-  for (Eigen::Index j = 0; j < w; ++j) sums[j] += total[j];
-}
+  [[nodiscard]] Eigen::Index blocks() const { return blocks_; }
+  /// Block b's partial of sum `which`, cleared.
+  [[nodiscard]] T* start(Eigen::Index b, Eigen::Index which) const {
+    T* p = part_ + (b * sums_ + which) * n_;
+    std::fill(p, p + n_, T(0));
+    return p;
+  }
+  /// dst[j] += the blocks' partials of sum `which`, in block order (columns split over the threads).
+  void finish(Eigen::Index which, T* dst) const {
+    parallel_rows(static_cast<std::size_t>(n_), static_cast<std::size_t>(blocks_), [&](std::size_t j0, std::size_t j1) {
+      for (auto j = static_cast<Eigen::Index>(j0); j < static_cast<Eigen::Index>(j1); ++j) {
+        T total = T(0);
+        for (Eigen::Index b = 0; b < blocks_; ++b) total += part_[(b * sums_ + which) * n_ + j];
+        dst[j] += total;
+      }
+    });
+  }
+
+ private:
+  Eigen::Index n_, sums_, blocks_;
+  T* part_ = nullptr;
+};
 
 /// db += the column sums of dy (a linear layer's bias gradient), or of dy * x elementwise when x is given
-/// (a LayerNorm gain's gradient, x = xhat). The threads take slabs of columns, each column summed by
-/// column_sums_into in an order that does not depend on the thread count.
+/// (row stride ldx), in column_sum_blocks' order. The threads take blocks of whole rows (splitting columns
+/// instead had each thread stream every row, the prefetchers pulling in the other thread's half too: no
+/// gain on 2 threads).
 template <class T>
 void add_column_sums(vmap<T> db, cref<T> dy, const T* x = nullptr, Eigen::Index ldx = 0) {
-  const Eigen::Index n = dy.cols();
-  constexpr Eigen::Index piece = 256;  // columns per call
-  const Eigen::Index groups = (n + 15) / 16;
-  const std::size_t slabs = dy.rows() * n >= 65536 ? std::min<std::size_t>(static_cast<std::size_t>(num_threads()), static_cast<std::size_t>(groups)) : 1;
-  parallel_for(static_cast<std::ptrdiff_t>(slabs), slabs > 1, [&](std::ptrdiff_t s) {
-    const Eigen::Index lo = std::min(n, groups * s / static_cast<Eigen::Index>(slabs) * 16);
-    const Eigen::Index hi = std::min(n, groups * (s + 1) / static_cast<Eigen::Index>(slabs) * 16);
-    for (Eigen::Index c0 = lo; c0 < hi; c0 += piece) {
-      const Eigen::Index c1 = std::min(hi, c0 + piece);
-      column_sums_into<T>(db.data() + c0, dy, x, ldx, c0, c1);
+  const Eigen::Index rows = dy.rows(), n = dy.cols();
+  if (rows == 0 || n == 0) return;
+  const column_sum_blocks<T> sums(rows, n);
+  parallel_rows(static_cast<std::size_t>(sums.blocks()), static_cast<std::size_t>(sums.block * n), [&](std::size_t b0, std::size_t b1) {
+    for (auto b = static_cast<Eigen::Index>(b0); b < static_cast<Eigen::Index>(b1); ++b) {
+      T* pb = sums.start(b, 0);
+      for (Eigen::Index r = b * sums.block, r1 = std::min(rows, r + sums.block); r < r1; ++r) {
+        const T* dr = dy.row(r).data();
+        if (x) {
+          const T* xr = x + r * ldx;
+          for (Eigen::Index j = 0; j < n; ++j) pb[j] += dr[j] * xr[j];
+        } else {
+          for (Eigen::Index j = 0; j < n; ++j) pb[j] += dr[j];
+        }
+      }
     }
   });
+  sums.finish(0, db.data());
 }
 
 /// LayerNorm of row r (see layernorm_forward): the one definition the plain and the fused passes share, so
@@ -277,24 +295,52 @@ void layernorm_forward(cref<T> x, const T* gamma, const T* beta, T eps, mref<T> 
   });
 }
 
-/// LayerNorm backward: dgamma += sum_rows dy*xhat, dbeta += sum_rows dy, and
-/// dx = rstd * (dy*gamma - mean(dy*gamma) - xhat * mean(dy*gamma*xhat)). dx may alias dy.
 template <class T>
-void layernorm_backward(cref<T> dy, cref<T> xhat, const T* rstd, const T* gamma, T* dgamma, T* dbeta, mref<T> dx) {
-  const auto n = static_cast<std::size_t>(dy.rows());
-  const auto h = dy.cols();
+struct dropout;  // below
+
+/// LayerNorm backward: dgamma += sum_rows dy*xhat, dbeta += sum_rows dy, and
+/// dx = rstd * (dy*gamma - mean(dy*gamma) - xhat * mean(dy*gamma*xhat)). dx may alias dy. With a branch,
+/// also branch = dropout'(dx) (dx * mask * scale, or a copy of dx when dropout is off): the gradient of a
+/// residual branch's dropout input. One pass over blocks of rows: the two column sums (in
+/// column_sum_blocks' order, the same as add_column_sums) are gathered from each row before dx replaces it.
+template <class T>
+void layernorm_backward_rows(cref<T> dy, cref<T> xhat, const T* rstd, const T* gamma, T* dgamma, T* dbeta, mref<T> dx,
+                             const dropout<T>* drop, const std::uint8_t* mask, T* branch, Eigen::Index ldb) {
+  const Eigen::Index rows = dy.rows(), h = dy.cols();
+  if (rows == 0) return;
   cvmap<T> g(gamma, h);
-  vmap<T> dg(dgamma, h), db(dbeta, h);
-  add_column_sums<T>(dg, dy, xhat.data(), xhat.outerStride());
-  add_column_sums<T>(db, dy);
   const T inv_h = T(1) / static_cast<T>(h);
-  parallel_rows(n, static_cast<std::size_t>(h) * 8, [&](std::size_t r0, std::size_t r1) {
-    for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
-      const T a = (dy.row(r).array() * g.array()).sum() * inv_h;
-      const T c = (dy.row(r).array() * g.array() * xhat.row(r).array()).sum() * inv_h;
-      dx.row(r) = rstd[r] * (dy.row(r).array() * g.array() - a - xhat.row(r).array() * c);
+  const column_sum_blocks<T> sums(rows, h, 2);  // 0: dgamma, 1: dbeta
+  parallel_rows(static_cast<std::size_t>(sums.blocks()), static_cast<std::size_t>(sums.block * h * 10), [&](std::size_t b0, std::size_t b1) {
+    for (auto b = static_cast<Eigen::Index>(b0); b < static_cast<Eigen::Index>(b1); ++b) {
+      T* pg = sums.start(b, 0);
+      T* pb = sums.start(b, 1);
+      for (Eigen::Index r = b * sums.block, r1 = std::min(rows, r + sums.block); r < r1; ++r) {
+        const T* dr = dy.row(r).data();
+        const T* xr = xhat.row(r).data();
+        for (Eigen::Index j = 0; j < h; ++j) {
+          pg[j] += dr[j] * xr[j];
+          pb[j] += dr[j];
+        }
+        const T a = (dy.row(r).array() * g.array()).sum() * inv_h;
+        const T c = (dy.row(r).array() * g.array() * xhat.row(r).array()).sum() * inv_h;
+        dx.row(r) = rstd[r] * (dy.row(r).array() * g.array() - a - xhat.row(r).array() * c);
+        if (branch) {
+          const T* out = dx.row(r).data();
+          T* br = branch + r * ldb;
+          if (drop->active) drop->scale_kept(out, mask + static_cast<std::size_t>(r * h), static_cast<std::size_t>(h), br);
+          else std::copy(out, out + h, br);
+        }
+      }
     }
   });
+  sums.finish(0, dgamma);
+  sums.finish(1, dbeta);
+}
+
+template <class T>
+void layernorm_backward(cref<T> dy, cref<T> xhat, const T* rstd, const T* gamma, T* dgamma, T* dbeta, mref<T> dx) {
+  layernorm_backward_rows<T>(dy, xhat, rstd, gamma, dgamma, dbeta, dx, nullptr, nullptr, nullptr, 0);
 }
 
 /// GELU, erf form (HF "gelu"): y = x/2 * (1 + erf(x/sqrt 2)). y may alias x.
@@ -508,28 +554,12 @@ inline void branch_from(cref<T> d, Eigen::Index r, const dropout<T>& drop, const
   drop.scale_kept(dr, mask + static_cast<std::size_t>(r) * uh, uh, br);
 }
 
-/// LayerNorm backward (as layernorm_backward: dx may alias dy) that also writes the gradient of the residual
-/// branch's dropout input, branch = dropout'(dx) (= dx * mask * scale, or a copy of dx when dropout is off),
-/// in the same pass over the rows.
+/// LayerNorm backward (dx may alias dy) that also writes branch = dropout'(dx), the gradient of the
+/// residual branch's dropout input, in the same pass over the rows (layernorm_backward_rows).
 template <class T>
 void layernorm_backward_branch(cref<T> dy, cref<T> xhat, const T* rstd, const T* gamma, T* dgamma, T* dbeta, mref<T> dx,
                                const dropout<T>& drop, const std::uint8_t* mask, mref<T> branch) {
-  const auto n = static_cast<std::size_t>(dy.rows());
-  const auto h = dy.cols();
-  const auto uh = static_cast<std::size_t>(h);
-  cvmap<T> g(gamma, h);
-  vmap<T> dg(dgamma, h), db(dbeta, h);
-  add_column_sums<T>(dg, dy, xhat.data(), xhat.outerStride());
-  add_column_sums<T>(db, dy);
-  const T inv_h = T(1) / static_cast<T>(h);
-  parallel_rows(n, uh * 10, [&](std::size_t r0, std::size_t r1) {
-    for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
-      const T a = (dy.row(r).array() * g.array()).sum() * inv_h;
-      const T c = (dy.row(r).array() * g.array() * xhat.row(r).array()).sum() * inv_h;
-      dx.row(r) = rstd[r] * (dy.row(r).array() * g.array() - a - xhat.row(r).array() * c);
-      branch_from<T>(dx, r, drop, mask, branch);
-    }
-  });
+  layernorm_backward_rows<T>(dy, xhat, rstd, gamma, dgamma, dbeta, dx, &drop, mask, branch.data(), branch.outerStride());
 }
 
 /// branch = dropout'(d) over all rows (the pre-LN residual branch, where no LayerNorm comes first).
