@@ -398,17 +398,30 @@ class bert {
     const T eps = static_cast<T>(cfg_.layer_norm_eps);
 
     // Embeddings: word + position + token type, LayerNorm, dropout.
-    for (std::size_t n = 0; n < N; ++n) {
-      const T* w = P(off_[word_embeddings]) + static_cast<std::size_t>(bt.input_ids[n]) * H;
-      const T* p = P(off_[position_embeddings]) + (n % S) * H;
-      const T* t = P(off_[token_type_embeddings]) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
-      T* e = ws_.emb_ln.data() + n * H;
-      for (std::size_t j = 0; j < H; ++j) e[j] = w[j] + p[j] + t[j];
-    }
+    detail::parallel_rows(N, H * 3, [&](std::size_t n0, std::size_t n1) {
+      for (std::size_t n = n0; n < n1; ++n) {
+        const T* w = P(off_[word_embeddings]) + static_cast<std::size_t>(bt.input_ids[n]) * H;
+        const T* p = P(off_[position_embeddings]) + (n % S) * H;
+        const T* t = P(off_[token_type_embeddings]) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
+        T* e = ws_.emb_ln.data() + n * H;
+        for (std::size_t j = 0; j < H; ++j) e[j] = w[j] + p[j] + t[j];
+      }
+    });
     detail::layernorm_forward<T>(ws_.emb_ln, P(off_[embeddings_ln_weight]), P(off_[embeddings_ln_bias]), eps, ws_.emb_xhat, ws_.emb_rstd.data(),
                                  ws_.emb_ln);
-    ws_.x0 = ws_.emb_ln;
-    hidden_dropout(0).apply(ws_.x0.data(), ws_.emask.data(), N * H);
+    // x0 = dropout(emb_ln), the mask kept (one pass: the copy and the dropout together)
+    {
+      const auto drop = hidden_dropout(0);
+      detail::parallel_rows(N, H * 2, [&](std::size_t n0, std::size_t n1) {
+        const std::size_t at = n0 * H, len = (n1 - n0) * H;
+        if (drop.active) {
+          drop.fill_mask(at, len, ws_.emask.data() + at);
+          drop.scale_kept(ws_.emb_ln.data() + at, ws_.emask.data() + at, len, ws_.x0.data() + at);
+        } else {
+          std::copy(ws_.emb_ln.data() + at, ws_.emb_ln.data() + at + len, ws_.x0.data() + at);
+        }
+      });
+    }
 
     constexpr T lowest = std::numeric_limits<T>::lowest();
     ws_.rows.clear();
@@ -663,19 +676,22 @@ class bert {
     hidden_dropout(0).backward(demb->data(), ws_.emask.data(), N * H);
     detail::layernorm_backward<T>(*demb, ws_.emb_xhat, ws_.emb_rstd.data(), P(off_[embeddings_ln_weight]), G(off_[embeddings_ln_weight]),
                                   G(off_[embeddings_ln_bias]), *demb);
-    for (std::size_t n = 0; n < N; ++n) {
-      const T* de = demb->data() + n * H;
-      const auto id = static_cast<std::size_t>(bt.input_ids[n]);
-      T* gw = G(off_[word_embeddings]) + id * H;
-      T* gp = G(off_[position_embeddings]) + (n % S) * H;
-      T* gt = G(off_[token_type_embeddings]) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
-      const bool to_word = id != cfg_.pad_token_id;  // nn.Embedding(padding_idx): no gradient to the pad row
-      for (std::size_t j = 0; j < H; ++j) {
-        if (to_word) gw[j] += de[j];
-        gp[j] += de[j];
-        gt[j] += de[j];
+    // The threads take slabs of columns, each adding every row in order: no two threads touch one entry.
+    detail::parallel_rows(H, N * 3, [&](std::size_t j0, std::size_t j1) {
+      for (std::size_t n = 0; n < N; ++n) {
+        const T* de = demb->data() + n * H;
+        const auto id = static_cast<std::size_t>(bt.input_ids[n]);
+        T* gw = G(off_[word_embeddings]) + id * H;
+        T* gp = G(off_[position_embeddings]) + (n % S) * H;
+        T* gt = G(off_[token_type_embeddings]) + static_cast<std::size_t>(bt.token_type_ids[n]) * H;
+        const bool to_word = id != cfg_.pad_token_id;  // nn.Embedding(padding_idx): no gradient to the pad row
+        for (std::size_t j = j0; j < j1; ++j) {
+          if (to_word) gw[j] += de[j];
+          gp[j] += de[j];
+          gt[j] += de[j];
+        }
       }
-    }
+    });
   }
 
   // On entry ws_.dx = dloss/d(layer output); on exit dloss/d(xq), plus d(xkv) in dxkv: accumulated into
