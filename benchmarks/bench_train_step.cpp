@@ -19,26 +19,11 @@
 #include <growth/reference/flops.hpp>
 #include <vector>
 
-#include "../tests/support/configs.hpp"
+#include "train_step_setup.hpp"
 
 namespace {
 
-growth::model::bert_config bench_config() {
-  return growth::test::tiny_bert(
-      {.vocab = 8192, .hidden = 256, .layers = 4, .heads = 4, .intermediate = 1024, .positions = 512});
-}
-
-constexpr std::size_t kBatch = 16, kSeq = 128;
-
-growth::model::mlm_batch bench_batch(const growth::model::bert_config& c) {
-  growth::model::mlm_batch b(kBatch, kSeq);
-  growth::rng r(1, 2);
-  for (std::size_t i = 0; i < b.tokens(); ++i) {
-    b.input_ids[i] = static_cast<std::int32_t>(1 + r.below(c.vocab_size - 1));
-    if (r.uniform() < 0.15) b.labels[i] = static_cast<std::int32_t>(r.below(c.vocab_size));
-  }
-  return b;
-}
+constexpr std::size_t kBatch = growth::bench::train_step_batch_size, kSeq = growth::bench::train_step_seq;
 
 // Median GFLOP/s of C = A B with row-major A (2048 x 256), B^T stored (1024 x 256), as the model's
 // linear layers multiply (x W^T).
@@ -72,24 +57,17 @@ void BM_eigen_gemm_2048x256x1024(benchmark::State& st) {
 BENCHMARK(BM_eigen_gemm_2048x256x1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_train_step(benchmark::State& st) {
-  const auto c = bench_config();
-  const auto b = bench_batch(c);
+  growth::bench::train_step_fixture f;
+  const auto& c = f.config;
+  const auto& b = f.batch;
   std::size_t targets = 0;
   for (auto y : b.labels) targets += y != growth::model::ignore_label ? 1 : 0;
   const double frac = static_cast<double>(targets) / static_cast<double>(b.tokens());
-  growth::reference::bert<float> m(c);
-  m.init(1);
-  growth::reference::adamw<float> opt(c, {});
-  std::uint64_t step = 0;
-  m.forward_backward(b, ++step);  // warm-up: allocates the workspace
-  opt.step(m.flat_params(), m.flat_grads(), 1e-4);
   const double gemm = gemm_gflops();
   const auto t0 = std::chrono::steady_clock::now();
   std::size_t iters = 0;
   for (auto _ : st) {
-    auto r = m.forward_backward(b, ++step);
-    opt.step(m.flat_params(), m.flat_grads(), 1e-4);
-    benchmark::DoNotOptimize(r.loss);
+    benchmark::DoNotOptimize(f.step());
     ++iters;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -2,3 +2,7 @@
 add_executable(bench_train_step ${CMAKE_CURRENT_LIST_DIR}/bench_train_step.cpp)
 growth_eigen_target(bench_train_step LAYER reference)
 target_link_libraries(bench_train_step PRIVATE benchmark::benchmark)
+
+# The same step N times, to profile (benchmarks/profile_train_step.cpp): perf record ... profile_train_step 20
+add_executable(profile_train_step ${CMAKE_CURRENT_LIST_DIR}/profile_train_step.cpp)
+growth_eigen_target(profile_train_step LAYER reference)
