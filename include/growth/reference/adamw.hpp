@@ -56,6 +56,36 @@ struct lr_schedule {
   }
 };
 
+namespace detail {
+
+/// The step's scalars: clip factor, betas, lr / (1 - b1^t), sqrt(1 - b2^t), eps.
+template <class T>
+struct adamw_coefficients {
+  T clip, b1, b2, step_size, bc2_sqrt, eps;
+};
+
+/// The AdamW update of n scalars (the file comment's formulas, torch's order), keep = 1 - lr * wd for
+/// decayed parameters, else 1. Eigen's array expressions on blocks that stay in L1: their sqrt is the
+/// vector instruction (correctly rounded, as std::sqrt), where a plain loop calling std::sqrt does not
+/// vectorise unless the including code is built with -fno-math-errno (7x slower here: the update was
+/// bound by it). g is only read: the clipped g * clip is formed per block.
+template <class T>
+void adamw_update(T* p, const T* g, T* m, T* v, std::size_t n, const adamw_coefficients<T>& c, T keep) {
+  using arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+  constexpr std::size_t block = 1024;
+  for (std::size_t b0 = 0; b0 < n; b0 += block) {
+    const auto len = static_cast<Eigen::Index>(std::min(block, n - b0));
+    const Eigen::Map<const arr> gb(g + b0, len);
+    Eigen::Map<arr> mb(m + b0, len), vb(v + b0, len), pb(p + b0, len);
+    // torch: g *= clip in place, then m, v and p from g (the same products)
+    mb = c.b1 * mb + (T(1) - c.b1) * (gb * c.clip);
+    vb = c.b2 * vb + (T(1) - c.b2) * (gb * c.clip) * (gb * c.clip);
+    pb = pb * keep - c.step_size * mb / (vb.sqrt() / c.bc2_sqrt + c.eps);
+  }
+}
+
+}  // namespace detail
+
 template <class T>
 class adamw {
  public:
@@ -132,21 +162,9 @@ class adamw {
     const T* const g = grads.data();
     T* const m = m_.data();
     T* const v = v_.data();
-    // Eigen's array expressions, on blocks that stay in L1: their sqrt is the vector instruction
-    // (correctly rounded, as std::sqrt), where a plain loop calling std::sqrt does not vectorise unless
-    // the including code is built with -fno-math-errno (7x slower here: the update was bound by it).
+    const detail::adamw_coefficients<T> coef{clip, b1, b2, step_size, bc2_sqrt, eps};
     const auto update = [&](std::size_t j0, std::size_t j1, T keep) {
-      using arr = Eigen::Array<T, Eigen::Dynamic, 1>;
-      constexpr std::size_t block = 1024;
-      for (std::size_t b0 = j0; b0 < j1; b0 += block) {
-        const auto len = static_cast<Eigen::Index>(std::min(block, j1 - b0));
-        const Eigen::Map<const arr> gb(g + b0, len);
-        Eigen::Map<arr> mb(m + b0, len), vb(v + b0, len), pb(p + b0, len);
-        // torch: g *= clip in place, then m, v and p from g (the same products)
-        mb = b1 * mb + (T(1) - b1) * (gb * clip);
-        vb = b2 * vb + (T(1) - b2) * (gb * clip) * (gb * clip);
-        pb = pb * keep - step_size * mb / (vb.sqrt() / bc2_sqrt + eps);
-      }
+      detail::adamw_update<T>(p + j0, g + j0, m + j0, v + j0, j1 - j0, coef, keep);
     };
     detail::parallel_for(static_cast<std::ptrdiff_t>(nc), layout_.total >= 65536, [&](std::ptrdiff_t c) {
       const std::size_t lo = static_cast<std::size_t>(c) * chunk, hi = std::min(layout_.total, lo + chunk);

@@ -278,17 +278,11 @@ class classifier_adamw {
     const T bc2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(opt_.beta2, t)));
     const T eps = static_cast<T>(opt_.eps);
     auto ph = m.head_params();
+    const detail::adamw_coefficients<T> coef{T(1), b1, b2, step_size, bc2_sqrt, eps};  // clipped above
     for (std::size_t i = 0; i < m.head_specs().size(); ++i) {
       const T keep = m.head_specs()[i].decay ? static_cast<T>(1.0 - lr * opt_.weight_decay) : T(1);
       const std::size_t o = m.head_offsets()[i];
-      for (std::size_t j = 0; j < m_[i].size(); ++j) {
-        const T gj = gh[o + j];
-        const T mj = b1 * m_[i][j] + (T(1) - b1) * gj;
-        const T vj = b2 * v_[i][j] + (T(1) - b2) * gj * gj;
-        m_[i][j] = mj;
-        v_[i][j] = vj;
-        ph[o + j] = ph[o + j] * keep - step_size * mj / (std::sqrt(vj) / bc2_sqrt + eps);
-      }
+      detail::adamw_update<T>(ph.data() + o, gh.data() + o, m_[i].data(), v_[i].data(), m_[i].size(), coef, keep);
     }
     return norm;
   }
