@@ -205,7 +205,8 @@ void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(
 /// Column sums in an order fixed by the row count alone, whatever the thread count, gathered inside a pass
 /// over whole rows (read as they are stored): the rows in blocks of 32, summed in order within a block into
 /// that block's partial (any thread may take any block), then finish() adds the blocks in block order.
-/// `sums` independent sums share the buffer (LayerNorm's backward gathers two).
+/// `sums` independent sums share the buffer (LayerNorm's backward gathers two). The buffer is the calling
+/// thread's: one instance per thread at a time (a second one may move the buffer).
 template <class T>
 class column_sum_blocks {
  public:
