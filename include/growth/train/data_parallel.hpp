@@ -40,12 +40,15 @@ inline batch_share share_of(std::size_t batch, std::size_t rank, std::size_t ran
   return {.first = rank * base + (rank < extra ? rank : extra), .rows = base + (rank < extra ? 1 : 0)};
 }
 
-/// Rows [first, first + rows) of batch b as a batch of its own.
-inline model::mlm_batch batch_rows(const model::mlm_batch& b, batch_share s) {
+namespace detail {
+/// Rows [s.first, s.first + s.rows) of a batch whose listed fields are B x S row-major vectors, as a batch
+/// of its own (the other fields keep their defaults).
+template <class Batch, class... Field>
+Batch batch_rows_of(const Batch& b, batch_share s, Field... fields) {
   if (s.first + s.rows > b.batch_size)
     throw error("batch share", "rows within the batch's " + std::to_string(b.batch_size),
                 std::to_string(s.first) + " + " + std::to_string(s.rows));
-  model::mlm_batch r;
+  Batch r;
   r.batch_size = s.rows;
   r.seq_len = b.seq_len;
   const auto cut = [&](const auto& v) {
@@ -53,30 +56,21 @@ inline model::mlm_batch batch_rows(const model::mlm_batch& b, batch_share s) {
     const auto lo = v.begin() + static_cast<std::ptrdiff_t>(s.first * b.seq_len);
     return V(lo, lo + static_cast<std::ptrdiff_t>(s.rows * b.seq_len));
   };
-  r.input_ids = cut(b.input_ids);
-  r.token_type_ids = cut(b.token_type_ids);
-  r.attention_mask = cut(b.attention_mask);
-  r.labels = cut(b.labels);
+  ((r.*fields = cut(b.*fields)), ...);
   return r;
+}
+}  // namespace detail
+
+/// Rows [first, first + rows) of batch b as a batch of its own.
+inline model::mlm_batch batch_rows(const model::mlm_batch& b, batch_share s) {
+  using B = model::mlm_batch;
+  return detail::batch_rows_of(b, s, &B::input_ids, &B::token_type_ids, &B::attention_mask, &B::labels);
 }
 
 /// Rows [first, first + rows) of a causal-LM batch as a batch of its own.
 inline model::clm_batch batch_rows(const model::clm_batch& b, batch_share s) {
-  if (s.first + s.rows > b.batch_size)
-    throw error("batch share", "rows within the batch's " + std::to_string(b.batch_size),
-                std::to_string(s.first) + " + " + std::to_string(s.rows));
-  model::clm_batch r;
-  r.batch_size = s.rows;
-  r.seq_len = b.seq_len;
-  const auto cut = [&](const auto& v) {
-    using V = std::decay_t<decltype(v)>;
-    const auto lo = v.begin() + static_cast<std::ptrdiff_t>(s.first * b.seq_len);
-    return V(lo, lo + static_cast<std::ptrdiff_t>(s.rows * b.seq_len));
-  };
-  r.input_ids = cut(b.input_ids);
-  r.attention_mask = cut(b.attention_mask);
-  r.labels = cut(b.labels);
-  return r;
+  using B = model::clm_batch;
+  return detail::batch_rows_of(b, s, &B::input_ids, &B::attention_mask, &B::labels);
 }
 
 /// The trainer's view of the ranks. The default is one process: every collective is the identity.
