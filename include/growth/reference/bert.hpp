@@ -410,18 +410,7 @@ class bert {
     detail::layernorm_forward<T>(ws_.emb_ln, P(off_[embeddings_ln_weight]), P(off_[embeddings_ln_bias]), eps, ws_.emb_xhat, ws_.emb_rstd.data(),
                                  ws_.emb_ln);
     // x0 = dropout(emb_ln), the mask kept (one pass: the copy and the dropout together)
-    {
-      const auto drop = hidden_dropout(0);
-      detail::parallel_rows(N, H * 2, [&](std::size_t n0, std::size_t n1) {
-        const std::size_t at = n0 * H, len = (n1 - n0) * H;
-        if (drop.active) {
-          drop.fill_mask(at, len, ws_.emask.data() + at);
-          drop.scale_kept(ws_.emb_ln.data() + at, ws_.emask.data() + at, len, ws_.x0.data() + at);
-        } else {
-          std::copy(ws_.emb_ln.data() + at, ws_.emb_ln.data() + at + len, ws_.x0.data() + at);
-        }
-      });
-    }
+    hidden_dropout(0).apply(ws_.emb_ln.data(), ws_.x0.data(), ws_.emask.data(), N * H);
 
     constexpr T lowest = std::numeric_limits<T>::lowest();
     ws_.rows.clear();

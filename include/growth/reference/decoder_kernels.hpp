@@ -81,10 +81,7 @@ void gelu_tanh_forward(mref<T> x, mref<T> y, bool keep_derivative = false) {
   const T c = T(std::sqrt(2.0 / std::numbers::pi));
   const auto n = x.cols();
   parallel_rows(static_cast<std::size_t>(x.rows()), static_cast<std::size_t>(n) * 16, [&](std::size_t r0, std::size_t r1) {
-    // t of the row: this thread's buffer, grown once (no allocation in later steps).
-    thread_local std::vector<T> t_buffer;
-    if (t_buffer.size() < static_cast<std::size_t>(n)) t_buffer.resize(static_cast<std::size_t>(n));
-    vmap<T> t(t_buffer.data(), n);
+    vmap<T> t(thread_buffer<T, scratch::activation_row>(static_cast<std::size_t>(n)), n);  // [n] the row's tanh
     for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
       auto xb = x.row(r).array();
       t.array() = (c * (xb + T(0.044715) * xb.cube())).tanh();

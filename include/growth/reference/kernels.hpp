@@ -79,6 +79,19 @@ void parallel_rows(std::size_t n, std::size_t work_per_row, F&& f) {
   });
 }
 
+/// What a per-thread scratch buffer (thread_buffer) holds: each use its own, since two may be alive at once.
+enum class scratch { packed_lhs, packed_rhs, column_sums, activation_row };
+
+/// This thread's scratch buffer for `use`, at least n elements, aligned: grown (only) when a larger one
+/// is asked for, so a training step allocates nothing after warm-up. A caller that hands the pointer to
+/// other threads must take it before the parallel region (inside it, each worker has its own buffer).
+template <class T, scratch use>
+T* thread_buffer(std::size_t n) {
+  thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
 /// Eigen's blocking sizes for one product, with packing buffers we own: Eigen's own product allocates
 /// them on every call above 128 KB. The destructor hands nothing to Eigen to free.
 template <class T>
@@ -96,14 +109,10 @@ class borrowed_blocking
   }
   /// Points the blocking at this thread's buffers, grown (only) when a larger product comes.
   void borrow() {
-    // This thread's packing buffers, the largest product's so far: a [mc*kc] packed lhs block, b [kc*nc]
+    // This thread's packing buffers, the largest product's so far: a [mc*kc] packed lhs block, a [kc*nc]
     // packed rhs panel (mc, kc, nc: Eigen's blocking of the product).
-    thread_local std::vector<T, Eigen::aligned_allocator<T>> a, b;
-    const auto na = static_cast<std::size_t>(this->m_mc * this->m_kc), nb = static_cast<std::size_t>(this->m_kc * this->m_nc);
-    if (a.size() < na) a.resize(na);
-    if (b.size() < nb) b.resize(nb);
-    this->m_blockA = a.data();
-    this->m_blockB = b.data();
+    this->m_blockA = thread_buffer<T, scratch::packed_lhs>(static_cast<std::size_t>(this->m_mc * this->m_kc));
+    this->m_blockB = thread_buffer<T, scratch::packed_rhs>(static_cast<std::size_t>(this->m_kc * this->m_nc));
   }
 };
 
@@ -206,19 +215,15 @@ void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(
 /// over whole rows (read as they are stored): the rows in blocks of 32, summed in order within a block into
 /// that block's partial (any thread may take any block), then finish() adds the blocks in block order.
 /// `sums` independent sums share the buffer (LayerNorm's backward gathers two). The buffer is the calling
-/// thread's: one instance per thread at a time (a second one may move the buffer).
+/// thread's (thread_buffer): one instance per thread at a time (a second one may move the buffer).
 template <class T>
 class column_sum_blocks {
  public:
   static constexpr Eigen::Index block = 32;
   column_sum_blocks(Eigen::Index rows, Eigen::Index n, Eigen::Index sums = 1)
       : n_(n), sums_(sums), blocks_((rows + block - 1) / block) {
-    // [blocks x sums x n] partials: the calling thread's buffer, grown (only) when a larger one comes; the
-    // pointer is taken here, since inside a parallel region the name would be each worker's own buffer.
-    thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
-    const auto need = static_cast<std::size_t>(blocks_ * sums_ * n_);
-    if (buffer.size() < need) buffer.resize(need);
-    part_ = buffer.data();
+    // [blocks x sums x n] partials, taken here on the calling thread (the workers write into them)
+    part_ = thread_buffer<T, scratch::column_sums>(static_cast<std::size_t>(blocks_ * sums_ * n_));
   }
   [[nodiscard]] Eigen::Index blocks() const { return blocks_; }
   /// Block b's partial of sum `which`, cleared.
@@ -326,12 +331,9 @@ void layernorm_backward_rows(cref<T> dy, cref<T> xhat, const T* rstd, const T* g
         const T a = (dy.row(r).array() * g.array()).sum() * inv_h;
         const T c = (dy.row(r).array() * g.array() * xhat.row(r).array()).sum() * inv_h;
         dx.row(r) = rstd[r] * (dy.row(r).array() * g.array() - a - xhat.row(r).array() * c);
-        if (branch) {
-          const T* out = dx.row(r).data();
-          T* br = branch + r * ldb;
-          if (drop->active) drop->scale_kept(out, mask + static_cast<std::size_t>(r * h), static_cast<std::size_t>(h), br);
-          else std::copy(out, out + h, br);
-        }
+        if (branch)  // no mask when dropout is off
+          drop->apply_mask(dx.row(r).data(), drop->active ? mask + static_cast<std::size_t>(r * h) : nullptr,
+                           static_cast<std::size_t>(h), branch + r * ldb);
       }
     }
   });
@@ -399,13 +401,24 @@ struct dropout {
     for (std::size_t j = 0; j < n; ++j) out[j] = x[j] * (static_cast<T>(mask[j]) * scale);
   }
 
-  /// x *= mask * scale over n contiguous elements whose global indices start at first; keeps the mask.
-  void apply(T* x, std::uint8_t* mask, std::size_t n, std::uint64_t first = 0) const {
-    if (!active) return;
+  /// out = dropout'(x) or dropout(x) with the mask already drawn: x * mask * scale when active, else a
+  /// copy of x (nothing to do when out is x). n contiguous elements.
+  void apply_mask(const T* x, const std::uint8_t* mask, std::size_t n, T* out) const {
+    if (active) scale_kept(x, mask, n, out);
+    else if (out != x) std::copy(x, x + n, out);
+  }
+  /// out = dropout(x) over n contiguous elements whose global indices start at first, drawing and keeping
+  /// the mask when active (out may be x).
+  void apply(const T* x, T* out, std::uint8_t* mask, std::size_t n, std::uint64_t first = 0) const {
     parallel_rows(n, 8, [&](std::size_t i0, std::size_t i1) {
-      fill_mask(first + i0, i1 - i0, mask + i0);
-      scale_kept(x + i0, mask + i0, i1 - i0);
+      std::uint8_t* m = active ? mask + i0 : nullptr;  // the mask is not touched (may be empty) when off
+      if (active) fill_mask(first + i0, i1 - i0, m);
+      apply_mask(x + i0, m, i1 - i0, out + i0);
     });
+  }
+  /// x = dropout(x) in place (see above).
+  void apply(T* x, std::uint8_t* mask, std::size_t n, std::uint64_t first = 0) const {
+    if (active) apply(x, x, mask, n, first);
   }
   /// Backward: d *= mask * scale.
   void backward(T* d, const std::uint8_t* mask, std::size_t n) const {
@@ -493,10 +506,7 @@ void bias_gelu_forward(mref<T> f, const T* bias, mref<T> g, bool keep_derivative
   const auto n = f.cols();
   cvmap<T> b(bias, n);
   parallel_rows(static_cast<std::size_t>(f.rows()), static_cast<std::size_t>(n) * 16, [&](std::size_t r0, std::size_t r1) {
-    // Phi(f) of the row: this thread's buffer, grown once (no allocation in later steps).
-    thread_local std::vector<T> phi_buffer;
-    if (phi_buffer.size() < static_cast<std::size_t>(n)) phi_buffer.resize(static_cast<std::size_t>(n));
-    vmap<T> phi(phi_buffer.data(), n);
+    vmap<T> phi(thread_buffer<T, scratch::activation_row>(static_cast<std::size_t>(n)), n);  // [n] Phi(f) of a row
     for (auto r = static_cast<Eigen::Index>(r0); r < static_cast<Eigen::Index>(r1); ++r) {
       auto x = f.row(r).array();
       x += b.array();
@@ -546,13 +556,8 @@ void residual_layernorm_forward(mref<T> y, const T* bias, const dropout<T>& drop
 template <class T>
 inline void branch_from(cref<T> d, Eigen::Index r, const dropout<T>& drop, const std::uint8_t* mask, mref<T> branch) {
   const auto uh = static_cast<std::size_t>(d.cols());
-  const T* dr = d.row(r).data();
-  T* br = branch.row(r).data();
-  if (!drop.active) {
-    for (std::size_t j = 0; j < uh; ++j) br[j] = dr[j];
-    return;
-  }
-  drop.scale_kept(dr, mask + static_cast<std::size_t>(r) * uh, uh, br);
+  const std::uint8_t* m = drop.active ? mask + static_cast<std::size_t>(r) * uh : nullptr;  // no mask when off
+  drop.apply_mask(d.row(r).data(), m, uh, branch.row(r).data());
 }
 
 /// LayerNorm backward (dx may alias dy) that also writes branch = dropout'(dx), the gradient of the
