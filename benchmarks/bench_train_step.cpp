@@ -1,7 +1,7 @@
 // One full training step of the reference BERT (forward, backward, AdamW) on
 // L=4, H=256, A=4, I=1024, V=8192, seq 128, batch 16, 15% MLM targets, dropout 0.1, float;
 // reports tokens/s, achieved GFLOP/s (growth::reference::training_flops_per_token) and the ratio to
-// Eigen's float GEMM rate measured in this binary on 2048x256x1024 (the FFN up-projection shape).
+// Eigen's float GEMM rate on 2048x256x1024 (the FFN up-projection shape), measured between the steps.
 // BM_decoder_train_step/<family> does the same for the reference causal LM (reference/causal_lm.hpp):
 // L=4, H=256, V=8192, seq 128, batch 16, every next token scored (padding none), float; llama: 4 query heads
 // over 2 key/value heads, SwiGLU I=688 (about the FLOPs of a 1024-wide GELU FFN), no dropout; gpt2: 4 heads,
@@ -25,23 +25,56 @@ namespace {
 
 constexpr std::size_t kBatch = growth::bench::train_step_batch_size, kSeq = growth::bench::train_step_seq;
 
-// Median GFLOP/s of C = A B with row-major A (2048 x 256), B^T stored (1024 x 256), as the model's
-// linear layers multiply (x W^T).
-double gemm_gflops(int reps = 30) {
+// Eigen's float GEMM rate on C = A B with row-major A (2048 x 256), B^T stored (1024 x 256), as the
+// model's linear layers multiply (x W^T), measured between the timed steps: after each step, two untimed
+// products and `reps` timed ones (right after a step the first product runs about 8% slower than a
+// continuous run, the second about 3%, the third on par: its operands are back in cache). This VM's speed drifts by up to 2x
+// over seconds (co-tenants, host clock), so a rate taken once before the loop can move the ratio by as
+// much; interleaved, the step and its baseline see the same machine. The rate is total FLOPs over total
+// time, as the step's is.
+class gemm_probe {
   using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const mat a = mat::Random(2048, 256), w = mat::Random(1024, 256);
-  mat c(2048, 1024);
-  for (int i = 0; i < 3; ++i) c.noalias() = a * w.transpose();
-  std::vector<double> g;
-  for (int i = 0; i < reps; ++i) {
+  mat a_ = mat::Random(2048, 256), w_ = mat::Random(1024, 256);  // [2048 x 256], [1024 x 256]
+  mat c_ = mat(2048, 1024);                                       // [2048 x 1024]
+  double flops_ = 0, secs_ = 0;
+
+ public:
+  static constexpr double flops_per_product = 2.0 * 2048 * 256 * 1024;
+  void run(int reps = 4) {
+    for (int i = 0; i < 2; ++i) c_.noalias() = a_ * w_.transpose();
     const auto t0 = std::chrono::steady_clock::now();
-    c.noalias() = a * w.transpose();
-    const auto t1 = std::chrono::steady_clock::now();
-    g.push_back(2.0 * 2048 * 256 * 1024 / std::chrono::duration<double>(t1 - t0).count() * 1e-9);
-    benchmark::DoNotOptimize(c.data());
+    for (int i = 0; i < reps; ++i) {
+      c_.noalias() = a_ * w_.transpose();
+      benchmark::DoNotOptimize(c_.data());
+    }
+    secs_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    flops_ += flops_per_product * reps;
   }
-  std::sort(g.begin(), g.end());
-  return g[g.size() / 2];
+  [[nodiscard]] double gflops() const { return flops_ / secs_ * 1e-9; }
+};
+
+// Times `step` per iteration (the GEMM probe between steps is paused) and reports the step's rate and its
+// ratio to the interleaved GEMM rate.
+template <class Step>
+void time_steps(benchmark::State& st, double flops_per_step, double tokens, Step&& step) {
+  gemm_probe gemm;
+  double secs = 0;
+  std::size_t iters = 0;
+  for (auto _ : st) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++iters;
+    st.PauseTiming();
+    gemm.run();
+    st.ResumeTiming();
+  }
+  const double gflops = flops_per_step * static_cast<double>(iters) / secs * 1e-9;
+  st.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] = gflops;
+  st.counters["GFLOP/step"] = flops_per_step * 1e-9;
+  st.counters["gemm_GFLOP/s"] = gemm.gflops();
+  st.counters["ratio_to_gemm"] = gflops / gemm.gflops();
 }
 
 void BM_eigen_gemm_2048x256x1024(benchmark::State& st) {
@@ -63,21 +96,8 @@ void BM_train_step(benchmark::State& st) {
   std::size_t targets = 0;
   for (auto y : b.labels) targets += y != growth::model::ignore_label ? 1 : 0;
   const double frac = static_cast<double>(targets) / static_cast<double>(b.tokens());
-  const double gemm = gemm_gflops();
-  const auto t0 = std::chrono::steady_clock::now();
-  std::size_t iters = 0;
-  for (auto _ : st) {
-    benchmark::DoNotOptimize(f.step());
-    ++iters;
-  }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double flops_per_step = growth::reference::training_flops_per_token(c, kSeq, frac) * static_cast<double>(b.tokens());
-  const double gflops = flops_per_step * static_cast<double>(iters) / secs * 1e-9;
-  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(b.tokens()), benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["GFLOP/s"] = gflops;
-  st.counters["GFLOP/step"] = flops_per_step * 1e-9;
-  st.counters["gemm_GFLOP/s"] = gemm;
-  st.counters["ratio_to_gemm"] = gflops / gemm;
+  time_steps(st, flops_per_step, static_cast<double>(b.tokens()), [&] { benchmark::DoNotOptimize(f.step()); });
   st.counters["params_M"] = static_cast<double>(growth::model::parameter_count(c)) * 1e-6;
 }
 BENCHMARK(BM_train_step)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
@@ -118,23 +138,12 @@ void BM_decoder_train_step(benchmark::State& st) {
   std::uint64_t step = 0;
   m.forward_backward(b, ++step);  // warm-up: allocates the workspace
   opt.step(m.flat_params(), m.flat_grads(), 1e-4);
-  const double gemm = gemm_gflops();
-  const auto t0 = std::chrono::steady_clock::now();
-  std::size_t iters = 0;
-  for (auto _ : st) {
+  const double flops_per_step = growth::reference::training_flops_per_token(c, kSeq, frac) * static_cast<double>(b.tokens());
+  time_steps(st, flops_per_step, static_cast<double>(b.tokens()), [&] {
     auto res = m.forward_backward(b, ++step);
     opt.step(m.flat_params(), m.flat_grads(), 1e-4);
     benchmark::DoNotOptimize(res.loss);
-    ++iters;
-  }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double flops_per_step = growth::reference::training_flops_per_token(c, kSeq, frac) * static_cast<double>(b.tokens());
-  const double gflops = flops_per_step * static_cast<double>(iters) / secs * 1e-9;
-  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(b.tokens()), benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["GFLOP/s"] = gflops;
-  st.counters["GFLOP/step"] = flops_per_step * 1e-9;
-  st.counters["gemm_GFLOP/s"] = gemm;
-  st.counters["ratio_to_gemm"] = gflops / gemm;
+  });
   st.counters["params_M"] = static_cast<double>(growth::model::parameter_count(c)) * 1e-6;
 }
 BENCHMARK(BM_decoder_train_step)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
