@@ -27,11 +27,11 @@ constexpr std::size_t kBatch = growth::bench::train_step_batch_size, kSeq = grow
 
 // Eigen's float GEMM rate on C = A B with row-major A (2048 x 256), B^T stored (1024 x 256), as the
 // model's linear layers multiply (x W^T), measured between the timed steps: after each step, two untimed
-// products and `reps` timed ones (right after a step the first product runs about 8% slower than a
-// continuous run, the second about 3%, the third on par: its operands are back in cache). This VM's speed drifts by up to 2x
-// over seconds (co-tenants, host clock), so a rate taken once before the loop can move the ratio by as
-// much; interleaved, the step and its baseline see the same machine. The rate is total FLOPs over total
-// time, as the step's is.
+// products and `reps` timed ones. Right after a step the first product runs about 8% slower than a
+// continuous run and the second about 3% (its operands come back into cache); the third is within 1%.
+// This VM's speed drifts by up to 2x over seconds (co-tenants, host clock), so a rate taken once before
+// the loop can move the ratio by as much; interleaved, the step and its baseline see the same machine.
+// The rate is total FLOPs over total time, as the step's is.
 class gemm_probe {
   using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   mat a_ = mat::Random(2048, 256), w_ = mat::Random(1024, 256);  // [2048 x 256], [1024 x 256]
