@@ -8,7 +8,8 @@
 #
 # usage: scripts/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]
 #        scripts/fuzz.sh --replay [TARGET...]     # only run the committed corpora + regressions, no fuzzing
-# env:   GROWTH_FUZZ_BUILD (default <repo>/build-fuzz), CXX_FUZZ (default clang++-14), FUZZ_JOBS (libFuzzer workers per target, default 1),
+# env:   GROWTH_FUZZ_BUILD (default <repo>/build-fuzz), CXX_FUZZ (default clang++-14),
+#        FUZZ_JOBS (libFuzzer workers per target, default 1),
 #        FUZZ_PARALLEL (targets built and fuzzed at a time, default nproc)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
