@@ -226,7 +226,6 @@ class bert {
     std::vector<T> rstd1;  // [rows1] LN1's 1/sigma per row
     std::vector<T> rstd2;  // [B*Sq] LN2's 1/sigma per row
     aligned_buffer<T> probs;       // [B*A*Sq*Sk_l] softmax(q k^T / sqrt(d) + mask), (b, head) blocks
-    aligned_buffer<T> probs_drop;  // [B*A*Sq*Sk_l] probs after dropout (attention dropout on only, else empty)
     std::vector<std::uint8_t> pmask;  // [B*A*Sq*Sk_l] attention-probability dropout mask (dropout on only)
     std::vector<std::uint8_t> amask;  // [B*Sq*H] attention-output dropout mask
     std::vector<std::uint8_t> omask;  // [B*Sq*H] FFN-output dropout mask
@@ -273,7 +272,6 @@ class bert {
     mat dctx;  // [B*Sq, H] d(ctx)
     mat dg;    // [B*Sq, max_l I_l] d(f) / d(g) (left I_l columns used)
     mat dt;    // [B*Sq, R] d(t1) / d(t2) of factorised layers
-    aligned_buffer<T> dprobs;  // [B*A*Sq*Sk0] d(probs), then d(scores)
   };
 
   void prepare(std::size_t b, std::size_t s, std::size_t sq, std::size_t sk0, bool pooled) {
@@ -318,7 +316,6 @@ class bert {
       c.rstd1.assign(static_cast<std::size_t>(pre_ln ? rows1 : n), T(0));
       c.rstd2.assign(static_cast<std::size_t>(n), T(0));
       c.probs.resize(lp);
-      c.probs_drop.resize(attn_drop ? lp : 0);
       c.pmask.assign(attn_drop ? lp : 0, 0);
       c.amask.assign(static_cast<std::size_t>(n * h), 0);
       c.omask.assign(static_cast<std::size_t>(n * h), 0);
@@ -338,7 +335,6 @@ class bert {
     ws_.dv.resize(nk, h);
     ws_.dg.resize(n, imax);
     ws_.dt.resize(n, r);
-    ws_.dprobs.resize(pp0);
     ws_.b = b;
     ws_.s = s;
     ws_.sq = sq;
@@ -540,15 +536,15 @@ class bert {
       detail::gemm<T, false, true>(p, c.q.block(r0, c0, is, id), c.k.block(k0, c0, ik, id), false, scale);
       cvmap kb(key_bias + b * Sk, ik);
       // Mask, softmax and the probabilities' dropout row by row, while the row is in L1 (the scale
-      // 1/sqrt(d) is the product's alpha).
-      const T* pv = drop.active ? c.probs_drop.data() + base : c.probs.data() + base;
+      // 1/sqrt(d) is the product's alpha). The dropped probabilities go to this thread's scratch.
+      T* pd = drop.active ? detail::thread_buffer<T, detail::scratch::attention_dropped>(Sq * Sk) : nullptr;  // [Sq, Sk]
       for (index i = 0; i < is; ++i) {
         p.row(i) += kb;
         const std::size_t at = base + static_cast<std::size_t>(i) * Sk;
         detail::softmax_dropout_row<T>(p.row(i).data(), Sk, drop, at, drop.active ? c.pmask.data() + at : nullptr,
-                                       drop.active ? c.probs_drop.data() + at : nullptr);
+                                       drop.active ? pd + static_cast<std::size_t>(i) * Sk : nullptr);
       }
-      detail::gemm<T>(c.ctx.block(r0, c0, is, id), cmap(pv, is, ik), c.v.block(k0, c0, ik, id));
+      detail::gemm<T>(c.ctx.block(r0, c0, is, id), cmap(drop.active ? pd : p.data(), is, ik), c.v.block(k0, c0, ik, id));
     });
   }
 
@@ -789,8 +785,16 @@ class bert {
       const index r0 = static_cast<index>(b * Sq), k0 = static_cast<index>(b * Sk), c0 = static_cast<index>(h * d);
       const std::size_t base = static_cast<std::size_t>(bh) * Sq * Sk;
       cmap p(c.probs.data() + base, is, ik);
-      cmap pd(drop.active ? c.probs_drop.data() + base : c.probs.data() + base, is, ik);
-      map dp(ws_.dprobs.data() + base, is, ik);
+      // The dropped probabilities, drawn again from p and the kept mask (the forward's own product, so the
+      // same bits), and d(probabilities): this thread's scratch, [Sq, Sk] each.
+      const T* pdv = p.data();
+      if (drop.active) {
+        T* buf = detail::thread_buffer<T, detail::scratch::attention_dropped>(Sq * Sk);
+        drop.scale_kept(p.data(), c.pmask.data() + base, Sq * Sk, buf);
+        pdv = buf;
+      }
+      cmap pd(pdv, is, ik);
+      map dp(detail::thread_buffer<T, detail::scratch::attention_grad>(Sq * Sk), is, ik);
       auto dctx = ws_.dctx.block(r0, c0, is, id);
       detail::gemm<T, false, true>(dp, dctx, c.v.block(k0, c0, ik, id));
       detail::gemm<T, true, false>(ws_.dv.block(k0, c0, ik, id), pd, dctx);

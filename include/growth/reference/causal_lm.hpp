@@ -223,7 +223,6 @@ class causal_lm {
     mat g;                 // [N, I] LLaMA: silu(f) * up; GPT-2: gelu_new(f)
     mat out;               // [N, H] layer output
     aligned_buffer<T> probs;          // [B*nh*S*S] softmax(q k^T / sqrt(d) + mask), (b, head) blocks
-    aligned_buffer<T> probs_drop;     // [B*nh*S*S] probs after dropout (attention dropout on only, else empty)
     std::vector<std::uint8_t> pmask;  // [B*nh*S*S] attention-probability dropout mask (attention dropout on only)
     std::vector<std::uint8_t> amask;  // [N*H] attention-output dropout mask (residual dropout on only)
     std::vector<std::uint8_t> omask;  // [N*H] FFN-output dropout mask (residual dropout on only)
@@ -247,7 +246,6 @@ class causal_lm {
     mat dqkv;                            // [N, Q]
     mat dctx;                            // [N, A]
     mat df, dup;                         // [N, I] d(f), d(up) (LLaMA) / d(f) (GPT-2)
-    aligned_buffer<T> dprobs;            // [B*nh*S*S] one layer's d(probabilities), reused by every layer
   };
 
   void prepare(std::size_t b, std::size_t s) {
@@ -272,7 +270,6 @@ class causal_lm {
       c.rstd1.assign(nn, T(0));
       c.rstd2.assign(nn, T(0));
       c.probs.resize(lp);
-      c.probs_drop.resize(attn_drop ? lp : 0);
       c.pmask.assign(attn_drop ? lp : 0, 0);
       c.amask.assign(resid_drop ? nn * cfg_.hidden_size : 0, 0);
       c.omask.assign(resid_drop ? nn * cfg_.hidden_size : 0, 0);
@@ -287,7 +284,6 @@ class causal_lm {
     ws_.dctx.resize(n, A);
     ws_.df.resize(n, I);
     ws_.dup.resize(n, I);
-    ws_.dprobs.resize(lp);
     ws_.b = b;
     ws_.s = s;
   }
@@ -442,7 +438,7 @@ class causal_lm {
       map p(c.probs.data() + base, is, is);
       detail::gemm<T, false, true>(p, c.qkv.block(r0, qc, is, id), c.qkv.block(r0, kc, is, id), false, scale);
       const T* kb = ws_.key_bias.data() + b * S;
-      const T* pv = drop.active ? c.probs_drop.data() + base : c.probs.data() + base;
+      T* pd = drop.active ? detail::thread_buffer<T, detail::scratch::attention_dropped>(S * S) : nullptr;  // [S, S] dropped
       for (index i = 0; i < is; ++i) {
         // Causal mask (keys after the query) and padded keys: lowest(T), set rather than added so that a
         // key masked twice stays finite.
@@ -450,9 +446,9 @@ class causal_lm {
         for (index j = 0; j < is; ++j) row[j] = j > i ? lowest : (kb[j] != T(0) ? kb[j] : row[j]);
         const std::size_t at = base + static_cast<std::size_t>(i) * S;
         detail::softmax_dropout_row<T>(row, S, drop, at, drop.active ? c.pmask.data() + at : nullptr,
-                                       drop.active ? c.probs_drop.data() + at : nullptr);
+                                       drop.active ? pd + static_cast<std::size_t>(i) * S : nullptr);
       }
-      detail::gemm<T>(c.ctx.block(r0, qc, is, id), cmap(pv, is, is), c.qkv.block(r0, vc, is, id));
+      detail::gemm<T>(c.ctx.block(r0, qc, is, id), cmap(drop.active ? pd : p.data(), is, is), c.qkv.block(r0, vc, is, id));
     });
   }
 
@@ -593,8 +589,16 @@ class causal_lm {
         const auto qc = static_cast<index>(h * d);
         const std::size_t base = (b * nh + h) * S * S;
         cmap p(c.probs.data() + base, is, is);
-        cmap pd(drop.active ? c.probs_drop.data() + base : c.probs.data() + base, is, is);
-        map dp(ws_.dprobs.data() + base, is, is);
+        // The dropped probabilities drawn again from p and the kept mask (the same bits as the forward's),
+        // and d(probabilities): this thread's scratch, [S, S] each.
+        const T* pdv = p.data();
+        if (drop.active) {
+          T* buf = detail::thread_buffer<T, detail::scratch::attention_dropped>(S * S);
+          drop.scale_kept(p.data(), c.pmask.data() + base, S * S, buf);
+          pdv = buf;
+        }
+        cmap pd(pdv, is, is);
+        map dp(detail::thread_buffer<T, detail::scratch::attention_grad>(S * S), is, is);
         auto dctx = ws_.dctx.block(r0, qc, is, id);
         detail::gemm<T, false, true>(dp, dctx, c.qkv.block(r0, vc, is, id));
         detail::gemm<T, true, false>(ws_.dqkv.block(r0, vc, is, id), pd, dctx, !first);

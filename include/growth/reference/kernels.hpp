@@ -80,7 +80,10 @@ void parallel_rows(std::size_t n, std::size_t work_per_row, F&& f) {
 }
 
 /// What a per-thread scratch buffer (thread_buffer) holds: each use its own, since two may be alive at once.
-enum class scratch { packed_lhs, packed_rhs, column_sums, activation_row };
+/// attention_dropped / attention_grad: one (sequence, head) block's dropped probabilities and their
+/// gradient, used while the block is in cache and never kept (the backward redraws the first from the
+/// probabilities and the kept mask), so the attention writes no [B*A*Sq*Sk] buffer beyond the probabilities.
+enum class scratch { packed_lhs, packed_rhs, column_sums, activation_row, attention_dropped, attention_grad };
 
 /// This thread's scratch buffer for `use`, at least n elements, aligned: grown (only) when a larger one
 /// is asked for, so a training step allocates nothing after warm-up. A caller that hands the pointer to
