@@ -537,7 +537,7 @@ class bert {
       cvmap kb(key_bias + b * Sk, ik);
       // Mask, softmax and the probabilities' dropout row by row, while the row is in L1 (the scale
       // 1/sqrt(d) is the product's alpha). The dropped probabilities go to this thread's scratch.
-      T* pd = drop.active ? detail::thread_buffer<T, detail::scratch::attention_dropped>(Sq * Sk) : nullptr;  // [Sq, Sk]
+      T* pd = detail::dropped_scratch(drop, Sq * Sk);  // [Sq, Sk]
       for (index i = 0; i < is; ++i) {
         p.row(i) += kb;
         const std::size_t at = base + static_cast<std::size_t>(i) * Sk;
@@ -785,15 +785,8 @@ class bert {
       const index r0 = static_cast<index>(b * Sq), k0 = static_cast<index>(b * Sk), c0 = static_cast<index>(h * d);
       const std::size_t base = static_cast<std::size_t>(bh) * Sq * Sk;
       cmap p(c.probs.data() + base, is, ik);
-      // The dropped probabilities, drawn again from p and the kept mask (the forward's own product, so the
-      // same bits), and d(probabilities): this thread's scratch, [Sq, Sk] each.
-      const T* pdv = p.data();
-      if (drop.active) {
-        T* buf = detail::thread_buffer<T, detail::scratch::attention_dropped>(Sq * Sk);
-        drop.scale_kept(p.data(), c.pmask.data() + base, Sq * Sk, buf);
-        pdv = buf;
-      }
-      cmap pd(pdv, is, ik);
+      // The dropped probabilities drawn again, and d(probabilities): this thread's scratch, [Sq, Sk] each.
+      cmap pd(detail::redraw_dropped(p.data(), drop, drop.active ? c.pmask.data() + base : nullptr, Sq * Sk), is, ik);
       map dp(detail::thread_buffer<T, detail::scratch::attention_grad>(Sq * Sk), is, ik);
       auto dctx = ws_.dctx.block(r0, c0, is, id);
       detail::gemm<T, false, true>(dp, dctx, c.v.block(k0, c0, ik, id));

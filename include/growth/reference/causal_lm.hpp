@@ -438,7 +438,7 @@ class causal_lm {
       map p(c.probs.data() + base, is, is);
       detail::gemm<T, false, true>(p, c.qkv.block(r0, qc, is, id), c.qkv.block(r0, kc, is, id), false, scale);
       const T* kb = ws_.key_bias.data() + b * S;
-      T* pd = drop.active ? detail::thread_buffer<T, detail::scratch::attention_dropped>(S * S) : nullptr;  // [S, S] dropped
+      T* pd = detail::dropped_scratch(drop, S * S);  // [S, S]
       for (index i = 0; i < is; ++i) {
         // Causal mask (keys after the query) and padded keys: lowest(T), set rather than added so that a
         // key masked twice stays finite.
@@ -589,15 +589,8 @@ class causal_lm {
         const auto qc = static_cast<index>(h * d);
         const std::size_t base = (b * nh + h) * S * S;
         cmap p(c.probs.data() + base, is, is);
-        // The dropped probabilities drawn again from p and the kept mask (the same bits as the forward's),
-        // and d(probabilities): this thread's scratch, [S, S] each.
-        const T* pdv = p.data();
-        if (drop.active) {
-          T* buf = detail::thread_buffer<T, detail::scratch::attention_dropped>(S * S);
-          drop.scale_kept(p.data(), c.pmask.data() + base, S * S, buf);
-          pdv = buf;
-        }
-        cmap pd(pdv, is, is);
+        // The dropped probabilities drawn again, and d(probabilities): this thread's scratch, [S, S] each.
+        cmap pd(detail::redraw_dropped(p.data(), drop, drop.active ? c.pmask.data() + base : nullptr, S * S), is, is);
         map dp(detail::thread_buffer<T, detail::scratch::attention_grad>(S * S), is, is);
         auto dctx = ws_.dctx.block(r0, qc, is, id);
         detail::gemm<T, false, true>(dp, dctx, c.qkv.block(r0, vc, is, id));

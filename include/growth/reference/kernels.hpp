@@ -448,6 +448,24 @@ inline void softmax_dropout_row(T* row, std::size_t n, const dropout<T>& drop, s
   }
 }
 
+/// The attention's dropped probabilities of one (sequence, head) block of n entries, in this thread's
+/// scratch: where the forward writes them (nullptr when dropout is off: the product reads p itself).
+template <class T>
+T* dropped_scratch(const dropout<T>& drop, std::size_t n) {
+  return drop.active ? thread_buffer<T, scratch::attention_dropped>(n) : nullptr;
+}
+
+/// The same block's dropped probabilities for the backward, drawn again from its probabilities p and the
+/// kept mask: p * mask * scale into this thread's scratch, the forward's own product (softmax_dropout_row),
+/// so the same bits; p itself when dropout is off (mask is then not read, and may be null).
+template <class T>
+const T* redraw_dropped(const T* p, const dropout<T>& drop, const std::uint8_t* mask, std::size_t n) {
+  if (!drop.active) return p;
+  T* out = thread_buffer<T, scratch::attention_dropped>(n);
+  drop.scale_kept(p, mask, n, out);
+  return out;
+}
+
 /// Backward of softmax_dropout_row, one row: dp (the gradient of the dropped probabilities) becomes the
 /// gradient of the scores times `scale`: dp = dropout'(dp) (mask * keep scale, when dropout is on), then
 /// dp = p * (dp - <p, dp>) * scale (the softmax Jacobian, p the row's probabilities before dropout).
