@@ -1,6 +1,8 @@
 // The reference models' fused kernels (reference/kernels.hpp) against their plain definitions: the GELU
-// derivative kept by a training forward, column sums (bias and LayerNorm gradients) in an order that does
-// not depend on the thread count, and one attention row's softmax with its dropout, forward and backward.
+// derivative kept by a training forward (and its backward with the bias gradient gathered in the same
+// pass), column sums (bias and LayerNorm gradients) in an order that does not depend on the thread count,
+// one attention row's softmax with its key mask and dropout, forward and backward, and the float exp they
+// use (exp_normal_op) against Eigen's.
 #include <doctest/doctest.h>
 
 #include <growth/reference/kernels.hpp>
@@ -95,6 +97,28 @@ TEST_CASE_TEMPLATE("add_column_sums: the double sums to rounding, the same bits 
   }
 }
 
+TEST_CASE_TEMPLATE("gelu_backward_cached with the bias gradient: the bits of the product then add_column_sums, on 1 and 2 threads", T, float, double) {
+  growth::rng g(5, 4);
+  for (int trial = 0; trial < 8; ++trial) {
+    const auto rows = static_cast<Eigen::Index>(1 + g.below(900)), cols = static_cast<Eigen::Index>(1 + g.below(400));
+    const rd::mat<T> kept = random_mat<T>(rows, cols, g), d0 = random_mat<T>(rows, cols, g);
+    std::vector<T> start(static_cast<std::size_t>(cols));
+    for (auto& v : start) v = static_cast<T>(g.uniform());
+    // the two passes, as before the fusion
+    rd::mat<T> d_two = d0;
+    std::vector<T> db_two = start;
+    rd::gelu_backward_cached<T>(kept, d_two);
+    rd::add_column_sums<T>(rd::vmap<T>(db_two.data(), cols), d_two);
+    for (const int threads : {1, 2}) {
+      rd::mat<T> d_one = d0;
+      std::vector<T> db_one = start;
+      with_threads(threads, [&] { rd::gelu_backward_cached<T>(kept, d_one, db_one.data()); });
+      CHECK(same_bits(d_one.data(), d_two.data(), static_cast<std::size_t>(d_two.size())));
+      CHECK(same_bits(db_one.data(), db_two.data(), db_two.size()));
+    }
+  }
+}
+
 TEST_CASE("softmax_dropout_row and its backward: the definitions, the masks of dropout::keep") {
   growth::rng g(8, 3);
   for (int trial = 0; trial < 10; ++trial) {
@@ -102,16 +126,25 @@ TEST_CASE("softmax_dropout_row and its backward: the definitions, the masks of d
     const bool on = trial % 3 != 0;
     const rd::dropout<double> drop(0.1 + 0.5 * g.uniform(), g.next_u64(), g.below(9), on);
     const std::uint64_t first = g.next_u64() >> 20;
-    std::vector<double> s(n), row(n), dropped(n, -1);
+    std::vector<double> s(n), row(n), dropped(n, -1), key_bias(n, 0.0);
     for (auto& v : s) v = 6 * (g.uniform() - 0.5);
     row = s;
+    // Half the trials mask some keys (bias lowest), never all: their probability is below every normal number.
+    const bool masked = trial % 2 == 1;
+    if (masked)
+      for (std::size_t j = 1; j < n; ++j)
+        if (g.uniform() < 0.3) key_bias[j] = std::numeric_limits<double>::lowest();
     std::vector<std::uint8_t> mask(n, 9);
-    rd::softmax_dropout_row<double>(row.data(), n, drop, first, mask.data(), dropped.data());
+    rd::softmax_dropout_row<double>(row.data(), n, drop, first, mask.data(), dropped.data(), masked ? key_bias.data() : nullptr);
+    for (std::size_t j = 0; j < n; ++j) {
+      if (key_bias[j] != 0) REQUIRE(row[j] < std::numeric_limits<double>::min());  // subnormal or 0 (0 in float)
+      s[j] += key_bias[j];
+    }
     double mx = s[0], z = 0, total = 0;
     for (double v : s) mx = std::max(mx, v);
     for (double v : s) z += std::exp(v - mx);
     for (std::size_t j = 0; j < n; ++j) {
-      REQUIRE(row[j] == doctest::Approx(std::exp(s[j] - mx) / z).epsilon(1e-13));
+      if (key_bias[j] == 0) REQUIRE(row[j] == doctest::Approx(std::exp(s[j] - mx) / z).epsilon(1e-13));
       total += row[j];
       if (on) {
         REQUIRE(mask[j] == (drop.keep(first + j) ? 1 : 0));
@@ -131,5 +164,44 @@ TEST_CASE("softmax_dropout_row and its backward: the definitions, the masks of d
     const double scale = 0.125;
     rd::softmax_dropout_backward_row<double>(row.data(), dp.data(), n, drop, on ? mask.data() : nullptr, scale);
     for (std::size_t j = 0; j < n; ++j) REQUIRE(dp[j] == doctest::Approx(row[j] * (dd[j] - dot) * scale).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("exp_normal_op: Eigen's float exp, bit for bit, over [-87.33, 88.37], and 0 below -87.69") {
+  using P = Eigen::internal::packet_traits<float>::type;
+  const auto eigen_exp = [](float x) { return Eigen::internal::pfirst(Eigen::internal::pexp(Eigen::internal::pset1<P>(x))); };
+  const rd::exp_normal_op<float> op;
+  // Every 997th bit pattern whose float lies in [-87.33, 88.37] (about 2.2 million: both signs, every binade).
+  long checked = 0, differing = 0;
+  for (std::uint64_t u = 0; u <= 0xffffffffULL; u += 997) {
+    const auto bits = static_cast<std::uint32_t>(u);
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    if (!(x >= -87.33f && x <= 88.37f)) continue;
+    ++checked;
+    const float a = eigen_exp(x), b = op(x);
+    if (std::memcmp(&a, &b, sizeof a) != 0) ++differing;
+  }
+  CHECK(checked > 2000000);
+  CHECK(differing == 0);
+  // Below: at most 2^-126 * exp(0.35) (2^m with m = -126 times the polynomial, which may round to a
+  // subnormal), and 0 once m <= -127 (x < -87.69); -inf and lowest give 0.
+  for (float x = -87.33f; x > -200.0f; x -= 0.001f) {
+    const float b = op(x);
+    REQUIRE(b >= 0.0f);
+    REQUIRE(b <= 1.2e-38f);
+    if (x < -87.69f) REQUIRE(b == 0.0f);
+  }
+  CHECK(op(-std::numeric_limits<float>::infinity()) == 0.0f);
+  CHECK(op(std::numeric_limits<float>::lowest()) == 0.0f);
+  CHECK(op(0.0f) == 1.0f);
+  // The packet path (a whole row) and the scalar path (a row's tail) give the same bits.
+  growth::rng g(3, 1);
+  rd::row_vec<float> v(37), w(37);
+  for (Eigen::Index j = 0; j < v.size(); ++j) v(j) = static_cast<float>(60 * (g.uniform() - 0.9));
+  w.array() = v.array().unaryExpr(op);
+  for (Eigen::Index j = 0; j < v.size(); ++j) {
+    const float s1 = op(v(j));
+    REQUIRE(std::memcmp(&s1, &w(j), sizeof s1) == 0);
   }
 }

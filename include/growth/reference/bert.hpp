@@ -534,15 +534,13 @@ class bert {
       const std::size_t base = static_cast<std::size_t>(bh) * Sq * Sk;
       map p(c.probs.data() + base, is, ik);
       detail::gemm<T, false, true>(p, c.q.block(r0, c0, is, id), c.k.block(k0, c0, ik, id), false, scale);
-      cvmap kb(key_bias + b * Sk, ik);
       // Mask, softmax and the probabilities' dropout row by row, while the row is in L1 (the scale
       // 1/sqrt(d) is the product's alpha). The dropped probabilities go to this thread's scratch.
       T* pd = detail::dropped_scratch(drop, Sq * Sk);  // [Sq, Sk]
       for (index i = 0; i < is; ++i) {
-        p.row(i) += kb;
         const std::size_t at = base + static_cast<std::size_t>(i) * Sk;
         detail::softmax_dropout_row<T>(p.row(i).data(), Sk, drop, at, drop.active ? c.pmask.data() + at : nullptr,
-                                       drop.active ? pd + static_cast<std::size_t>(i) * Sk : nullptr);
+                                       drop.active ? pd + static_cast<std::size_t>(i) * Sk : nullptr, key_bias + b * Sk);
       }
       detail::gemm<T>(c.ctx.block(r0, c0, is, id), cmap(drop.active ? pd : p.data(), is, ik), c.v.block(k0, c0, ik, id));
     });
@@ -712,15 +710,16 @@ class bert {
     } else {
       linear_backward(dtmp, c.g, o[output_weight], o[output_bias], H, I, dg, false);
     }
-    detail::gelu_backward_cached<T>(c.f, dg);  // f holds GELU'(f) (a training forward came first)
+    // f holds GELU'(f) (a training forward came first); the intermediate bias gradient is gathered here.
+    detail::gelu_backward_cached<T>(c.f, dg, G(o[intermediate_bias]));
     // d(FFN input): post-LN adds it to dx = d(h1); pre-LN writes d(u2) to dtmp, then d(h1) = dx + LN2'(d(u2)).
     auto& dfin = pre ? dtmp : dx;
     if (o.factorized) {
       auto dt = ws_.dt.topRows(in);
-      linear_backward(dg, c.t1, o[intermediate_weight_u], o[intermediate_bias], I, R, dt, false);
+      linear_backward(dg, c.t1, o[intermediate_weight_u], 0, I, R, dt, false, false);
       linear_backward(dt, fin, o[intermediate_weight_v], 0, R, H, dfin, !pre, false);
     } else {
-      linear_backward(dg, fin, o[intermediate_weight], o[intermediate_bias], I, H, dfin, !pre);
+      linear_backward(dg, fin, o[intermediate_weight], 0, I, H, dfin, !pre, false);
     }
     if (pre) {
       detail::layernorm_backward<T>(dtmp, c.xhat2, c.rstd2.data(), P(o[output_ln_weight]), G(o[output_ln_weight]), G(o[output_ln_bias]), dtmp);

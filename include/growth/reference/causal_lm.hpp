@@ -541,8 +541,9 @@ class causal_lm {
     detail::dropout_branch<T>(dx, residual_dropout(3 + 3 * l), c.omask.data(), ws_.dtmp);
     project_backward(ws_.dtmp, c.g, o[output_weight], o[output_bias], H, I, ws_.df, false);
     if (cfg_.is_gpt2()) {
-      detail::gelu_backward_cached<T>(c.f, ws_.df);  // f holds gelu_new'(f) (a training forward came first)
-      project_backward(ws_.df, c.u2, o[intermediate_weight], o[intermediate_bias], I, H, ws_.du, false);
+      // f holds gelu_new'(f) (a training forward came first); the bias gradient, if any, is gathered here.
+      detail::gelu_backward_cached<T>(c.f, ws_.df, G(o[intermediate_bias]));  // G: null when absent
+      project_backward(ws_.df, c.u2, o[intermediate_weight], absent, I, H, ws_.du, false);
     } else {
       detail::swiglu_backward<T>(c.f, c.up, ws_.df, ws_.dup);
       project_backward(ws_.df, c.u2, o[gate_weight], o[gate_bias], I, H, ws_.du, false);
