@@ -45,8 +45,8 @@ using vmap = Eigen::Map<row_vec<T>>;
 /// a degree-5 polynomial), with 2^m put in the exponent bits directly (pldexp_fast) instead of by the
 /// generic pldexp, which also reaches the subnormal range. The same bits as Eigen's packet exp for every
 /// float x in [-87.33, 88.37] (all of them checked once; tests/reference/test_kernels.cpp checks every
-/// 997th bit pattern); below, results under 1.2e-38, and 0 from x < -87.69 on (Eigen returns subnormals down to 2.9e-39: a masked attention key,
-/// exp(lowest - max), now gives 0, as in torch). One path for every element, a row's tail included
+/// 997th bit pattern); below, results under 1.2e-38, and 0 from x < -87.69 on (Eigen returns subnormals
+/// down to 2.9e-39: a masked attention key, exp(lowest - max), now gives 0, as in torch). One path for every element, a row's tail included
 /// (Eigen's own exp takes std::exp there). 0.37 instead of 0.52 ns per element on one core of the
 /// development VM. double: Eigen's exp.
 template <class T>
@@ -301,30 +301,37 @@ class column_sum_blocks {
   T* part_ = nullptr;
 };
 
+/// db[0, n) += column sums over rows [0, rows) in column_sum_blocks' order, row(r, partial) adding row r
+/// into its block's partial (and doing whatever else the pass does with that row while it is in cache).
+template <class T, class Row>
+void gather_column_sums(Eigen::Index rows, Eigen::Index n, T* db, Row&& row) {
+  if (rows == 0 || n == 0) return;
+  const column_sum_blocks<T> sums(rows, n);
+  parallel_rows(static_cast<std::size_t>(sums.blocks()), static_cast<std::size_t>(sums.block * n), [&](std::size_t b0, std::size_t b1) {
+    for (auto b = static_cast<Eigen::Index>(b0); b < static_cast<Eigen::Index>(b1); ++b) {
+      T* pb = sums.start(b, 0);
+      for (Eigen::Index r = b * sums.block, r1 = std::min(rows, r + sums.block); r < r1; ++r) row(r, pb);
+    }
+  });
+  sums.finish(0, db);
+}
+
 /// db += the column sums of dy (a linear layer's bias gradient), or of dy * x elementwise when x is given
 /// (row stride ldx), in column_sum_blocks' order. The threads take blocks of whole rows (splitting columns
 /// instead had each thread stream every row, the prefetchers pulling in the other thread's half too: no
 /// gain on 2 threads).
 template <class T>
 void add_column_sums(vmap<T> db, cref<T> dy, const T* x = nullptr, Eigen::Index ldx = 0) {
-  const Eigen::Index rows = dy.rows(), n = dy.cols();
-  if (rows == 0 || n == 0) return;
-  const column_sum_blocks<T> sums(rows, n);
-  parallel_rows(static_cast<std::size_t>(sums.blocks()), static_cast<std::size_t>(sums.block * n), [&](std::size_t b0, std::size_t b1) {
-    for (auto b = static_cast<Eigen::Index>(b0); b < static_cast<Eigen::Index>(b1); ++b) {
-      T* pb = sums.start(b, 0);
-      for (Eigen::Index r = b * sums.block, r1 = std::min(rows, r + sums.block); r < r1; ++r) {
-        const T* dr = dy.row(r).data();
-        if (x) {
-          const T* xr = x + r * ldx;
-          for (Eigen::Index j = 0; j < n; ++j) pb[j] += dr[j] * xr[j];
-        } else {
-          for (Eigen::Index j = 0; j < n; ++j) pb[j] += dr[j];
-        }
-      }
+  const Eigen::Index n = dy.cols();
+  gather_column_sums<T>(dy.rows(), n, db.data(), [&](Eigen::Index r, T* pb) {
+    const T* dr = dy.row(r).data();
+    if (x) {
+      const T* xr = x + r * ldx;
+      for (Eigen::Index j = 0; j < n; ++j) pb[j] += dr[j] * xr[j];
+    } else {
+      for (Eigen::Index j = 0; j < n; ++j) pb[j] += dr[j];
     }
   });
-  sums.finish(0, db.data());
 }
 
 /// LayerNorm of row r (see layernorm_forward): the one definition the plain and the fused passes share, so
@@ -613,22 +620,14 @@ void gelu_backward_cached(cref<T> derivative, mref<T> d, T* dbias = nullptr) {
     });
     return;
   }
-  if (rows == 0 || n == 0) return;
-  const column_sum_blocks<T> sums(rows, n);
-  parallel_rows(static_cast<std::size_t>(sums.blocks()), static_cast<std::size_t>(sums.block * n), [&](std::size_t b0, std::size_t b1) {
-    for (auto b = static_cast<Eigen::Index>(b0); b < static_cast<Eigen::Index>(b1); ++b) {
-      T* pb = sums.start(b, 0);
-      for (Eigen::Index r = b * sums.block, r1 = std::min(rows, r + sums.block); r < r1; ++r) {
-        T* dr = d.row(r).data();
-        const T* fr = derivative.row(r).data();
-        for (Eigen::Index j = 0; j < n; ++j) {
-          dr[j] *= fr[j];
-          pb[j] += dr[j];
-        }
-      }
+  gather_column_sums<T>(rows, n, dbias, [&](Eigen::Index r, T* pb) {
+    T* dr = d.row(r).data();
+    const T* fr = derivative.row(r).data();
+    for (Eigen::Index j = 0; j < n; ++j) {
+      dr[j] *= fr[j];
+      pb[j] += dr[j];
     }
   });
-  sums.finish(0, dbias);
 }
 
 /// The end of a residual branch in one pass per row: y = x + dropout(y + bias) (bias may be null), then
