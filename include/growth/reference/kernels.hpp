@@ -458,8 +458,11 @@ struct dropout {
   void scale_kept(T* x, const std::uint8_t* mask, std::size_t n) const { scale_kept(x, mask, n, x); }
   /// out[j] = x[j] * mask[j] * scale over n elements (out may be x).
   void scale_kept(const T* x, const std::uint8_t* mask, std::size_t n, T* out) const {
-    for (std::size_t j = 0; j < n; ++j) out[j] = x[j] * (static_cast<T>(mask[j]) * scale);
+    for (std::size_t j = 0; j < n; ++j) out[j] = kept(x[j], mask[j]);
   }
+  /// One element of scale_kept: x * (mask * scale), the one product every dropout path forms (the
+  /// attention's backward draws its dropped probabilities again with it, so the bits must agree).
+  [[nodiscard]] T kept(T x, std::uint8_t m) const { return x * (static_cast<T>(m) * scale); }
 
   /// out = dropout'(x) or dropout(x) with the mask already drawn: x * mask * scale when active, else a
   /// copy of x (nothing to do when out is x). n contiguous elements.
@@ -508,11 +511,10 @@ inline void softmax_dropout_row(T* row, std::size_t n, const dropout<T>& drop, s
     return;
   }
   drop.fill_mask(first, n, mask);
-  const T scale = drop.scale;
   for (std::size_t j = 0; j < n; ++j) {
     const T pj = row[j] * inv;
     row[j] = pj;
-    dropped[j] = pj * (static_cast<T>(mask[j]) * scale);
+    dropped[j] = drop.kept(pj, mask[j]);
   }
 }
 
