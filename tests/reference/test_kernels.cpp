@@ -1,16 +1,18 @@
 // The reference models' fused kernels (reference/kernels.hpp) against their plain definitions: the GELU
 // derivative kept by a training forward (and its backward with the bias gradient gathered in the same
 // pass), column sums (bias and LayerNorm gradients) in an order that does not depend on the thread count,
-// one attention row's softmax with its key mask and dropout, forward and backward, and the float exp they
-// use (exp_normal_op) against Eigen's.
+// one attention row's softmax with its key mask and dropout, forward and backward, the float exp they
+// use (exp_normal_op) against Eigen's, and the Q/K/V projections as one product (linear_shared_input).
 #include <doctest/doctest.h>
 
 #include <growth/reference/kernels.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #ifdef _OPENMP
@@ -115,6 +117,49 @@ TEST_CASE_TEMPLATE("gelu_backward_cached with the bias gradient: the bits of the
       with_threads(threads, [&] { rd::gelu_backward_cached<T>(kept, d_one, db_one.data()); });
       CHECK(same_bits(d_one.data(), d_two.data(), static_cast<std::size_t>(d_two.size())));
       CHECK(same_bits(db_one.data(), db_two.data(), db_two.size()));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("linear_shared_input: x W_p^T + b_p to rounding, the bits of separate products when one block holds the parts", T, float, double) {
+  growth::rng g(17, 3);
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+  for (int trial = 0; trial < 12; ++trial) {
+    // Small and large: some shapes keep k in one panel and the parts in one block, some cut both.
+    const bool big = trial % 3 == 2;
+    const auto m = static_cast<Eigen::Index>(1 + g.below(big ? 700 : 300)), k = static_cast<Eigen::Index>(1 + g.below(big ? 900 : 200));
+    std::array<Eigen::Index, 3> n{};
+    for (auto& v : n) v = static_cast<Eigen::Index>(1 + g.below(big ? 1100 : 300));
+    const rd::mat<T> x = random_mat<T>(m, k, g);
+    std::array<rd::mat<T>, 3> w{random_mat<T>(n[0], k, g), random_mat<T>(n[1], k, g), random_mat<T>(n[2], k, g)};
+    std::array<std::vector<T>, 3> b;
+    const bool with_bias = trial % 2 == 0;
+    for (std::size_t p = 0; p < 3; ++p) {
+      b[p].resize(static_cast<std::size_t>(n[p]));
+      for (auto& v : b[p]) v = static_cast<T>(g.uniform() - 0.5);
+    }
+    const auto bias = [&](std::size_t p) -> const T* { return with_bias ? b[p].data() : nullptr; };
+    // The stacked product's blocking as gemm_slab takes it (per slab on 2 threads: its rows' half or more).
+    Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic, 1, false> stacked(
+        n[0] + n[1] + n[2], m, k, 1, true);
+    const bool one_block = stacked.kc() >= k && stacked.mc() >= n[0] + n[1] + n[2];
+    for (const int threads : {1, 2}) {
+      std::array<rd::mat<T>, 3> y, sep;
+      for (std::size_t p = 0; p < 3; ++p) {
+        y[p].resize(m, n[p]);
+        sep[p].resize(m, n[p]);
+      }
+      with_threads(threads, [&] {
+        rd::linear_shared_input<T, 3>(x, {w[0].data(), w[1].data(), w[2].data()}, {bias(0), bias(1), bias(2)}, {y[0], y[1], y[2]});
+        for (std::size_t p = 0; p < 3; ++p) rd::gemm<T, false, true>(sep[p], x, w[p], false, T(1), bias(p));
+      });
+      for (std::size_t p = 0; p < 3; ++p) {
+        Eigen::MatrixXd want = x.template cast<double>() * w[p].template cast<double>().transpose();
+        if (with_bias) want.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(b[p].data(), n[p]).template cast<double>();
+        const double scale = std::max(1.0, want.cwiseAbs().maxCoeff());
+        CHECK((y[p].template cast<double>() - want).cwiseAbs().maxCoeff() <= tol * scale * static_cast<double>(k));
+        if (one_block && threads == 1) CHECK(same_bits(y[p].data(), sep[p].data(), static_cast<std::size_t>(y[p].size())));
+      }
     }
   }
 }

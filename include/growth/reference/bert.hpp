@@ -482,9 +482,15 @@ class bert {
     const detail::cref<T> kvin = pre ? (split_kv ? detail::cref<T>(c.u1.bottomRows(xkv.rows())) : qin) : xkv;
 
     // Self-attention: q, k, v projections, then per (sequence, head) softmax(q k^T / sqrt(d) + mask) v.
-    linear(qin, o[query_weight], o[query_bias], H, H, c.q);
-    linear(kvin, o[key_weight], o[key_bias], H, H, c.k);
-    linear(kvin, o[value_weight], o[value_bias], H, H, c.v);
+    // One product when they read the same rows (x packed once for the three), else q, then k and v.
+    if (qin.data() == kvin.data() && qin.rows() == kvin.rows()) {
+      detail::linear_shared_input<T, 3>(qin, {P(o[query_weight]), P(o[key_weight]), P(o[value_weight])},
+                                        {P(o[query_bias]), P(o[key_bias]), P(o[value_bias])}, {c.q, c.k, c.v});
+    } else {
+      linear(qin, o[query_weight], o[query_bias], H, H, c.q);
+      detail::linear_shared_input<T, 2>(kvin, {P(o[key_weight]), P(o[value_weight])}, {P(o[key_bias]), P(o[value_bias])},
+                                        {c.k, c.v});
+    }
     attention_forward(l);
 
     // Attention output dense, dropout, residual; post-LN: LayerNorm (h1 = LN1(x + .)), pre-LN: u2 = LN2(h1).

@@ -394,9 +394,11 @@ class causal_lm {
     if (cfg_.is_gpt2()) {
       project(c.u1, o[qkv_weight], o[qkv_bias], A + 2 * K, H, c.qkv);
     } else {
-      project(c.u1, o[query_weight], o[query_bias], A, H, c.qkv.leftCols(iA));
-      project(c.u1, o[key_weight], o[key_bias], K, H, c.qkv.middleCols(iA, iK));
-      project(c.u1, o[value_weight], o[value_bias], K, H, c.qkv.rightCols(iK));
+      // One product over the three weights (u1 packed once for them)
+      const auto bias = [&](std::size_t b) { return b != absent ? P(b) : nullptr; };
+      detail::linear_shared_input<T, 3>(c.u1, {P(o[query_weight]), P(o[key_weight]), P(o[value_weight])},
+                                        {bias(o[query_bias]), bias(o[key_bias]), bias(o[value_bias])},
+                                        {c.qkv.leftCols(iA), c.qkv.middleCols(iA, iK), c.qkv.rightCols(iK)});
       ws_.rope.apply(c.qkv, 0, cfg_.num_attention_heads, false);
       ws_.rope.apply(c.qkv, iA, cfg_.num_key_value_heads, false);
     }

@@ -8,10 +8,12 @@
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <numbers>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -161,10 +163,11 @@ class borrowed_blocking
     this->m_blockB = nullptr;
   }
   /// Points the blocking at this thread's buffers, grown (only) when a larger product comes.
-  void borrow() {
-    // This thread's packing buffers, the largest product's so far: a [mc*kc] packed lhs block, a [kc*nc]
-    // packed rhs panel (mc, kc, nc: Eigen's blocking of the product).
-    this->m_blockA = thread_buffer<T, scratch::packed_lhs>(static_cast<std::size_t>(this->m_mc * this->m_kc));
+  void borrow(std::size_t lhs_extra = 0) {
+    // This thread's packing buffers, the largest product's so far: a [mc*kc (+ lhs_extra*kc)] packed lhs
+    // block, a [kc*nc] packed rhs panel (mc, kc, nc: Eigen's blocking of the product).
+    this->m_blockA = thread_buffer<T, scratch::packed_lhs>(static_cast<std::size_t>(this->m_mc * this->m_kc) +
+                                                           lhs_extra * static_cast<std::size_t>(this->m_kc));
     this->m_blockB = thread_buffer<T, scratch::packed_rhs>(static_cast<std::size_t>(this->m_kc * this->m_nc));
   }
 };
@@ -174,66 +177,115 @@ class borrowed_blocking
 template <bool Transposed>
 inline constexpr int colmajor_order = Transposed ? Eigen::ColMajor : Eigen::RowMajor;
 
-/// C = alpha * op(A) * op(B) (+ C when accumulating; + a bias on every row when one is given) for
-/// row-major C (m x n), op(A) (m x k), op(B) (k x n); op(X) = X^T when the flag says so. Computed as the
-/// column-major product C^T = op(B)^T op(A)^T with Eigen's packing routines and GEBP micro-kernel, in the
-/// loop of Eigen's sequential general_matrix_matrix_product::run (blocks of mc x kc of op(B)^T packed once
-/// per k panel, kc x nc panels of op(A)^T), with two differences:
+/// One column block of a product whose blocks share op(A): C_p (m x n) = alpha op(A) op(B_p) (+ bias on
+/// every row), C_p row-major with row stride ldc, B_p stored as gemm's op(B) with stride ldb.
+template <class T>
+struct gemm_part {
+  const T* b;
+  Eigen::Index ldb;
+  Eigen::Index n;
+  T* c;
+  Eigen::Index ldc;
+  const T* bias;  // [n], or nullptr
+};
+
+/// Packed-lhs offsets are rounded up to this many elements: the GEBP kernel loads its lhs panels aligned.
+inline constexpr Eigen::Index packed_align = 16;
+
+/// C_p = alpha * op(A) * op(B_p) (+ C_p when accumulating; + a bias on every row when one is given) for
+/// every part p, row-major C_p (m x n_p), op(A) (m x k), op(B_p) (k x n_p); op(X) = X^T when the flag says
+/// so. Computed as the column-major product [C_1 ... C_P]^T = [op(B_1) ... op(B_P)]^T op(A)^T with Eigen's
+/// packing routines and GEBP micro-kernel, in the loop of Eigen's sequential
+/// general_matrix_matrix_product::run over the parts' columns as one (blocks of mc x kc of the stacked
+/// op(B_p)^T packed once per k panel, a block cut where a part ends; kc x nc panels of op(A)^T, packed
+/// once per block for all the parts in it), with three differences:
 /// - the packing buffers are this thread's, reused across calls (no allocation after warm-up);
 /// - a product that does not accumulate initialises each mc x nc block of C (to 0, or to the bias) just
 ///   before the kernel's first pass over it, while the block is in cache: the kernel only adds into C,
-///   and clearing all of C first costs a pass over memory (C is up to 8 MB here).
+///   and clearing all of C first costs a pass over memory (C is up to 8 MB here);
+/// - parts sharing op(A) (the Q, K and V projections of one input) pack each panel of op(A) once for all
+///   of them instead of once per product. With one part this is Eigen's loop; with several, each element
+///   of C_p gets the same kernel calls over the same packed data as in a product of its own whenever
+///   Eigen's blocking of the stacked product keeps the whole k in one panel and all parts in one block
+///   (kc = k and mc >= sum n_p: the QKV projections here), so the same bits.
 template <class T, bool TA, bool TB>
-void gemm_slab(Eigen::Index m, Eigen::Index n, Eigen::Index k, const T* a, Eigen::Index lda, const T* b, Eigen::Index ldb,
-               T* c, Eigen::Index ldc, T alpha, bool accumulate, const T* bias) {
+void gemm_slab(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std::span<const gemm_part<T>> parts, T alpha,
+               bool accumulate) {
   using Eigen::Index;
   namespace ei = Eigen::internal;
+  Index n = 0;
+  for (const auto& pt : parts) n += pt.n;
   if (m <= 0 || n <= 0) return;
-  // The block of C^T rows' [i0, i0 + rows) x cols' [j0, j0 + cols): our rows j0.., columns i0...
-  const auto init = [&](Index i0, Index rows, Index j0, Index cols) {
+  // Part pt's block of C_p^T rows [i0, i0 + rows) x cols [j0, j0 + cols): its rows j0.., columns i0...
+  const auto init = [&](const gemm_part<T>& pt, Index i0, Index rows, Index j0, Index cols) {
     for (Index j = j0; j < j0 + cols; ++j) {
-      T* cr = c + j * ldc + i0;
-      if (bias)
-        std::copy(bias + i0, bias + i0 + rows, cr);
+      T* cr = pt.c + j * pt.ldc + i0;
+      if (pt.bias)
+        std::copy(pt.bias + i0, pt.bias + i0 + rows, cr);
       else
         std::fill(cr, cr + rows, T(0));
     }
   };
   if (k <= 0) {
-    if (!accumulate) init(0, n, 0, m);
+    if (!accumulate)
+      for (const auto& pt : parts) init(pt, 0, pt.n, 0, m);
     return;
   }
-  // Column-major problem: rows' = n, cols' = m, lhs' = op(B)^T (n x k), rhs' = op(A)^T (k x m).
+  // Column-major problem: rows' = n, cols' = m, lhs' = stacked op(B_p)^T (n x k), rhs' = op(A)^T (k x m).
   constexpr int lhs_order = colmajor_order<!TB>, rhs_order = colmajor_order<!TA>;
   using traits = ei::gebp_traits<T, T>;
   using lhs_mapper = ei::const_blas_data_mapper<T, Index, lhs_order>;
   using rhs_mapper = ei::const_blas_data_mapper<T, Index, rhs_order>;
   using res_mapper = ei::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
   borrowed_blocking<T> blocking(n, m, k);
-  blocking.borrow();
-  const lhs_mapper lhs(b, ldb);
+  blocking.borrow(static_cast<std::size_t>(parts.size()) * packed_align);
   const rhs_mapper rhs(a, lda);
-  const res_mapper res(c, ldc, 1);
   const Index kc = blocking.kc(), mc = std::min(n, blocking.mc()), nc = std::min(m, blocking.nc());
   ei::gemm_pack_lhs<T, Index, lhs_mapper, traits::mr, traits::LhsProgress, typename traits::LhsPacket4Packing, lhs_order> pack_lhs;
   ei::gemm_pack_rhs<T, Index, rhs_mapper, traits::nr, rhs_order> pack_rhs;
   ei::gebp_kernel<T, T, Index, res_mapper, traits::mr, traits::nr, false, false> gebp;
-  T* block_a = blocking.blockA();  // [mc * kc] packed op(B)^T block
+  T* block_a = blocking.blockA();  // [mc * kc (+ alignment per part)] packed stacked op(B_p)^T block
   T* block_b = blocking.blockB();  // [kc * nc] packed op(A)^T panel
   const bool pack_rhs_once = mc != n && kc == k && nc == m;
+  // Calls f(part, i0, rows, off) for the block's pieces: part pt's rows [i0, i0 + rows) of its op(B_p)^T
+  // that lie in the block's stacked rows [i2, i2 + amc), packed at block_a + off * akc.
+  const auto for_each_piece = [&](Index i2, Index amc, auto&& f) {
+    Index first = 0, off = 0;  // first: the stacked row where the part starts
+    for (const auto& pt : parts) {
+      const Index lo = std::max(i2, first), hi = std::min(i2 + amc, first + pt.n);
+      if (lo < hi) {
+        f(pt, lo - first, hi - lo, off);
+        off += (hi - lo + packed_align - 1) / packed_align * packed_align;
+      }
+      first += pt.n;
+    }
+  };
   for (Index i2 = 0; i2 < n; i2 += mc) {
     const Index amc = std::min(i2 + mc, n) - i2;
     for (Index k2 = 0; k2 < k; k2 += kc) {
       const Index akc = std::min(k2 + kc, k) - k2;
-      pack_lhs(block_a, lhs.getSubMapper(i2, k2), akc, amc);
+      for_each_piece(i2, amc, [&](const gemm_part<T>& pt, Index i0, Index rows, Index off) {
+        pack_lhs(block_a + off * akc, lhs_mapper(pt.b, pt.ldb).getSubMapper(i0, k2), akc, rows);
+      });
       for (Index j2 = 0; j2 < m; j2 += nc) {
         const Index anc = std::min(j2 + nc, m) - j2;
         if (!pack_rhs_once || i2 == 0) pack_rhs(block_b, rhs.getSubMapper(k2, j2), akc, anc);
-        if (k2 == 0 && !accumulate) init(i2, amc, j2, anc);
-        gebp(res.getSubMapper(i2, j2), block_a, block_b, amc, akc, anc, alpha);
+        for_each_piece(i2, amc, [&](const gemm_part<T>& pt, Index i0, Index rows, Index off) {
+          if (k2 == 0 && !accumulate) init(pt, i0, rows, j2, anc);
+          const res_mapper res(pt.c, pt.ldc, 1);
+          gebp(res.getSubMapper(i0, j2), block_a + off * akc, block_b, rows, akc, anc, alpha);
+        });
       }
     }
   }
+}
+
+/// How many slabs a product of m x n x k cuts itself into (one per thread, or 1): the longer side of C is
+/// split so each thread keeps a wide product.
+inline std::ptrdiff_t gemm_slabs(Eigen::Index m, Eigen::Index n, Eigen::Index k, Eigen::Index side) {
+  return static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= 1 << 18 && side >= 32
+             ? std::min<std::ptrdiff_t>(num_threads(), side / 16)
+             : 1;
 }
 
 /// C = alpha op(A) op(B) (+ bias on every row, when given), or C += alpha op(A) op(B) when `accumulate`;
@@ -247,20 +299,42 @@ void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(
   const T* pb = b.data();
   T* pc = c.data();
   const Eigen::Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
-  // Slabs of C: split the longer side so each thread keeps a wide product.
   const bool split_cols = n > m;
-  const Eigen::Index side = split_cols ? n : m;
-  const std::ptrdiff_t slabs =
-      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= 1 << 18 && side >= 32
-          ? std::min<std::ptrdiff_t>(num_threads(), side / 16)
-          : 1;
+  const std::ptrdiff_t slabs = gemm_slabs(m, n, k, split_cols ? n : m);
   parallel_for(slabs, slabs > 1, [&](std::ptrdiff_t s) {
-    const Eigen::Index lo = side * s / slabs, hi = side * (s + 1) / slabs;
-    if (split_cols)  // op(B) columns lo..hi: stored rows of B^T, or stored columns of B
-      gemm_slab<T, TA, TB>(m, hi - lo, k, pa, lda, pb + (TB ? lo * ldb : lo), ldb, pc + lo, ldc, alpha, accumulate,
-                           bias ? bias + lo : nullptr);
-    else  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T
-      gemm_slab<T, TA, TB>(hi - lo, n, k, pa + (TA ? lo : lo * lda), lda, pb, ldb, pc + lo * ldc, ldc, alpha, accumulate, bias);
+    if (split_cols) {  // op(B) columns lo..hi: stored rows of B^T, or stored columns of B
+      const Eigen::Index lo = n * s / slabs, hi = n * (s + 1) / slabs;
+      const gemm_part<T> part{pb + (TB ? lo * ldb : lo), ldb, hi - lo, pc + lo, ldc, bias ? bias + lo : nullptr};
+      gemm_slab<T, TA, TB>(m, k, pa, lda, std::span(&part, 1), alpha, accumulate);
+    } else {  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T
+      const Eigen::Index lo = m * s / slabs, hi = m * (s + 1) / slabs;
+      const gemm_part<T> part{pb, ldb, n, pc + lo * ldc, ldc, bias};
+      gemm_slab<T, TA, TB>(hi - lo, k, pa + (TA ? lo : lo * lda), lda, std::span(&part, 1), alpha, accumulate);
+    }
+  });
+}
+
+/// y_p = x W_p^T + b_p for the weights W_p (n_p x k, row-major, as PyTorch stores them) sharing one input
+/// x (m x k): the Q, K and V projections. One product over the stacked weights (gemm_slab's parts), so each
+/// panel of x is packed once instead of once per weight (x is up to 2 MB here), in one parallel region;
+/// the slabs cut x's rows, as three products of this shape would (n_p < m).
+template <class T, std::size_t P>
+void linear_shared_input(cref<T> x, const std::array<const T*, P>& w, const std::array<const T*, P>& bias,
+                         std::array<mref<T>, P> y) {  // views, by value: their data is written
+  const Eigen::Index m = x.rows(), k = x.cols();
+  Eigen::Index n = 0;
+  for (std::size_t p = 0; p < P; ++p) {
+    eigen_assert(y[p].rows() == m);
+    n += y[p].cols();
+  }
+  const std::ptrdiff_t slabs = gemm_slabs(m, n, k, m);
+  parallel_for(slabs, slabs > 1, [&](std::ptrdiff_t s) {
+    const Eigen::Index lo = m * s / slabs, hi = m * (s + 1) / slabs;
+    std::array<gemm_part<T>, P> parts;
+    for (std::size_t p = 0; p < P; ++p)
+      parts[p] = {w[p], k, y[p].cols(), y[p].data() + lo * y[p].outerStride(), y[p].outerStride(), bias[p]};
+    gemm_slab<T, false, true>(hi - lo, k, x.data() + lo * x.outerStride(), x.outerStride(),
+                              std::span<const gemm_part<T>>(parts), T(1), false);
   });
 }
 
