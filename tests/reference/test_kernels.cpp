@@ -2,7 +2,8 @@
 // derivative kept by a training forward (and its backward with the bias gradient gathered in the same
 // pass), column sums (bias and LayerNorm gradients) in an order that does not depend on the thread count,
 // one attention row's softmax with its key mask and dropout, forward and backward, the float exp they
-// use (exp_normal_op) against Eigen's, and the Q/K/V projections as one product (linear_shared_input).
+// use (exp_normal_op) against Eigen's, the matrix product's drivers (gemm) and the Q/K/V projections as
+// one product (linear_shared_input).
 #include <doctest/doctest.h>
 
 #include <growth/reference/kernels.hpp>
@@ -121,6 +122,59 @@ TEST_CASE_TEMPLATE("gelu_backward_cached with the bias gradient: the bits of the
   }
 }
 
+// gemm's drivers: one thread (gemm_slab), and on several threads either one slab per thread (gemm_slabs,
+// when k is C's longest side) or one operand packed once into a shared buffer with the other cut into
+// chunks the threads take as they come (gemm_shared: L shared when m >= n, R shared when n > m). Each
+// category of shape below reaches one of them on 2 and 3 threads.
+TEST_CASE_TEMPLATE("gemm: every driver and transposition to rounding, with accumulate and bias, the same bits on every run of a thread count", T, float,
+                   double) {
+  growth::rng g(29, 5);
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+  const auto draw = [&](std::uint64_t lo, std::uint64_t hi) { return static_cast<Eigen::Index>(lo + g.below(hi - lo + 1)); };
+  for (int trial = 0; trial < 16; ++trial) {
+    Eigen::Index m = 0, n = 0, k = 0;
+    switch (trial % 4) {
+      case 0: m = draw(200, 900), n = draw(64, 300), k = draw(32, 200); break;   // mostly m >= n: shared L
+      case 1: m = draw(20, 150), n = draw(300, 1200), k = draw(48, 300); break;  // n > m: shared R
+      case 2: m = draw(40, 200), n = draw(32, 200), k = draw(400, 1500); break;  // k longest: slabs
+      default: m = draw(1, 40), n = draw(1, 40), k = draw(1, 60); break;         // small: one thread
+    }
+    const bool ta = g.below(2) == 1, tb = g.below(2) == 1, accumulate = g.below(2) == 1, with_bias = !accumulate && g.below(2) == 1;
+    const rd::mat<T> a = ta ? random_mat<T>(k, m, g) : random_mat<T>(m, k, g);
+    const rd::mat<T> b = tb ? random_mat<T>(n, k, g) : random_mat<T>(k, n, g);
+    const rd::mat<T> c0 = random_mat<T>(m, n, g);
+    std::vector<T> bias(static_cast<std::size_t>(n));
+    for (auto& v : bias) v = static_cast<T>(g.uniform() - 0.5);
+    const T alpha = static_cast<T>(0.75);
+    Eigen::MatrixXd want = (ta ? Eigen::MatrixXd(a.template cast<double>().transpose()) : Eigen::MatrixXd(a.template cast<double>())) *
+                           (tb ? Eigen::MatrixXd(b.template cast<double>().transpose()) : Eigen::MatrixXd(b.template cast<double>())) * 0.75;
+    if (accumulate) want += c0.template cast<double>();
+    if (with_bias) want.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias.data(), n).template cast<double>();
+    const double scale = std::max(1.0, want.cwiseAbs().maxCoeff());
+    const auto run = [&] {
+      rd::mat<T> c = c0;
+      const T* bp = with_bias ? bias.data() : nullptr;
+      if (!ta && !tb) rd::gemm<T, false, false>(c, a, b, accumulate, alpha, bp);
+      if (!ta && tb) rd::gemm<T, false, true>(c, a, b, accumulate, alpha, bp);
+      if (ta && !tb) rd::gemm<T, true, false>(c, a, b, accumulate, alpha, bp);
+      if (ta && tb) rd::gemm<T, true, true>(c, a, b, accumulate, alpha, bp);
+      return c;
+    };
+    for (const int threads : {1, 2, 3}) {
+      CAPTURE(trial);
+      CAPTURE(threads);
+      with_threads(threads, [&] {
+        const rd::mat<T> first = run();
+        CHECK((first.template cast<double>() - want).cwiseAbs().maxCoeff() <= tol * scale * static_cast<double>(k + 1));
+        for (int again = 0; again < 3; ++again) {
+          const rd::mat<T> c = run();
+          CHECK(same_bits(c.data(), first.data(), static_cast<std::size_t>(c.size())));
+        }
+      });
+    }
+  }
+}
+
 TEST_CASE_TEMPLATE("linear_shared_input: x W_p^T + b_p to rounding, the bits of separate products when one block holds the parts", T, float, double) {
   growth::rng g(17, 3);
   const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
@@ -139,7 +193,7 @@ TEST_CASE_TEMPLATE("linear_shared_input: x W_p^T + b_p to rounding, the bits of 
       for (auto& v : b[p]) v = static_cast<T>(g.uniform() - 0.5);
     }
     const auto bias = [&](std::size_t p) -> const T* { return with_bias ? b[p].data() : nullptr; };
-    // The stacked product's blocking as gemm_slab takes it (per slab on 2 threads: its rows' half or more).
+    // The stacked product's blocking as gemm_slab takes it on one thread.
     Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic, 1, false> stacked(
         n[0] + n[1] + n[2], m, k, 1, true);
     const bool one_block = stacked.kc() >= k && stacked.mc() >= n[0] + n[1] + n[2];

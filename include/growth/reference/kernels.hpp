@@ -3,12 +3,13 @@
 /// Small building blocks of the reference BERT (Eigen): row-major matrix aliases, a deterministic
 /// OpenMP row splitter, LayerNorm, erf-GELU and counter-based dropout, each with its backward beside it.
 /// Every reduction runs in a fixed order that does not depend on the thread count, except inside the
-/// matrix products (gemm below: its slabs, and so Eigen's blocking of each, depend on the thread count, so
-/// bits are reproducible per thread count).
+/// matrix products (gemm below: its slabs or chunks, and so Eigen's blocking of each, depend on the thread
+/// count, never on which thread takes which, so bits are reproducible per thread count).
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -115,6 +116,23 @@ void parallel_for(std::ptrdiff_t n, [[maybe_unused]] bool parallel, F&& f) {  //
   for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
 }
 
+/// Runs f(t, team, barrier) once on each thread t of a team of about `threads` (team of them: OpenMP may
+/// give fewer), called outside a parallel region; barrier() waits for the whole team.
+template <class F>
+void run_team([[maybe_unused]] int threads, F&& f) {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+  {
+    const auto barrier = [] {
+#pragma omp barrier
+    };
+    f(omp_get_thread_num(), omp_get_num_threads(), barrier);
+  }
+#else
+  f(0, 1, [] {});
+#endif
+}
+
 /// Calls f(r0, r1) on contiguous chunks of [0, n), one per thread, when the work is worth it. Each
 /// element is produced by exactly one call, so the result does not depend on how [0, n) is cut.
 template <class F>
@@ -135,7 +153,7 @@ void parallel_rows(std::size_t n, std::size_t work_per_row, F&& f) {
 /// attention_dropped / attention_grad: one (sequence, head) block's dropped probabilities and their
 /// gradient, used while the block is in cache and never kept (the backward redraws the first from the
 /// probabilities and the kept mask), so the attention writes no [B*A*Sq*Sk] buffer beyond the probabilities.
-enum class scratch { packed_lhs, packed_rhs, column_sums, activation_row, attention_dropped, attention_grad };
+enum class scratch { packed_lhs, packed_rhs, packed_shared, column_sums, activation_row, attention_dropped, attention_grad };
 
 /// This thread's scratch buffer for `use`, at least n elements, aligned: grown (only) when a larger one
 /// is asked for, so a training step allocates nothing after warm-up. A caller that hands the pointer to
@@ -192,32 +210,40 @@ struct gemm_part {
 /// Packed-lhs offsets are rounded up to this many elements: the GEBP kernel loads its lhs panels aligned.
 inline constexpr Eigen::Index packed_align = 16;
 
-/// C_p = alpha * op(A) * op(B_p) (+ C_p when accumulating; + a bias on every row when one is given) for
-/// every part p, row-major C_p (m x n_p), op(A) (m x k), op(B_p) (k x n_p); op(X) = X^T when the flag says
-/// so. Computed as the column-major product [C_1 ... C_P]^T = [op(B_1) ... op(B_P)]^T op(A)^T with Eigen's
-/// packing routines and GEBP micro-kernel, in the loop of Eigen's sequential
-/// general_matrix_matrix_product::run over the parts' columns as one (blocks of mc x kc of the stacked
-/// op(B_p)^T packed once per k panel, a block cut where a part ends; kc x nc panels of op(A)^T, packed
-/// once per block for all the parts in it), with three differences:
-/// - the packing buffers are this thread's, reused across calls (no allocation after warm-up);
-/// - a product that does not accumulate initialises each mc x nc block of C (to 0, or to the bias) just
-///   before the kernel's first pass over it, while the block is in cache: the kernel only adds into C,
-///   and clearing all of C first costs a pass over memory (C is up to 8 MB here);
-/// - parts sharing op(A) (the Q, K and V projections of one input) pack each panel of op(A) once for all
-///   of them instead of once per product. With one part this is Eigen's loop; with several, each element
-///   of C_p gets the same kernel calls over the same packed data as in a product of its own whenever
-///   Eigen's blocking of the stacked product keeps the whole k in one panel and all parts in one block
-///   (kc = k and mc >= sum n_p: the QKV projections here), so the same bits.
+inline constexpr Eigen::Index round_up(Eigen::Index x, Eigen::Index to) { return (x + to - 1) / to * to; }
+
+/// One product C_p = alpha op(A) op(B_p) (+ C_p, or + bias) over parts sharing op(A), seen as Eigen's
+/// column-major problem C' = L R with C' = [C_1 ... C_P]^T (n x m), L = the stacked op(B_p)^T (n x k), R =
+/// op(A)^T (k x m), and Eigen's packing routines and GEBP micro-kernel over it. What the sequential and the
+/// shared-packing drivers below have in common: the mappers, the blocking and the walk over the parts.
 template <class T, bool TA, bool TB>
-void gemm_slab(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std::span<const gemm_part<T>> parts, T alpha,
-               bool accumulate) {
-  using Eigen::Index;
-  namespace ei = Eigen::internal;
-  Index n = 0;
-  for (const auto& pt : parts) n += pt.n;
-  if (m <= 0 || n <= 0) return;
-  // Part pt's block of C_p^T rows [i0, i0 + rows) x cols [j0, j0 + cols): its rows j0.., columns i0...
-  const auto init = [&](const gemm_part<T>& pt, Index i0, Index rows, Index j0, Index cols) {
+struct gemm_problem {
+  using Index = Eigen::Index;
+  static constexpr int lhs_order = colmajor_order<!TB>, rhs_order = colmajor_order<!TA>;
+  using traits = Eigen::internal::gebp_traits<T, T>;
+  using lhs_mapper = Eigen::internal::const_blas_data_mapper<T, Index, lhs_order>;
+  using rhs_mapper = Eigen::internal::const_blas_data_mapper<T, Index, rhs_order>;
+  using res_mapper = Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  using pack_lhs_t = Eigen::internal::gemm_pack_lhs<T, Index, lhs_mapper, traits::mr, traits::LhsProgress,
+                                                    typename traits::LhsPacket4Packing, lhs_order>;
+  using pack_rhs_t = Eigen::internal::gemm_pack_rhs<T, Index, rhs_mapper, traits::nr, rhs_order>;
+  using gebp_t = Eigen::internal::gebp_kernel<T, T, Index, res_mapper, traits::mr, traits::nr, false, false>;
+
+  Index m, k, n = 0;
+  rhs_mapper rhs;
+  std::span<const gemm_part<T>> parts;
+  T alpha;
+  bool accumulate;
+
+  gemm_problem(Index m_, Index k_, const T* a, Index lda, std::span<const gemm_part<T>> parts_, T alpha_, bool accumulate_)
+      : m(m_), k(k_), rhs(a, lda), parts(parts_), alpha(alpha_), accumulate(accumulate_) {
+    for (const auto& pt : parts) n += pt.n;
+  }
+
+  /// Part pt's block of C_p^T, rows [i0, i0 + rows) x cols [j0, j0 + cols) (its C_p rows j0.., columns
+  /// i0..), set to 0 or to the bias: done right before the kernel's first pass over the block, while it is
+  /// in cache (the kernel only adds into C; clearing all of C first costs a pass over memory).
+  void init(const gemm_part<T>& pt, Index i0, Index rows, Index j0, Index cols) const {
     for (Index j = j0; j < j0 + cols; ++j) {
       T* cr = pt.c + j * pt.ldc + i0;
       if (pt.bias)
@@ -225,67 +251,255 @@ void gemm_slab(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std
       else
         std::fill(cr, cr + rows, T(0));
     }
-  };
-  if (k <= 0) {
-    if (!accumulate)
-      for (const auto& pt : parts) init(pt, 0, pt.n, 0, m);
-    return;
   }
-  // Column-major problem: rows' = n, cols' = m, lhs' = stacked op(B_p)^T (n x k), rhs' = op(A)^T (k x m).
-  constexpr int lhs_order = colmajor_order<!TB>, rhs_order = colmajor_order<!TA>;
-  using traits = ei::gebp_traits<T, T>;
-  using lhs_mapper = ei::const_blas_data_mapper<T, Index, lhs_order>;
-  using rhs_mapper = ei::const_blas_data_mapper<T, Index, rhs_order>;
-  using res_mapper = ei::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
-  borrowed_blocking<T> blocking(n, m, k);
-  blocking.borrow(static_cast<std::size_t>(parts.size()) * packed_align);
-  const rhs_mapper rhs(a, lda);
-  const Index kc = blocking.kc(), mc = std::min(n, blocking.mc()), nc = std::min(m, blocking.nc());
-  ei::gemm_pack_lhs<T, Index, lhs_mapper, traits::mr, traits::LhsProgress, typename traits::LhsPacket4Packing, lhs_order> pack_lhs;
-  ei::gemm_pack_rhs<T, Index, rhs_mapper, traits::nr, rhs_order> pack_rhs;
-  ei::gebp_kernel<T, T, Index, res_mapper, traits::mr, traits::nr, false, false> gebp;
-  T* block_a = blocking.blockA();  // [mc * kc (+ alignment per part)] packed stacked op(B_p)^T block
-  T* block_b = blocking.blockB();  // [kc * nc] packed op(A)^T panel
-  const bool pack_rhs_once = mc != n && kc == k && nc == m;
-  // Calls f(part, i0, rows, off) for the block's pieces: part pt's rows [i0, i0 + rows) of its op(B_p)^T
-  // that lie in the block's stacked rows [i2, i2 + amc), packed at block_a + off * akc.
-  const auto for_each_piece = [&](Index i2, Index amc, auto&& f) {
+  /// Calls f(part, i0, rows, off) for the pieces of L's rows [i2, i2 + amc): part pt's rows [i0, i0 + rows)
+  /// of its op(B_p)^T, packed at off * akc in the block (each piece's start rounded up to packed_align).
+  /// Returns the block's packed height (the sum of the pieces' rounded heights).
+  template <class F>
+  Index for_each_piece(Index i2, Index amc, F&& f) const {
     Index first = 0, off = 0;  // first: the stacked row where the part starts
     for (const auto& pt : parts) {
       const Index lo = std::max(i2, first), hi = std::min(i2 + amc, first + pt.n);
       if (lo < hi) {
         f(pt, lo - first, hi - lo, off);
-        off += (hi - lo + packed_align - 1) / packed_align * packed_align;
+        off += round_up(hi - lo, packed_align);
       }
       first += pt.n;
     }
-  };
+    return off;
+  }
+  /// Packs part pt's L rows [i0, i0 + rows), k-panel [k2, k2 + akc), to dst.
+  void pack_l(T* dst, const gemm_part<T>& pt, Index i0, Index rows, Index k2, Index akc) const {
+    pack_lhs_t()(dst, lhs_mapper(pt.b, pt.ldb).getSubMapper(i0, k2), akc, rows);
+  }
+  void pack_r(T* dst, Index k2, Index j2, Index akc, Index anc) const { pack_rhs_t()(dst, rhs.getSubMapper(k2, j2), akc, anc); }
+  /// C'_p rows [i0, i0 + rows) x cols [j2, j2 + anc) (+)= alpha packed L block * packed R panel.
+  void kernel(const gemm_part<T>& pt, Index i0, Index rows, Index j2, Index anc, const T* la, const T* rb, Index akc) const {
+    const res_mapper res(pt.c, pt.ldc, 1);
+    gebp_t()(res.getSubMapper(i0, j2), la, rb, rows, akc, anc, alpha);
+  }
+};
+
+/// The whole product on the calling thread: Eigen's sequential general_matrix_matrix_product::run over the
+/// parts' columns as one (blocks of mc x kc of L packed once per k panel, a block cut where a part ends;
+/// kc x nc panels of R, packed once per block for all the parts in it), with three differences:
+/// - the packing buffers are this thread's, reused across calls (no allocation after warm-up);
+/// - a product that does not accumulate initialises each mc x nc block of C (to 0, or to the bias) just
+///   before the kernel's first pass over it (gemm_problem::init);
+/// - parts sharing op(A) (the Q, K and V projections of one input) pack each panel of R once for all of
+///   them instead of once per product. With one part this is Eigen's loop; with several, each element of
+///   C_p gets the same kernel calls over the same packed data as in a product of its own whenever Eigen's
+///   blocking of the stacked product keeps the whole k in one panel and all parts in one block (kc = k and
+///   mc >= sum n_p: the QKV projections here), so the same bits.
+template <class T, bool TA, bool TB>
+void gemm_slab(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std::span<const gemm_part<T>> parts, T alpha,
+               bool accumulate) {
+  using Eigen::Index;
+  const gemm_problem<T, TA, TB> g(m, k, a, lda, parts, alpha, accumulate);
+  const Index n = g.n;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate)
+      for (const auto& pt : parts) g.init(pt, 0, pt.n, 0, m);
+    return;
+  }
+  borrowed_blocking<T> blocking(n, m, k);
+  blocking.borrow(static_cast<std::size_t>(parts.size()) * packed_align);
+  const Index kc = blocking.kc(), mc = std::min(n, blocking.mc()), nc = std::min(m, blocking.nc());
+  T* block_a = blocking.blockA();  // [mc * kc (+ alignment per part)] packed block of L
+  T* block_b = blocking.blockB();  // [kc * nc] packed panel of R
+  const bool pack_rhs_once = mc != n && kc == k && nc == m;
   for (Index i2 = 0; i2 < n; i2 += mc) {
     const Index amc = std::min(i2 + mc, n) - i2;
     for (Index k2 = 0; k2 < k; k2 += kc) {
       const Index akc = std::min(k2 + kc, k) - k2;
-      for_each_piece(i2, amc, [&](const gemm_part<T>& pt, Index i0, Index rows, Index off) {
-        pack_lhs(block_a + off * akc, lhs_mapper(pt.b, pt.ldb).getSubMapper(i0, k2), akc, rows);
-      });
+      g.for_each_piece(i2, amc, [&](const gemm_part<T>& pt, Index i0, Index rows, Index off) { g.pack_l(block_a + off * akc, pt, i0, rows, k2, akc); });
       for (Index j2 = 0; j2 < m; j2 += nc) {
         const Index anc = std::min(j2 + nc, m) - j2;
-        if (!pack_rhs_once || i2 == 0) pack_rhs(block_b, rhs.getSubMapper(k2, j2), akc, anc);
-        for_each_piece(i2, amc, [&](const gemm_part<T>& pt, Index i0, Index rows, Index off) {
-          if (k2 == 0 && !accumulate) init(pt, i0, rows, j2, anc);
-          const res_mapper res(pt.c, pt.ldc, 1);
-          gebp(res.getSubMapper(i0, j2), block_a + off * akc, block_b, rows, akc, anc, alpha);
+        if (!pack_rhs_once || i2 == 0) g.pack_r(block_b, k2, j2, akc, anc);
+        g.for_each_piece(i2, amc, [&](const gemm_part<T>& pt, Index i0, Index rows, Index off) {
+          if (k2 == 0 && !accumulate) g.init(pt, i0, rows, j2, anc);
+          g.kernel(pt, i0, rows, j2, anc, block_a + off * akc, block_b, akc);
         });
       }
     }
   }
 }
 
-/// How many slabs a product of m x n x k cuts itself into (one per thread, or 1): the longer side of C is
-/// split so each thread keeps a wide product.
-inline std::ptrdiff_t gemm_slabs(Eigen::Index m, Eigen::Index n, Eigen::Index k, Eigen::Index side) {
-  return static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= 1 << 18 && side >= 32
-             ? std::min<std::ptrdiff_t>(num_threads(), side / 16)
-             : 1;
+/// The same product on `threads` threads (called outside a parallel region). One operand is packed once,
+/// by all threads together, into one shared buffer; the other is cut into chunks that the threads take as
+/// they come, each chunk packing its own piece of it:
+/// - m >= n (the shared operand is L, the stacked weights side): chunks of R's columns (C's rows), w wide;
+///   per chunk and k panel, R's piece is packed and multiplied with every packed block of L;
+/// - n > m, one part: the shared operand is R, chunks of L's rows (C's columns), h high.
+/// Two fixes over one slab per thread, each packing all of the shared operand (on two threads here 18%
+/// more packing than one thread's, and the thread that finishes first waiting at the end): the shared
+/// operand is packed once in all, and a thread that runs faster (a VM's cores do not run at one speed)
+/// takes more chunks. Every element gets the kernel calls of its chunk whichever thread takes it, so the
+/// result depends on the thread count only (through the chunk size), never on the schedule.
+template <class T, bool TA, bool TB>
+void gemm_shared(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std::span<const gemm_part<T>> parts, T alpha,
+                 bool accumulate, int threads) {
+  using Eigen::Index;
+  using problem = gemm_problem<T, TA, TB>;
+  const problem g(m, k, a, lda, parts, alpha, accumulate);
+  const Index n = g.n;
+  if (m <= 0 || n <= 0 || k <= 0) {
+    gemm_slab<T, TA, TB>(m, k, a, lda, parts, alpha, accumulate);
+    return;
+  }
+  constexpr Index mr = problem::traits::mr, nr = problem::traits::nr;
+  // 8 chunks per thread: the step's forward products (2048 x 768 x 256, 2048 x 1024 x 256) on two threads
+  // ran at 0.99, 1.01, 1.05 and 1.13-1.17x the one-slab-per-thread driver with 1, 2, 4 and 8 (the gain is
+  // the balance, not the packing saved); benchmarks/README.md, "Shared packing".
+  constexpr Index chunks_per_thread = 8;
+  const bool share_l = m >= n || parts.size() > 1;
+  // Blocking: Eigen's for the whole product (kc and, for the shared operand's blocks, mc or nc).
+  borrowed_blocking<T> blocking(n, m, k);
+  const Index kc = blocking.kc();
+  const Index split = share_l ? m : n;  // the side cut into chunks
+  const Index step = share_l ? nr : mr;
+  const Index cap = share_l ? std::min(m, blocking.nc()) : std::min(n, blocking.mc());
+  // About chunks_per_thread chunks per thread, none narrower than min_chunk (unless that would leave a
+  // thread without one), none wider than Eigen's block (nc, or mc: what its cache blocking would keep).
+  const Index min_chunk = std::min<Index>(share_l ? 64 : 96, round_up((split + threads - 1) / threads, step));
+  const Index want = round_up((split + threads * chunks_per_thread - 1) / (threads * chunks_per_thread), step);
+  const Index chunk_size = std::max(step, std::min(std::max(want, min_chunk), cap / step * step));
+  const Index chunks = (split + chunk_size - 1) / chunk_size;
+  const Index mc = share_l ? std::min(n, blocking.mc()) : chunk_size;
+  const Index nc = share_l ? chunk_size : std::min(m, blocking.nc());
+  // The shared operand, packed block by block in loop order, every block at an offset rounded to packed_align.
+  std::size_t shared_size = 0;
+  if (share_l) {
+    for (Index i2 = 0; i2 < n; i2 += mc) shared_size += static_cast<std::size_t>(g.for_each_piece(i2, std::min(i2 + mc, n) - i2, [](auto&&...) {}) * k);
+  } else {
+    for (Index k2 = 0; k2 < k; k2 += kc)
+      for (Index j2 = 0; j2 < m; j2 += nc)
+        shared_size += static_cast<std::size_t>(round_up((std::min(k2 + kc, k) - k2) * (std::min(j2 + nc, m) - j2), packed_align));
+  }
+  T* shared = thread_buffer<T, scratch::packed_shared>(shared_size);  // the calling thread's, taken before the region
+  std::atomic<Index> next{0};
+  run_team(threads, [&](int t, int team, auto&& barrier) {
+    // Each thread packs its share of every block: rows (L) or columns (R) cut at multiples of mr or nr,
+    // where Eigen's packed layout puts a row or column at its index times the panel depth.
+    const auto cut = [&](Index len, Index unit, int i) { return std::min(len, round_up(len * i / team, unit)); };
+    if (share_l) {
+      std::size_t off = 0;
+      for (Index i2 = 0; i2 < n; i2 += mc) {
+        const Index amc = std::min(i2 + mc, n) - i2;
+        const Index height = g.for_each_piece(i2, amc, [](auto&&...) {});
+        for (Index k2 = 0; k2 < k; k2 += kc) {
+          const Index akc = std::min(k2 + kc, k) - k2;
+          g.for_each_piece(i2, amc, [&](const gemm_part<T>& pt, Index i0, Index rows, Index poff) {
+            const Index lo = cut(rows, mr, t), hi = cut(rows, mr, t + 1);
+            if (lo < hi) g.pack_l(shared + off + (poff + lo) * akc, pt, i0 + lo, hi - lo, k2, akc);
+          });
+          off += static_cast<std::size_t>(height * akc);
+        }
+      }
+    } else {
+      std::size_t off = 0;
+      for (Index k2 = 0; k2 < k; k2 += kc) {
+        const Index akc = std::min(k2 + kc, k) - k2;
+        for (Index j2 = 0; j2 < m; j2 += nc) {
+          const Index anc = std::min(j2 + nc, m) - j2;
+          const Index lo = cut(anc, nr, t), hi = cut(anc, nr, t + 1);
+          if (lo < hi) g.pack_r(shared + off + lo * akc, k2, j2 + lo, akc, hi - lo);
+          off += static_cast<std::size_t>(round_up(akc * anc, packed_align));
+        }
+      }
+    }
+    barrier();
+    if (share_l) {
+      T* rb = thread_buffer<T, scratch::packed_rhs>(static_cast<std::size_t>(kc * chunk_size));  // [kc x w] R's piece
+      for (Index c = next++; c < chunks; c = next++) {
+        const Index j0 = c * chunk_size, w = std::min(j0 + chunk_size, m) - j0;
+        for (Index k2 = 0; k2 < k; k2 += kc) {
+          const Index akc = std::min(k2 + kc, k) - k2;
+          g.pack_r(rb, k2, j0, akc, w);
+          // Block (i2, k2) of L lies at base(i2) + height(i2) * k2, base(i2) the earlier blocks' height * k.
+          std::size_t base = 0;
+          for (Index i2 = 0; i2 < n; i2 += mc) {
+            const Index amc = std::min(i2 + mc, n) - i2;
+            const Index height = g.for_each_piece(i2, amc, [](auto&&...) {});
+            const T* la = shared + base + static_cast<std::size_t>(height * k2);
+            g.for_each_piece(i2, amc, [&](const gemm_part<T>& pt, Index i0, Index rows, Index poff) {
+              if (k2 == 0 && !accumulate) g.init(pt, i0, rows, j0, w);
+              g.kernel(pt, i0, rows, j0, w, la + poff * akc, rb, akc);
+            });
+            base += static_cast<std::size_t>(height * k);
+          }
+        }
+      }
+    } else {
+      const gemm_part<T>& pt = parts[0];
+      T* la = thread_buffer<T, scratch::packed_lhs>(static_cast<std::size_t>(kc * chunk_size));  // [h x kc] L's piece
+      for (Index c = next++; c < chunks; c = next++) {
+        const Index i0 = c * chunk_size, h = std::min(i0 + chunk_size, n) - i0;
+        std::size_t off = 0;
+        for (Index k2 = 0; k2 < k; k2 += kc) {
+          const Index akc = std::min(k2 + kc, k) - k2;
+          g.pack_l(la, pt, i0, h, k2, akc);
+          for (Index j2 = 0; j2 < m; j2 += nc) {
+            const Index anc = std::min(j2 + nc, m) - j2;
+            if (k2 == 0 && !accumulate) g.init(pt, i0, h, j2, anc);
+            g.kernel(pt, i0, h, j2, anc, la, shared + off, akc);
+            off += static_cast<std::size_t>(round_up(akc * anc, packed_align));
+          }
+        }
+      }
+    }
+  });
+}
+
+/// The same product on `threads` threads as one slab of C per thread (C's rows, or with one part the
+/// longer side of C), each slab a gemm_slab that packs all of the operand the slabs share. Better than
+/// gemm_shared when k is C's longest side (the weight gradients dW = dy^T x, k the tokens): the shared
+/// operand is then the large one (k x the short side), which gemm_shared would read back from the shared
+/// buffer once per chunk, where a slab packs each of its blocks into its own core's cache.
+template <class T, bool TA, bool TB>
+void gemm_slabs(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std::span<const gemm_part<T>> parts, T alpha,
+                bool accumulate, int threads) {
+  using Eigen::Index;
+  constexpr std::size_t max_parts = 4;
+  eigen_assert(parts.size() <= max_parts);
+  Index n = 0;
+  for (const auto& pt : parts) n += pt.n;
+  const bool split_m = m >= n || parts.size() > 1;
+  const auto slabs = static_cast<std::ptrdiff_t>(std::min<Index>(threads, (split_m ? m : n) / 16));
+  parallel_for(slabs, true, [&](std::ptrdiff_t s) {
+    if (split_m) {  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T; the same rows of every C_p
+      const Index lo = m * s / slabs, hi = m * (s + 1) / slabs;
+      std::array<gemm_part<T>, max_parts> sub;
+      for (std::size_t p = 0; p < parts.size(); ++p) {
+        sub[p] = parts[p];
+        sub[p].c += lo * parts[p].ldc;
+      }
+      gemm_slab<T, TA, TB>(hi - lo, k, a + (TA ? lo : lo * lda), lda, std::span<const gemm_part<T>>(sub.data(), parts.size()), alpha,
+                           accumulate);
+    } else {  // op(B) columns lo..hi: stored rows of B^T, or stored columns of B
+      const gemm_part<T>& pt = parts[0];
+      const Index lo = n * s / slabs, hi = n * (s + 1) / slabs;
+      const gemm_part<T> part{pt.b + (TB ? lo * pt.ldb : lo), pt.ldb, hi - lo, pt.c + lo, pt.ldc, pt.bias ? pt.bias + lo : nullptr};
+      gemm_slab<T, TA, TB>(m, k, a, lda, std::span(&part, 1), alpha, accumulate);
+    }
+  });
+}
+
+/// C_p = alpha op(A) op(B_p) (+ C_p, or + bias) on every thread when the product is worth it (gemm_shared,
+/// or gemm_slabs when k is C's longest side), else on the calling thread (gemm_slab).
+template <class T, bool TA, bool TB>
+void gemm_run(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std::span<const gemm_part<T>> parts, T alpha,
+              bool accumulate) {
+  Eigen::Index n = 0;
+  for (const auto& pt : parts) n += pt.n;
+  const int threads = num_threads();
+  if (threads <= 1 || static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 1 << 18 || std::max(m, n) < 32)
+    gemm_slab<T, TA, TB>(m, k, a, lda, parts, alpha, accumulate);
+  else if (k > std::max(m, n))
+    gemm_slabs<T, TA, TB>(m, k, a, lda, parts, alpha, accumulate, threads);
+  else
+    gemm_shared<T, TA, TB>(m, k, a, lda, parts, alpha, accumulate, threads);
 }
 
 /// C = alpha op(A) op(B) (+ bias on every row, when given), or C += alpha op(A) op(B) when `accumulate`;
@@ -295,47 +509,23 @@ void gemm(mref<T> c, cref<T> a, cref<T> b, bool accumulate = false, T alpha = T(
   const Eigen::Index m = c.rows(), n = c.cols(), k = TA ? a.rows() : a.cols();
   eigen_assert((TA ? a.cols() : a.rows()) == m && (TB ? b.rows() : b.cols()) == n && (TB ? b.cols() : b.rows()) == k);
   eigen_assert(!(accumulate && bias));
-  const T* pa = a.data();
-  const T* pb = b.data();
-  T* pc = c.data();
-  const Eigen::Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
-  const bool split_cols = n > m;
-  const std::ptrdiff_t slabs = gemm_slabs(m, n, k, split_cols ? n : m);
-  parallel_for(slabs, slabs > 1, [&](std::ptrdiff_t s) {
-    if (split_cols) {  // op(B) columns lo..hi: stored rows of B^T, or stored columns of B
-      const Eigen::Index lo = n * s / slabs, hi = n * (s + 1) / slabs;
-      const gemm_part<T> part{pb + (TB ? lo * ldb : lo), ldb, hi - lo, pc + lo, ldc, bias ? bias + lo : nullptr};
-      gemm_slab<T, TA, TB>(m, k, pa, lda, std::span(&part, 1), alpha, accumulate);
-    } else {  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T
-      const Eigen::Index lo = m * s / slabs, hi = m * (s + 1) / slabs;
-      const gemm_part<T> part{pb, ldb, n, pc + lo * ldc, ldc, bias};
-      gemm_slab<T, TA, TB>(hi - lo, k, pa + (TA ? lo : lo * lda), lda, std::span(&part, 1), alpha, accumulate);
-    }
-  });
+  const gemm_part<T> part{b.data(), b.outerStride(), n, c.data(), c.outerStride(), bias};
+  gemm_run<T, TA, TB>(m, k, a.data(), a.outerStride(), std::span(&part, 1), alpha, accumulate);
 }
 
 /// y_p = x W_p^T + b_p for the weights W_p (n_p x k, row-major, as PyTorch stores them) sharing one input
-/// x (m x k): the Q, K and V projections. One product over the stacked weights (gemm_slab's parts), so each
-/// panel of x is packed once instead of once per weight (x is up to 2 MB here), in one parallel region;
-/// the slabs cut x's rows, as three products of this shape would (n_p < m).
+/// x (m x k): the Q, K and V projections. One product over the stacked weights (gemm_problem's parts), so
+/// each panel of x is packed once instead of once per weight (x is up to 2 MB here).
 template <class T, std::size_t P>
 void linear_shared_input(cref<T> x, const std::array<const T*, P>& w, const std::array<const T*, P>& bias,
                          std::array<mref<T>, P> y) {  // views, by value: their data is written
   const Eigen::Index m = x.rows(), k = x.cols();
-  Eigen::Index n = 0;
+  std::array<gemm_part<T>, P> parts;
   for (std::size_t p = 0; p < P; ++p) {
     eigen_assert(y[p].rows() == m);
-    n += y[p].cols();
+    parts[p] = {w[p], k, y[p].cols(), y[p].data(), y[p].outerStride(), bias[p]};
   }
-  const std::ptrdiff_t slabs = gemm_slabs(m, n, k, m);
-  parallel_for(slabs, slabs > 1, [&](std::ptrdiff_t s) {
-    const Eigen::Index lo = m * s / slabs, hi = m * (s + 1) / slabs;
-    std::array<gemm_part<T>, P> parts;
-    for (std::size_t p = 0; p < P; ++p)
-      parts[p] = {w[p], k, y[p].cols(), y[p].data() + lo * y[p].outerStride(), y[p].outerStride(), bias[p]};
-    gemm_slab<T, false, true>(hi - lo, k, x.data() + lo * x.outerStride(), x.outerStride(),
-                              std::span<const gemm_part<T>>(parts), T(1), false);
-  });
+  gemm_run<T, false, true>(m, k, x.data(), x.outerStride(), std::span<const gemm_part<T>>(parts), T(1), false);
 }
 
 /// Column sums in an order fixed by the row count alone, whatever the thread count, gathered inside a pass
