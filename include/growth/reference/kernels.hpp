@@ -212,6 +212,21 @@ inline constexpr Eigen::Index packed_align = 16;
 
 inline constexpr Eigen::Index round_up(Eigen::Index x, Eigen::Index to) { return (x + to - 1) / to * to; }
 
+/// n = sum n_p: the width of the parts' C_p side by side.
+template <class T>
+Eigen::Index parts_width(std::span<const gemm_part<T>> parts) {
+  Eigen::Index n = 0;
+  for (const auto& pt : parts) n += pt.n;
+  return n;
+}
+
+/// Which side of C (m x n) the multi-thread drivers cut: its rows (op(A)'s rows, the same rows of every part)
+/// when m >= n or there are several parts, else its columns (one part's op(B) columns).
+template <class T>
+bool cut_rows(Eigen::Index m, std::span<const gemm_part<T>> parts) {
+  return m >= parts_width(parts) || parts.size() > 1;
+}
+
 /// One product C_p = alpha op(A) op(B_p) (+ C_p, or + bias) over parts sharing op(A), seen as Eigen's
 /// column-major problem C' = L R with C' = [C_1 ... C_P]^T (n x m), L = the stacked op(B_p)^T (n x k), R =
 /// op(A)^T (k x m), and Eigen's packing routines and GEBP micro-kernel over it. What the sequential and the
@@ -229,16 +244,11 @@ struct gemm_problem {
   using pack_rhs_t = Eigen::internal::gemm_pack_rhs<T, Index, rhs_mapper, traits::nr, rhs_order>;
   using gebp_t = Eigen::internal::gebp_kernel<T, T, Index, res_mapper, traits::mr, traits::nr, false, false>;
 
-  Index m, k, n = 0;
   rhs_mapper rhs;
   std::span<const gemm_part<T>> parts;
   T alpha;
-  bool accumulate;
 
-  gemm_problem(Index m_, Index k_, const T* a, Index lda, std::span<const gemm_part<T>> parts_, T alpha_, bool accumulate_)
-      : m(m_), k(k_), rhs(a, lda), parts(parts_), alpha(alpha_), accumulate(accumulate_) {
-    for (const auto& pt : parts) n += pt.n;
-  }
+  gemm_problem(const T* a, Index lda, std::span<const gemm_part<T>> parts_, T alpha_) : rhs(a, lda), parts(parts_), alpha(alpha_) {}
 
   /// Part pt's block of C_p^T, rows [i0, i0 + rows) x cols [j0, j0 + cols) (its C_p rows j0.., columns
   /// i0..), set to 0 or to the bias: done right before the kernel's first pass over the block, while it is
@@ -295,8 +305,8 @@ template <class T, bool TA, bool TB>
 void gemm_slab(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std::span<const gemm_part<T>> parts, T alpha,
                bool accumulate) {
   using Eigen::Index;
-  const gemm_problem<T, TA, TB> g(m, k, a, lda, parts, alpha, accumulate);
-  const Index n = g.n;
+  const gemm_problem<T, TA, TB> g(a, lda, parts, alpha);
+  const Index n = parts_width(parts);
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     if (!accumulate)
@@ -342,8 +352,8 @@ void gemm_shared(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, s
                  bool accumulate, int threads) {
   using Eigen::Index;
   using problem = gemm_problem<T, TA, TB>;
-  const problem g(m, k, a, lda, parts, alpha, accumulate);
-  const Index n = g.n;
+  const problem g(a, lda, parts, alpha);
+  const Index n = parts_width(parts);
   if (m <= 0 || n <= 0 || k <= 0) {
     gemm_slab<T, TA, TB>(m, k, a, lda, parts, alpha, accumulate);
     return;
@@ -353,7 +363,7 @@ void gemm_shared(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, s
   // ran at 0.99, 1.01, 1.05 and 1.13-1.17x the one-slab-per-thread driver with 1, 2, 4 and 8 (the gain is
   // the balance, not the packing saved); benchmarks/README.md, "Shared packing".
   constexpr Index chunks_per_thread = 8;
-  const bool share_l = m >= n || parts.size() > 1;
+  const bool share_l = cut_rows(m, parts);  // C's rows cut: R's columns in chunks, L shared
   // Blocking: Eigen's for the whole product (kc and, for the shared operand's blocks, mc or nc).
   borrowed_blocking<T> blocking(n, m, k);
   const Index kc = blocking.kc();
@@ -463,9 +473,8 @@ void gemm_slabs(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, st
   using Eigen::Index;
   constexpr std::size_t max_parts = 4;
   eigen_assert(parts.size() <= max_parts);
-  Index n = 0;
-  for (const auto& pt : parts) n += pt.n;
-  const bool split_m = m >= n || parts.size() > 1;
+  const Index n = parts_width(parts);
+  const bool split_m = cut_rows(m, parts);
   const auto slabs = static_cast<std::ptrdiff_t>(std::min<Index>(threads, (split_m ? m : n) / 16));
   parallel_for(slabs, true, [&](std::ptrdiff_t s) {
     if (split_m) {  // op(A) rows lo..hi: stored rows of A, or stored columns of A^T; the same rows of every C_p
@@ -491,8 +500,7 @@ void gemm_slabs(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, st
 template <class T, bool TA, bool TB>
 void gemm_run(Eigen::Index m, Eigen::Index k, const T* a, Eigen::Index lda, std::span<const gemm_part<T>> parts, T alpha,
               bool accumulate) {
-  Eigen::Index n = 0;
-  for (const auto& pt : parts) n += pt.n;
+  const Eigen::Index n = parts_width(parts);
   const int threads = num_threads();
   if (threads <= 1 || static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 1 << 18 || std::max(m, n) < 32)
     gemm_slab<T, TA, TB>(m, k, a, lda, parts, alpha, accumulate);
